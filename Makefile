@@ -1,0 +1,57 @@
+# Mandat: `make run` serves the product on http://127.0.0.1:8000, `make test` runs every test.
+# Both start from a fresh Debian/Ubuntu machine with Python 3.11+: OS packages, the Python
+# environment from the lock file, a project-local PostGIS cluster, migrations and reference data.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANDAT := $(BIN)/mandat
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup os-packages env db lint typecheck lock bench clean-db
+
+run: setup
+	$(MANDAT) demo seed --if-empty
+	$(MANDAT) serve --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+setup: os-packages env db
+
+os-packages:
+	@sh scripts/os-packages.sh
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock requirements-nodeps.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --require-hashes -r requirements-nodeps.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+# With DATABASE_URL set, that database is used and no local cluster is started.
+db: env
+	@if [ -z "$$DATABASE_URL" ]; then $(MANDAT) db start; fi
+	$(MANDAT) migrate
+	$(MANDAT) geodata load
+
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+typecheck: env
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python benchmarks/matching.py
+
+# Re-pin every dependency (needs the package registry).
+lock:
+	uv pip compile requirements-dev.in -o requirements.lock --python-version 3.11 --no-header --generate-hashes
+
+clean-db:
+	-$(MANDAT) db stop
+	rm -rf .mandat

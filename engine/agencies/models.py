@@ -1,0 +1,78 @@
+"""Agencies and their zones."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from geoalchemy2 import Geography, WKBElement
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.db import Base
+
+STATUSES = ("active", "suspended")
+
+
+class Agency(Base):
+    __tablename__ = "agency"
+    __table_args__ = (
+        # The allowed radius (PRODUCT §3) is a database rule: no code path can store another.
+        CheckConstraint("radius_m BETWEEN 5000 AND 50000", name="radius_range"),
+        CheckConstraint("siret ~ '^[0-9]{14}$'", name="siret_format"),
+        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+        CheckConstraint(
+            "monthly_budget_cents IS NULL OR monthly_budget_cents >= 0", name="budget"
+        ),
+        CheckConstraint("length(btrim(name)) BETWEEN 1 AND 200", name="name"),
+        Index("ix_agency_zone_center", "zone_center", postgresql_using="gist"),
+        Index("uq_agency_siret", "siret", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    name: Mapped[str] = mapped_column(Text)
+    siret: Mapped[str] = mapped_column(String(14))
+    email: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    office: Mapped[WKBElement] = mapped_column(Geography("POINT", srid=4326, spatial_index=False))
+    office_commune_code: Mapped[str | None] = mapped_column(ForeignKey("commune.code"))
+    zone_center: Mapped[WKBElement] = mapped_column(
+        Geography("POINT", srid=4326, spatial_index=False)
+    )
+    radius_m: Mapped[int] = mapped_column(Integer)
+    accepts_extended_leads: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
+    paused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    monthly_budget_cents: Mapped[int | None] = mapped_column(BigInteger)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    communes: Mapped[list[AgencyCommune]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="AgencyCommune.commune_code"
+    )
+
+
+class AgencyCommune(Base):
+    """A commune an agency also covers, whatever its distance."""
+
+    __tablename__ = "agency_commune"
+    __table_args__ = (Index("ix_agency_commune_commune_code", "commune_code"),)
+
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="CASCADE"), primary_key=True
+    )
+    commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"), primary_key=True)

