@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from engine.agencies import models as _agencies  # noqa: F401 - the table our foreign key names
 from engine.db import Base
 
 STAFF_ROLES = ("admin", "finance")

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
+from engine.geo import models as _geo  # noqa: F401 - the tables our foreign keys name
 
 STATUSES = ("active", "suspended")
 

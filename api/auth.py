@@ -1,0 +1,18 @@
+"""Bearer API keys → the calling `Principal`, as a dependency of the routes that need one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+
+from engine.accounts.keys import Principal, authenticate
+from engine.db import unit_of_work
+
+
+def principal(request: Request[Any, Any, Any]) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    presented = key.strip() if scheme.lower() == "bearer" else None
+    with unit_of_work() as session:
+        return authenticate(session, presented)

@@ -1,0 +1,111 @@
+"""The one place that turns errors into HTTP answers: RFC 9457 problem+json, a stable `code`.
+
+No stack trace or internal message ever reaches a client; unexpected errors are logged here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+
+from engine.errors import (
+    Conflict,
+    Forbidden,
+    MandatError,
+    NotFound,
+    PaymentRequired,
+    RuleViolation,
+    Unauthenticated,
+)
+
+log = logging.getLogger("mandat.api")
+PROBLEM = "application/problem+json"
+
+STATUS = {
+    RuleViolation: 422,
+    NotFound: 404,
+    Conflict: 409,
+    PaymentRequired: 402,
+    Unauthenticated: 401,
+    Forbidden: 403,
+}
+TITLES = {
+    400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
+    405: "Method not allowed", 409: "Conflict", 402: "Payment required",
+    422: "Unprocessable content", 500: "Internal error",
+}
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+    body = {"type": f"https://mandat.example/problems/{code}", "title": TITLES.get(status, "Error"),
+            "status": status, "code": code, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": 'Bearer realm="mandat"'} if status == 401 else None
+    return Response(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def on_mandat_error(_: Request[Any, Any, Any], exc: MandatError) -> Response[dict[str, Any]]:
+    status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
+    extra: dict[str, Any] = dict(exc.extra)
+    if isinstance(exc, RuleViolation):
+        extra["errors"] = [{"path": e.path, "code": e.code, "message": e.message}
+                           for e in exc.errors]
+    return problem(status, exc.code, exc.message, **extra)
+
+
+def on_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """Body or parameter that does not fit the schema: 422 with the path of each bad field."""
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        message = str(item.get("message", "Invalid value"))
+        key = str(item.get("key", ""))
+        path = "" if key == "data" else key.removeprefix("data.")
+        code = "invalid_field"
+        named = re.search(r"`([^`]+)`", message)
+        if message.startswith("Object contains unknown field") and named:
+            path, code = _join(path, named.group(1)), "unknown_field"
+        elif message.startswith("Object missing required field") and named:
+            path, code = _join(path, named.group(1)), "missing_field"
+        errors.append({"path": path, "code": code, "message": message})
+    if not errors:
+        errors.append({"path": "", "code": "invalid_body", "message": "The body is not valid."})
+    return problem(422, "validation_failed", errors[0]["message"], errors=errors)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotFoundException):
+        return problem(404, "not_found", "Nothing here.")
+    if isinstance(exc, MethodNotAllowedException):
+        return problem(405, "method_not_allowed", "This method is not allowed here.")
+    status = exc.status_code
+    if status == 400:
+        return problem(400, "invalid_request", "The request could not be read (is the body JSON?).")
+    if status >= 500:
+        log.error("HTTP error %s: %s", status, exc.detail)
+        return problem(500, "internal_error", "Something went wrong on our side.")
+    return problem(status, "http_error", str(exc.detail) if exc.detail else TITLES.get(status, ""))
+
+
+def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal_error", "Something went wrong on our side.")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    MandatError: on_mandat_error,
+    ValidationException: on_validation_error,
+    HTTPException: on_http_error,
+    Exception: on_unexpected_error,
+}

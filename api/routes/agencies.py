@@ -1,0 +1,81 @@
+"""Agencies: created by staff; each agency reads and changes its own profile and zone."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+from litestar import Controller, get, patch, post
+from litestar.di import Provide
+
+from api.auth import principal
+from api.schemas import AgencyIn, AgencyOut, AgencyPatch, ApiKeyIn, ApiKeyOut
+from engine.accounts.keys import Principal, create_key
+from engine.agencies.service import (
+    AgencyView,
+    Location,
+    NewAgency,
+    create_agency,
+    update_agency,
+    view,
+)
+from engine.db import unit_of_work
+from engine.errors import NotFound
+
+
+def _out(agency: AgencyView) -> AgencyOut:
+    return msgspec.convert(agency, AgencyOut, from_attributes=True)
+
+
+class AgencyController(Controller):
+    path = "/api/v1"
+    tags = ["agencies"]
+    dependencies = {"caller": Provide(principal, sync_to_thread=True)}
+    security = [{"BearerAuth": []}]
+
+    @post("/agencies", sync_to_thread=True, status_code=201)
+    def create(self, caller: Principal, data: AgencyIn) -> AgencyOut:
+        """Create an agency (admin). The zone is centred on the office, 20 km by default."""
+        caller.require("admin")
+        new = NewAgency(**{**msgspec.structs.asdict(data),
+                           "office": Location(**msgspec.structs.asdict(data.office))})
+        with unit_of_work() as session:
+            return _out(create_agency(session, new))
+
+    @get("/agencies/{agency_id:uuid}", sync_to_thread=True)
+    def read(self, caller: Principal, agency_id: uuid.UUID) -> AgencyOut:
+        """One agency (staff, or that agency's own keys)."""
+        _require_staff_or_own(caller, agency_id)
+        with unit_of_work() as session:
+            return _out(view(session, agency_id))
+
+    @post("/agencies/{agency_id:uuid}/api-keys", sync_to_thread=True, status_code=201)
+    def issue_key(self, caller: Principal, agency_id: uuid.UUID, data: ApiKeyIn) -> ApiKeyOut:
+        """A new collaborator key (admin, or that agency's owner). The key is shown only here."""
+        if caller.role != "admin":
+            _require_staff_or_own(caller, agency_id)
+            caller.require("owner")
+        with unit_of_work() as session:
+            view(session, agency_id)  # 404 for an unknown agency
+            issued = create_key(session, data.role, agency_id, data.label)
+        return ApiKeyOut(issued.id, issued.key, issued.role, issued.label, issued.agency_id)
+
+    @get("/agency", sync_to_thread=True)
+    def own(self, caller: Principal) -> AgencyOut:
+        """The caller's agency: profile, zone, budget, pause, webhook."""
+        with unit_of_work() as session:
+            return _out(view(session, caller.agency()))
+
+    @patch("/agency", sync_to_thread=True)
+    def change_own(self, caller: Principal, data: AgencyPatch) -> AgencyOut:
+        """Change the zone (radius, centre, communes), pause, budget or webhook (owner)."""
+        agency_id = caller.agency()
+        caller.require("owner")
+        with unit_of_work() as session:
+            return _out(update_agency(session, agency_id, data.changes()))
+
+
+def _require_staff_or_own(caller: Principal, agency_id: uuid.UUID) -> None:
+    # Another agency's id answers exactly like an unknown one.
+    if not caller.is_staff and caller.agency_id != agency_id:
+        raise NotFound("No such agency.", "agency_not_found")

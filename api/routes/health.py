@@ -1,0 +1,32 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response, get
+from sqlalchemy import text
+
+from engine.db import get_engine
+from engine.migrate import head_revision
+
+
+@get("/healthz", sync_to_thread=False, include_in_schema=False)
+def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@get("/readyz", sync_to_thread=True, include_in_schema=False)
+def readyz() -> Response[dict[str, Any]]:
+    """The database answers and its schema is at the code's migration head."""
+    try:
+        with get_engine().connect() as conn:
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:  # noqa: BLE001 - any database failure means "not ready"
+        return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    expected = head_revision()
+    if current != expected:
+        return Response({"status": "unavailable", "database": "ok", "migration": current,
+                         "expected": expected}, status_code=503)
+    return Response({"status": "ok", "database": "ok", "migration": current})

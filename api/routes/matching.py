@@ -1,0 +1,47 @@
+"""Staff preview of matching: which agencies a lead at this place would be offered to."""
+
+from __future__ import annotations
+
+from litestar import get
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from api.auth import principal
+from api.schemas import CandidateOut, MatchOut, PlaceOut
+from engine.accounts.keys import Principal
+from engine.db import unit_of_work
+from engine.geo.locate import locate
+from engine.matching.service import match_lead
+from engine.settings import matching_rules
+
+
+@get(
+    "/api/v1/admin/matching",
+    sync_to_thread=True,
+    dependencies={"caller": Provide(principal, sync_to_thread=True)},
+    tags=["matching"],
+    security=[{"BearerAuth": []}],
+)
+def preview_matching(
+    caller: Principal,
+    postal_code: str,
+    city: str = "",
+    lat: float | None = Parameter(default=None, ge=-90, le=90),
+    lon: float | None = Parameter(default=None, ge=-180, le=180),
+) -> MatchOut:
+    """The ranked candidate agencies for a lead at this address (admin, finance)."""
+    caller.require("admin", "finance")
+    with unit_of_work() as session:
+        place = locate(session, postal_code, city, lat, lon, path="")
+        rules = matching_rules(session)
+        candidates = match_lead(session, place, rules)
+    return MatchOut(
+        place=PlaceOut(place.commune_code, place.commune_name, place.departement_code,
+                       place.lat, place.lon, place.precision),
+        rules={"min_candidates": rules.min_candidates,
+               "max_named_agencies": rules.max_named_agencies,
+               "extension_steps_km": [m // 1000 for m in rules.extension_steps_m],
+               "version": rules.version},
+        agencies=[CandidateOut(c.agency_id, c.agency_name, c.distance_km, c.reach, rank)  # type: ignore[arg-type]
+                  for rank, c in enumerate(candidates, start=1)],
+    )

@@ -1,0 +1,133 @@
+"""Request and response shapes (msgspec), kept apart from the database models.
+
+Request bodies forbid unknown fields: a typo is a 422, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+Latitude = Annotated[float, Meta(ge=-90, le=90)]
+Longitude = Annotated[float, Meta(ge=-180, le=180)]
+RadiusKm = Annotated[float, Meta(ge=5, le=50, description="5 to 50 km")]
+Cents = Annotated[int, Meta(ge=0, description="euro cents, excluding VAT")]
+
+
+class Request(Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class LocationIn(Request):
+    """Coordinates, or postal code + city (placed at the town hall), or both (checked together)."""
+
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    postal_code: str | None = None
+    city: str | None = None
+
+
+class AgencyIn(Request):
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    siret: Annotated[str, Meta(description="14 digits")]
+    email: str
+    office: LocationIn
+    phone: str | None = None
+    radius_km: RadiusKm | None = None
+    accepts_extended_leads: bool = True
+    communes: Annotated[list[str], Meta(max_length=500)] = msgspec.field(default_factory=list)
+    monthly_budget_cents: Cents | None = None
+
+
+class AgencyPatch(Request):
+    """Only the fields present change. `center: null` puts the zone back on the office."""
+
+    name: str | UnsetType = UNSET
+    email: str | UnsetType = UNSET
+    phone: str | None | UnsetType = UNSET
+    radius_km: RadiusKm | UnsetType = UNSET
+    center: LocationIn | None | UnsetType = UNSET
+    communes: Annotated[list[str], Meta(max_length=500)] | UnsetType = UNSET
+    accepts_extended_leads: bool | UnsetType = UNSET
+    paused: bool | UnsetType = UNSET
+    monthly_budget_cents: Cents | None | UnsetType = UNSET
+    webhook_url: str | None | UnsetType = UNSET
+
+    def changes(self) -> dict[str, Any]:
+        present = {f: getattr(self, f) for f in self.__struct_fields__}
+        out = {k: v for k, v in present.items() if v is not UNSET}
+        if isinstance(out.get("center"), LocationIn):
+            out["center"] = msgspec.structs.asdict(out["center"])
+        return out
+
+
+class ApiKeyIn(Request):
+    role: Literal["owner", "buyer", "viewer"]
+    label: Annotated[str, Meta(max_length=200)] = ""
+
+
+class ApiKeyOut(Struct):
+    id: uuid.UUID
+    key: str
+    role: str
+    label: str
+    agency_id: uuid.UUID | None
+
+
+class PointOut(Struct):
+    lat: float
+    lon: float
+
+
+class OfficeOut(Struct):
+    lat: float
+    lon: float
+    commune_code: str | None
+
+
+class ZoneOut(Struct):
+    center: PointOut
+    radius_km: float
+    communes: list[str]
+
+
+class AgencyOut(Struct):
+    id: uuid.UUID
+    name: str
+    siret: str
+    email: str
+    phone: str | None
+    office: OfficeOut
+    zone: ZoneOut
+    accepts_extended_leads: bool
+    status: str
+    paused: bool
+    monthly_budget_cents: int | None
+    webhook_url: str | None
+    is_demo: bool
+
+
+class CandidateOut(Struct):
+    id: uuid.UUID
+    name: str
+    distance_km: float
+    reach: Literal["zone", "communes", "extended_30", "extended_50"]
+    rank: int
+
+
+class PlaceOut(Struct):
+    commune_code: str
+    commune_name: str
+    departement_code: str
+    lat: float
+    lon: float
+    precision: str
+
+
+class MatchOut(Struct):
+    place: PlaceOut
+    rules: dict[str, Any]
+    agencies: list[CandidateOut]

@@ -1,0 +1,118 @@
+"""API keys: issue (shown once), authenticate, revoke.
+
+A key reads `mdt_<prefix>_<secret>`: the prefix finds the row, the secret is checked against its
+argon2 hash. Verified keys are remembered in this process for a short while (by a SHA-256 of the
+whole key) so that argon2 does not run on every request; revocation still takes effect at once
+because the row is read on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.accounts.models import AGENCY_ROLES, STAFF_ROLES, ApiKey
+from engine.errors import Forbidden, RuleViolation, Unauthenticated
+
+# OWASP's argon2id minimum (19 MiB, 2 passes): keys are 256-bit random, the hash is defence in depth.
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
+_VERIFIED_TTL_S = 60.0
+_verified: dict[bytes, float] = {}
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    id: uuid.UUID
+    key: str
+    role: str
+    agency_id: uuid.UUID | None
+    label: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a staff member or an agency collaborator, and with which role."""
+
+    key_id: uuid.UUID
+    role: str
+    agency_id: uuid.UUID | None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    def require(self, *roles: str) -> None:
+        if self.role not in roles:
+            raise Forbidden(f"This action needs the role {' or '.join(roles)}.", "forbidden_role")
+
+    def agency(self) -> uuid.UUID:
+        """The caller's agency; staff keys have none."""
+        if self.agency_id is None:
+            raise Forbidden("This action is for agency keys.", "agency_key_required")
+        return self.agency_id
+
+
+def create_key(
+    session: Session, role: str, agency_id: uuid.UUID | None, label: str = ""
+) -> IssuedKey:
+    if role not in STAFF_ROLES + AGENCY_ROLES:
+        raise RuleViolation.at("role", "unknown_role", f"Unknown role {role!r}.")
+    if (role in STAFF_ROLES) != (agency_id is None):
+        raise RuleViolation.at("role", "role_scope",
+                               "Staff roles have no agency; agency roles need one.")
+    if len(label) > 200:
+        raise RuleViolation.at("label", "label_too_long", "A label has at most 200 characters.")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    row = ApiKey(prefix=prefix, secret_hash=_HASHER.hash(secret), role=role,
+                 agency_id=agency_id, label=label)
+    session.add(row)
+    session.flush()
+    return IssuedKey(row.id, f"mdt_{prefix}_{secret}", role, agency_id, label)
+
+
+def authenticate(session: Session, presented: str | None) -> Principal:
+    """The principal of a bearer key; any failure is the same 401, whatever went wrong."""
+    failure = Unauthenticated("A valid API key is required.", "invalid_api_key")
+    if not presented:
+        raise Unauthenticated("An API key is required: Authorization: Bearer <key>.",
+                              "missing_api_key")
+    parts = presented.split("_", 2)
+    if len(parts) != 3 or parts[0] != "mdt" or len(parts[1]) != 12:
+        raise failure
+    row = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).one_or_none()
+    if row is None or row.revoked_at is not None:
+        raise failure
+    if not _verify(row.secret_hash, parts[2], presented):
+        raise failure
+    return Principal(row.id, row.role, row.agency_id)
+
+
+def revoke_key(session: Session, key_id: uuid.UUID) -> None:
+    row = session.get(ApiKey, key_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = func.now()
+
+
+def _verify(secret_hash: str, secret: str, presented: str) -> bool:
+    fingerprint = hmac.digest(secret_hash.encode(), presented.encode(), hashlib.sha256)
+    now = time.monotonic()
+    if _verified.get(fingerprint, 0.0) > now:
+        return True
+    try:
+        _HASHER.verify(secret_hash, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+    if len(_verified) > 10_000:
+        _verified.clear()
+    _verified[fingerprint] = now + _VERIFIED_TTL_S
+    return True

@@ -1,0 +1,243 @@
+"""Agencies: creation by staff, and the profile and zone an agency manages itself."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.agencies.models import Agency, AgencyCommune
+from engine.contact.validation import normalise_email, phone_e164, siret_is_valid
+from engine.errors import Conflict, FieldError, NotFound, RuleViolation
+from engine.geo.locate import Place, locate, locate_point
+from engine.settings import read_settings
+
+# Mirrors agency.ck_agency_radius_range: checked here for a clear error, enforced by the database.
+RADIUS_MIN_KM = 5
+RADIUS_MAX_KM = 50
+MAX_COMMUNES = 500
+
+
+@dataclass
+class Location:
+    """A point given as coordinates, or as postal code + city (placed at the town hall)."""
+
+    lat: float | None = None
+    lon: float | None = None
+    postal_code: str | None = None
+    city: str | None = None
+
+
+@dataclass
+class NewAgency:
+    name: str
+    siret: str
+    email: str
+    office: Location
+    phone: str | None = None
+    radius_km: float | None = None
+    accepts_extended_leads: bool = True
+    communes: list[str] = field(default_factory=list)
+    monthly_budget_cents: int | None = None
+
+
+@dataclass(frozen=True)
+class AgencyView:
+    """What an agency (or staff) sees of an agency."""
+
+    id: uuid.UUID
+    name: str
+    siret: str
+    email: str
+    phone: str | None
+    office: dict[str, Any]
+    zone: dict[str, Any]
+    accepts_extended_leads: bool
+    status: str
+    paused: bool
+    monthly_budget_cents: int | None
+    webhook_url: str | None
+    is_demo: bool
+
+
+def create_agency(session: Session, new: NewAgency) -> AgencyView:
+    errors = _identity_errors(new.name, new.siret, new.email, new.phone)
+    office = _place(session, new.office, "office", errors)
+    radius_m = _radius_m(
+        new.radius_km if new.radius_km is not None else read_settings(session)["default_radius_km"],
+        errors,
+    )
+    communes = _communes(session, new.communes, errors)
+    if new.monthly_budget_cents is not None and new.monthly_budget_cents < 0:
+        errors.append(FieldError("monthly_budget_cents", "negative_budget",
+                                 "A budget cannot be negative."))
+    if errors or office is None:
+        raise RuleViolation(errors)
+    agency = Agency(
+        name=new.name.strip(),
+        siret=new.siret,
+        email=normalise_email(new.email),
+        phone=phone_e164(new.phone) if new.phone else None,
+        office=office.ewkt,
+        office_commune_code=office.commune_code,
+        zone_center=office.ewkt,
+        radius_m=radius_m,
+        accepts_extended_leads=new.accepts_extended_leads,
+        monthly_budget_cents=new.monthly_budget_cents,
+        communes=[AgencyCommune(commune_code=code) for code in communes],
+    )
+    session.add(agency)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if "uq_agency_siret" in str(exc.orig):
+            raise Conflict("An agency with this SIRET already exists.", "siret_taken") from exc
+        raise
+    return view(session, agency.id)
+
+
+def update_agency(session: Session, agency_id: uuid.UUID, changes: dict[str, Any]) -> AgencyView:
+    """Applies the fields present in `changes` (a PATCH); absent fields stay as they are."""
+    agency = session.get(Agency, agency_id, with_for_update=True)
+    if agency is None:
+        raise NotFound("No such agency.", "agency_not_found")
+    errors: list[FieldError] = []
+    if "name" in changes or "email" in changes or "phone" in changes:
+        errors += _identity_errors(
+            changes.get("name", agency.name), agency.siret,
+            changes.get("email", agency.email), changes.get("phone", agency.phone),
+        )
+    if "radius_km" in changes:
+        agency.radius_m = _radius_m(changes["radius_km"], errors)
+    if "center" in changes:
+        center = changes["center"]
+        if center is None:
+            agency.zone_center = agency.office
+        else:
+            place = _place(session, center, "center", errors)
+            if place is not None:
+                agency.zone_center = place.ewkt
+    if "communes" in changes:
+        codes = _communes(session, changes["communes"] or [], errors)
+        agency.communes = [AgencyCommune(agency_id=agency.id, commune_code=c) for c in codes]
+    if "webhook_url" in changes and changes["webhook_url"] is not None:
+        if not _webhook_url_ok(changes["webhook_url"]):
+            errors.append(FieldError("webhook_url", "invalid_webhook_url",
+                                     "A webhook URL is an https:// address."))
+    budget = changes.get("monthly_budget_cents")
+    if budget is not None and budget < 0:
+        errors.append(FieldError("monthly_budget_cents", "negative_budget",
+                                 "A budget cannot be negative."))
+    if errors:
+        raise RuleViolation(errors)
+    for name in ("name", "accepts_extended_leads", "paused", "monthly_budget_cents",
+                 "webhook_url"):
+        if name in changes:
+            setattr(agency, name, changes[name].strip() if name == "name" else changes[name])
+    if "email" in changes:
+        agency.email = normalise_email(changes["email"]) or agency.email
+    if "phone" in changes:
+        agency.phone = phone_e164(changes["phone"]) if changes["phone"] else None
+    agency.updated_at = func.now()
+    session.flush()
+    return view(session, agency.id)
+
+
+_VIEW = text("""
+    SELECT ST_Y(office::geometry) AS office_lat, ST_X(office::geometry) AS office_lon,
+           ST_Y(zone_center::geometry) AS center_lat, ST_X(zone_center::geometry) AS center_lon
+    FROM agency WHERE id = :id
+""")
+
+
+def view(session: Session, agency_id: uuid.UUID) -> AgencyView:
+    agency = session.get(Agency, agency_id, populate_existing=True)
+    if agency is None:
+        raise NotFound("No such agency.", "agency_not_found")
+    points = session.execute(_VIEW, {"id": agency_id}).mappings().one()
+    return AgencyView(
+        id=agency.id,
+        name=agency.name,
+        siret=agency.siret,
+        email=agency.email,
+        phone=agency.phone,
+        office={"lat": points["office_lat"], "lon": points["office_lon"],
+                "commune_code": agency.office_commune_code},
+        zone={"center": {"lat": points["center_lat"], "lon": points["center_lon"]},
+              "radius_km": agency.radius_m / 1000,
+              "communes": [c.commune_code for c in agency.communes]},
+        accepts_extended_leads=agency.accepts_extended_leads,
+        status=agency.status,
+        paused=agency.paused,
+        monthly_budget_cents=agency.monthly_budget_cents,
+        webhook_url=agency.webhook_url,
+        is_demo=agency.is_demo,
+    )
+
+
+def _identity_errors(name: str, siret: str, email: str, phone: str | None) -> list[FieldError]:
+    errors = []
+    if not name or not name.strip() or len(name.strip()) > 200:
+        errors.append(FieldError("name", "invalid_name", "A name has 1 to 200 characters."))
+    if not siret_is_valid(siret):
+        errors.append(FieldError("siret", "invalid_siret",
+                                 "A SIRET has 14 digits and a valid check digit."))
+    if normalise_email(email or "") is None:
+        errors.append(FieldError("email", "invalid_email", "This e-mail address is not valid."))
+    if phone and phone_e164(phone) is None:
+        errors.append(FieldError("phone", "invalid_phone", "This is not a French phone number."))
+    return errors
+
+
+def _place(
+    session: Session, where: Location | dict[str, Any], path: str, errors: list[FieldError]
+) -> Place | None:
+    loc = where if isinstance(where, Location) else Location(**where)
+    try:
+        if loc.postal_code is not None or loc.city is not None:
+            return locate(session, loc.postal_code or "", loc.city or "", loc.lat, loc.lon, path)
+        if loc.lat is not None and loc.lon is not None:
+            return locate_point(session, loc.lat, loc.lon, path)
+        errors.append(FieldError(path, "location_required",
+                                 "Give lat and lon, or postal_code and city."))
+    except RuleViolation as violation:
+        errors.extend(violation.errors)
+    return None
+
+
+def _radius_m(radius_km: float, errors: list[FieldError]) -> int:
+    if not RADIUS_MIN_KM <= radius_km <= RADIUS_MAX_KM:
+        errors.append(FieldError("radius_km", "radius_out_of_range",
+                                 f"The radius is between {RADIUS_MIN_KM} and {RADIUS_MAX_KM} km."))
+        return RADIUS_MIN_KM * 1000
+    return round(radius_km * 1000)
+
+
+def _communes(session: Session, codes: list[str], errors: list[FieldError]) -> list[str]:
+    unique = list(dict.fromkeys(codes))
+    if len(unique) > MAX_COMMUNES:
+        errors.append(FieldError("communes", "too_many_communes",
+                                 f"At most {MAX_COMMUNES} communes."))
+        return []
+    known = set(
+        session.scalars(text("SELECT code FROM commune WHERE code = ANY(:codes)"),
+                        {"codes": unique})
+    )
+    for code in unique:
+        if code not in known:
+            errors.append(FieldError(f"communes[{codes.index(code)}]", "unknown_commune",
+                                     f"{code} is not an INSEE commune code."))
+    return [c for c in unique if c in known]
+
+
+def _webhook_url_ok(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    # Plain http only towards this machine (development and tests).
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")

@@ -1,0 +1,57 @@
+"""Identity fields: SIRET, e-mail and French phone numbers (overseas included), offline."""
+
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+# National numbers of the overseas départements are read with their own region.
+_REGIONS = ("FR", "RE", "GP", "MQ", "GF", "YT")
+_ALLOWED_TYPES = {
+    PhoneNumberType.MOBILE,
+    PhoneNumberType.FIXED_LINE,
+    PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    PhoneNumberType.VOIP,
+}
+# La Poste's establishments share one SIREN whose SIRETs follow their own check rule.
+_LA_POSTE_SIREN = "356000000"
+
+
+def siret_is_valid(siret: str) -> bool:
+    """14 digits with a valid Luhn key (La Poste: digit sum divisible by 5)."""
+    if len(siret) != 14 or not siret.isdigit():
+        return False
+    if siret.startswith(_LA_POSTE_SIREN):
+        return sum(int(d) for d in siret) % 5 == 0
+    total = 0
+    for index, char in enumerate(reversed(siret)):
+        digit = int(char)
+        if index % 2 == 1:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def normalise_email(address: str) -> str | None:
+    """The address with its domain lower-cased, or None when its syntax is invalid."""
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
+
+
+def phone_e164(raw: str) -> str | None:
+    """A French number (mainland or overseas) in E.164, or None when it is not one."""
+    for region in _REGIONS:
+        try:
+            number = phonenumbers.parse(raw, region)
+        except phonenumbers.NumberParseException:
+            return None
+        if (
+            phonenumbers.is_valid_number(number)
+            and phonenumbers.region_code_for_number(number) in _REGIONS
+            and phonenumbers.number_type(number) in _ALLOWED_TYPES
+        ):
+            return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return None
