@@ -26,35 +26,48 @@ from engine.settings import MatchingRules, matching_rules
 
 # The largest radius the schema allows (agency.ck_agency_radius_range): the zone search bound.
 MAX_RADIUS_M = 50_000
+# How many nearest agencies one scan reads per candidate wanted.
+SCAN_FACTOR = 3
 
 _ELIGIBLE = "a.status = 'active' AND NOT a.paused"
 
-# Agencies whose zone covers the point, in index (sphere) order, with their spheroid distance.
-_COVERING = text(f"""
-    SELECT a.id, a.name,
-           ST_Distance(a.zone_center, CAST(:point AS geography)) AS distance_m,
-           a.zone_center <-> CAST(:point AS geography) AS sphere_m
-    FROM agency a
-    WHERE {_ELIGIBLE}
-      AND ST_DWithin(a.zone_center, CAST(:point AS geography), :bound_m)
-      AND ST_DWithin(a.zone_center, CAST(:point AS geography), a.radius_m)
-      AND a.id <> ALL(CAST(:exclude AS uuid[]))
-    ORDER BY a.zone_center <-> CAST(:point AS geography)
-    LIMIT :fetch
-""")
+# The `:scan` nearest eligible agencies (sphere order, straight from the GiST index, inside the
+# box around the point that holds everything within :bound_m), then those that pass :covering.
+# Exact distance tests stay outside the nearest-neighbour scan on purpose: inside it the planner
+# cannot estimate how many rows they keep, and trades the ordered index scan for a bitmap scan
+# and a sort of every agency in the box (thousands around Paris). `scanned` and `last_sphere_m`
+# describe the scan so that the caller can prove the answer complete.
+_NEAREST = """
+    WITH near AS MATERIALIZED (
+        SELECT a.id, a.name, a.zone_center, a.radius_m,
+               a.zone_center <-> CAST(:point AS geography) AS sphere_m
+        FROM agency a
+        WHERE {eligible}
+          AND a.zone_center && _ST_Expand(CAST(:point AS geography), :bound_m)
+          AND a.id <> ALL(CAST(:exclude AS uuid[]))
+        ORDER BY a.zone_center <-> CAST(:point AS geography)
+        LIMIT :scan
+    ), seen AS (
+        SELECT count(*) AS scanned, max(sphere_m) AS last_sphere_m FROM near
+    )
+    SELECT near.id, near.name, near.sphere_m,
+           ST_Distance(near.zone_center, CAST(:point AS geography)) AS distance_m,
+           seen.scanned, seen.last_sphere_m
+    FROM seen LEFT JOIN near ON {covering}
+    ORDER BY near.sphere_m
+"""
+
+# Agencies whose zone (centre + own radius) covers the point.
+_COVERING = text(_NEAREST.format(
+    eligible=_ELIGIBLE,
+    covering="ST_DWithin(near.zone_center, CAST(:point AS geography), near.radius_m)",
+))
 
 # Agencies that accept extended leads, with their centre within :bound_m of the point.
-_EXTENDED = text(f"""
-    SELECT a.id, a.name,
-           ST_Distance(a.zone_center, CAST(:point AS geography)) AS distance_m,
-           a.zone_center <-> CAST(:point AS geography) AS sphere_m
-    FROM agency a
-    WHERE {_ELIGIBLE} AND a.accepts_extended_leads
-      AND ST_DWithin(a.zone_center, CAST(:point AS geography), :bound_m)
-      AND a.id <> ALL(CAST(:exclude AS uuid[]))
-    ORDER BY a.zone_center <-> CAST(:point AS geography)
-    LIMIT :fetch
-""")
+_EXTENDED = text(_NEAREST.format(
+    eligible=f"{_ELIGIBLE} AND a.accepts_extended_leads",
+    covering="ST_DWithin(near.zone_center, CAST(:point AS geography), :bound_m)",
+))
 
 # Agencies that list the lead's commune (or, for an arrondissement, its city), at any distance.
 _BY_COMMUNE = text(f"""
@@ -103,23 +116,20 @@ def _nearest(
 ) -> list[Candidate]:
     """The `limit` nearest rows of `query` by spheroid distance, exactly.
 
-    The index orders by sphere distance; we fetch a margin more than needed and, in the rare case
-    that the margin cannot prove the spheroid order, fetch everything within the proven bound.
+    The index hands agencies over in sphere order; we read a few dozen and keep the covering
+    ones. When that read cannot prove the `limit` nearest by the spheroid (rare: a sparse area
+    crowded with small zones), we read every agency within the bound instead.
     """
     params: dict[str, object] = {"point": point, "bound_m": bound_m, "exclude": list(exclude)}
-    fetch = 2 * limit + 4
-    rows = session.execute(query, {**params, "fetch": fetch}).all()
-    fetched_all = len(rows) < fetch
-    exact = knn_fetch_is_exact(
-        [r.distance_m for r in rows], rows[-1].sphere_m if rows else 0.0, limit, fetched_all
-    )
-    if not exact:
-        kth = sorted(r.distance_m for r in rows)[limit - 1]
-        # Every row within the k-th spheroid distance, whatever its sphere rank (ST_DWithin on
-        # geography is a spheroid test).
-        params["bound_m"] = min(bound_m, kth + 0.01)
-        rows = session.execute(query, {**params, "fetch": None}).all()
-    candidates = [Candidate(r.id, r.name, r.distance_m, reach) for r in rows]
+    scan = SCAN_FACTOR * limit + 4
+    rows = session.execute(query, {**params, "scan": scan}).all()
+    scanned, last_sphere_m = rows[0].scanned, rows[0].last_sphere_m or 0.0
+    found = [r for r in rows if r.id is not None]
+    if not knn_fetch_is_exact([r.distance_m for r in found], last_sphere_m, limit,
+                              fetched_all=scanned < scan):
+        rows = session.execute(query, {**params, "scan": None}).all()
+        found = [r for r in rows if r.id is not None]
+    candidates = [Candidate(r.id, r.name, r.distance_m, reach) for r in found]
     return ranked(candidates, limit)
 
 
