@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.di import NamedDependency
 
 from engine.accounts.keys import Principal, authenticate
 from engine.db import unit_of_work
@@ -16,3 +17,7 @@ def principal(request: Request[Any, Any, Any]) -> Principal:
     presented = key.strip() if scheme.lower() == "bearer" else None
     with unit_of_work() as session:
         return authenticate(session, presented)
+
+
+# How a route asks for its caller: `caller: Caller`, provided by `principal`.
+Caller = NamedDependency[Principal]

@@ -7,8 +7,9 @@ import uuid
 import msgspec
 from litestar import Controller, get, patch, post
 from litestar.di import Provide
+from litestar.params import FromPath, JSONBody
 
-from api.auth import principal
+from api.auth import Caller, principal
 from api.schemas import AgencyIn, AgencyOut, AgencyPatch, ApiKeyIn, ApiKeyOut
 from engine.accounts.keys import Principal, create_key
 from engine.agencies.service import (
@@ -34,7 +35,7 @@ class AgencyController(Controller):
     security = [{"BearerAuth": []}]
 
     @post("/agencies", sync_to_thread=True, status_code=201)
-    def create(self, caller: Principal, data: AgencyIn) -> AgencyOut:
+    def create(self, caller: Caller, data: JSONBody[AgencyIn]) -> AgencyOut:
         """Create an agency (admin). The zone is centred on the office, 20 km by default."""
         caller.require("admin")
         new = NewAgency(**{**msgspec.structs.asdict(data),
@@ -43,14 +44,14 @@ class AgencyController(Controller):
             return _out(create_agency(session, new))
 
     @get("/agencies/{agency_id:uuid}", sync_to_thread=True)
-    def read(self, caller: Principal, agency_id: uuid.UUID) -> AgencyOut:
+    def read(self, caller: Caller, agency_id: FromPath[uuid.UUID]) -> AgencyOut:
         """One agency (staff, or that agency's own keys)."""
         _require_staff_or_own(caller, agency_id)
         with unit_of_work() as session:
             return _out(view(session, agency_id))
 
     @post("/agencies/{agency_id:uuid}/api-keys", sync_to_thread=True, status_code=201)
-    def issue_key(self, caller: Principal, agency_id: uuid.UUID, data: ApiKeyIn) -> ApiKeyOut:
+    def issue_key(self, caller: Caller, agency_id: FromPath[uuid.UUID], data: JSONBody[ApiKeyIn]) -> ApiKeyOut:
         """A new collaborator key (admin, or that agency's owner). The key is shown only here."""
         if caller.role != "admin":
             _require_staff_or_own(caller, agency_id)
@@ -61,13 +62,13 @@ class AgencyController(Controller):
         return ApiKeyOut(issued.id, issued.key, issued.role, issued.label, issued.agency_id)
 
     @get("/agency", sync_to_thread=True)
-    def own(self, caller: Principal) -> AgencyOut:
+    def own(self, caller: Caller) -> AgencyOut:
         """The caller's agency: profile, zone, budget, pause, webhook."""
         with unit_of_work() as session:
             return _out(view(session, caller.agency()))
 
     @patch("/agency", sync_to_thread=True)
-    def change_own(self, caller: Principal, data: AgencyPatch) -> AgencyOut:
+    def change_own(self, caller: Caller, data: JSONBody[AgencyPatch]) -> AgencyOut:
         """Change the zone (radius, centre, communes), pause, budget or webhook (owner)."""
         agency_id = caller.agency()
         caller.require("owner")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import get
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 
-from api.auth import principal
+from api.auth import Caller, principal
 from api.schemas import CandidateOut, MatchOut, PlaceOut
-from engine.accounts.keys import Principal
 from engine.db import unit_of_work
 from engine.geo.locate import locate
 from engine.matching.service import match_lead
@@ -23,11 +24,11 @@ from engine.settings import matching_rules
     security=[{"BearerAuth": []}],
 )
 def preview_matching(
-    caller: Principal,
-    postal_code: str,
-    city: str = "",
-    lat: float | None = Parameter(default=None, ge=-90, le=90),
-    lon: float | None = Parameter(default=None, ge=-180, le=180),
+    caller: Caller,
+    postal_code: FromQuery[str],
+    city: FromQuery[str] = "",
+    lat: Annotated[float | None, QueryParameter(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, QueryParameter(ge=-180, le=180)] = None,
 ) -> MatchOut:
     """The ranked candidate agencies for a lead at this address (admin, finance)."""
     caller.require("admin", "finance")

@@ -1,0 +1,113 @@
+"""Test harness: a real PostGIS database, migrated by Alembic, with every French commune loaded.
+
+The test database is `<name>_test` next to the database in use (the project-local cluster, or
+DATABASE_URL). It is created afresh for each run; tests that write start from empty business
+tables (`clean_db`), the reference geography stays.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+BUSINESS_TABLES = ("agency_commune", "api_key", "agency")
+
+
+def _server_urls() -> tuple[str, str]:
+    """(maintenance URL, test database URL) in plain libpq form."""
+    from engine import cluster
+
+    base = os.environ.get("DATABASE_URL") or cluster.url()
+    url = make_url(base.replace("postgresql+psycopg://", "postgresql://"))
+    test = url.set(database=f"{url.database}_test")
+    admin = url.set(database="postgres")
+    as_text = lambda u: u.render_as_string(hide_password=False)  # noqa: E731
+    return as_text(admin), as_text(test)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
+        if layer in ("unit", "integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, layer))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    admin, test = _server_urls()
+    name = make_url(test).database
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = test
+    from engine.config import sqlalchemy_url
+    from engine.db import unit_of_work
+    from engine.geo.load import load_communes
+    from engine.migrate import upgrade
+
+    upgrade(sqlalchemy_url(test))
+    with unit_of_work() as session:
+        load_communes(session)
+    yield sqlalchemy_url(test)
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> str:
+    from engine.migrate import upgrade
+
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(BUSINESS_TABLES)} CASCADE")
+        conn.execute("DELETE FROM setting")
+    upgrade(database_url)  # no-op at head
+    _reset_settings(database_url)
+    return database_url
+
+
+def _reset_settings(url: str) -> None:
+    import json
+
+    from engine.settings import DEFAULTS
+
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        for key, value in DEFAULTS.items():
+            conn.execute("INSERT INTO setting (key, value) VALUES (%s, %s)",
+                         (key, json.dumps(value)))
+
+
+@pytest.fixture
+def session(clean_db: str):  # type: ignore[no-untyped-def]
+    """A session whose work is committed, like a request's."""
+    from engine.db import unit_of_work
+
+    with unit_of_work() as s:
+        yield s
+
+
+@pytest.fixture
+def client(clean_db: str):  # type: ignore[no-untyped-def]
+    """The application over Litestar's test client (the real ASGI app, routes and database)."""
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin_headers(clean_db: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_key('admin')}"}
+
+
+def issue_key(role: str, agency_id: object = None) -> str:
+    from engine.accounts.keys import create_key
+    from engine.db import unit_of_work
+
+    with unit_of_work() as s:
+        return create_key(s, role=role, agency_id=agency_id).key  # type: ignore[arg-type]

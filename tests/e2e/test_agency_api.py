@@ -1,0 +1,86 @@
+"""Creating an agency and managing its zone over HTTP, as an admin and as the agency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import issue_key
+
+PARIS_13 = {"postal_code": "75013", "city": "Paris"}
+
+
+def new_agency(**overrides: Any) -> dict[str, Any]:
+    body = {"name": "Agence du Marais", "siret": "73282932000074", "email": "contact@marais.fr",
+            "office": PARIS_13}
+    return {**body, **overrides}
+
+
+def test_an_admin_creates_an_agency_whose_zone_is_twenty_km_around_its_office(
+    client, admin_headers
+) -> None:
+    response = client.post("/api/v1/agencies", json=new_agency(), headers=admin_headers)
+
+    assert response.status_code == 201
+    agency = response.json()
+    assert agency["office"]["commune_code"] == "75113"
+    assert agency["zone"]["radius_km"] == 20
+    assert agency["zone"]["center"] == {"lat": agency["office"]["lat"],
+                                        "lon": agency["office"]["lon"]}
+
+
+def test_an_owner_moves_and_widens_the_zone_and_matching_follows(client, admin_headers) -> None:
+    agency = client.post(
+        "/api/v1/agencies", json=new_agency(radius_km=5, accepts_extended_leads=False),
+        headers=admin_headers,
+    ).json()
+    owner = {"Authorization": f"Bearer {issue_key('owner', agency['id'])}"}
+    # Versailles town hall is ~17 km from the 13th arrondissement's: outside a 5 km zone.
+    query = "/api/v1/admin/matching?postal_code=78000&city=Versailles"
+    assert client.get(query, headers=admin_headers).json()["agencies"] == []
+
+    changed = client.patch("/api/v1/agency", json={"radius_km": 25}, headers=owner)
+
+    assert changed.status_code == 200
+    assert changed.json()["zone"]["radius_km"] == 25
+    found = client.get(query, headers=admin_headers).json()["agencies"]
+    assert [(a["id"], a["reach"]) for a in found] == [(agency["id"], "zone")]
+    assert 15 < found[0]["distance_km"] < 20
+
+
+def test_a_paused_agency_is_offered_nothing_until_it_resumes(client, admin_headers) -> None:
+    agency = client.post("/api/v1/agencies", json=new_agency(), headers=admin_headers).json()
+    owner = {"Authorization": f"Bearer {issue_key('owner', agency['id'])}"}
+    query = "/api/v1/admin/matching?postal_code=75013&city=Paris"
+
+    client.patch("/api/v1/agency", json={"paused": True}, headers=owner)
+    assert client.get(query, headers=admin_headers).json()["agencies"] == []
+
+    client.patch("/api/v1/agency", json={"paused": False}, headers=owner)
+    assert len(client.get(query, headers=admin_headers).json()["agencies"]) == 1
+
+
+def test_an_agency_listing_a_commune_is_offered_its_leads_at_any_distance(
+    client, admin_headers
+) -> None:
+    lyon = client.post(
+        "/api/v1/agencies",
+        json=new_agency(office={"postal_code": "69002", "city": "Lyon"}),
+        headers=admin_headers,
+    ).json()
+    owner = {"Authorization": f"Bearer {issue_key('owner', lyon['id'])}"}
+    client.patch("/api/v1/agency", json={"communes": ["75056"]}, headers=owner)
+
+    found = client.get("/api/v1/admin/matching?postal_code=75013&city=Paris",
+                       headers=admin_headers).json()["agencies"]
+
+    assert [(a["id"], a["reach"]) for a in found] == [(lyon["id"], "communes")]
+    assert found[0]["distance_km"] > 380
+
+
+def test_the_same_siret_cannot_be_registered_twice(client, admin_headers) -> None:
+    client.post("/api/v1/agencies", json=new_agency(), headers=admin_headers)
+
+    again = client.post("/api/v1/agencies", json=new_agency(name="Autre"), headers=admin_headers)
+
+    assert again.status_code == 409
+    assert again.json()["code"] == "siret_taken"
