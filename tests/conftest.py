@@ -1,8 +1,9 @@
 """Test harness: a real PostGIS database, migrated by Alembic, with every French commune loaded.
 
 The test database is `<name>_test` next to the database in use (the project-local cluster, or
-DATABASE_URL). It is created afresh for each run; tests that write start from empty business
-tables (`clean_db`), the reference geography stays.
+DATABASE_URL), or MANDAT_TEST_DB when set (two runs side by side). It is created afresh for each
+run; tests that write start from empty business tables (`clean_db`), the reference geography
+stays.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _server_urls() -> tuple[str, str]:
 
     base = os.environ.get("DATABASE_URL") or cluster.url()
     url = make_url(base.replace("postgresql+psycopg://", "postgresql://"))
-    test = url.set(database=f"{url.database}_test")
+    test = url.set(database=os.environ.get("MANDAT_TEST_DB", f"{url.database}_test"))
     admin = url.set(database="postgres")
     as_text = lambda u: u.render_as_string(hide_password=False)  # noqa: E731
     return as_text(admin), as_text(test)

@@ -57,7 +57,9 @@ def knn_fetch_is_exact(
     the sphere, so at least `sphere_m_last × MIN` on the spheroid; if that is beyond the
     `limit`-th spheroid distance fetched, no unfetched row can enter the top `limit`.
     """
-    if fetched_all or len(spheroid_m) < limit:
+    if fetched_all:
         return True
+    if len(spheroid_m) < limit:
+        return False  # rows beyond the scan may still cover the point
     kth = sorted(spheroid_m)[limit - 1]
     return sphere_m_last * SPHEROID_OVER_SPHERE_MIN > kth
