@@ -165,3 +165,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
 def _progress(iterable: Any, length: int, label: str) -> Any:
     return click.progressbar(iterable, length=length, label=label, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import command
 from alembic.config import Config
+from geoalchemy2 import alembic_helpers
 
 from engine.config import PROJECT_ROOT
 
@@ -28,3 +31,14 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+# Tables that other libraries own (APScheduler's job store): never created or dropped by us.
+EXTERNAL_TABLES = {"apscheduler_jobs"}
+
+
+def include_object(obj: Any, name: str | None, obj_type: str, reflected: bool, compare_to: Any) -> bool:
+    """What autogenerate compares: our tables, not PostGIS's nor other libraries'."""
+    if obj_type == "table" and name in EXTERNAL_TABLES:
+        return False
+    return bool(alembic_helpers.include_object(obj, name, obj_type, reflected, compare_to))

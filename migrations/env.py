@@ -7,15 +7,8 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
 from engine.config import database_url
+from engine.migrate import include_object
 from engine.models import Base
-
-EXTERNAL_TABLES = {"apscheduler_jobs"}
-
-
-def include_object(obj, name, obj_type, reflected, compare_to):  # type: ignore[no-untyped-def]
-    if obj_type == "table" and name in EXTERNAL_TABLES:
-        return False
-    return alembic_helpers.include_object(obj, name, obj_type, reflected, compare_to)
 
 
 def run_migrations() -> None:

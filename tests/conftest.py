@@ -112,3 +112,37 @@ def issue_key(role: str, agency_id: object = None) -> str:
 
     with unit_of_work() as s:
         return create_key(s, role=role, agency_id=agency_id).key  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[str]:
+    """`mandat serve` in its own process on a free loopback port: real HTTP, real workers."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": database_url.replace("+psycopg", "")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        server.kill()
+        raise RuntimeError(f"server did not start: {server.stderr.read().decode()[-2000:]}")
+    yield base
+    server.terminate()
+    server.wait(timeout=10)

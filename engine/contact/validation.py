@@ -19,11 +19,15 @@ _LA_POSTE_SIREN = "356000000"
 
 
 def siret_is_valid(siret: str) -> bool:
-    """14 digits with a valid Luhn key (La Poste: digit sum divisible by 5)."""
+    """14 digits with a valid Luhn key; La Poste's may instead have a digit sum divisible by 5."""
     if len(siret) != 14 or not siret.isdigit():
         return False
-    if siret.startswith(_LA_POSTE_SIREN):
-        return sum(int(d) for d in siret) % 5 == 0
+    if _luhn_valid(siret):
+        return True
+    return siret.startswith(_LA_POSTE_SIREN) and sum(int(d) for d in siret) % 5 == 0
+
+
+def _luhn_valid(siret: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(siret)):
         digit = int(char)

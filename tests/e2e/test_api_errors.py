@@ -56,6 +56,11 @@ def refused_at(response: Any, path: str, code: str | None = None) -> None:
         assert by_path[path] == code
 
 
+def cases(table: dict[str, tuple[Any, ...]]) -> list[Any]:
+    """A table of cases as pytest params, each named by its key."""
+    return [pytest.param(*values, id=name) for name, values in table.items()]
+
+
 def count(session: Any, table: str) -> int:
     return session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 
@@ -77,82 +82,47 @@ def other_agency(client, admin_headers) -> dict[str, Any]:
 
 # --- POST /api/v1/agencies ---------------------------------------------------------------------
 
-LYON_TOWN_HALL = {"lat": 45.7676, "lon": 4.8345}
+
+def office(postal_code: str | None = None, city: str | None = None, **more: Any) -> dict[str, Any]:
+    place = {"postal_code": postal_code, "city": city, **more}
+    return {"office": {k: v for k, v in place.items() if v is not None}}
 
 
-@pytest.mark.parametrize(
-    ("overrides", "path", "code"),
-    [
-        pytest.param({"zz": 1}, "zz", "unknown_field", id="unknown field"),
-        pytest.param(
-            {"office": {**PARIS_13, "zz": 1}},
-            "office.zz",
-            "unknown_field",
-            id="unknown nested field",
-        ),
-        pytest.param({"name": DROP}, "name", "missing_field", id="missing name"),
-        pytest.param({"name": 123}, "name", "invalid_field", id="name not a string"),
-        pytest.param(
-            {"radius_km": "twenty"}, "radius_km", "invalid_field", id="radius not a number"
-        ),
-        pytest.param({"communes": "75056"}, "communes", "invalid_field", id="communes not a list"),
-        pytest.param({"siret": "73282932000075"}, "siret", "invalid_siret", id="bad luhn key"),
-        pytest.param({"siret": "7328293200007"}, "siret", "invalid_siret", id="13-digit siret"),
-        pytest.param({"email": "contact@"}, "email", "invalid_email", id="bad email"),
-        pytest.param({"phone": "+44 7700 900123"}, "phone", "invalid_phone", id="foreign phone"),
-        pytest.param({"radius_km": 4}, "radius_km", None, id="radius 4 km"),
-        pytest.param({"radius_km": 51}, "radius_km", None, id="radius 51 km"),
-        pytest.param(
-            {"office": {"postal_code": "99999", "city": "Paris"}},
-            "office.postal_code",
-            "unknown_postal_code",
-            id="unknown postal code",
-        ),
-        pytest.param(
-            {"office": {"postal_code": "7501", "city": "Paris"}},
-            "office.postal_code",
-            "invalid_postal_code",
-            id="four-digit postal code",
-        ),
-        pytest.param(
-            {"office": {"postal_code": "75013", "city": "Lyon"}},
-            "office.city",
-            "unknown_city",
-            id="city not at that postal code",
-        ),
-        pytest.param(
-            {"office": {"lat": 51.5, "lon": -0.12}},
-            "office.lat",
-            "outside_france",
-            id="office in London",
-        ),
-        pytest.param(
-            {"office": {**PARIS_13, **LYON_TOWN_HALL}},
-            "office.lat",
-            "coordinates_far_from_commune",
-            id="coordinates far from the commune",
-        ),
-        pytest.param(
-            {"office": {**PARIS_13, "lat": 48.83}},
-            "office.lon",
-            "incomplete_coordinates",
-            id="lat without lon",
-        ),
-        pytest.param(
-            {"office": {"lat": 48.83}}, "office", "location_required", id="lone lat, no postal code"
-        ),
-        pytest.param({"office": {"lat": 91, "lon": 2}}, "office.lat", None, id="latitude 91"),
-        pytest.param(
-            {"communes": ["75056", "00000"]},
-            "communes[1]",
-            "unknown_commune",
-            id="unknown commune code",
-        ),
-        pytest.param(
-            {"monthly_budget_cents": -1}, "monthly_budget_cents", None, id="negative budget"
-        ),
-    ],
-)
+CREATE_REFUSALS = {
+    "unknown field": ({"zz": 1}, "zz", "unknown_field"),
+    "unknown nested field": (office("75013", "Paris", zz=1), "office.zz", "unknown_field"),
+    "missing name": ({"name": DROP}, "name", "missing_field"),
+    "name not a string": ({"name": 123}, "name", "invalid_field"),
+    "radius not a number": ({"radius_km": "twenty"}, "radius_km", "invalid_field"),
+    "communes not a list": ({"communes": "75056"}, "communes", "invalid_field"),
+    "bad luhn key": ({"siret": "73282932000075"}, "siret", "invalid_siret"),
+    "13-digit siret": ({"siret": "7328293200007"}, "siret", "invalid_siret"),
+    "bad email": ({"email": "contact@"}, "email", "invalid_email"),
+    "foreign phone": ({"phone": "+44 7700 900123"}, "phone", "invalid_phone"),
+    "radius 4 km": ({"radius_km": 4}, "radius_km", None),
+    "radius 51 km": ({"radius_km": 51}, "radius_km", None),
+    "unknown postal code": (office("99999", "Paris"), "office.postal_code", "unknown_postal_code"),
+    "4-digit postal code": (office("7501", "Paris"), "office.postal_code", "invalid_postal_code"),
+    "city not at that code": (office("75013", "Lyon"), "office.city", "unknown_city"),
+    "office in London": (office(lat=51.5, lon=-0.12), "office.lat", "outside_france"),
+    "far from the commune": (  # Lyon's town hall, 390 km from Paris 13e
+        office("75013", "Paris", lat=45.7676, lon=4.8345),
+        "office.lat",
+        "coordinates_far_from_commune",
+    ),
+    "lat without lon": (
+        office("75013", "Paris", lat=48.83),
+        "office.lon",
+        "incomplete_coordinates",
+    ),
+    "lone lat": (office(lat=48.83), "office", "location_required"),
+    "latitude 91": (office(lat=91, lon=2), "office.lat", None),
+    "unknown commune": ({"communes": ["75056", "00000"]}, "communes[1]", "unknown_commune"),
+    "negative budget": ({"monthly_budget_cents": -1}, "monthly_budget_cents", None),
+}
+
+
+@pytest.mark.parametrize(("overrides", "path", "code"), cases(CREATE_REFUSALS))
 def test_an_invalid_agency_is_refused_at_the_bad_field_and_nothing_is_created(
     client, admin_headers, session, overrides, path, code
 ) -> None:
@@ -165,10 +135,9 @@ def test_an_invalid_agency_is_refused_at_the_bad_field_and_nothing_is_created(
 def test_a_postal_code_shared_by_many_communes_is_resolved_by_the_city(
     client, admin_headers
 ) -> None:
-    office = {"postal_code": "01400", "city": "Châtillon-sur-Chalaronne"}
-    response = client.post(
-        "/api/v1/agencies", json=new_agency(office=office), headers=admin_headers
-    )
+    body = new_agency(**office("01400", "Châtillon-sur-Chalaronne"))
+
+    response = client.post("/api/v1/agencies", json=body, headers=admin_headers)
 
     assert response.status_code == 201
     assert response.json()["office"]["commune_code"] == "01093"
@@ -377,45 +346,39 @@ def test_only_the_owner_changes_the_agency(client, agency, role) -> None:
     assert client.get("/api/v1/agency", headers=bearer("owner", agency["id"])).json() == agency
 
 
-@pytest.mark.parametrize(
-    ("changes", "path", "code"),
-    [
-        ({"radius_km": 3}, "radius_km", None),
-        (
-            {"center": {"postal_code": "7501", "city": "Paris"}},
-            "center.postal_code",
-            "invalid_postal_code",
-        ),
-        (
-            {"center": {"postal_code": "99999", "city": "Paris"}},
-            "center.postal_code",
-            "unknown_postal_code",
-        ),
-        ({"center": {"lat": 51.5, "lon": -0.12}}, "center.lat", "outside_france"),
-        ({"center": {"lat": 48.8, "zz": 1}}, "center.zz", "unknown_field"),
-        ({"communes": ["75056", "1234"]}, "communes[1]", "unknown_commune"),
-        ({"webhook_url": "http://example.com/hook"}, "webhook_url", "invalid_webhook_url"),
-        ({"name": "  "}, "name", "invalid_name"),
-        ({"email": "nope"}, "email", "invalid_email"),
-        ({"paused": "yes"}, "paused", "invalid_field"),
-        ({"zz": 1}, "zz", "unknown_field"),
-        ({"radius_km": 30, "communes": ["99999"]}, "communes[0]", "unknown_commune"),
-    ],
-    ids=[
-        "radius 3",
-        "malformed centre postal code",
-        "unknown centre postal code",
-        "centre in London",
-        "unknown centre field",
-        "unknown commune",
-        "http webhook",
-        "blank name",
-        "bad email",
-        "paused not a bool",
-        "unknown field",
-        "valid radius beside a bad commune",
-    ],
-)
+PATCH_REFUSALS = {
+    "radius 3 km": ({"radius_km": 3}, "radius_km", None),
+    "4-digit centre code": (
+        {"center": {"postal_code": "7501"}},
+        "center.postal_code",
+        "invalid_postal_code",
+    ),
+    "unknown centre code": (
+        {"center": {"postal_code": "99999"}},
+        "center.postal_code",
+        "unknown_postal_code",
+    ),
+    "centre in London": ({"center": {"lat": 51.5, "lon": -0.12}}, "center.lat", "outside_france"),
+    "unknown centre field": ({"center": {"lat": 48.8, "zz": 1}}, "center.zz", "unknown_field"),
+    "unknown commune": ({"communes": ["75056", "1234"]}, "communes[1]", "unknown_commune"),
+    "http webhook": (
+        {"webhook_url": "http://example.com/hook"},
+        "webhook_url",
+        "invalid_webhook_url",
+    ),
+    "blank name": ({"name": "  "}, "name", "invalid_name"),
+    "bad email": ({"email": "nope"}, "email", "invalid_email"),
+    "paused not a bool": ({"paused": "yes"}, "paused", "invalid_field"),
+    "unknown field": ({"zz": 1}, "zz", "unknown_field"),
+    "good radius, bad commune": (
+        {"radius_km": 30, "communes": ["9"]},
+        "communes[0]",
+        "unknown_commune",
+    ),
+}
+
+
+@pytest.mark.parametrize(("changes", "path", "code"), cases(PATCH_REFUSALS))
 def test_a_bad_change_is_refused_at_its_field_and_the_agency_stays_as_it_was(
     client, agency, changes, path, code
 ) -> None:
@@ -446,27 +409,18 @@ def test_a_null_centre_puts_the_zone_back_on_the_office(client, agency) -> None:
 # --- GET /api/v1/admin/matching ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("query", "path", "code"),
-    [
-        ("postal_code=75013&lat=abc", "lat", "invalid_field"),
-        ("postal_code=75013&lat=48.83", "lon", "incomplete_coordinates"),
-        ("postal_code=75013&lat=100&lon=2", "lat", "invalid_field"),
-        ("postal_code=99999&city=Paris", "postal_code", "unknown_postal_code"),
-        ("postal_code=7501&city=Paris", "postal_code", "invalid_postal_code"),
-        ("postal_code=75013&city=Lyon", "city", "unknown_city"),
-        ("city=Paris", "postal_code", None),
-    ],
-    ids=[
-        "lat not a number",
-        "lat without lon",
-        "latitude 100",
-        "unknown postal code",
-        "malformed postal code",
-        "city not at that postal code",
-        "missing postal code",
-    ],
-)
+MATCHING_REFUSALS = {
+    "lat not a number": ("postal_code=75013&lat=abc", "lat", "invalid_field"),
+    "lat without lon": ("postal_code=75013&lat=48.83", "lon", "incomplete_coordinates"),
+    "latitude 100": ("postal_code=75013&lat=100&lon=2", "lat", "invalid_field"),
+    "unknown postal code": ("postal_code=99999&city=Paris", "postal_code", "unknown_postal_code"),
+    "4-digit postal code": ("postal_code=7501&city=Paris", "postal_code", "invalid_postal_code"),
+    "city not at that code": ("postal_code=75013&city=Lyon", "city", "unknown_city"),
+    "missing postal code": ("city=Paris", "postal_code", None),
+}
+
+
+@pytest.mark.parametrize(("query", "path", "code"), cases(MATCHING_REFUSALS))
 def test_a_bad_matching_query_is_a_422_at_the_parameter(client, admin_headers, query, path, code):
     response = client.get(f"/api/v1/admin/matching?{query}", headers=admin_headers)
 
@@ -486,40 +440,42 @@ def test_an_agency_key_cannot_preview_matching(client, agency) -> None:
 TOO_BIG = 2**63  # one past PostgreSQL's bigint
 
 
-@pytest.mark.parametrize(
-    ("method", "url", "body", "path"),
-    [
-        (
-            "POST",
-            "/api/v1/agencies",
-            new_agency(monthly_budget_cents=TOO_BIG),
-            "monthly_budget_cents",
-        ),
-        ("POST", "/api/v1/agencies", new_agency(name="Agence\x00"), "name"),
-        ("POST", "/api/v1/agencies", new_agency(communes=["75\x00056"]), "communes[0]"),
-        ("PATCH", "/api/v1/agency", {"monthly_budget_cents": TOO_BIG}, "monthly_budget_cents"),
-        ("PATCH", "/api/v1/agency", {"name": "Agence\x00"}, "name"),
-        ("PATCH", "/api/v1/agency", {"webhook_url": "https://[::1/hook"}, "webhook_url"),
-        ("POST", "/api/v1/agencies/{id}/api-keys", {"role": "viewer", "label": "\x00"}, "label"),
-    ],
-    ids=[
-        "huge budget",
-        "NUL in name",
-        "NUL in commune code",
-        "huge budget (patch)",
-        "NUL in name (patch)",
-        "unparsable webhook url",
-        "NUL in key label",
-    ],
-)
+UNSTORABLE = {
+    "huge budget": ("POST", "/agencies", {"monthly_budget_cents": TOO_BIG}, "monthly_budget_cents"),
+    "NUL in name": ("POST", "/agencies", {"name": "Agence\x00"}, "name"),
+    "NUL in commune code": ("POST", "/agencies", {"communes": ["75\x00056"]}, "communes[0]"),
+    "huge budget (patch)": (
+        "PATCH",
+        "/agency",
+        {"monthly_budget_cents": TOO_BIG},
+        "monthly_budget_cents",
+    ),
+    "NUL in name (patch)": ("PATCH", "/agency", {"name": "Agence\x00"}, "name"),
+    "unparsable webhook url": (
+        "PATCH",
+        "/agency",
+        {"webhook_url": "https://[::1/hook"},
+        "webhook_url",
+    ),
+    "NUL in key label": (
+        "POST",
+        "/agencies/{id}/api-keys",
+        {"role": "viewer", "label": "\x00"},
+        "label",
+    ),
+}
+
+
+@pytest.mark.parametrize(("method", "url", "body", "path"), cases(UNSTORABLE))
 def test_input_the_database_cannot_store_is_a_422_not_a_500(
     client, admin_headers, agency, method, url, body, path
 ) -> None:
-    headers = admin_headers if url == "/api/v1/agencies" else bearer("owner", agency["id"])
-    if url == "/api/v1/agencies":
-        body = {**body, "siret": demo_siret(4)}
+    headers = admin_headers if url == "/agencies" else bearer("owner", agency["id"])
+    if url == "/agencies":
+        body = new_agency(siret=demo_siret(4), **body)
+    url = "/api/v1" + url.format(id=agency["id"])
 
-    response = client.request(method, url.format(id=agency["id"]), json=body, headers=headers)
+    response = client.request(method, url, json=body, headers=headers)
 
     assert response.status_code != 500, response.text
     refused_at(response, path)
