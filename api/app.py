@@ -25,8 +25,9 @@ def create_app() -> Litestar:
             render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
             components=Components(
                 security_schemes={
-                    "BearerAuth": SecurityScheme(type="http", scheme="bearer",
-                                                 description="Authorization: Bearer <api key>")
+                    "BearerAuth": SecurityScheme(
+                        type="http", scheme="bearer", description="Authorization: Bearer <api key>"
+                    )
                 }
             ),
         ),

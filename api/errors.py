@@ -9,7 +9,7 @@ import logging
 import re
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -39,15 +39,27 @@ STATUS = {
     Forbidden: 403,
 }
 TITLES = {
-    400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
-    405: "Method not allowed", 409: "Conflict", 402: "Payment required",
-    422: "Unprocessable content", 500: "Internal error",
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    402: "Payment required",
+    422: "Unprocessable content",
+    500: "Internal error",
 }
 
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
-    body = {"type": f"https://mandat.example/problems/{code}", "title": TITLES.get(status, "Error"),
-            "status": status, "code": code, "detail": detail, **extra}
+    body = {
+        "type": f"https://mandat.example/problems/{code}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "code": code,
+        "detail": detail,
+        **extra,
+    }
     headers = {"WWW-Authenticate": 'Bearer realm="mandat"'} if status == 401 else None
     return Response(body, status_code=status, media_type=PROBLEM, headers=headers)
 
@@ -56,8 +68,9 @@ def on_mandat_error(_: Request[Any, Any, Any], exc: MandatError) -> Response[dic
     status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
     extra: dict[str, Any] = dict(exc.extra)
     if isinstance(exc, RuleViolation):
-        extra["errors"] = [{"path": e.path, "code": e.code, "message": e.message}
-                           for e in exc.errors]
+        extra["errors"] = [
+            {"path": e.path, "code": e.code, "message": e.message} for e in exc.errors
+        ]
     return problem(status, exc.code, exc.message, **extra)
 
 
@@ -74,10 +87,25 @@ def on_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> 
             path, code = _join(path, named.group(1)), "unknown_field"
         elif message.startswith("Object missing required field") and named:
             path, code = _join(path, named.group(1)), "missing_field"
+        elif message.endswith("contains a NUL character") and named:
+            path, code = _join(path, named.group(1)), "invalid_characters"
+        if key == "data" and message == "'data'":  # no body at all
+            path, code, message = "", "missing_body", "A JSON body is required."
         errors.append({"path": path, "code": code, "message": message})
     if not errors:
-        errors.append({"path": "", "code": "invalid_body", "message": "The body is not valid."})
+        errors.append(_error_from_detail(str(exc.detail)))
     return problem(422, "validation_failed", errors[0]["message"], errors=errors)
+
+
+def _error_from_detail(detail: str) -> dict[str, str]:
+    missing = re.search(r"Missing required \w+ parameter '([^']+)'", detail)
+    if missing:
+        return {
+            "path": missing.group(1),
+            "code": "missing_field",
+            "message": f"The parameter {missing.group(1)} is required.",
+        }
+    return {"path": "", "code": "invalid_body", "message": "The request is not valid."}
 
 
 def _join(path: str, name: str) -> str:

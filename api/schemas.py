@@ -14,11 +14,22 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 Latitude = Annotated[float, Meta(ge=-90, le=90)]
 Longitude = Annotated[float, Meta(ge=-180, le=180)]
 RadiusKm = Annotated[float, Meta(ge=5, le=50, description="5 to 50 km")]
-Cents = Annotated[int, Meta(ge=0, description="euro cents, excluding VAT")]
+# Up to a billion euros: any larger amount is a mistake, and it always fits a bigint.
+Cents = Annotated[int, Meta(ge=0, le=100_000_000_000, description="euro cents, excluding VAT")]
 
 
 class Request(Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
+    """A request body. Text with a NUL character is refused: no one types it, and PostgreSQL
+    cannot store it."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            texts = enumerate(value) if isinstance(value, list) else [(None, value)]
+            for index, text in texts:
+                if isinstance(text, str) and "\x00" in text:
+                    where = name if index is None else f"{name}[{index}]"
+                    raise ValueError(f"`{where}` contains a NUL character")
 
 
 class LocationIn(Request):
@@ -47,14 +58,14 @@ class AgencyPatch(Request):
 
     name: str | UnsetType = UNSET
     email: str | UnsetType = UNSET
-    phone: str | None | UnsetType = UNSET
+    phone: str | UnsetType | None = UNSET
     radius_km: RadiusKm | UnsetType = UNSET
-    center: LocationIn | None | UnsetType = UNSET
+    center: LocationIn | UnsetType | None = UNSET
     communes: Annotated[list[str], Meta(max_length=500)] | UnsetType = UNSET
     accepts_extended_leads: bool | UnsetType = UNSET
     paused: bool | UnsetType = UNSET
-    monthly_budget_cents: Cents | None | UnsetType = UNSET
-    webhook_url: str | None | UnsetType = UNSET
+    monthly_budget_cents: Cents | UnsetType | None = UNSET
+    webhook_url: str | UnsetType | None = UNSET
 
     def changes(self) -> dict[str, Any]:
         present = {f: getattr(self, f) for f in self.__struct_fields__}

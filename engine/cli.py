@@ -113,8 +113,9 @@ def demo_seed(agencies: int, rng_seed: int, if_empty: bool) -> None:
     from engine.demo.seed import seed_agencies
 
     with unit_of_work() as session:
-        created = seed_agencies(session, agencies, seed=rng_seed, if_empty=if_empty,
-                                progress=_progress)
+        created = seed_agencies(
+            session, agencies, seed=rng_seed, if_empty=if_empty, progress=_progress
+        )
     click.echo(f"{created} demo agencies created" if created else "demo data already present")
 
 
@@ -163,8 +164,8 @@ def serve(host: str, port: int, workers: int) -> None:
     )
 
 
-def _progress(iterable: Any, length: int, label: str) -> Any:
-    return click.progressbar(iterable, length=length, label=label, file=sys.stderr)
+def _progress(items: Any, label: str) -> Any:
+    return click.progressbar(items, label=label, file=sys.stderr, show_pos=True)
 
 
 if __name__ == "__main__":

@@ -95,8 +95,19 @@ def start() -> str:
         options = f"-p {PORT} -k {SOCKETS} -c listen_addresses=127.0.0.1"
         subprocess.run(
             _as_server_user(
-                [_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(DATA), "-l", str(LOG),
-                 "-o", options]
+                [
+                    _bin("pg_ctl"),
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(DATA),
+                    "-l",
+                    str(LOG),
+                    "-o",
+                    options,
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -114,8 +125,18 @@ def _initdb() -> None:
     try:
         subprocess.run(
             _as_server_user(
-                [_bin("initdb"), "-D", str(DATA), "-U", USER, "--auth=scram-sha-256",
-                 f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"]
+                [
+                    _bin("initdb"),
+                    "-D",
+                    str(DATA),
+                    "-U",
+                    USER,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,

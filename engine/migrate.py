@@ -37,8 +37,14 @@ def head_revision() -> str | None:
 EXTERNAL_TABLES = {"apscheduler_jobs"}
 
 
-def include_object(obj: Any, name: str | None, obj_type: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, obj_type: str, reflected: bool, compare_to: Any
+) -> bool:
     """What autogenerate compares: our tables, not PostGIS's nor other libraries'."""
     if obj_type == "table" and name in EXTERNAL_TABLES:
         return False
-    return bool(alembic_helpers.include_object(obj, name, obj_type, reflected, compare_to))
+    return bool(
+        alembic_helpers.include_object(  # type: ignore[no-untyped-call]
+            obj, name, obj_type, reflected, compare_to
+        )
+    )

@@ -40,7 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def database_url() -> str:
     admin, test = _server_urls()
     name = make_url(test).database
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -55,7 +55,7 @@ def database_url() -> Iterator[str]:
     upgrade(sqlalchemy_url(test))
     with unit_of_work() as session:
         load_communes(session)
-    yield sqlalchemy_url(test)
+    return sqlalchemy_url(test)
 
 
 @pytest.fixture
@@ -77,8 +77,9 @@ def _reset_settings(url: str) -> None:
 
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         for key, value in DEFAULTS.items():
-            conn.execute("INSERT INTO setting (key, value) VALUES (%s, %s)",
-                         (key, json.dumps(value)))
+            conn.execute(
+                "INSERT INTO setting (key, value) VALUES (%s, %s)", (key, json.dumps(value))
+            )
 
 
 @pytest.fixture
@@ -130,7 +131,10 @@ def live_server(database_url: str) -> Iterator[str]:
     env = {**os.environ, "DATABASE_URL": database_url.replace("+psycopg", "")}
     server = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

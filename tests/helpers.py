@@ -36,11 +36,19 @@ def add_agency(
                     :extended, :paused, :status)
             RETURNING id
         """),
-        {"name": name or f"Agence test {number}", "siret": demo_siret(500_000 + number),
-         "email": f"agence{number}@exemple.fr", "p": point, "radius": round(radius_km * 1000),
-         "extended": accepts_extended, "paused": paused, "status": status},
+        {
+            "name": name or f"Agence test {number}",
+            "siret": demo_siret(500_000 + number),
+            "email": f"agence{number}@exemple.fr",
+            "p": point,
+            "radius": round(radius_km * 1000),
+            "extended": accepts_extended,
+            "paused": paused,
+            "status": status,
+        },
     ).scalar_one()
     for code in communes:
-        session.execute(text("INSERT INTO agency_commune VALUES (:a, :c)"),
-                        {"a": agency_id, "c": code})
+        session.execute(
+            text("INSERT INTO agency_commune VALUES (:a, :c)"), {"a": agency_id, "c": code}
+        )
     return agency_id

@@ -38,8 +38,12 @@ class AgencyController(Controller):
     def create(self, caller: Caller, data: JSONBody[AgencyIn]) -> AgencyOut:
         """Create an agency (admin). The zone is centred on the office, 20 km by default."""
         caller.require("admin")
-        new = NewAgency(**{**msgspec.structs.asdict(data),
-                           "office": Location(**msgspec.structs.asdict(data.office))})
+        new = NewAgency(
+            **{
+                **msgspec.structs.asdict(data),
+                "office": Location(**msgspec.structs.asdict(data.office)),
+            }
+        )
         with unit_of_work() as session:
             return _out(create_agency(session, new))
 
@@ -51,7 +55,9 @@ class AgencyController(Controller):
             return _out(view(session, agency_id))
 
     @post("/agencies/{agency_id:uuid}/api-keys", sync_to_thread=True, status_code=201)
-    def issue_key(self, caller: Caller, agency_id: FromPath[uuid.UUID], data: JSONBody[ApiKeyIn]) -> ApiKeyOut:
+    def issue_key(
+        self, caller: Caller, agency_id: FromPath[uuid.UUID], data: JSONBody[ApiKeyIn]
+    ) -> ApiKeyOut:
         """A new collaborator key (admin, or that agency's owner). The key is shown only here."""
         if caller.role != "admin":
             _require_staff_or_own(caller, agency_id)

@@ -27,6 +27,8 @@ def readyz() -> Response[dict[str, Any]]:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
     expected = head_revision()
     if current != expected:
-        return Response({"status": "unavailable", "database": "ok", "migration": current,
-                         "expected": expected}, status_code=503)
+        return Response(
+            {"status": "unavailable", "database": "ok", "migration": current, "expected": expected},
+            status_code=503,
+        )
     return Response({"status": "ok", "database": "ok", "migration": current})

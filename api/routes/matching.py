@@ -37,12 +37,22 @@ def preview_matching(
         rules = matching_rules(session)
         candidates = match_lead(session, place, rules)
     return MatchOut(
-        place=PlaceOut(place.commune_code, place.commune_name, place.departement_code,
-                       place.lat, place.lon, place.precision),
-        rules={"min_candidates": rules.min_candidates,
-               "max_named_agencies": rules.max_named_agencies,
-               "extension_steps_km": [m // 1000 for m in rules.extension_steps_m],
-               "version": rules.version},
-        agencies=[CandidateOut(c.agency_id, c.agency_name, c.distance_km, c.reach, rank)  # type: ignore[arg-type]
-                  for rank, c in enumerate(candidates, start=1)],
+        place=PlaceOut(
+            place.commune_code,
+            place.commune_name,
+            place.departement_code,
+            place.lat,
+            place.lon,
+            place.precision,
+        ),
+        rules={
+            "min_candidates": rules.min_candidates,
+            "max_named_agencies": rules.max_named_agencies,
+            "extension_steps_km": [m // 1000 for m in rules.extension_steps_m],
+            "version": rules.version,
+        },
+        agencies=[
+            CandidateOut(c.agency_id, c.agency_name, c.distance_km, c.reach, rank)  # type: ignore[arg-type]
+            for rank, c in enumerate(candidates, start=1)
+        ],
     )

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from engine.accounts.models import AGENCY_ROLES, STAFF_ROLES, ApiKey
 from engine.errors import Forbidden, RuleViolation, Unauthenticated
 
-# OWASP's argon2id minimum (19 MiB, 2 passes): keys are 256-bit random, the hash is defence in depth.
+# OWASP's argon2id minimum (19 MiB, 2 passes): keys are 256-bit random, hashing is defence in
+# depth.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 _VERIFIED_TTL_S = 60.0
 _verified: dict[bytes, float] = {}
@@ -67,14 +68,16 @@ def create_key(
     if role not in STAFF_ROLES + AGENCY_ROLES:
         raise RuleViolation.at("role", "unknown_role", f"Unknown role {role!r}.")
     if (role in STAFF_ROLES) != (agency_id is None):
-        raise RuleViolation.at("role", "role_scope",
-                               "Staff roles have no agency; agency roles need one.")
+        raise RuleViolation.at(
+            "role", "role_scope", "Staff roles have no agency; agency roles need one."
+        )
     if len(label) > 200:
         raise RuleViolation.at("label", "label_too_long", "A label has at most 200 characters.")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    row = ApiKey(prefix=prefix, secret_hash=_HASHER.hash(secret), role=role,
-                 agency_id=agency_id, label=label)
+    row = ApiKey(
+        prefix=prefix, secret_hash=_HASHER.hash(secret), role=role, agency_id=agency_id, label=label
+    )
     session.add(row)
     session.flush()
     return IssuedKey(row.id, f"mdt_{prefix}_{secret}", role, agency_id, label)
@@ -84,8 +87,9 @@ def authenticate(session: Session, presented: str | None) -> Principal:
     """The principal of a bearer key; any failure is the same 401, whatever went wrong."""
     failure = Unauthenticated("A valid API key is required.", "invalid_api_key")
     if not presented:
-        raise Unauthenticated("An API key is required: Authorization: Bearer <key>.",
-                              "missing_api_key")
+        raise Unauthenticated(
+            "An API key is required: Authorization: Bearer <key>.", "missing_api_key"
+        )
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != "mdt" or len(parts[1]) != 12:
         raise failure

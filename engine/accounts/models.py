@@ -18,16 +18,14 @@ AGENCY_ROLES = ("owner", "buyer", "viewer")
 class ApiKey(Base):
     __tablename__ = "api_key"
     __table_args__ = (
-        CheckConstraint(
-            "role IN ('admin', 'finance', 'owner', 'buyer', 'viewer')", name="role"
-        ),
+        CheckConstraint("role IN ('admin', 'finance', 'owner', 'buyer', 'viewer')", name="role"),
         # Staff keys belong to no agency; agency keys always to exactly one.
-        CheckConstraint(
-            "(role IN ('admin', 'finance')) = (agency_id IS NULL)", name="role_scope"
-        ),
+        CheckConstraint("(role IN ('admin', 'finance')) = (agency_id IS NULL)", name="role_scope"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     # The public part of the key, used to find the row; the rest is only ever hashed.
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     secret_hash: Mapped[str] = mapped_column(Text)

@@ -34,15 +34,15 @@ class Agency(Base):
         CheckConstraint("radius_m BETWEEN 5000 AND 50000", name="radius_range"),
         CheckConstraint("siret ~ '^[0-9]{14}$'", name="siret_format"),
         CheckConstraint("status IN ('active', 'suspended')", name="status"),
-        CheckConstraint(
-            "monthly_budget_cents IS NULL OR monthly_budget_cents >= 0", name="budget"
-        ),
+        CheckConstraint("monthly_budget_cents IS NULL OR monthly_budget_cents >= 0", name="budget"),
         CheckConstraint("length(btrim(name)) BETWEEN 1 AND 200", name="name"),
         Index("ix_agency_zone_center", "zone_center", postgresql_using="gist"),
         Index("uq_agency_siret", "siret", unique=True),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     name: Mapped[str] = mapped_column(Text)
     siret: Mapped[str] = mapped_column(String(14))
     email: Mapped[str] = mapped_column(Text)

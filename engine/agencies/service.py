@@ -74,8 +74,9 @@ def create_agency(session: Session, new: NewAgency) -> AgencyView:
     )
     communes = _communes(session, new.communes, errors)
     if new.monthly_budget_cents is not None and new.monthly_budget_cents < 0:
-        errors.append(FieldError("monthly_budget_cents", "negative_budget",
-                                 "A budget cannot be negative."))
+        errors.append(
+            FieldError("monthly_budget_cents", "negative_budget", "A budget cannot be negative.")
+        )
     if errors or office is None:
         raise RuleViolation(errors)
     agency = Agency(
@@ -109,8 +110,10 @@ def update_agency(session: Session, agency_id: uuid.UUID, changes: dict[str, Any
     errors: list[FieldError] = []
     if "name" in changes or "email" in changes or "phone" in changes:
         errors += _identity_errors(
-            changes.get("name", agency.name), agency.siret,
-            changes.get("email", agency.email), changes.get("phone", agency.phone),
+            changes.get("name", agency.name),
+            agency.siret,
+            changes.get("email", agency.email),
+            changes.get("phone", agency.phone),
         )
     if "radius_km" in changes:
         agency.radius_m = _radius_m(changes["radius_km"], errors)
@@ -121,22 +124,25 @@ def update_agency(session: Session, agency_id: uuid.UUID, changes: dict[str, Any
         else:
             place = _place(session, center, "center", errors)
             if place is not None:
-                agency.zone_center = place.ewkt
+                agency.zone_center = place.ewkt  # type: ignore[assignment]  # EWKT is bound as is
     if "communes" in changes:
         codes = _communes(session, changes["communes"] or [], errors)
         agency.communes = [AgencyCommune(agency_id=agency.id, commune_code=c) for c in codes]
-    if "webhook_url" in changes and changes["webhook_url"] is not None:
-        if not _webhook_url_ok(changes["webhook_url"]):
-            errors.append(FieldError("webhook_url", "invalid_webhook_url",
-                                     "A webhook URL is an https:// address."))
+    webhook_url = changes.get("webhook_url")
+    if webhook_url is not None and not _webhook_url_ok(webhook_url):
+        errors.append(
+            FieldError(
+                "webhook_url", "invalid_webhook_url", "A webhook URL is an https:// address."
+            )
+        )
     budget = changes.get("monthly_budget_cents")
     if budget is not None and budget < 0:
-        errors.append(FieldError("monthly_budget_cents", "negative_budget",
-                                 "A budget cannot be negative."))
+        errors.append(
+            FieldError("monthly_budget_cents", "negative_budget", "A budget cannot be negative.")
+        )
     if errors:
         raise RuleViolation(errors)
-    for name in ("name", "accepts_extended_leads", "paused", "monthly_budget_cents",
-                 "webhook_url"):
+    for name in ("name", "accepts_extended_leads", "paused", "monthly_budget_cents", "webhook_url"):
         if name in changes:
             setattr(agency, name, changes[name].strip() if name == "name" else changes[name])
     if "email" in changes:
@@ -166,11 +172,16 @@ def view(session: Session, agency_id: uuid.UUID) -> AgencyView:
         siret=agency.siret,
         email=agency.email,
         phone=agency.phone,
-        office={"lat": points["office_lat"], "lon": points["office_lon"],
-                "commune_code": agency.office_commune_code},
-        zone={"center": {"lat": points["center_lat"], "lon": points["center_lon"]},
-              "radius_km": agency.radius_m / 1000,
-              "communes": [c.commune_code for c in agency.communes]},
+        office={
+            "lat": points["office_lat"],
+            "lon": points["office_lon"],
+            "commune_code": agency.office_commune_code,
+        },
+        zone={
+            "center": {"lat": points["center_lat"], "lon": points["center_lon"]},
+            "radius_km": agency.radius_m / 1000,
+            "communes": [c.commune_code for c in agency.communes],
+        },
         accepts_extended_leads=agency.accepts_extended_leads,
         status=agency.status,
         paused=agency.paused,
@@ -185,8 +196,9 @@ def _identity_errors(name: str, siret: str, email: str, phone: str | None) -> li
     if not name or not name.strip() or len(name.strip()) > 200:
         errors.append(FieldError("name", "invalid_name", "A name has 1 to 200 characters."))
     if not siret_is_valid(siret):
-        errors.append(FieldError("siret", "invalid_siret",
-                                 "A SIRET has 14 digits and a valid check digit."))
+        errors.append(
+            FieldError("siret", "invalid_siret", "A SIRET has 14 digits and a valid check digit.")
+        )
     if normalise_email(email or "") is None:
         errors.append(FieldError("email", "invalid_email", "This e-mail address is not valid."))
     if phone and phone_e164(phone) is None:
@@ -203,8 +215,9 @@ def _place(
             return locate(session, loc.postal_code or "", loc.city or "", loc.lat, loc.lon, path)
         if loc.lat is not None and loc.lon is not None:
             return locate_point(session, loc.lat, loc.lon, path)
-        errors.append(FieldError(path, "location_required",
-                                 "Give lat and lon, or postal_code and city."))
+        errors.append(
+            FieldError(path, "location_required", "Give lat and lon, or postal_code and city.")
+        )
     except RuleViolation as violation:
         errors.extend(violation.errors)
     return None
@@ -212,8 +225,13 @@ def _place(
 
 def _radius_m(radius_km: float, errors: list[FieldError]) -> int:
     if not RADIUS_MIN_KM <= radius_km <= RADIUS_MAX_KM:
-        errors.append(FieldError("radius_km", "radius_out_of_range",
-                                 f"The radius is between {RADIUS_MIN_KM} and {RADIUS_MAX_KM} km."))
+        errors.append(
+            FieldError(
+                "radius_km",
+                "radius_out_of_range",
+                f"The radius is between {RADIUS_MIN_KM} and {RADIUS_MAX_KM} km.",
+            )
+        )
         return RADIUS_MIN_KM * 1000
     return round(radius_km * 1000)
 
@@ -221,22 +239,32 @@ def _radius_m(radius_km: float, errors: list[FieldError]) -> int:
 def _communes(session: Session, codes: list[str], errors: list[FieldError]) -> list[str]:
     unique = list(dict.fromkeys(codes))
     if len(unique) > MAX_COMMUNES:
-        errors.append(FieldError("communes", "too_many_communes",
-                                 f"At most {MAX_COMMUNES} communes."))
+        errors.append(
+            FieldError("communes", "too_many_communes", f"At most {MAX_COMMUNES} communes.")
+        )
         return []
     known = set(
-        session.scalars(text("SELECT code FROM commune WHERE code = ANY(:codes)"),
-                        {"codes": unique})
+        session.scalars(
+            text("SELECT code FROM commune WHERE code = ANY(:codes)"), {"codes": unique}
+        )
     )
     for code in unique:
         if code not in known:
-            errors.append(FieldError(f"communes[{codes.index(code)}]", "unknown_commune",
-                                     f"{code} is not an INSEE commune code."))
+            errors.append(
+                FieldError(
+                    f"communes[{codes.index(code)}]",
+                    "unknown_commune",
+                    f"{code} is not an INSEE commune code.",
+                )
+            )
     return [c for c in unique if c in known]
 
 
 def _webhook_url_ok(url: str) -> bool:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
     if parts.scheme == "https" and parts.hostname:
         return True
     # Plain http only towards this machine (development and tests).

@@ -7,7 +7,6 @@ generated, deterministic for a seed, and named "Démo" so that nobody mistakes i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-Progress = Callable[[Iterable[Any], int, str], Any]
+from engine.progress import Progress, quiet
 
 # Radius mix: most agencies keep the default; the rest choose a smaller or larger zone.
 DEFAULT_RADIUS_SHARE = 0.7
@@ -37,13 +36,16 @@ class CommuneSample:
 
 
 def load_commune_sample(session: Session, exponent: float = 1.1) -> CommuneSample:
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         SELECT code, name, coalesce(population, 0) AS population, ST_AsBinary(boundary) AS wkb,
                ST_X(town_hall::geometry) AS lon, ST_Y(town_hall::geometry) AS lat
         FROM commune
-        WHERE kind = 'ARM' OR code NOT IN ('75056', '69123', '13055')  -- cities counted by arrondissement
+        -- Paris, Lyon and Marseille are counted by arrondissement.
+        WHERE kind = 'ARM' OR code NOT IN ('75056', '69123', '13055')
         ORDER BY code
-    """)).all()
+    """)
+    ).all()
     if not rows:
         raise RuntimeError("no communes loaded: run `mandat geodata load` first")
     population = np.array([max(r.population, 1) for r in rows], dtype=float)
@@ -76,8 +78,10 @@ def _inside(
 ) -> tuple[np.ndarray, np.ndarray]:
     shape = sample.boundaries[commune]
     if shape is None:
-        return (np.full(count, sample.fallback_lon[commune]),
-                np.full(count, sample.fallback_lat[commune]))
+        return (
+            np.full(count, sample.fallback_lon[commune]),
+            np.full(count, sample.fallback_lat[commune]),
+        )
     minx, miny, maxx, maxy = shape.bounds
     xs: list[float] = []
     ys: list[float] = []
@@ -124,42 +128,49 @@ def seed_agencies(
     rng = np.random.default_rng(seed)
     sample = load_commune_sample(session)
     picks, lon, lat = points_like_population(sample, count, rng)
-    radius_km = np.where(rng.random(count) < DEFAULT_RADIUS_SHARE, 20,
-                         rng.choice(OTHER_RADII_KM, size=count))
+    radius_km = np.where(
+        rng.random(count) < DEFAULT_RADIUS_SHARE, 20, rng.choice(OTHER_RADII_KM, size=count)
+    )
     extended = rng.random(count) < EXTENDED_SHARE
     paused = rng.random(count) < PAUSED_SHARE
     first = int(session.execute(text("SELECT count(*) FROM agency WHERE is_demo")).scalar_one())
 
-    session.execute(text("CREATE TEMP TABLE new_agency (LIKE agency INCLUDING DEFAULTS)"
-                         " ON COMMIT DROP"))
+    session.execute(
+        text("CREATE TEMP TABLE new_agency (LIKE agency INCLUDING DEFAULTS) ON COMMIT DROP")
+    )
     raw = session.connection().connection.driver_connection
     assert raw is not None
-    columns = ("name, siret, email, office, office_commune_code, zone_center, radius_m,"
-               " accepts_extended_leads, paused, is_demo")
-    indexes: Iterable[int] = range(count)
-    bar = progress(indexes, count, "demo agencies") if progress else None
-    with raw.cursor().copy(f"COPY new_agency ({columns}) FROM STDIN") as copy:
-        for i in (bar.__enter__() if bar else indexes):
+    columns = (
+        "name, siret, email, office, office_commune_code, zone_center, radius_m,"
+        " accepts_extended_leads, paused, is_demo"
+    )
+    with (
+        raw.cursor().copy(f"COPY new_agency ({columns}) FROM STDIN") as copy,
+        (progress or quiet)(range(count), "demo agencies") as indexes,
+    ):
+        for i in indexes:
             number = first + i + 1
             point = f"SRID=4326;POINT({float(lon[i])!r} {float(lat[i])!r})"
-            copy.write_row((
-                f"Démo – Agence {sample.names[picks[i]]} n°{number}",
-                demo_siret(number),
-                f"agence-{number}@demo.mandat.example",
-                point,
-                sample.codes[picks[i]],
-                point,
-                int(radius_km[i]) * 1000,
-                bool(extended[i]),
-                bool(paused[i]),
-                True,
-            ))
-        if bar:
-            bar.__exit__(None, None, None)
+            copy.write_row(
+                (
+                    f"Démo – Agence {sample.names[picks[i]]} n°{number}",
+                    demo_siret(number),
+                    f"agence-{number}@demo.mandat.example",
+                    point,
+                    sample.codes[picks[i]],
+                    point,
+                    int(radius_km[i]) * 1000,
+                    bool(extended[i]),
+                    bool(paused[i]),
+                    True,
+                )
+            )
     # Spatially ordered rows make index scans touch fewer pages.
-    session.execute(text(f"""
+    session.execute(
+        text(f"""
         INSERT INTO agency ({columns})
         SELECT {columns} FROM new_agency ORDER BY ST_GeoHash(zone_center::geometry, 8)
-    """))
+    """)
+    )
     session.execute(text("ANALYZE agency"))
     return count

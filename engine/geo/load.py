@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import lzma
 import sys
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -25,10 +24,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.geo.names import full_name, normalise
+from engine.progress import Progress, quiet
 
 LOADER_VERSION = "1"
 NULL = ("", "\\N")
-Progress = Callable[[Iterable[Any], int, str], Any]
 
 
 @dataclass(frozen=True)
@@ -181,27 +180,37 @@ def load_communes(session: Session, progress: Progress | None = None) -> str:
             " region_code = excluded.region_code"
         ),
         [
-            {"code": d["code"], "name": full_name(d["nom"], d["type_nom"]),
-             "region": regions[d["region_id"]]}
+            {
+                "code": d["code"],
+                "name": full_name(d["nom"], d["type_nom"]),
+                "region": regions[d["region_id"]],
+            }
             for d in departements
         ],
     )
     _upsert_communes(session, communes, progress)
-    session.execute(text("CREATE TEMP TABLE new_postal_code (postal_code text, commune_code text)"
-                         " ON COMMIT DROP"))
+    session.execute(
+        text(
+            "CREATE TEMP TABLE new_postal_code (postal_code text, commune_code text) ON COMMIT DROP"
+        )
+    )
     raw = session.connection().connection.driver_connection
     assert raw is not None
     with raw.cursor().copy("COPY new_postal_code FROM STDIN") as copy:
         for postal, code in links:
             copy.write_row((postal, code))
-    session.execute(text(
-        "DELETE FROM postal_code p WHERE NOT EXISTS (SELECT 1 FROM new_postal_code n"
-        " WHERE n.postal_code = p.postal_code AND n.commune_code = p.commune_code)"
-    ))
-    session.execute(text(
-        "INSERT INTO postal_code SELECT DISTINCT postal_code, commune_code FROM new_postal_code"
-        " ON CONFLICT DO NOTHING"
-    ))
+    session.execute(
+        text(
+            "DELETE FROM postal_code p WHERE NOT EXISTS (SELECT 1 FROM new_postal_code n"
+            " WHERE n.postal_code = p.postal_code AND n.commune_code = p.commune_code)"
+        )
+    )
+    session.execute(
+        text(
+            "INSERT INTO postal_code SELECT DISTINCT postal_code, commune_code FROM new_postal_code"
+            " ON CONFLICT DO NOTHING"
+        )
+    )
     session.execute(
         text(
             "INSERT INTO dataset_load (name, version, rows) VALUES ('communes', :v, :n)"
@@ -221,28 +230,27 @@ def _upsert_communes(
     assert raw is not None
     # Arrondissements reference their city: cities first.
     ordered = sorted(communes, key=lambda r: r.kind != "COM")
-    rows: Iterator[CommuneRow] | Any = iter(ordered)
-    if progress:
-        rows = progress(ordered, len(ordered), "communes")
-    columns = ("code, name, search_name, kind, departement_code, parent_code, population,"
-               " boundary, town_hall")
-    with raw.cursor().copy(f"COPY new_commune ({columns}) FROM STDIN") as copy:
-        if hasattr(rows, "__enter__"):
-            with rows as bar:
-                for r in bar:
-                    copy.write_row(_copy_values(r))
-        else:
-            for r in rows:
-                copy.write_row(_copy_values(r))
-    session.execute(text(
-        f"INSERT INTO commune ({columns}) SELECT {columns} FROM new_commune"
-        " ORDER BY kind <> 'COM'"
-        " ON CONFLICT (code) DO UPDATE SET name = excluded.name,"
-        " search_name = excluded.search_name, kind = excluded.kind,"
-        " departement_code = excluded.departement_code, parent_code = excluded.parent_code,"
-        " population = excluded.population, boundary = excluded.boundary,"
-        " town_hall = excluded.town_hall"
-    ))
+    columns = (
+        "code, name, search_name, kind, departement_code, parent_code, population,"
+        " boundary, town_hall"
+    )
+    with (
+        raw.cursor().copy(f"COPY new_commune ({columns}) FROM STDIN") as copy,
+        (progress or quiet)(ordered, "communes") as rows,
+    ):
+        for r in rows:
+            copy.write_row(_copy_values(r))
+    session.execute(
+        text(
+            f"INSERT INTO commune ({columns}) SELECT {columns} FROM new_commune"
+            " ORDER BY kind <> 'COM'"
+            " ON CONFLICT (code) DO UPDATE SET name = excluded.name,"
+            " search_name = excluded.search_name, kind = excluded.kind,"
+            " departement_code = excluded.departement_code, parent_code = excluded.parent_code,"
+            " population = excluded.population, boundary = excluded.boundary,"
+            " town_hall = excluded.town_hall"
+        )
+    )
 
 
 def _copy_values(r: CommuneRow) -> tuple[Any, ...]:
@@ -254,8 +262,8 @@ def _copy_values(r: CommuneRow) -> tuple[Any, ...]:
         r.departement_code,
         r.parent_code,
         r.population,
-        None if r.boundary is None else shapely.to_wkb(
-            shapely.set_srid(r.boundary, 4326), hex=True, include_srid=True
-        ),
+        None
+        if r.boundary is None
+        else shapely.to_wkb(shapely.set_srid(r.boundary, 4326), hex=True, include_srid=True),
         f"SRID=4326;POINT({r.town_hall.x!r} {r.town_hall.y!r})",
     )

@@ -78,53 +78,90 @@ def locate(
     """The commune named by postal code + city, placed at the coordinates given or its town hall."""
     code = (postal_code or "").strip()
     if not POSTAL_CODE.match(code):
-        raise RuleViolation.at(f"{_at(path)}postal_code", "invalid_postal_code",
-                               "A postal code has five digits.")
+        raise RuleViolation.at(
+            f"{_at(path)}postal_code", "invalid_postal_code", "A postal code has five digits."
+        )
     rows = session.execute(_CANDIDATES, {"postal_code": code}).mappings().all()
     if not rows:
-        raise RuleViolation.at(f"{_at(path)}postal_code", "unknown_postal_code",
-                               f"No commune has the postal code {code}.")
+        raise RuleViolation.at(
+            f"{_at(path)}postal_code",
+            "unknown_postal_code",
+            f"No commune has the postal code {code}.",
+        )
     named = [r for r in rows if city_matches(city or "", r["search_name"])]
     if not named and not (city or "").strip() and len(rows) == 1:
         named = list(rows)
     if not named:
         choices = ", ".join(r["name"] for r in rows[:12])
-        raise RuleViolation.at(f"{_at(path)}city", "unknown_city",
-                               f"No commune of that name has the postal code {code}: {choices}.")
+        raise RuleViolation.at(
+            f"{_at(path)}city",
+            "unknown_city",
+            f"No commune of that name has the postal code {code}: {choices}.",
+        )
     chosen = named[0]
-    place = Place(chosen["code"], chosen["name"], chosen["departement_code"],
-                  chosen["parent_code"], chosen["lon"], chosen["lat"], "town_hall")
+    place = Place(
+        chosen["code"],
+        chosen["name"],
+        chosen["departement_code"],
+        chosen["parent_code"],
+        chosen["lon"],
+        chosen["lat"],
+        "town_hall",
+    )
     if lat is None and lon is None:
         return place
     if lat is None or lon is None:
         missing = "lat" if lat is None else "lon"
-        raise RuleViolation.at(f"{_at(path)}{missing}", "incomplete_coordinates",
-                               "Give both latitude and longitude, or neither.")
+        raise RuleViolation.at(
+            f"{_at(path)}{missing}",
+            "incomplete_coordinates",
+            "Give both latitude and longitude, or neither.",
+        )
     _check_coordinates(lat, lon, path)
     distance = session.execute(
         _DISTANCE_TO_COMMUNE, {"point": point_ewkt(lon, lat), "code": place.commune_code}
     ).scalar_one()
     if distance > MAX_COORDINATE_DISTANCE_M:
         raise RuleViolation.at(
-            f"{_at(path)}lat", "coordinates_far_from_commune",
+            f"{_at(path)}lat",
+            "coordinates_far_from_commune",
             f"These coordinates are {distance / 1000:.1f} km from {place.commune_name}.",
         )
-    return Place(place.commune_code, place.commune_name, place.departement_code,
-                 place.parent_code, lon, lat, "coordinates")
+    return Place(
+        place.commune_code,
+        place.commune_name,
+        place.departement_code,
+        place.parent_code,
+        lon,
+        lat,
+        "coordinates",
+    )
 
 
 def locate_point(session: Session, lat: float, lon: float, path: str = "office") -> Place:
     """The commune at a point (an arrondissement rather than its city); outside France refused."""
     _check_coordinates(lat, lon, path)
-    row = session.execute(
-        _COMMUNE_AT,
-        {"point": point_ewkt(lon, lat), "tolerance_deg": 0.02, "tolerance_m": 1_000},
-    ).mappings().first()
+    row = (
+        session.execute(
+            _COMMUNE_AT,
+            {"point": point_ewkt(lon, lat), "tolerance_deg": 0.02, "tolerance_m": 1_000},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
-        raise RuleViolation.at(f"{_at(path)}lat", "outside_france",
-                               "These coordinates are not in a French commune.")
-    return Place(row["code"], row["name"], row["departement_code"], row["parent_code"],
-                 lon, lat, "coordinates")
+        raise RuleViolation.at(
+            f"{_at(path)}lat", "outside_france", "These coordinates are not in a French commune."
+        )
+    return Place(
+        row["code"],
+        row["name"],
+        row["departement_code"],
+        row["parent_code"],
+        lon,
+        lat,
+        "coordinates",
+    )
 
 
 def _at(path: str) -> str:
@@ -134,7 +171,10 @@ def _at(path: str) -> str:
 
 def _check_coordinates(lat: float, lon: float, path: str) -> None:
     if not -90 <= lat <= 90:
-        raise RuleViolation.at(f"{_at(path)}lat", "invalid_latitude", "Latitude is between -90 and 90.")
+        raise RuleViolation.at(
+            f"{_at(path)}lat", "invalid_latitude", "Latitude is between -90 and 90."
+        )
     if not -180 <= lon <= 180:
-        raise RuleViolation.at(f"{_at(path)}lon", "invalid_longitude",
-                               "Longitude is between -180 and 180.")
+        raise RuleViolation.at(
+            f"{_at(path)}lon", "invalid_longitude", "Longitude is between -180 and 180."
+        )

@@ -58,20 +58,25 @@ _NEAREST = """
 """
 
 # Agencies whose zone (centre + own radius) covers the point.
-_COVERING = text(_NEAREST.format(
-    eligible=_ELIGIBLE,
-    covering="ST_DWithin(near.zone_center, CAST(:point AS geography), near.radius_m)",
-))
+_COVERING = text(
+    _NEAREST.format(
+        eligible=_ELIGIBLE,
+        covering="ST_DWithin(near.zone_center, CAST(:point AS geography), near.radius_m)",
+    )
+)
 
 # Agencies that accept extended leads, with their centre within :bound_m of the point.
-_EXTENDED = text(_NEAREST.format(
-    eligible=f"{_ELIGIBLE} AND a.accepts_extended_leads",
-    covering="ST_DWithin(near.zone_center, CAST(:point AS geography), :bound_m)",
-))
+_EXTENDED = text(
+    _NEAREST.format(
+        eligible=f"{_ELIGIBLE} AND a.accepts_extended_leads",
+        covering="ST_DWithin(near.zone_center, CAST(:point AS geography), :bound_m)",
+    )
+)
 
 # Agencies that list the lead's commune (or, for an arrondissement, its city), at any distance.
 _BY_COMMUNE = text(f"""
-    SELECT DISTINCT a.id, a.name, ST_Distance(a.zone_center, CAST(:point AS geography)) AS distance_m
+    SELECT DISTINCT a.id, a.name,
+           ST_Distance(a.zone_center, CAST(:point AS geography)) AS distance_m
     FROM agency_commune ac JOIN agency a ON a.id = ac.agency_id
     WHERE ac.commune_code = ANY(:communes) AND {_ELIGIBLE}
 """)
@@ -125,8 +130,9 @@ def _nearest(
     rows = session.execute(query, {**params, "scan": scan}).all()
     scanned, last_sphere_m = rows[0].scanned, rows[0].last_sphere_m or 0.0
     found = [r for r in rows if r.id is not None]
-    if not knn_fetch_is_exact([r.distance_m for r in found], last_sphere_m, limit,
-                              fetched_all=scanned < scan):
+    if not knn_fetch_is_exact(
+        [r.distance_m for r in found], last_sphere_m, limit, fetched_all=scanned < scan
+    ):
         rows = session.execute(query, {**params, "scan": None}).all()
         found = [r for r in rows if r.id is not None]
     candidates = [Candidate(r.id, r.name, r.distance_m, reach) for r in found]

@@ -10,8 +10,12 @@ PARIS_13 = {"postal_code": "75013", "city": "Paris"}
 
 
 def new_agency(**overrides: Any) -> dict[str, Any]:
-    body = {"name": "Agence du Marais", "siret": "73282932000074", "email": "contact@marais.fr",
-            "office": PARIS_13}
+    body = {
+        "name": "Agence du Marais",
+        "siret": "73282932000074",
+        "email": "contact@marais.fr",
+        "office": PARIS_13,
+    }
     return {**body, **overrides}
 
 
@@ -24,13 +28,16 @@ def test_an_admin_creates_an_agency_whose_zone_is_twenty_km_around_its_office(
     agency = response.json()
     assert agency["office"]["commune_code"] == "75113"
     assert agency["zone"]["radius_km"] == 20
-    assert agency["zone"]["center"] == {"lat": agency["office"]["lat"],
-                                        "lon": agency["office"]["lon"]}
+    assert agency["zone"]["center"] == {
+        "lat": agency["office"]["lat"],
+        "lon": agency["office"]["lon"],
+    }
 
 
 def test_an_owner_moves_and_widens_the_zone_and_matching_follows(client, admin_headers) -> None:
     agency = client.post(
-        "/api/v1/agencies", json=new_agency(radius_km=5, accepts_extended_leads=False),
+        "/api/v1/agencies",
+        json=new_agency(radius_km=5, accepts_extended_leads=False),
         headers=admin_headers,
     ).json()
     owner = {"Authorization": f"Bearer {issue_key('owner', agency['id'])}"}
@@ -70,8 +77,9 @@ def test_an_agency_listing_a_commune_is_offered_its_leads_at_any_distance(
     owner = {"Authorization": f"Bearer {issue_key('owner', lyon['id'])}"}
     client.patch("/api/v1/agency", json={"communes": ["75056"]}, headers=owner)
 
-    found = client.get("/api/v1/admin/matching?postal_code=75013&city=Paris",
-                       headers=admin_headers).json()["agencies"]
+    found = client.get(
+        "/api/v1/admin/matching?postal_code=75013&city=Paris", headers=admin_headers
+    ).json()["agencies"]
 
     assert [(a["id"], a["reach"]) for a in found] == [(lyon["id"], "communes")]
     assert found[0]["distance_km"] > 380

@@ -11,10 +11,10 @@ from engine.geo.locate import locate, locate_point
 
 
 def test_every_commune_of_mainland_corsica_and_overseas_is_loaded(session) -> None:
-    counts = dict(session.execute(text(
-        "SELECT kind, count(*) FROM commune GROUP BY kind")).tuples().all())
-    departements = set(session.scalars(text(
-        "SELECT DISTINCT departement_code FROM commune")))
+    counts = dict(
+        session.execute(text("SELECT kind, count(*) FROM commune GROUP BY kind")).tuples().all()
+    )
+    departements = set(session.scalars(text("SELECT DISTINCT departement_code FROM commune")))
 
     assert counts["COM"] > 34_800
     assert counts["ARM"] == 45  # Paris 20, Marseille 16, Lyon 9

@@ -52,8 +52,9 @@ def test_candidates_come_nearest_first_with_their_geodesic_distance(session) -> 
 
 def test_a_crowd_of_small_zones_near_the_lead_does_not_hide_a_far_wide_zone(session) -> None:
     for i in range(60):
-        add_agency(session, *moved(LON, LAT, 6 * i, 6_000 + 50 * i), radius_km=5,
-                   accepts_extended=False)
+        add_agency(
+            session, *moved(LON, LAT, 6 * i, 6_000 + 50 * i), radius_km=5, accepts_extended=False
+        )
     wide = add_agency(session, *moved(LON, LAT, 0, 45_000), radius_km=50)
 
     found = match_lead(session, lead_at(LON, LAT), RULES)
@@ -90,7 +91,9 @@ def test_too_few_agencies_in_zone_extends_to_30_then_50_km_for_those_who_accept(
     found = match_lead(session, lead_at(LON, LAT), RULES)
 
     assert [(c.agency_id, c.reach) for c in found] == [
-        (in_zone, "zone"), (at_25, "extended_30"), (at_45, "extended_50"),
+        (in_zone, "zone"),
+        (at_25, "extended_30"),
+        (at_45, "extended_50"),
     ]
 
 
@@ -135,9 +138,14 @@ def test_the_rules_come_from_the_settings_table(session) -> None:
 
 @pytest.mark.parametrize(
     ("postal_code", "city", "departement"),
-    [("97400", "Saint-Denis", "974"), ("97300", "Cayenne", "973"), ("97600", "Mamoudzou", "976"),
-     ("97200", "Fort-de-France", "972"), ("97110", "Pointe-à-Pitre", "971"),
-     ("20000", "Ajaccio", "2A")],
+    [
+        ("97400", "Saint-Denis", "974"),
+        ("97300", "Cayenne", "973"),
+        ("97600", "Mamoudzou", "976"),
+        ("97200", "Fort-de-France", "972"),
+        ("97110", "Pointe-à-Pitre", "971"),
+        ("20000", "Ajaccio", "2A"),
+    ],
 )
 def test_overseas_and_corsican_leads_match_their_local_agencies(
     session, postal_code: str, city: str, departement: str

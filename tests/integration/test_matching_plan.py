@@ -42,8 +42,12 @@ def nodes(node: dict) -> list[dict]:  # type: ignore[type-arg]
 def test_in_a_dense_city_the_zone_search_stops_after_a_few_dozen_index_entries(crowded) -> None:
     place = locate(crowded, "75004", "Paris")
     covering = crowded.execute(
-        text("SELECT count(*) FROM agency a WHERE ST_DWithin(a.zone_center, "
-             "CAST(:p AS geography), a.radius_m)"), {"p": place.ewkt}).scalar_one()
+        text(
+            "SELECT count(*) FROM agency a WHERE ST_DWithin(a.zone_center, "
+            "CAST(:p AS geography), a.radius_m)"
+        ),
+        {"p": place.ewkt},
+    ).scalar_one()
 
     explained = plan(crowded, _COVERING, place, MAX_RADIUS_M)
     scans = agency_scans(explained)
@@ -55,10 +59,13 @@ def test_in_a_dense_city_the_zone_search_stops_after_a_few_dozen_index_entries(c
     assert scans[0]["Actual Rows"] <= 34  # the LIMIT, not the thousand covering agencies
 
 
-@pytest.mark.parametrize(("postal_code", "city"), [("75004", "Paris"), ("48000", "Mende"),
-                                                    ("97400", "Saint-Denis"), ("97300", "Cayenne")])
-@pytest.mark.parametrize(("query", "bound_m"), [(_COVERING, MAX_RADIUS_M), (_EXTENDED, 30_000),
-                                                (_EXTENDED, 50_000)])
+@pytest.mark.parametrize(
+    ("postal_code", "city"),
+    [("75004", "Paris"), ("48000", "Mende"), ("97400", "Saint-Denis"), ("97300", "Cayenne")],
+)
+@pytest.mark.parametrize(
+    ("query", "bound_m"), [(_COVERING, MAX_RADIUS_M), (_EXTENDED, 30_000), (_EXTENDED, 50_000)]
+)
 def test_every_search_is_bounded_by_the_spatial_index_never_a_table_scan(
     crowded, postal_code: str, city: str, query, bound_m: int
 ) -> None:

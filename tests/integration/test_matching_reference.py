@@ -24,9 +24,13 @@ from tests.helpers import add_agency
 GEOD = Geod(ellps="WGS84")
 LEAD_COMMUNE = "35238"
 ANCHORS = {  # (lon, lat) of town halls
-    "Paris": (2.3522, 48.8566), "Lozère": (3.4991, 44.5181), "Ajaccio": (8.7369, 41.9186),
-    "Saint-Denis (Réunion)": (55.4486, -20.8790), "Cayenne": (-52.3260, 4.9372),
-    "Mamoudzou": (45.2279, -12.7806), "Pointe-à-Pitre": (-61.5331, 16.2411),
+    "Paris": (2.3522, 48.8566),
+    "Lozère": (3.4991, 44.5181),
+    "Ajaccio": (8.7369, 41.9186),
+    "Saint-Denis (Réunion)": (55.4486, -20.8790),
+    "Cayenne": (-52.3260, 4.9372),
+    "Mamoudzou": (45.2279, -12.7806),
+    "Pointe-à-Pitre": (-61.5331, 16.2411),
     "Dunkerque": (2.3768, 51.0343),
 }
 
@@ -61,7 +65,8 @@ rules = st.builds(
 
 
 def reference(
-    lead: tuple[float, float], placed: list[tuple[uuid.UUID, float, float, AgencySpec]],
+    lead: tuple[float, float],
+    placed: list[tuple[uuid.UUID, float, float, AgencySpec]],
     rule: MatchingRules,
 ) -> list[tuple[uuid.UUID, float, str]]:
     """PRODUCT §3 written the slow, obvious way."""
@@ -85,8 +90,11 @@ def reference(
     return sorted(found.values(), key=lambda r: (r[1], r[0]))[: rule.max_named_agencies]
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     anchor=st.sampled_from(sorted(ANCHORS)),
     lead_shift=st.tuples(st.floats(0, 360, exclude_max=True), st.floats(0, 20_000)),
@@ -94,7 +102,10 @@ def reference(
     rule=rules,
 )
 def test_match_lead_agrees_with_a_brute_force_geodesic_reference(
-    clean_db, anchor: str, lead_shift: tuple[float, float], specs: list[AgencySpec],
+    clean_db,
+    anchor: str,
+    lead_shift: tuple[float, float],
+    specs: list[AgencySpec],
     rule: MatchingRules,
 ) -> None:
     lon, lat, _ = GEOD.fwd(*ANCHORS[anchor], *lead_shift)
@@ -106,8 +117,13 @@ def test_match_lead_agrees_with_a_brute_force_geodesic_reference(
                 distance = spec.radius_km * 1000 + spec.on_edge
             a_lon, a_lat, _ = GEOD.fwd(lon, lat, spec.bearing, distance)
             agency_id = add_agency(
-                session, a_lon, a_lat, spec.radius_km, accepts_extended=spec.accepts_extended,
-                paused=spec.paused, communes=(LEAD_COMMUNE,) if spec.lists_commune else (),
+                session,
+                a_lon,
+                a_lat,
+                spec.radius_km,
+                accepts_extended=spec.accepts_extended,
+                paused=spec.paused,
+                communes=(LEAD_COMMUNE,) if spec.lists_commune else (),
             )
             placed.append((agency_id, a_lon, a_lat, spec))
 

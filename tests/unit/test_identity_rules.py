@@ -36,10 +36,16 @@ def test_changing_one_digit_of_a_valid_siret_makes_it_invalid(digits: str) -> No
 
 @pytest.mark.parametrize(
     ("raw", "e164"),
-    [("06 12 34 56 78", "+33612345678"), ("+33 7 81 23 45 67", "+33781234567"),
-     ("01 42 68 53 00", "+33142685300"), ("0692 12 34 56", "+262692123456"),
-     ("0690 12 34 56", "+590690123456"), ("0696 12 34 56", "+596696123456"),
-     ("0694 12 34 56", "+594694123456"), ("0639 01 23 45", "+262639012345")],
+    [
+        ("06 12 34 56 78", "+33612345678"),
+        ("+33 7 81 23 45 67", "+33781234567"),
+        ("01 42 68 53 00", "+33142685300"),
+        ("0692 12 34 56", "+262692123456"),
+        ("0690 12 34 56", "+590690123456"),
+        ("0696 12 34 56", "+596696123456"),
+        ("0694 12 34 56", "+594694123456"),
+        ("0639 01 23 45", "+262639012345"),
+    ],
 )
 def test_french_numbers_mainland_and_overseas_become_e164(raw: str, e164: str) -> None:
     assert phone_e164(raw) == e164
@@ -57,10 +63,16 @@ def test_emails_keep_their_local_part_and_lower_case_their_domain() -> None:
 
 @pytest.mark.parametrize(
     ("typed", "stored", "matches"),
-    [("Saint-Étienne", "saint etienne", True), ("ST ETIENNE", "saint etienne", True),
-     ("Paris", "paris 13e arrondissement", True), ("Paris 13", "paris 13e arrondissement", True),
-     ("Paris 14", "paris 13e arrondissement", False), ("Havre", "le havre", True),
-     ("Lyon", "paris 13e arrondissement", False), ("", "rennes", False)],
+    [
+        ("Saint-Étienne", "saint etienne", True),
+        ("ST ETIENNE", "saint etienne", True),
+        ("Paris", "paris 13e arrondissement", True),
+        ("Paris 13", "paris 13e arrondissement", True),
+        ("Paris 14", "paris 13e arrondissement", False),
+        ("Havre", "le havre", True),
+        ("Lyon", "paris 13e arrondissement", False),
+        ("", "rennes", False),
+    ],
 )
 def test_what_a_person_types_as_the_city_is_matched_loosely_but_not_wrongly(
     typed: str, stored: str, matches: bool

@@ -31,7 +31,8 @@ def test_ranking_is_by_distance_then_agency_id_and_capped() -> None:
 
 
 def test_merging_keeps_the_strongest_reach_for_an_agency_found_twice() -> None:
-    merged = merge([candidate(9.0, "zone", 1)], [candidate(9.0, "communes", 1),
-                                                  candidate(3.0, "communes", 2)])
+    merged = merge(
+        [candidate(9.0, "zone", 1)], [candidate(9.0, "communes", 1), candidate(3.0, "communes", 2)]
+    )
 
     assert sorted((c.agency_id.int, c.reach) for c in merged) == [(1, "zone"), (2, "communes")]
