@@ -1,17 +1,18 @@
 """`match_lead`: the agencies whose zone covers a lead, ranked, with how each was reached.
 
-Every query is a nearest-neighbour scan of the GiST index on `agency.zone_center`, bounded by a
-maximum distance and cut by a LIMIT, so a lead in central Paris (thousands of covering agencies)
-and one in empty countryside both read a few dozen index entries. The per-agency radius is a
-filter on those rows, never the index condition (a per-row distance defeats the index).
+Every search is a nearest-neighbour scan of the GiST index on `agency.zone_center`, inside the
+box that holds every centre within a bound, cut by a LIMIT: a lead in central Paris (thousands of
+covering agencies) and one in empty countryside both read a few dozen index entries. The
+per-agency radius is tested on those rows, never in the index condition (a per-row distance
+defeats the index). A lead that enough agencies cover costs one round trip.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import Row, TextClause, text
 from sqlalchemy.orm import Session
 
 from engine.geo.locate import Place
@@ -27,17 +28,17 @@ from engine.settings import MatchingRules, matching_rules
 # The largest radius the schema allows (agency.ck_agency_radius_range): the zone search bound.
 MAX_RADIUS_M = 50_000
 # How many nearest agencies one scan reads per candidate wanted.
-SCAN_FACTOR = 3
+SCAN_FACTOR = 2
 
 _ELIGIBLE = "a.status = 'active' AND NOT a.paused"
 
-# The `:scan` nearest eligible agencies (sphere order, straight from the GiST index, inside the
-# box around the point that holds everything within :bound_m), then those that pass :covering.
-# Exact distance tests stay outside the nearest-neighbour scan on purpose: inside it the planner
-# cannot estimate how many rows they keep, and trades the ordered index scan for a bitmap scan
-# and a sort of every agency in the box (thousands around Paris). `scanned` and `last_sphere_m`
-# describe the scan so that the caller can prove the answer complete.
-_NEAREST = """
+# `near`: the :scan nearest eligible agencies in sphere order, straight from the GiST index,
+# inside the box around the point that holds every centre within :bound_m. Exact distance tests
+# stay outside this scan on purpose: inside it the planner cannot estimate how many rows they
+# keep, and trades the ordered index scan for a bitmap scan and a sort of every agency in the box
+# (thousands around Paris). `seen` describes the scan so that the caller can prove the answer
+# complete; `listed` adds the agencies that name the lead's commune in their list.
+_SEARCH = """
     WITH near AS MATERIALIZED (
         SELECT a.id, a.name, a.zone_center, a.radius_m,
                a.zone_center <-> CAST(:point AS geography) AS sphere_m
@@ -48,38 +49,45 @@ _NEAREST = """
         ORDER BY a.zone_center <-> CAST(:point AS geography)
         LIMIT :scan
     ), seen AS (
-        SELECT count(*) AS scanned, max(sphere_m) AS last_sphere_m FROM near
+        SELECT count(*) AS scanned, coalesce(max(sphere_m), 0) AS last_sphere_m FROM near
+    ), found AS (
+        SELECT near.id, near.name, near.sphere_m,
+               ST_Distance(near.zone_center, CAST(:point AS geography)) AS distance_m,
+               CAST(:reach AS text) AS reach
+        FROM near
+        WHERE {within}
+        {listed}
     )
-    SELECT near.id, near.name, near.sphere_m,
-           ST_Distance(near.zone_center, CAST(:point AS geography)) AS distance_m,
-           seen.scanned, seen.last_sphere_m
-    FROM seen LEFT JOIN near ON {covering}
-    ORDER BY near.sphere_m
+    SELECT seen.scanned, seen.last_sphere_m, found.*
+    FROM seen LEFT JOIN found ON true
 """
 
-# Agencies whose zone (centre + own radius) covers the point.
-_COVERING = text(
-    _NEAREST.format(
+_LISTED = f"""
+        UNION ALL
+        SELECT DISTINCT a.id, a.name, CAST(NULL AS float8),
+               ST_Distance(a.zone_center, CAST(:point AS geography)),
+               'communes'
+        FROM agency_commune ac JOIN agency a ON a.id = ac.agency_id
+        WHERE ac.commune_code = ANY(CAST(:communes AS text[])) AND {_ELIGIBLE}
+"""
+
+# In zone: the agency's own radius covers the point, or its commune list names the commune.
+_IN_ZONE = text(
+    _SEARCH.format(
         eligible=_ELIGIBLE,
-        covering="ST_DWithin(near.zone_center, CAST(:point AS geography), near.radius_m)",
+        within="ST_DWithin(near.zone_center, CAST(:point AS geography), near.radius_m)",
+        listed=_LISTED,
     )
 )
 
-# Agencies that accept extended leads, with their centre within :bound_m of the point.
+# Extension: agencies accepting extended leads with their centre within :bound_m of the point.
 _EXTENDED = text(
-    _NEAREST.format(
+    _SEARCH.format(
         eligible=f"{_ELIGIBLE} AND a.accepts_extended_leads",
-        covering="ST_DWithin(near.zone_center, CAST(:point AS geography), :bound_m)",
+        within="ST_DWithin(near.zone_center, CAST(:point AS geography), :bound_m)",
+        listed="",
     )
 )
-
-# Agencies that list the lead's commune (or, for an arrondissement, its city), at any distance.
-_BY_COMMUNE = text(f"""
-    SELECT DISTINCT a.id, a.name,
-           ST_Distance(a.zone_center, CAST(:point AS geography)) AS distance_m
-    FROM agency_commune ac JOIN agency a ON a.id = ac.agency_id
-    WHERE ac.commune_code = ANY(:communes) AND {_ELIGIBLE}
-""")
 
 
 def match_lead(
@@ -92,53 +100,48 @@ def match_lead(
     """
     rules = rules or matching_rules(session)
     wanted = max(rules.max_named_agencies, rules.min_candidates)
-    point = place.ewkt
+    params = {"point": place.ewkt, "communes": list(place.commune_codes), "exclude": []}
 
-    in_zone = merge(
-        _nearest(session, _COVERING, point, MAX_RADIUS_M, wanted, "zone", ()),
-        _by_commune(session, point, place.commune_codes),
-    )
-    found = in_zone
+    found = _search(session, _IN_ZONE, {**params, "bound_m": MAX_RADIUS_M, "reach": "zone"}, wanted)
     for step_m in rules.extension_steps_m:
         if len(found) >= rules.min_candidates:
             break
-        exclude = [c.agency_id for c in found]
-        found = merge(
-            found,
-            _nearest(session, _EXTENDED, point, step_m, wanted, extension_reach(step_m), exclude),
-        )
+        extension = {
+            **params,
+            "bound_m": step_m,
+            "reach": extension_reach(step_m),
+            "exclude": [c.agency_id for c in found],
+        }
+        found = merge(found, _search(session, _EXTENDED, extension, wanted))
     return ranked(found, rules.max_named_agencies)
 
 
-def _nearest(
-    session: Session,
-    query: TextClause,
-    point: str,
-    bound_m: int,
-    limit: int,
-    reach: str,
-    exclude: Sequence[uuid.UUID],
+def _search(
+    session: Session, query: TextClause, params: dict[str, Any], limit: int
 ) -> list[Candidate]:
-    """The `limit` nearest rows of `query` by spheroid distance, exactly.
+    """The `limit` nearest scanned agencies by spheroid distance, exactly, plus listed ones.
 
-    The index hands agencies over in sphere order; we read a few dozen and keep the covering
-    ones. When that read cannot prove the `limit` nearest by the spheroid (rare: a sparse area
+    The index hands agencies over in sphere order; we read a few dozen and keep those within
+    reach. When that read cannot prove the `limit` nearest by the spheroid (rare: a sparse area
     crowded with small zones), we read every agency within the bound instead.
     """
-    params: dict[str, object] = {"point": point, "bound_m": bound_m, "exclude": list(exclude)}
     scan = SCAN_FACTOR * limit + 4
     rows = session.execute(query, {**params, "scan": scan}).all()
-    scanned, last_sphere_m = rows[0].scanned, rows[0].last_sphere_m or 0.0
-    found = [r for r in rows if r.id is not None]
+    scanned = [r for r in rows if r.id is not None and r.sphere_m is not None]
     if not knn_fetch_is_exact(
-        [r.distance_m for r in found], last_sphere_m, limit, fetched_all=scanned < scan
+        [r.distance_m for r in scanned],
+        rows[0].last_sphere_m,
+        limit,
+        fetched_all=rows[0].scanned < scan,
     ):
         rows = session.execute(query, {**params, "scan": None}).all()
-        found = [r for r in rows if r.id is not None]
-    candidates = [Candidate(r.id, r.name, r.distance_m, reach) for r in found]
-    return ranked(candidates, limit)
+        scanned = [r for r in rows if r.id is not None and r.sphere_m is not None]
+    listed = [r for r in rows if r.id is not None and r.sphere_m is None]
+    return merge(ranked(_candidates(scanned), limit), _candidates(listed))
 
 
-def _by_commune(session: Session, point: str, communes: tuple[str, ...]) -> list[Candidate]:
-    rows = session.execute(_BY_COMMUNE, {"point": point, "communes": list(communes)}).all()
-    return [Candidate(r.id, r.name, r.distance_m, "communes") for r in rows]
+def _candidates(rows: Sequence[Row[Any]]) -> list[Candidate]:
+    return [Candidate(r.id, r.name, r.distance_m, r.reach) for r in rows]
+
+
+__all__ = ["MAX_RADIUS_M", "match_lead"]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from psycopg import sql
 from sqlalchemy import text
 
 from engine.demo.seed import seed_agencies
 from engine.geo.locate import locate
-from engine.matching.service import _COVERING, _EXTENDED, MAX_RADIUS_M
+from engine.matching.service import _EXTENDED, _IN_ZONE, MAX_RADIUS_M
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,14 @@ def crowded(database_url: str):  # type: ignore[no-untyped-def]
 def plan(session, query, place, bound_m: int) -> dict:  # type: ignore[no-untyped-def]
     row = session.execute(
         text("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query.text),
-        {"point": place.ewkt, "bound_m": bound_m, "exclude": [], "scan": 34},
+        {
+            "point": place.ewkt,
+            "bound_m": bound_m,
+            "exclude": [],
+            "scan": 24,
+            "communes": list(place.commune_codes),
+            "reach": "zone",
+        },
     ).scalar_one()
     return (row if isinstance(row, list) else json.loads(row))[0]
 
@@ -49,14 +58,14 @@ def test_in_a_dense_city_the_zone_search_stops_after_a_few_dozen_index_entries(c
         {"p": place.ewkt},
     ).scalar_one()
 
-    explained = plan(crowded, _COVERING, place, MAX_RADIUS_M)
+    explained = plan(crowded, _IN_ZONE, place, MAX_RADIUS_M)
     scans = agency_scans(explained)
 
     assert covering > 1_000
     assert [s["Node Type"] for s in scans] == ["Index Scan"]
     assert scans[0]["Index Name"] == "ix_agency_zone_center"
     assert "<->" in scans[0]["Order By"]
-    assert scans[0]["Actual Rows"] <= 34  # the LIMIT, not the thousand covering agencies
+    assert scans[0]["Actual Rows"] <= 24  # the LIMIT, not the thousand covering agencies
 
 
 @pytest.mark.parametrize(
@@ -64,7 +73,7 @@ def test_in_a_dense_city_the_zone_search_stops_after_a_few_dozen_index_entries(c
     [("75004", "Paris"), ("48000", "Mende"), ("97400", "Saint-Denis"), ("97300", "Cayenne")],
 )
 @pytest.mark.parametrize(
-    ("query", "bound_m"), [(_COVERING, MAX_RADIUS_M), (_EXTENDED, 30_000), (_EXTENDED, 50_000)]
+    ("query", "bound_m"), [(_IN_ZONE, MAX_RADIUS_M), (_EXTENDED, 30_000), (_EXTENDED, 50_000)]
 )
 def test_every_search_is_bounded_by_the_spatial_index_never_a_table_scan(
     crowded, postal_code: str, city: str, query, bound_m: int
@@ -72,12 +81,51 @@ def test_every_search_is_bounded_by_the_spatial_index_never_a_table_scan(
     place = locate(crowded, postal_code, city)
 
     explained = plan(crowded, query, place, bound_m)
-    types = [n["Node Type"] for n in nodes(explained["Plan"])]
-    index_nodes = [n for n in nodes(explained["Plan"]) if n.get("Index Name")]
+    every = nodes(explained["Plan"])
 
-    assert "Seq Scan" not in types
-    assert [n["Index Name"] for n in index_nodes] == ["ix_agency_zone_center"]
+    assert not [n for n in every if n["Node Type"] == "Seq Scan"]
+    assert "ix_agency_zone_center" in {n.get("Index Name") for n in every}
 
 
 def agency_scans(explained: dict) -> list[dict]:  # type: ignore[type-arg]
-    return [n for n in nodes(explained["Plan"]) if n.get("Relation Name") == "agency"]
+    """The scans of the nearest-neighbour search (not the commune-list join)."""
+    return [n for n in nodes(explained["Plan"]) if n.get("Index Name") == "ix_agency_zone_center"]
+
+
+def test_the_prepared_generic_plan_is_the_same_ordered_index_scan(crowded) -> None:
+    """Sessions run prepared statements with generic plans (engine.db.SESSION_OPTIONS)."""
+    place = locate(crowded, "75004", "Paris")
+    raw = crowded.connection().connection.driver_connection
+    names: dict[str, str] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return names.setdefault(match.group(1), f"${len(names) + 1}")
+
+    statement = re.sub(r"(?<!:):(\w+)", number, _IN_ZONE.text)
+    types = {
+        "point": "text",
+        "bound_m": "float8",
+        "exclude": "uuid[]",
+        "scan": "bigint",
+        "reach": "text",
+        "communes": "text[]",
+    }
+    raw.execute(f"PREPARE generic_match ({', '.join(types[n] for n in names)}) AS {statement}")
+    values = {
+        "point": sql.Literal(place.ewkt),
+        "bound_m": sql.SQL("50000"),
+        "exclude": sql.SQL("'{}'"),
+        "scan": sql.SQL("24"),
+        "reach": sql.SQL("'zone'"),
+        "communes": sql.SQL("'{75104}'"),
+    }
+    explain = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE generic_match ({})").format(
+        sql.SQL(", ").join(values[n] for n in names)
+    )
+    explained = raw.execute(explain).fetchone()[0][0]
+    raw.execute("DEALLOCATE generic_match")
+
+    scans = agency_scans(explained)
+    assert scans[0]["Node Type"] == "Index Scan"
+    assert "<->" in scans[0]["Order By"]
+    assert scans[0]["Actual Rows"] <= 24
