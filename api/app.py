@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS
 from api.routes.agencies import AgencyController
 from api.routes.health import healthz, readyz
@@ -15,14 +15,14 @@ from api.routes.matching import preview_matching
 
 def create_app() -> Litestar:
     return Litestar(
-        route_handlers=[healthz, readyz, AgencyController, preview_matching],
+        route_handlers=[healthz, readyz, AgencyController, preview_matching, swagger_assets()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Mandat API",
             version="1.0.0",
             description="Seller leads for French real-estate agencies.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[swagger_ui()],
             components=Components(
                 security_schemes={
                     "BearerAuth": SecurityScheme(

@@ -92,3 +92,14 @@ def test_the_same_siret_cannot_be_registered_twice(client, admin_headers) -> Non
 
     assert again.status_code == 409
     assert again.json()["code"] == "siret_taken"
+
+
+def test_the_api_docs_are_served_from_this_server_with_no_outside_address(client) -> None:
+    page = client.get("/schema")
+    script = client.get("/schema/assets/swagger-ui-bundle.js")
+
+    assert page.status_code == 200
+    assert "/schema/assets/swagger-ui-bundle.js" in page.text
+    assert "https://" not in page.text
+    assert script.status_code == 200
+    assert len(script.content) > 100_000
