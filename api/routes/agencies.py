@@ -34,7 +34,7 @@ class AgencyController(Controller):
     dependencies = {"caller": Provide(principal, sync_to_thread=True)}
     security = [{"BearerAuth": []}]
 
-    @post("/agencies", sync_to_thread=True, status_code=201)
+    @post("/agencies", sync_to_thread=True, status_code=201, summary="Create an agency")
     def create(self, caller: Caller, data: JSONBody[AgencyIn]) -> AgencyOut:
         """Create an agency (admin). The zone is centred on the office, 20 km by default."""
         caller.require("admin")
@@ -47,14 +47,19 @@ class AgencyController(Controller):
         with unit_of_work() as session:
             return _out(create_agency(session, new))
 
-    @get("/agencies/{agency_id:uuid}", sync_to_thread=True)
+    @get("/agencies/{agency_id:uuid}", sync_to_thread=True, summary="Read an agency")
     def read(self, caller: Caller, agency_id: FromPath[uuid.UUID]) -> AgencyOut:
         """One agency (staff, or that agency's own keys)."""
         _require_staff_or_own(caller, agency_id)
         with unit_of_work() as session:
             return _out(view(session, agency_id))
 
-    @post("/agencies/{agency_id:uuid}/api-keys", sync_to_thread=True, status_code=201)
+    @post(
+        "/agencies/{agency_id:uuid}/api-keys",
+        sync_to_thread=True,
+        status_code=201,
+        summary="Issue a collaborator API key",
+    )
     def issue_key(
         self, caller: Caller, agency_id: FromPath[uuid.UUID], data: JSONBody[ApiKeyIn]
     ) -> ApiKeyOut:
@@ -67,13 +72,13 @@ class AgencyController(Controller):
             issued = create_key(session, data.role, agency_id, data.label)
         return ApiKeyOut(issued.id, issued.key, issued.role, issued.label, issued.agency_id)
 
-    @get("/agency", sync_to_thread=True)
+    @get("/agency", sync_to_thread=True, summary="Read your agency")
     def own(self, caller: Caller) -> AgencyOut:
         """The caller's agency: profile, zone, budget, pause, webhook."""
         with unit_of_work() as session:
             return _out(view(session, caller.agency()))
 
-    @patch("/agency", sync_to_thread=True)
+    @patch("/agency", sync_to_thread=True, summary="Change your agency's zone, pause, budget")
     def change_own(self, caller: Caller, data: JSONBody[AgencyPatch]) -> AgencyOut:
         """Change the zone (radius, centre, communes), pause, budget or webhook (owner)."""
         agency_id = caller.agency()

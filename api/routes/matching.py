@@ -21,6 +21,7 @@ from engine.settings import matching_rules
     sync_to_thread=True,
     dependencies={"caller": Provide(principal, sync_to_thread=True)},
     tags=["matching"],
+    summary="Preview the candidate agencies for a place",
     security=[{"BearerAuth": []}],
 )
 def preview_matching(
