@@ -104,7 +104,8 @@ def take(rad: Rad, index: np.ndarray | int) -> Rad:
 def haversine(a: Rad, b: Rad) -> np.ndarray:
     """Great-circle metres, broadcast."""
     s = np.sin((b[1] - a[1]) / 2) ** 2 + a[2] * b[2] * np.sin((b[0] - a[0]) / 2) ** 2
-    return 2 * EARTH_M * np.arcsin(np.sqrt(s))
+    d: np.ndarray = 2 * EARTH_M * np.arcsin(np.sqrt(s))
+    return d
 
 
 def bench_urls() -> tuple[str, str]:
@@ -353,12 +354,14 @@ def batches(
     """Leads/s re-matching the batch: STRtree, set-based SQL, sequential match_lead (sample)."""
     rules, count = matching_rules(session), args.batch
     tree_rate, tree_pairs = run_batch(count, 1000, stage, rules)
-    session.execute(text("CREATE TEMP TABLE bench_lead (i int PRIMARY KEY, pt geography)"))
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    with raw.cursor().copy("COPY bench_lead (i, pt) FROM STDIN") as copy:
-        for i, (x, y) in enumerate(zip(leads.lon.tolist(), leads.lat.tolist(), strict=True)):
-            copy.write_row((i, f"SRID=4326;POINT({x!r} {y!r})"))
+    session.execute(
+        text("""
+            CREATE TEMP TABLE bench_lead AS
+            SELECT i - 1 AS i, ST_SetSRID(ST_MakePoint(x, y), 4326)::geography AS pt
+            FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[])) WITH ORDINALITY t(x, y, i)"""),
+        {"x": leads.lon.tolist(), "y": leads.lat.tolist()},
+    )
+    session.execute(text("ALTER TABLE bench_lead ADD PRIMARY KEY (i)"))
     session.execute(text("ANALYZE bench_lead"))
     sql = sql_stage(session, {a: i for i, a in enumerate(ag.ids)}, rules)
     batch_rules(np.arange(len(leads.places) - 1000, len(leads.places)), sql, rules)  # warm up
