@@ -49,17 +49,17 @@ def extension_reach(step_m: int) -> str:
 
 
 def knn_fetch_is_exact(
-    spheroid_m: list[float], sphere_m_last: float, limit: int, fetched_all: bool
+    kth_m: float | None, reached: int, last_sphere_m: float, limit: int, fetched_all: bool
 ) -> bool:
-    """Whether the `limit` nearest by the spheroid are surely among rows fetched by sphere order.
+    """Whether the `limit` nearest by the spheroid are surely among rows scanned in sphere order.
 
-    Rows come nearest-first on the sphere. Any row not fetched is at least `sphere_m_last` away on
-    the sphere, so at least `sphere_m_last × MIN` on the spheroid; if that is beyond the
-    `limit`-th spheroid distance fetched, no unfetched row can enter the top `limit`.
+    `reached` rows of the scan passed the distance test, the `limit`-th nearest of them at
+    `kth_m` on the spheroid. Any row not scanned is at least `last_sphere_m` away on the sphere,
+    so at least `last_sphere_m × MIN` on the spheroid; if that is beyond `kth_m`, no unscanned
+    row can enter the top `limit`.
     """
     if fetched_all:
         return True
-    if len(spheroid_m) < limit:
-        return False  # rows beyond the scan may still cover the point
-    kth = sorted(spheroid_m)[limit - 1]
-    return sphere_m_last * SPHEROID_OVER_SPHERE_MIN > kth
+    if reached < limit or kth_m is None:
+        return False  # rows beyond the scan may still be within reach
+    return last_sphere_m * SPHEROID_OVER_SPHERE_MIN > kth_m

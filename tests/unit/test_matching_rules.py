@@ -12,16 +12,16 @@ def candidate(distance: float, reach: str = "zone", agency: int = 0) -> Candidat
 
 
 def test_a_scan_that_read_everything_in_the_bound_is_exact() -> None:
-    assert knn_fetch_is_exact([], 0.0, limit=10, fetched_all=True)
+    assert knn_fetch_is_exact(None, 0, 0.0, limit=10, fetched_all=True)
 
 
 def test_a_capped_scan_with_too_few_covering_agencies_proves_nothing() -> None:
-    assert not knn_fetch_is_exact([100.0, 200.0], 900.0, limit=3, fetched_all=False)
+    assert not knn_fetch_is_exact(200.0, 2, 900.0, limit=3, fetched_all=False)
 
 
 def test_a_capped_scan_is_exact_when_the_unread_are_surely_farther_on_the_spheroid() -> None:
-    assert knn_fetch_is_exact([100.0, 200.0, 300.0], 1_000.0, limit=3, fetched_all=False)
-    assert not knn_fetch_is_exact([100.0, 200.0, 999.0], 1_000.0, limit=3, fetched_all=False)
+    assert knn_fetch_is_exact(300.0, 5, 1_000.0, limit=3, fetched_all=False)
+    assert not knn_fetch_is_exact(999.0, 5, 1_000.0, limit=3, fetched_all=False)
 
 
 def test_ranking_is_by_distance_then_agency_id_and_capped() -> None:
