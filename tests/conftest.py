@@ -60,12 +60,9 @@ def database_url() -> str:
 
 @pytest.fixture
 def clean_db(database_url: str) -> str:
-    from engine.migrate import upgrade
-
     with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(BUSINESS_TABLES)} CASCADE")
         conn.execute("DELETE FROM setting")
-    upgrade(database_url)  # no-op at head
     _reset_settings(database_url)
     return database_url
 
