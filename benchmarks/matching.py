@@ -43,7 +43,7 @@ from engine.db import get_engine
 from engine.demo.seed import load_commune_sample, points_like_population, seed_agencies
 from engine.geo.load import load_communes
 from engine.geo.locate import Place
-from engine.matching.service import MAX_RADIUS_M, SCAN_FACTOR, match_lead
+from engine.matching.service import MAX_RADIUS_M, match_lead, scan_sizes
 from engine.migrate import upgrade
 from engine.settings import MatchingRules, matching_rules
 
@@ -252,7 +252,7 @@ def sql_stage(session: Session, ag_index: dict[uuid.UUID, int], rules: MatchingR
         return np.array([(r[0], ag_index[r[1]], r[2]) for r in rows], dtype=float).reshape(-1, 3).T
 
     def stage(step: int | None, todo: np.ndarray) -> Pairs:
-        pairs = query(step, todo, SCAN_FACTOR * wanted + 4)
+        pairs = query(step, todo, scan_sizes(wanted)[1])
         leads, counts = np.unique(pairs[0], return_counts=True)
         short = np.setdiff1d(todo, leads[counts >= wanted])  # the capped scan proves too little
         if not len(short):

@@ -26,8 +26,16 @@ from engine.settings import MatchingRules, matching_rules
 
 # The largest radius the schema allows (agency.ck_agency_radius_range): the zone search bound.
 MAX_RADIUS_M = 50_000
-# How many nearest agencies one scan reads per candidate wanted.
-SCAN_FACTOR = 2
+
+
+def scan_sizes(limit: int) -> tuple[int | None, ...]:
+    """How many nearest agencies each successive scan reads (None: all within the bound).
+
+    Where agencies are dense the first, short scan proves the answer; a sparse area crowded with
+    small zones needs a longer one, and rarely every agency in the box.
+    """
+    return (limit + 4, 4 * limit + 8, None)
+
 
 _ELIGIBLE = "a.status = 'active' AND NOT a.paused"
 
@@ -102,7 +110,6 @@ def match_lead(
         "communes": list(place.commune_codes),
         "exclude": [],
         "limit": limit,
-        "scan": SCAN_FACTOR * limit + 4,
     }
     # The hottest query of the product goes to the session's own psycopg connection (same
     # transaction): SQLAlchemy's statement layer would add a third to its client time.
@@ -125,19 +132,19 @@ def match_lead(
 def _search(cursor: psycopg.Cursor[Any], query: str, params: dict[str, Any]) -> list[Candidate]:
     """The `limit` nearest scanned agencies by spheroid distance, exactly, plus listed ones.
 
-    The index hands agencies over in sphere order; we read a few dozen and keep those within
-    reach. When that read cannot prove the `limit` nearest by the spheroid (rare: a sparse area
-    crowded with small zones), we read every agency within the bound instead.
+    The index hands agencies over in sphere order; we read a few and keep those within reach.
+    When that read cannot prove the `limit` nearest by the spheroid, we read more
+    (`scan_sizes`).
     """
-    scan, limit = params["scan"], params["limit"]
-    scanned, last_sphere_m, reached, nearest, listed = _split(
-        cursor.execute(query, params, prepare=True).fetchall()
-    )
-    kth_m = max((c.distance_m for c in nearest), default=None) if reached >= limit else None
-    if not knn_fetch_is_exact(kth_m, reached, last_sphere_m, limit, fetched_all=scanned < scan):
-        _, _, _, nearest, listed = _split(
-            cursor.execute(query, {**params, "scan": None}, prepare=True).fetchall()
-        )
+    limit = params["limit"]
+    for scan in scan_sizes(limit):
+        rows = cursor.execute(query, {**params, "scan": scan}, prepare=True).fetchall()
+        scanned, last_sphere_m, reached, nearest, listed = _split(rows)
+        kth_m = max((c.distance_m for c in nearest), default=None) if reached >= limit else None
+        if scan is None or knn_fetch_is_exact(
+            kth_m, reached, last_sphere_m, limit, fetched_all=scanned < scan
+        ):
+            break
     return merge(nearest, listed)
 
 
