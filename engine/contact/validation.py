@@ -22,14 +22,15 @@ def siret_is_valid(siret: str) -> bool:
     """14 digits with a valid Luhn key; La Poste's may instead have a digit sum divisible by 5."""
     if len(siret) != 14 or not siret.isdigit():
         return False
-    if _luhn_valid(siret):
+    if luhn_valid(siret):
         return True
     return siret.startswith(_LA_POSTE_SIREN) and sum(int(d) for d in siret) % 5 == 0
 
 
-def _luhn_valid(siret: str) -> bool:
+def luhn_valid(digits: str) -> bool:
+    """The Luhn check that SIREN and SIRET numbers carry in their last digit."""
     total = 0
-    for index, char in enumerate(reversed(siret)):
+    for index, char in enumerate(reversed(digits)):
         digit = int(char)
         if index % 2 == 1:
             digit = digit * 2 - 9 if digit > 4 else digit * 2

@@ -15,6 +15,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.contact.validation import luhn_valid
 from engine.progress import Progress, quiet
 
 # Radius mix: most agencies keep the default; the rest choose a smaller or larger zone.
@@ -100,17 +101,7 @@ def _inside(
 def demo_siret(number: int) -> str:
     """A SIRET with a valid Luhn key, from a range reserved for demo data."""
     body = f"{DEMO_SIRET_PREFIX}{number:012d}"
-    for check in range(10):
-        candidate = body + str(check)
-        total = 0
-        for index, char in enumerate(reversed(candidate)):
-            digit = int(char)
-            if index % 2 == 1:
-                digit = digit * 2 - 9 if digit > 4 else digit * 2
-            total += digit
-        if total % 10 == 0:
-            return candidate
-    raise AssertionError("unreachable: one check digit always fits")
+    return next(body + str(key) for key in range(10) if luhn_valid(body + str(key)))
 
 
 def seed_agencies(
