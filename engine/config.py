@@ -28,18 +28,3 @@ def sqlalchemy_url(raw: str) -> str:
         if raw.startswith(prefix):
             return "postgresql+psycopg://" + raw[len(prefix) :]
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
-
-
-def secret_key() -> bytes:
-    """MANDAT_SECRET_KEY, or a per-checkout key kept under .mandat/ for local runs."""
-    value = os.environ.get("MANDAT_SECRET_KEY")
-    if value:
-        return value.encode()
-    path = STATE_DIR / "secret-key"
-    if not path.exists():
-        import secrets
-
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
