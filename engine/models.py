@@ -3,7 +3,7 @@
 from engine.accounts.models import ApiKey
 from engine.agencies.models import Agency, AgencyCommune
 from engine.db import Base
-from engine.geo.models import Commune, DatasetLoad, Departement, PostalCode
+from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, PostalCode
 from engine.settings import Setting
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "Commune",
+    "CommuneAlias",
     "DatasetLoad",
     "Departement",
     "PostalCode",

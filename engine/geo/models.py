@@ -55,6 +55,18 @@ class PostalCode(Base):
     commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"), primary_key=True)
 
 
+class CommuneAlias(Base):
+    """A former name of a commune (a commune déléguée or associée), still used in addresses."""
+
+    __tablename__ = "commune_alias"
+
+    commune_code: Mapped[str] = mapped_column(
+        ForeignKey("commune.code", ondelete="CASCADE"), primary_key=True
+    )
+    search_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+
+
 class DatasetLoad(Base):
     """Which version of each reference dataset is loaded, so that loading twice is a no-op."""
 

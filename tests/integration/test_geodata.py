@@ -45,6 +45,12 @@ def test_loading_again_changes_nothing(session) -> None:
         ("97400", "Saint-Denis", "97411"),
         ("76600", "Havre", "76351"),
         ("42000", "St Etienne", "42218"),
+        ("75013", "Paris 13e", "75113"),
+        ("69003", "Lyon 3ème", "69383"),
+        ("59700", "Marcq-en-Baroeul", "59378"),
+        ("97233", "Schoelcher", "97229"),
+        ("74940", "Annecy-le-Vieux", "74010"),
+        ("50100", "Cherbourg-Octeville", "50129"),
     ],
 )
 def test_postal_code_and_city_find_the_commune(session, postal_code, city, code) -> None:
