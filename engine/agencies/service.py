@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -261,11 +263,25 @@ def _communes(session: Session, codes: list[str], errors: list[FieldError]) -> l
 
 
 def _webhook_url_ok(url: str) -> bool:
+    """An https URL on a public host. Our server will POST to it: never to an internal address
+    (loopback, private, link-local such as cloud metadata), unless a developer allows this
+    machine with MANDAT_ALLOW_LOCAL_WEBHOOKS=1. Delivery re-checks the resolved address."""
     try:
         parts = urlsplit(url)
+        host = parts.hostname
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return False
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    # Plain http only towards this machine (development and tests).
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if not host or len(url) > 2_000:
+        return False
+    local = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+    try:
+        address = ipaddress.ip_address(host)
+        local = local or not address.is_global
+    except ValueError:
+        pass  # a host name: checked again at delivery, once resolved
+    if local:
+        return os.environ.get("MANDAT_ALLOW_LOCAL_WEBHOOKS") == "1" and parts.scheme in (
+            "http",
+            "https",
+        )
+    return parts.scheme == "https"

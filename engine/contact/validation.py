@@ -6,8 +6,10 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-# National numbers of the overseas départements are read with their own region.
-_REGIONS = ("FR", "RE", "GP", "MQ", "GF", "YT")
+# National numbers of the overseas départements are read with their own region first: mainland
+# metadata would also accept 0596… (Martinique) or 0269… (Mayotte) as +33 numbers, and overseas
+# plans never accept a mainland number.
+_REGIONS = ("RE", "GP", "MQ", "GF", "YT", "FR")
 _ALLOWED_TYPES = {
     PhoneNumberType.MOBILE,
     PhoneNumberType.FIXED_LINE,

@@ -37,7 +37,12 @@ def scan_sizes(limit: int) -> tuple[int | None, ...]:
     return (limit + 4, 4 * limit + 8, None)
 
 
-_ELIGIBLE = "a.status = 'active' AND NOT a.paused"
+# Suspended, paused and budget-exhausted agencies are never candidates (PRODUCT §3). A budget of
+# 0 stops buying today; the month's spend joins the test with purchases.
+_ELIGIBLE = (
+    "a.status = 'active' AND NOT a.paused"
+    " AND (a.monthly_budget_cents IS NULL OR a.monthly_budget_cents > 0)"
+)
 
 # `near`: the %(scan)s nearest eligible agencies in sphere order, straight from the GiST index,
 # inside the box around the point that holds every centre within %(bound_m)s. Exact distance

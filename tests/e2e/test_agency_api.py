@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import issue_key
 
 PARIS_13 = {"postal_code": "75013", "city": "Paris"}
@@ -103,3 +105,30 @@ def test_the_api_docs_are_served_from_this_server_with_no_outside_address(client
     assert "https://" not in page.text
     assert script.status_code == 200
     assert len(script.content) > 100_000
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.5/hook",
+        "https://127.0.0.1:54329/",
+        "https://[::1]/hook",
+        "https://localhost/hook",
+        "http://hooks.example.com/in",
+    ],
+)
+def test_a_webhook_cannot_point_at_an_internal_address_or_plain_http(
+    client, admin_headers, url: str
+) -> None:
+    agency = client.post("/api/v1/agencies", json=new_agency(), headers=admin_headers).json()
+    owner = {"Authorization": f"Bearer {issue_key('owner', agency['id'])}"}
+
+    refused = client.patch("/api/v1/agency", json={"webhook_url": url}, headers=owner)
+    accepted = client.patch(
+        "/api/v1/agency", json={"webhook_url": "https://crm.agence.fr/mandat"}, headers=owner
+    )
+
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["code"] == "invalid_webhook_url"
+    assert accepted.json()["webhook_url"] == "https://crm.agence.fr/mandat"

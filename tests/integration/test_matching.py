@@ -120,6 +120,17 @@ def test_paused_and_suspended_agencies_are_never_candidates(session) -> None:
     assert [c.agency_id for c in found] == [active]
 
 
+def test_an_agency_with_no_budget_left_is_not_a_candidate(session) -> None:
+    broke = add_agency(session, *moved(LON, LAT, 0, 1_000))
+    funded = add_agency(session, *moved(LON, LAT, 0, 2_000))
+    session.execute(
+        text("UPDATE agency SET monthly_budget_cents = CASE WHEN id = :b THEN 0 ELSE 5000 END"),
+        {"b": broke},
+    )
+
+    assert [c.agency_id for c in match_lead(session, lead_at(LON, LAT), RULES)] == [funded]
+
+
 def test_at_most_max_named_agencies_are_named_the_nearest_ones(session) -> None:
     ids = [add_agency(session, *moved(LON, LAT, 10 * i, 500 * (i + 1))) for i in range(8)]
 
