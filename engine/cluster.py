@@ -1,6 +1,7 @@
 """The project-local PostGIS cluster: data under .mandat/, its own port, loopback only.
 
 PostgreSQL refuses to run as root, so when we are root the server runs as the `postgres` user.
+The superuser password is generated once and kept in .mandat/db-password (mode 600).
 """
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import subprocess
+import sys
 import time
+from functools import cache
 from pathlib import Path
 
 from engine.config import STATE_DIR
 
-PG_MAJOR = os.environ.get("PG_MAJOR", "15")
 PORT = int(os.environ.get("MANDAT_DB_PORT", "54329"))
 DB_NAME = "mandat"
 USER = "postgres"
@@ -29,13 +32,29 @@ class ClusterError(RuntimeError):
     pass
 
 
+@cache
+def major_version() -> str:
+    """PG_MAJOR, else the version the data directory was made with, else the newest installed."""
+    if os.environ.get("PG_MAJOR"):
+        return os.environ["PG_MAJOR"]
+    if (DATA / "PG_VERSION").exists():
+        return (DATA / "PG_VERSION").read_text().strip()
+    installed = sorted(
+        (p.parent.parent.name for p in Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")),
+        key=lambda v: int(v) if v.isdigit() else 0,
+    )
+    if not installed:
+        raise ClusterError("PostgreSQL is not installed: `make run` installs it")
+    return installed[-1]
+
+
 def _bin(name: str) -> str:
-    path = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin/{name}")
+    path = Path(f"/usr/lib/postgresql/{major_version()}/bin/{name}")
     if path.exists():
         return str(path)
     found = shutil.which(name)
     if not found:
-        raise ClusterError(f"{name} not found: install postgresql-{PG_MAJOR} (make setup does)")
+        raise ClusterError(f"{name} not found: install postgresql-{major_version()}")
     return found
 
 
@@ -45,11 +64,22 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", USER, "--", *cmd]
 
 
+def _write_private(path: Path, content: str) -> None:
+    """Creates `path` readable by its owner only, from the first byte on."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(content)
+
+
+@cache
 def _password() -> str:
     if not PASSWORD_FILE.exists():
+        if (DATA / "PG_VERSION").exists():
+            raise ClusterError(
+                f"{PASSWORD_FILE} is missing but the cluster exists: `make clean-db` resets it"
+            )
         STATE_DIR.mkdir(parents=True, exist_ok=True)
-        PASSWORD_FILE.write_text(secrets.token_urlsafe(24))
-        PASSWORD_FILE.chmod(0o600)
+        _write_private(PASSWORD_FILE, secrets.token_urlsafe(24))
     return PASSWORD_FILE.read_text().strip()
 
 
@@ -64,16 +94,25 @@ def _make_reachable_by_server_user() -> None:
         mode = path.stat().st_mode
         if not mode & 0o001:
             path.chmod(mode | 0o001)
-    for path in (DATA, SOCKETS):
-        path.mkdir(parents=True, exist_ok=True)
-    shutil.chown(DATA, USER, USER)
+            print(
+                f"mandat: gave others search (x) permission on {path} so that the "
+                f"'{USER}' user can reach {STATE_DIR}",
+                file=sys.stderr,
+            )
+    SOCKETS.mkdir(mode=0o700, exist_ok=True)
     shutil.chown(SOCKETS, USER, USER)
-    DATA.chmod(0o700)
 
 
-def is_running() -> bool:
-    if not (DATA / "PG_VERSION").exists():
-        return False
+def _running_port() -> int | None:
+    """The port of the cluster running on our data directory, or None."""
+    pid_file = DATA / "postmaster.pid"
+    if not pid_file.exists() or not _pg_ctl_status():
+        return None
+    lines = pid_file.read_text().splitlines()
+    return int(lines[3]) if len(lines) > 3 and lines[3].isdigit() else None
+
+
+def _pg_ctl_status() -> bool:
     result = subprocess.run(
         _as_server_user([_bin("pg_ctl"), "status", "-D", str(DATA)]),
         capture_output=True,
@@ -82,74 +121,93 @@ def is_running() -> bool:
     return result.returncode == 0
 
 
+def is_running() -> bool:
+    return (DATA / "PG_VERSION").exists() and _pg_ctl_status()
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def start() -> str:
     """Initialises the cluster on first use, starts it, creates the database; returns its URL."""
     if os.geteuid() == 0:
         _make_reachable_by_server_user()
     else:
-        DATA.mkdir(parents=True, exist_ok=True)
-        SOCKETS.mkdir(parents=True, exist_ok=True)
+        SOCKETS.mkdir(parents=True, mode=0o700, exist_ok=True)
     if not (DATA / "PG_VERSION").exists():
         _initdb()
-    if not is_running():
-        options = f"-p {PORT} -k {SOCKETS} -c listen_addresses=127.0.0.1"
-        subprocess.run(
-            _as_server_user(
-                [
-                    _bin("pg_ctl"),
-                    "start",
-                    "-w",
-                    "-t",
-                    "60",
-                    "-D",
-                    str(DATA),
-                    "-l",
-                    str(LOG),
-                    "-o",
-                    options,
-                ]
-            ),
-            check=True,
-            stdout=subprocess.DEVNULL,
+    running_on = _running_port()
+    if running_on is not None and running_on != PORT:
+        raise ClusterError(
+            f"the cluster already runs on port {running_on}: `mandat db stop` first, "
+            f"or set MANDAT_DB_PORT={running_on}"
         )
+    if running_on is None:
+        if _port_taken(PORT):
+            raise ClusterError(
+                f"port {PORT} is used by another program: set MANDAT_DB_PORT to a free port"
+            )
+        options = f"-p {PORT} -k {SOCKETS} -c listen_addresses=127.0.0.1"
+        command = [_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(DATA), "-l", str(LOG)]
+        started = subprocess.run(
+            _as_server_user([*command, "-o", options]), capture_output=True, check=False
+        )
+        if started.returncode != 0:
+            raise ClusterError(f"PostgreSQL did not start: {_log_tail()}")
     _wait_ready()
     _create_database(DB_NAME)
     return url()
 
 
+def _log_tail() -> str:
+    try:
+        lines = [line for line in LOG.read_text().splitlines() if line.strip()]
+    except OSError:
+        return f"no log at {LOG}"
+    return " | ".join(lines[-3:]) or f"see {LOG}"
+
+
 def _initdb() -> None:
+    """A new cluster, made in a scratch directory and moved into place once complete, so that an
+    interrupted initdb leaves nothing half-made behind."""
+    scratch = STATE_DIR / "pgdata.initdb"
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir(mode=0o700)
     pwfile = SOCKETS / "initdb-pw"
-    pwfile.write_text(_password())
+    pwfile.unlink(missing_ok=True)
+    _write_private(pwfile, _password())
     if os.geteuid() == 0:
+        shutil.chown(scratch, USER, USER)
         shutil.chown(pwfile, USER, USER)
     try:
-        subprocess.run(
-            _as_server_user(
-                [
-                    _bin("initdb"),
-                    "-D",
-                    str(DATA),
-                    "-U",
-                    USER,
-                    "--auth=scram-sha-256",
-                    f"--pwfile={pwfile}",
-                    "-E",
-                    "UTF8",
-                    "--locale=C.UTF-8",
-                ]
-            ),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        command = [
+            _bin("initdb"),
+            "-D",
+            str(scratch),
+            "-U",
+            USER,
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]
+        subprocess.run(_as_server_user(command), check=True, capture_output=True)
     finally:
         pwfile.unlink(missing_ok=True)
     tuning = (
         "\n# Mandat: a small development/test cluster\n"
         "shared_buffers = 256MB\nwork_mem = 16MB\nmax_connections = 300\n"
-        "fsync = on\nsynchronous_commit = on\n"
     )
-    with (DATA / "postgresql.conf").open("a") as conf:
+    with (scratch / "postgresql.conf").open("a") as conf:
         conf.write(tuning)
+    if DATA.exists():
+        DATA.rmdir()  # an empty leftover; a non-empty one makes this fail loudly
+    scratch.rename(DATA)
 
 
 def _wait_ready(timeout: float = 30.0) -> None:
@@ -163,7 +221,7 @@ def _wait_ready(timeout: float = 30.0) -> None:
         if result.returncode == 0:
             return
         time.sleep(0.2)
-    raise ClusterError(f"PostgreSQL did not become ready on port {PORT}; see {LOG}")
+    raise ClusterError(f"PostgreSQL did not become ready on port {PORT}: {_log_tail()}")
 
 
 def _create_database(name: str) -> None:

@@ -6,11 +6,13 @@ owns the transaction through `unit_of_work()`.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from engine.config import database_url
@@ -32,7 +34,12 @@ class Base(DeclarativeBase):
 # our statements are prepared after their first use and PostgreSQL would otherwise re-plan the
 # matching query on every call (0.3 ms of a 0.7 ms answer); its generic plan is the same ordered
 # index scan (tests/integration/test_matching_plan.py checks it). See docs/adr/0001.
-SESSION_OPTIONS = "-c jit=off -c plan_cache_mode=force_generic_plan"
+# Set with SET on each new connection (not as startup options, which poolers refuse).
+SESSION_SETTINGS = "SET jit = off; SET plan_cache_mode = force_generic_plan"
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -40,21 +47,38 @@ def get_engine(url: str | None = None) -> Engine:
     return _engine(url or database_url())
 
 
-@lru_cache(maxsize=4)
 def _engine(url: str) -> Engine:
-    return create_engine(
+    with _lock:
+        if url not in _engines:
+            _engines[url] = _new_engine(url)
+            _factories[url] = sessionmaker(_engines[url], expire_on_commit=False)
+        return _engines[url]
+
+
+def _new_engine(url: str) -> Engine:
+    # Statements are prepared on the server after their first use (the matching query is hot);
+    # MANDAT_DB_PREPARE=0 turns this off behind a transaction-pooling proxy.
+    prepare = None if os.environ.get("MANDAT_DB_PREPARE") == "0" else 1
+    engine = create_engine(
         url,
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
-        # Prepared statements on the server after the first use: the matching query is hot.
-        connect_args={"prepare_threshold": 1, "options": SESSION_OPTIONS},
+        connect_args={"prepare_threshold": prepare},
     )
 
+    @event.listens_for(engine, "connect")
+    def _session_settings(connection: Any, _: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(SESSION_SETTINGS)
+        connection.commit()
 
-@lru_cache(maxsize=4)
+    return engine
+
+
 def _factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(_engine(url), expire_on_commit=False)
+    _engine(url)
+    return _factories[url]
 
 
 @contextmanager

@@ -19,7 +19,6 @@ class MandatError(Exception):
     """Base error: a stable machine `code` and a sentence a person can read."""
 
     code = "error"
-    status_hint = 400
 
     def __init__(self, message: str, code: str | None = None, **extra: Any) -> None:
         super().__init__(message)

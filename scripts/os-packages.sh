@@ -1,20 +1,47 @@
 #!/bin/sh
-# Installs the operating-system packages Mandat needs (PostgreSQL + PostGIS) when they are missing.
-# Debian/Ubuntu only; needs root (or sudo). Nothing is started here: `mandat db start` runs a
-# project-local cluster, no system service is used.
+# Installs the operating-system packages Mandat needs when they are missing: PostgreSQL with
+# PostGIS (the distribution's own major version, or the newest already installed) and Python's
+# venv module. Debian/Ubuntu; needs root or sudo. Nothing is left running: `mandat db start`
+# runs a project-local cluster, no system service is used.
 set -eu
-PG_MAJOR="${PG_MAJOR:-15}"
-need=""
-[ -x "/usr/lib/postgresql/$PG_MAJOR/bin/pg_ctl" ] || need="$need postgresql-$PG_MAJOR"
-[ -f "/usr/share/postgresql/$PG_MAJOR/extension/postgis.control" ] || need="$need postgresql-$PG_MAJOR-postgis-3"
-if [ "${WITH_BROWSER:-0}" = 1 ]; then command -v chromium >/dev/null 2>&1 || need="$need chromium"; fi
-[ -z "$need" ] && exit 0
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
-echo "installing OS packages:$need"
-$SUDO apt-get update -qq
-# The Debian package would also create and start a system cluster; we never use it.
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
-for v in /etc/postgresql/"$PG_MAJOR"/*; do
-  [ -d "$v" ] && $SUDO pg_ctlcluster "$PG_MAJOR" "$(basename "$v")" stop 2>/dev/null || true
+apt_install() {
+  echo "installing OS packages: $*"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+updated=""
+apt_update() { [ -n "$updated" ] || { $SUDO apt-get update -qq; updated=1; }; }
+
+# Python's venv (Debian splits ensurepip out of python3).
+if ! "${PYTHON:-python3}" -c "import ensurepip, venv" >/dev/null 2>&1; then
+  apt_update
+  version=$("${PYTHON:-python3}" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+  apt_install "python$version-venv" || apt_install python3-venv
+fi
+
+# PostgreSQL: the newest major version installed, else the distribution's default.
+major="${PG_MAJOR:-}"
+if [ -z "$major" ]; then
+  major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+fi
+if [ -z "$major" ]; then
+  apt_update
+  major=$(apt-cache show postgresql 2>/dev/null | sed -n 's/^Depends: postgresql-\([0-9][0-9]*\).*/\1/p' | head -1)
+fi
+[ -n "$major" ] || { echo "cannot tell which PostgreSQL to install (set PG_MAJOR)" >&2; exit 1; }
+need=""
+[ -x "/usr/lib/postgresql/$major/bin/pg_ctl" ] || need="$need postgresql-$major"
+[ -f "/usr/share/postgresql/$major/extension/postgis.control" ] || need="$need postgresql-$major-postgis-3"
+[ -z "$need" ] && exit 0
+before=$(ls /etc/postgresql/"$major" 2>/dev/null || true)
+apt_update
+# shellcheck disable=SC2086
+apt_install $need
+# The Debian package creates and starts a system cluster: stop the ones it just made, and keep
+# them from starting at boot. Clusters that were there before are left alone.
+for cluster in $(ls /etc/postgresql/"$major" 2>/dev/null || true); do
+  case " $before " in *" $cluster "*) continue ;; esac
+  $SUDO pg_ctlcluster "$major" "$cluster" stop 2>/dev/null || true
+  echo manual | $SUDO tee "/etc/postgresql/$major/$cluster/start.conf" >/dev/null
 done

@@ -27,6 +27,8 @@ def _server_urls() -> tuple[str, str]:
     base = os.environ.get("DATABASE_URL") or cluster.url()
     url = make_url(base.replace("postgresql+psycopg://", "postgresql://"))
     test = url.set(database=os.environ.get("MANDAT_TEST_DB", f"{url.database}_test"))
+    if test.database == url.database:
+        raise RuntimeError("the test database must not be the database in use: it is dropped")
     admin = url.set(database="postgres")
     as_text = lambda u: u.render_as_string(hide_password=False)  # noqa: E731
     return as_text(admin), as_text(test)
@@ -43,6 +45,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def database_url() -> str:
     admin, test = _server_urls()
     name = make_url(test).database
+    if not name or (not name.endswith("_test") and "MANDAT_TEST_DB" not in os.environ):
+        raise RuntimeError(f"refusing to use {name!r} as the test database (it is dropped)")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -126,12 +130,17 @@ def live_server(database_url: str) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "DATABASE_URL": database_url.replace("+psycopg", "")}
+    # The server's log goes to a file (kept as a test artefact): a pipe nobody reads would
+    # block the server once full.
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
+    log_path = ROOT / "test-artifacts" / "live-server.log"
+    log = log_path.open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--workers", "2"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -140,10 +149,13 @@ def live_server(database_url: str) -> Iterator[str]:
             if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                 break
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     else:
         server.kill()
-        raise RuntimeError(f"server did not start: {server.stderr.read().decode()[-2000:]}")
+        log.close()
+        raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
     yield base
     server.terminate()
     server.wait(timeout=10)
+    log.close()

@@ -1,9 +1,9 @@
 """API keys: issue (shown once), authenticate, revoke.
 
 A key reads `mdt_<prefix>_<secret>`: the prefix finds the row, the secret is checked against its
-argon2 hash. Verified keys are remembered in this process for a short while (by a SHA-256 of the
-whole key) so that argon2 does not run on every request; revocation still takes effect at once
-because the row is read on every request.
+argon2 hash. Verified keys are remembered in this process for a short while (by an HMAC-SHA256
+of the whole key, keyed with its stored hash) so that argon2 does not run on every request;
+revocation still takes effect at once because the row is read on every request.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def agency_scans(explained: dict) -> list[dict]:  # type: ignore[type-arg]
 
 
 def test_the_prepared_generic_plan_is_the_same_ordered_index_scan(crowded) -> None:
-    """Sessions run prepared statements with generic plans (engine.db.SESSION_OPTIONS)."""
+    """Sessions run prepared statements with generic plans (engine.db.SESSION_SETTINGS)."""
     place = locate(crowded, "75004", "Paris")
     raw = crowded.connection().connection.driver_connection
     names: dict[str, str] = {}

@@ -2,35 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import make_url
 
 from engine.migrate import alembic_config, downgrade, head_revision, include_object, upgrade
 from engine.models import Base
 
 
-def _scratch(database_url: str) -> str:
-    plain = database_url.replace("+psycopg", "")
-    base, _, name = plain.rpartition("/")
-    scratch = f"{name}_migrations"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{scratch}"')
-    return database_url.rsplit("/", 1)[0] + "/" + scratch
+@pytest.fixture
+def scratch_url(database_url: str) -> Iterator[str]:
+    """An empty database next to the test database, dropped afterwards."""
+    url = make_url(database_url)
+    scratch = url.set(database=f"{url.database}_migrations")
+    admin = url.set(drivername="postgresql", database="postgres")
+    admin_dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{scratch.database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{scratch.database}"')
+    yield scratch.render_as_string(hide_password=False)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{scratch.database}" WITH (FORCE)')
 
 
 def tables(url: str) -> set[str]:
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain) as conn:
         rows = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
         ).fetchall()
     return {r[0] for r in rows} - {"spatial_ref_sys"}
 
 
-def test_migrations_upgrade_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
-    url = _scratch(database_url)
+def test_migrations_upgrade_downgrade_to_base_and_upgrade_again(scratch_url: str) -> None:
+    url = scratch_url
 
     upgrade(url)
     after_first = tables(url)
