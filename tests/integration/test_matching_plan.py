@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from engine.demo.seed import seed_agencies
 from engine.geo.locate import locate
-from engine.matching.service import EXTENDED, IN_ZONE, MAX_RADIUS_M
+from engine.matching.service import EXTENDED, IN_ZONE, MAX_RADIUS_M, scan_sizes
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def plan(session, query: str, place, bound_m: int) -> dict:  # type: ignore[no-u
         "point": place.ewkt,
         "bound_m": bound_m,
         "exclude": [],
-        "scan": 24,
+        "scan": scan_sizes(10)[0],
         "limit": 10,
         "communes": list(place.commune_codes),
         "reach": "zone",
@@ -65,7 +65,8 @@ def test_in_a_dense_city_the_zone_search_stops_after_a_few_dozen_index_entries(c
     assert [s["Node Type"] for s in scans] == ["Index Scan"]
     assert scans[0]["Index Name"] == "ix_agency_zone_center"
     assert "<->" in scans[0]["Order By"]
-    assert scans[0]["Actual Rows"] <= 24  # the LIMIT, not the thousand covering agencies
+    # The LIMIT, not the thousand covering agencies.
+    assert scans[0]["Actual Rows"] <= scan_sizes(10)[0]
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,7 @@ def test_the_prepared_generic_plan_is_the_same_ordered_index_scan(crowded) -> No
         "point": sql.Literal(place.ewkt),
         "bound_m": sql.SQL("50000"),
         "exclude": sql.SQL("'{}'"),
-        "scan": sql.SQL("24"),
+        "scan": sql.SQL(str(scan_sizes(10)[0])),
         "reach": sql.SQL("'zone'"),
         "communes": sql.SQL("'{75104}'"),
         "limit": sql.SQL("10"),
@@ -130,4 +131,4 @@ def test_the_prepared_generic_plan_is_the_same_ordered_index_scan(crowded) -> No
     scans = agency_scans(explained)
     assert scans[0]["Node Type"] == "Index Scan"
     assert "<->" in scans[0]["Order By"]
-    assert scans[0]["Actual Rows"] <= 24
+    assert scans[0]["Actual Rows"] <= scan_sizes(10)[0]
