@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from engine.errors import Forbidden, RuleViolation, Unauthenticated
 # depth.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 _VERIFIED_TTL_S = 60.0
+# Wrong secrets are never cached, so someone who knows a prefix can make us hash at will: at
+# most two hashes run at once per process, whatever the number of request threads.
+_ARGON2_SLOTS = threading.BoundedSemaphore(2)
 _verified: dict[bytes, float] = {}
 
 
@@ -113,7 +117,8 @@ def _verify(secret_hash: str, secret: str, presented: str) -> bool:
     if _verified.get(fingerprint, 0.0) > now:
         return True
     try:
-        _HASHER.verify(secret_hash, secret)
+        with _ARGON2_SLOTS:
+            _HASHER.verify(secret_hash, secret)
     except (VerificationError, InvalidHashError):
         return False
     if len(_verified) > 10_000:
