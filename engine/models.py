@@ -3,6 +3,7 @@
 from engine.accounts.models import ApiKey
 from engine.agencies.models import Agency, AgencyCommune
 from engine.db import Base
+from engine.estimation.models import ComparableSale
 from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, PostalCode
 from engine.settings import Setting
 
@@ -13,6 +14,7 @@ __all__ = [
     "Base",
     "Commune",
     "CommuneAlias",
+    "ComparableSale",
     "DatasetLoad",
     "Departement",
     "PostalCode",
