@@ -1,0 +1,153 @@
+"""The free estimate (PRODUCT §4), from comparable sales on real PostGIS."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyproj import Geod
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.db import get_engine
+from engine.estimation.estimate import estimate
+from engine.geo.locate import Place
+
+GEOD = Geod(ellps="WGS84")
+TODAY = date(2026, 11, 26)
+RENNES = Place("35238", "Rennes", "35", None, -1.67494, 48.09307, "town_hall")
+
+
+def add_sale(
+    session,
+    metres: float,
+    eur_per_m2: float,
+    *,
+    surface: float = 50,  # type: ignore[no-untyped-def]
+    kind: str = "appartement",
+    sold_on: date = TODAY - timedelta(days=100),
+    bearing: float = 45,
+    departement: str = "35",
+    synthetic: bool = False,
+) -> None:
+    lon, lat, _ = GEOD.fwd(RENNES.lon, RENNES.lat, bearing, metres)
+    session.execute(
+        text("""
+        INSERT INTO comparable_sale (source, slice, mutation_id, sold_on, property_type,
+            price_cents, surface_m2, commune_code, departement_code, location,
+            located_at_town_hall, synthetic)
+        VALUES ('test', 'test', gen_random_uuid()::text, :sold_on, :kind, :price, :surface,
+                '35238', :dep, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, false,
+                :synthetic)"""),
+        {
+            "sold_on": sold_on,
+            "kind": kind,
+            "price": round(eur_per_m2 * surface * 100),
+            "surface": surface,
+            "dep": departement,
+            "lon": lon,
+            "lat": lat,
+            "synthetic": synthetic,
+        },
+    )
+
+
+def test_ten_close_sales_give_the_median_and_quartiles_times_the_surface(session) -> None:
+    prices = [3000 + 100 * i for i in range(10)]
+    for i, price in enumerate(prices):
+        add_sale(session, 100 + 30 * i, price)
+
+    result = estimate(session, "appartement", 70, RENNES, TODAY)
+
+    q1, median, q3 = statistics.quantiles(prices, n=4, method="inclusive")
+    assert (result.confidence, result.radius_m, result.comparables) == ("high", 500, 10)
+    assert result.eur_per_m2 == round(median)
+    assert result.mid_eur == round(median * 70, -2)
+    assert (result.low_eur, result.high_eur) == (round(q1 * 70, -2), round(q3 * 70, -2))
+    assert result.low_eur < result.mid_eur < result.high_eur
+
+
+def test_the_radius_grows_until_ten_comparables(session) -> None:
+    for _ in range(4):
+        add_sale(session, 300, 3000)
+    for i in range(6):
+        add_sale(session, 4_000 + 100 * i, 2000)
+    add_sale(session, 8_000, 1000)
+
+    result = estimate(session, "appartement", 50, RENNES, TODAY)
+
+    assert (result.radius_m, result.comparables, result.confidence) == (5_000, 10, "medium")
+
+
+def test_other_types_old_sales_and_absurd_prices_are_not_comparables(session) -> None:
+    for _ in range(10):
+        add_sale(session, 200, 3000)
+        add_sale(session, 200, 9000, kind="maison")
+        add_sale(session, 200, 9000, sold_on=TODAY - timedelta(days=4 * 365))
+        add_sale(session, 200, 90_000)  # a parking space sold as a flat
+        add_sale(session, 200, 100)
+
+    result = estimate(session, "appartement", 50, RENNES, TODAY)
+
+    assert (result.eur_per_m2, result.comparables) == (3000, 10)
+
+
+def test_fewer_than_three_within_ten_km_falls_back_to_the_departement(session) -> None:
+    add_sale(session, 2_000, 2500)
+    for _ in range(5):
+        add_sale(session, 40_000, 2000)
+
+    result = estimate(session, "appartement", 50, RENNES, TODAY)
+
+    assert (result.basis, result.confidence, result.comparables) == ("departement", "low", 6)
+    assert result.eur_per_m2 == 2000
+
+
+def test_with_no_data_the_estimate_is_unavailable(session) -> None:
+    add_sale(session, 1_000, 2500, departement="56")
+
+    assert not estimate(session, "appartement", 50, RENNES, TODAY).available
+    assert not estimate(session, "terrain", 500, RENNES, TODAY).available
+
+
+def test_an_estimate_from_generated_sales_says_it_is_synthetic(session) -> None:
+    for i in range(10):
+        add_sale(session, 100, 3000, synthetic=i == 0)
+
+    assert estimate(session, "appartement", 50, RENNES, TODAY).synthetic
+
+
+@pytest.mark.parametrize("kind", ["maison", "appartement"])
+def test_houses_and_flats_are_estimated_from_their_own_kind(session, kind: str) -> None:
+    for _ in range(10):
+        add_sale(session, 150, 2000, kind="maison")
+        add_sale(session, 150, 4000, kind="appartement")
+
+    expected = 2000 if kind == "maison" else 4000
+    assert estimate(session, kind, 80, RENNES, TODAY).eur_per_m2 == expected
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    prices=st.lists(st.floats(100, 40_000), min_size=1, max_size=30), surface=st.floats(5, 10_000)
+)
+def test_the_range_is_ordered_and_centred_on_the_kept_median(
+    clean_db, prices: list[float], surface: float
+) -> None:
+    with Session(get_engine()) as session:
+        for i, price in enumerate(prices):
+            add_sale(session, 10 * i, price)
+        result = estimate(session, "appartement", surface, RENNES, TODAY)
+        session.rollback()
+
+    kept = [p for p in prices if 500 <= round(p * 50) / 50 <= 25_000]
+    if len(kept) < 3:
+        assert not result.available
+        return
+    assert result.low_eur <= result.mid_eur <= result.high_eur
+    assert result.eur_per_m2 == pytest.approx(statistics.median(kept), abs=1)
