@@ -11,7 +11,7 @@ PORT ?= 8000
 .PHONY: run test setup os-packages env db lint typecheck lock bench clean-db
 
 run: setup
-	$(MANDAT) demo seed --if-empty
+	$(MANDAT) demo seed --if-empty --agencies 2000 --sales 100000
 	$(MANDAT) serve --host $(HOST) --port $(PORT)
 
 test: setup

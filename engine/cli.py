@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -105,18 +106,44 @@ def demo() -> None:
 
 @demo.command("seed")
 @click.option("--agencies", default=2000, show_default=True, help="synthetic agencies")
+@click.option("--sales", default=0, show_default=True, help="synthetic comparable sales")
 @click.option("--seed", "rng_seed", default=2026, show_default=True, help="random seed")
-@click.option("--if-empty", is_flag=True, help="do nothing when agencies already exist")
+@click.option("--if-empty", is_flag=True, help="skip each kind of data that already exists")
 @_fail_in_one_line
-def demo_seed(agencies: int, rng_seed: int, if_empty: bool) -> None:
+def demo_seed(agencies: int, sales: int, rng_seed: int, if_empty: bool) -> None:
+    """Synthetic agencies (named "Démo") and sales (flagged synthetic), spread like people."""
     from engine.db import unit_of_work
+    from engine.demo.sales import seed_sales
     from engine.demo.seed import seed_agencies
 
     with unit_of_work() as session:
         created = seed_agencies(
             session, agencies, seed=rng_seed, if_empty=if_empty, progress=_progress
         )
-    click.echo(f"{created} demo agencies created" if created else "demo data already present")
+    click.echo(f"{created} demo agencies created" if created else "demo agencies: none added")
+    with unit_of_work() as session:
+        report = seed_sales(session, sales, seed=rng_seed, if_empty=if_empty, progress=_progress)
+    click.echo(f"demo sales: {report}" if report else "demo sales: none added")
+
+
+@main.group()
+def dvf() -> None:
+    """Comparable sales from the public DVF files."""
+
+
+@dvf.command("import")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@_fail_in_one_line
+def dvf_import(files: tuple[Path, ...]) -> None:
+    """Import geolocated DVF CSV files (plain or .gz); a newer release replaces its slices."""
+    from engine.db import unit_of_work
+    from engine.estimation.dvf import import_dvf
+
+    with unit_of_work() as session:
+        report = import_dvf(session, list(files), progress=_progress)
+    click.echo(report)
 
 
 # --- staff ---------------------------------------------------------------------------------

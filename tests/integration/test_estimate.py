@@ -151,3 +151,26 @@ def test_the_range_is_ordered_and_centred_on_the_kept_median(
         return
     assert result.low_eur <= result.mid_eur <= result.high_eur
     assert result.eur_per_m2 == pytest.approx(statistics.median(kept), abs=1)
+
+
+def test_demo_sales_go_through_the_importer_and_say_they_are_synthetic(session) -> None:
+    from engine.demo.sales import seed_sales
+    from engine.geo.locate import locate
+
+    report = seed_sales(session, 3_000, seed=5, today=TODAY)
+    again = seed_sales(session, 3_000, seed=5, today=TODAY, if_empty=True)
+    paris = estimate(session, "appartement", 50, locate(session, "75011", "Paris"), TODAY)
+    flags = session.execute(
+        text(
+            "SELECT bool_and(synthetic), count(*), min(sold_on), max(sold_on) FROM comparable_sale"
+        )
+    ).one()
+
+    assert report is not None
+    assert report.sales_kept == 3_000
+    assert again is None
+    assert flags == (True, 3_000, flags[2], flags[3])
+    assert TODAY - timedelta(days=3 * 365) <= flags[2] <= flags[3] <= TODAY
+    assert paris.available
+    assert paris.synthetic
+    assert 6_000 < paris.eur_per_m2 < 15_000  # the Paris anchor of price_anchors.csv: 10,000
