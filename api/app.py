@@ -9,13 +9,21 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS
 from api.routes.agencies import AgencyController
+from api.routes.estimations import create_estimation
 from api.routes.health import healthz, readyz
 from api.routes.matching import preview_matching
 
 
 def create_app() -> Litestar:
     return Litestar(
-        route_handlers=[healthz, readyz, AgencyController, preview_matching, swagger_assets()],
+        route_handlers=[
+            healthz,
+            readyz,
+            AgencyController,
+            preview_matching,
+            create_estimation,
+            swagger_assets(),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Mandat API",

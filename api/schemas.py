@@ -142,3 +142,57 @@ class MatchOut(Struct):
     place: PlaceOut
     rules: dict[str, Any]
     agencies: list[CandidateOut]
+
+
+class PropertyIn(Request):
+    """Step 1: the property. No personal data."""
+
+    type: Literal["appartement", "maison", "terrain", "autre"]
+    surface_m2: Annotated[float, Meta(ge=5, le=10_000, description="5 to 10,000 m²")]
+    rooms: Annotated[int, Meta(ge=0, le=50)]
+    bedrooms: Annotated[int, Meta(ge=0, le=50)] | None = None
+    floor: Annotated[int, Meta(ge=-5, le=100)] | None = None
+    lift: bool | None = None
+    condition: Literal["to_renovate", "fair", "good", "excellent"] | None = None
+    year: Annotated[int, Meta(ge=1000, le=2100)] | None = None
+    land_m2: Annotated[float, Meta(ge=0, le=10_000_000)] | None = None
+    parking: bool | None = None
+    outdoor_space: Literal["none", "balcony", "terrace", "garden"] | None = None
+
+
+class AddressIn(Request):
+    postal_code: Annotated[str, Meta(max_length=10)]
+    city: Annotated[str, Meta(max_length=100)] = ""
+    street: Annotated[str, Meta(max_length=200)] | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+
+class EstimationIn(Request):
+    property: PropertyIn
+    address: AddressIn
+    source: Annotated[str, Meta(max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")] | None = None
+
+
+class EstimateOut(Struct):
+    available: bool
+    low_eur: int | None
+    mid_eur: int | None
+    high_eur: int | None
+    eur_per_m2: int | None
+    comparables: int
+    confidence: str
+    synthetic: bool
+
+
+class NamedAgencyOut(Struct):
+    id: uuid.UUID
+    name: str
+    distance_km: float
+    reach: Literal["zone", "communes", "extended_30", "extended_50"]
+
+
+class EstimationOut(Struct):
+    id: uuid.UUID
+    estimate: EstimateOut
+    agencies: list[NamedAgencyOut]

@@ -5,6 +5,7 @@ from engine.agencies.models import Agency, AgencyCommune
 from engine.db import Base
 from engine.estimation.models import ComparableSale
 from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, PostalCode
+from engine.intake.models import Estimation
 from engine.settings import Setting
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "ComparableSale",
     "DatasetLoad",
     "Departement",
+    "Estimation",
     "PostalCode",
     "Setting",
 ]

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-BUSINESS_TABLES = ("agency_commune", "api_key", "agency", "comparable_sale")
+BUSINESS_TABLES = ("agency_commune", "api_key", "agency", "comparable_sale", "estimation")
 
 
 def _server_urls() -> tuple[str, str]:

@@ -1,0 +1,115 @@
+"""Step 1 of the estimation form over HTTP: an estimate and the agencies near the property."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.helpers import add_agency
+
+BODY: dict[str, Any] = {
+    "property": {"type": "appartement", "surface_m2": 65, "rooms": 3, "floor": 2, "lift": True},
+    "address": {"postal_code": "35000", "city": "Rennes"},
+    "source": "partner-slug",
+}
+
+
+def with_changes(**changes: Any) -> dict[str, Any]:
+    body = {
+        "property": dict(BODY["property"]),
+        "address": dict(BODY["address"]),
+        "source": BODY["source"],
+    }
+    for path, value in changes.items():
+        section, _, name = path.partition("__")
+        if name:
+            body[section][name] = value
+        else:
+            body[section] = value
+    return body
+
+
+def add_rennes_sales(session, count: int, eur_per_m2: float) -> None:  # type: ignore[no-untyped-def]
+    for i in range(count):
+        session.execute(
+            text("""
+            INSERT INTO comparable_sale (source, slice, mutation_id, sold_on, property_type,
+                price_cents, surface_m2, commune_code, departement_code, location,
+                located_at_town_hall, synthetic)
+            VALUES ('demo', 'x', :m, :d, 'appartement', :p, 50, '35238', '35',
+                    ST_SetSRID(ST_MakePoint(-1.6749, 48.0931), 4326)::geography, false, true)"""),
+            {"m": f"DEMO-{i}", "d": date.today() - timedelta(days=30), "p": eur_per_m2 * 5000},
+        )
+
+
+def test_a_homeowner_gets_an_estimate_and_the_nearest_agencies(client, session) -> None:
+    add_rennes_sales(session, 12, 3_500)
+    near = add_agency(session, -1.68, 48.10, name="Agence Rennes Centre")
+    add_agency(session, -1.60, 48.12, name="Agence Cesson")
+    session.commit()
+
+    answer = client.post("/api/v1/estimations", json=BODY)
+
+    assert answer.status_code == 201
+    body = answer.json()
+    assert body["estimate"] == {
+        "available": True,
+        "low_eur": 227_500,
+        "mid_eur": 227_500,
+        "high_eur": 227_500,
+        "eur_per_m2": 3_500,
+        "comparables": 12,
+        "confidence": "high",
+        "synthetic": True,
+    }
+    assert [a["name"] for a in body["agencies"]] == ["Agence Rennes Centre", "Agence Cesson"]
+    assert body["agencies"][0]["id"] == str(near)
+    assert set(body["agencies"][0]) == {"id", "name", "distance_km", "reach"}
+    stored = session.execute(
+        text(
+            "SELECT source, commune_code, property->>'floor', jsonb_array_length(candidates)"
+            " FROM estimation"
+        )
+    ).one()
+    assert tuple(stored) == ("partner-slug", "35238", "2", 2)
+
+
+def test_with_no_sales_nearby_the_estimate_is_unavailable_but_answered(client) -> None:
+    answer = client.post(
+        "/api/v1/estimations", json=with_changes(address={"postal_code": "48000", "city": "Mende"})
+    )
+
+    assert answer.status_code == 201
+    assert answer.json()["estimate"]["available"] is False
+    assert answer.json()["agencies"] == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"property__type": "chateau"}, "property.type"),
+        ({"property__surface_m2": 4}, "property.surface_m2"),
+        ({"property__surface_m2": 10_001}, "property.surface_m2"),
+        ({"property__rooms": -1}, "property.rooms"),
+        ({"property__pool": True}, "property.pool"),
+        ({"address__postal_code": "99999"}, "address.postal_code"),
+        ({"address__city": "Brest"}, "address.city"),
+        ({"address__lat": 48.86, "address__lon": 2.35}, "address.lat"),  # Paris, not Rennes
+        ({"address__lat": 51.5}, "address.lon"),
+        ({"address__lat": 95, "address__lon": 2}, "address.lat"),
+        ({"source": "Bad Slug!"}, "source"),
+        ({"owner": "me"}, "owner"),
+    ],
+)
+def test_bad_input_is_a_422_at_its_field_and_nothing_is_stored(
+    client, session, changes: dict[str, Any], path: str
+) -> None:
+    answer = client.post("/api/v1/estimations", json=with_changes(**changes))
+
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert path in [e["path"] for e in answer.json()["errors"]]
+    assert session.execute(text("SELECT count(*) FROM estimation")).scalar_one() == 0
