@@ -24,29 +24,19 @@ WINDOW = timedelta(days=3 * 365)
 EUR_PER_M2_MIN, EUR_PER_M2_MAX = 500, 25_000
 COMPARABLE_TYPES = ("maison", "appartement")
 
-# Per-radius figures in one statement: the index finds the sales within the largest radius that
-# could be needed, each smaller ring is counted with a FILTER.
-_NEAR = text("""
+# Count, quartiles of €/m² and the synthetic flag of the comparables matching {where}.
+_STATS = """
     SELECT count(*) AS n,
            percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY eur_per_m2) AS q,
            coalesce(bool_or(synthetic), false) AS synthetic
     FROM (SELECT price_cents / 100.0 / surface_m2 AS eur_per_m2, synthetic
           FROM comparable_sale
           WHERE property_type = :type AND sold_on >= :since AND sold_on <= :today
-            AND ST_DWithin(location, CAST(:point AS geography), :radius_m)) AS s
+            AND {where}) AS s
     WHERE eur_per_m2 BETWEEN :low AND :high
-""")
-
-_DEPARTEMENT = text("""
-    SELECT count(*) AS n,
-           percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY eur_per_m2) AS q,
-           coalesce(bool_or(synthetic), false) AS synthetic
-    FROM (SELECT price_cents / 100.0 / surface_m2 AS eur_per_m2, synthetic
-          FROM comparable_sale
-          WHERE property_type = :type AND departement_code = :departement
-            AND sold_on >= :since AND sold_on <= :today) AS s
-    WHERE eur_per_m2 BETWEEN :low AND :high
-""")
+"""
+_NEAR = text(_STATS.format(where="ST_DWithin(location, CAST(:point AS geography), :radius_m)"))
+_DEPARTEMENT = text(_STATS.format(where="departement_code = :departement"))
 
 
 @dataclass(frozen=True)
