@@ -64,23 +64,19 @@ def database_url() -> str:
 
 @pytest.fixture
 def clean_db(database_url: str) -> str:
-    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(BUSINESS_TABLES)} CASCADE")
-        conn.execute("DELETE FROM setting")
-    _reset_settings(database_url)
-    return database_url
-
-
-def _reset_settings(url: str) -> None:
+    """Empty business tables and the default settings, in one connection."""
     import json
 
     from engine.settings import DEFAULTS
 
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(BUSINESS_TABLES)} CASCADE")
+        conn.execute("DELETE FROM setting")
         for key, value in DEFAULTS.items():
             conn.execute(
                 "INSERT INTO setting (key, value) VALUES (%s, %s)", (key, json.dumps(value))
             )
+    return database_url
 
 
 @pytest.fixture

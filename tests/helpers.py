@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from datetime import date
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -52,3 +53,37 @@ def add_agency(
             text("INSERT INTO agency_commune VALUES (:a, :c)"), {"a": agency_id, "c": code}
         )
     return agency_id
+
+
+def add_sale(
+    session: Session,
+    lon: float,
+    lat: float,
+    eur_per_m2: float,
+    *,
+    sold_on: date,
+    surface: float = 50,
+    kind: str = "appartement",
+    departement: str = "35",
+    synthetic: bool = False,
+) -> None:
+    """A comparable sale in Rennes' commune (35238) at (lon, lat)."""
+    session.execute(
+        text("""
+            INSERT INTO comparable_sale (source, slice, mutation_id, sold_on, property_type,
+                price_cents, surface_m2, commune_code, departement_code, location,
+                located_at_town_hall, synthetic)
+            VALUES ('test', 'test', gen_random_uuid()::text, :sold_on, :kind, :price, :surface,
+                    '35238', :dep, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography,
+                    false, :synthetic)"""),
+        {
+            "sold_on": sold_on,
+            "kind": kind,
+            "price": round(eur_per_m2 * surface * 100),
+            "surface": surface,
+            "dep": departement,
+            "lon": lon,
+            "lat": lat,
+            "synthetic": synthetic,
+        },
+    )

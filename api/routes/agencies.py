@@ -68,7 +68,6 @@ class AgencyController(Controller):
             _require_staff_or_own(caller, agency_id)
             caller.require("owner")
         with unit_of_work() as session:
-            view(session, agency_id)  # 404 for an unknown agency
             issued = create_key(session, data.role, agency_id, data.label)
         return ApiKeyOut(issued.id, issued.key, issued.role, issued.label, issued.agency_id)
 

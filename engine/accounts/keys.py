@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.accounts.models import AGENCY_ROLES, STAFF_ROLES, ApiKey
-from engine.errors import Forbidden, RuleViolation, Unauthenticated
+from engine.errors import Forbidden, NotFound, RuleViolation, Unauthenticated
 
 # OWASP's argon2id minimum (19 MiB, 2 passes): keys are 256-bit random, hashing is defence in
 # depth.
@@ -83,7 +84,12 @@ def create_key(
         prefix=prefix, secret_hash=_HASHER.hash(secret), role=role, agency_id=agency_id, label=label
     )
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if "fk_api_key_agency_id_agency" in str(exc.orig):
+            raise NotFound("No such agency.", "agency_not_found") from exc
+        raise
     return IssuedKey(row.id, f"mdt_{prefix}_{secret}", role, agency_id, label)
 
 

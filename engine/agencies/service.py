@@ -75,10 +75,7 @@ def create_agency(session: Session, new: NewAgency) -> AgencyView:
         errors,
     )
     communes = _communes(session, new.communes, errors)
-    if new.monthly_budget_cents is not None and new.monthly_budget_cents < 0:
-        errors.append(
-            FieldError("monthly_budget_cents", "negative_budget", "A budget cannot be negative.")
-        )
+    errors += _budget_errors(new.monthly_budget_cents)
     if errors or office is None:
         raise RuleViolation(errors)
     agency = Agency(
@@ -137,11 +134,7 @@ def update_agency(session: Session, agency_id: uuid.UUID, changes: dict[str, Any
                 "webhook_url", "invalid_webhook_url", "A webhook URL is an https:// address."
             )
         )
-    budget = changes.get("monthly_budget_cents")
-    if budget is not None and budget < 0:
-        errors.append(
-            FieldError("monthly_budget_cents", "negative_budget", "A budget cannot be negative.")
-        )
+    errors += _budget_errors(changes.get("monthly_budget_cents"))
     if errors:
         raise RuleViolation(errors)
     for name in ("name", "accepts_extended_leads", "paused", "monthly_budget_cents", "webhook_url"):
@@ -206,6 +199,14 @@ def _identity_errors(name: str, siret: str, email: str, phone: str | None) -> li
     if phone and phone_e164(phone) is None:
         errors.append(FieldError("phone", "invalid_phone", "This is not a French phone number."))
     return errors
+
+
+def _budget_errors(cents: int | None) -> list[FieldError]:
+    if cents is not None and cents < 0:
+        return [
+            FieldError("monthly_budget_cents", "negative_budget", "A budget cannot be negative.")
+        ]
+    return []
 
 
 def _place(

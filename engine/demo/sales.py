@@ -65,10 +65,12 @@ def write_sales(session: Session, count: int, path: Path, seed: int, today: date
     rng = np.random.default_rng(seed)
     sample = load_commune_sample(session, exponent=1.0)
     picks, lon, lat = points_like_population(sample, count, rng)
-    departement = dict(
-        session.execute(text("SELECT code, departement_code FROM commune")).tuples().all()
-    )
-    parent = dict(session.execute(text("SELECT code, parent_code FROM commune")).tuples().all())
+    departement: dict[str, str] = {}
+    parent: dict[str, str | None] = {}
+    for code, dep, city in session.execute(
+        text("SELECT code, departement_code, parent_code FROM commune")
+    ):
+        departement[code], parent[code] = dep, city
     log_density = np.log(_densities(session, sample.codes))[picks]
     z = (log_density - log_density.mean()) / max(log_density.std(), 1e-9)
     houses = rng.random(count) < 1 / (1 + np.exp(1.5 * z))  # the denser, the fewer houses

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +63,11 @@ class ImportReport:
 
 
 def _open(path: Path) -> IO[str]:
-    raw = path.open("rb")
-    magic = raw.read(2)
-    raw.seek(0)
-    stream = gzip.open(raw) if magic == b"\x1f\x8b" else raw  # noqa: SIM115 - closed by caller
-    return io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    with path.open("rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    if gzipped:
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return path.open(encoding="utf-8", newline="")
 
 
 def _rows(path: Path) -> Iterator[tuple[str, ...]]:

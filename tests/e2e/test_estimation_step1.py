@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import add_agency
+from tests.helpers import add_agency, add_sale
 
 BODY: dict[str, Any] = {
     "property": {"type": "appartement", "surface_m2": 65, "rooms": 3, "floor": 2, "lift": True},
@@ -33,15 +33,14 @@ def with_changes(**changes: Any) -> dict[str, Any]:
 
 
 def add_rennes_sales(session, count: int, eur_per_m2: float) -> None:  # type: ignore[no-untyped-def]
-    for i in range(count):
-        session.execute(
-            text("""
-            INSERT INTO comparable_sale (source, slice, mutation_id, sold_on, property_type,
-                price_cents, surface_m2, commune_code, departement_code, location,
-                located_at_town_hall, synthetic)
-            VALUES ('demo', 'x', :m, :d, 'appartement', :p, 50, '35238', '35',
-                    ST_SetSRID(ST_MakePoint(-1.6749, 48.0931), 4326)::geography, false, true)"""),
-            {"m": f"DEMO-{i}", "d": date.today() - timedelta(days=30), "p": eur_per_m2 * 5000},
+    for _ in range(count):
+        add_sale(
+            session,
+            -1.6749,
+            48.0931,
+            eur_per_m2,
+            synthetic=True,
+            sold_on=date.today() - timedelta(days=30),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine.db import get_engine
 from engine.estimation.estimate import estimate
 from engine.geo.locate import Place
+from tests import helpers
 
 GEOD = Geod(ellps="WGS84")
 TODAY = date(2026, 11, 26)
@@ -22,37 +24,17 @@ RENNES = Place("35238", "Rennes", "35", None, -1.67494, 48.09307, "town_hall")
 
 
 def add_sale(
-    session,
+    session: Session,
     metres: float,
     eur_per_m2: float,
     *,
-    surface: float = 50,  # type: ignore[no-untyped-def]
-    kind: str = "appartement",
-    sold_on: date = TODAY - timedelta(days=100),
     bearing: float = 45,
-    departement: str = "35",
-    synthetic: bool = False,
+    sold_on: date = TODAY - timedelta(days=100),
+    **facts: Any,
 ) -> None:
+    """A sale `metres` away from Rennes town hall."""
     lon, lat, _ = GEOD.fwd(RENNES.lon, RENNES.lat, bearing, metres)
-    session.execute(
-        text("""
-        INSERT INTO comparable_sale (source, slice, mutation_id, sold_on, property_type,
-            price_cents, surface_m2, commune_code, departement_code, location,
-            located_at_town_hall, synthetic)
-        VALUES ('test', 'test', gen_random_uuid()::text, :sold_on, :kind, :price, :surface,
-                '35238', :dep, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, false,
-                :synthetic)"""),
-        {
-            "sold_on": sold_on,
-            "kind": kind,
-            "price": round(eur_per_m2 * surface * 100),
-            "surface": surface,
-            "dep": departement,
-            "lon": lon,
-            "lat": lat,
-            "synthetic": synthetic,
-        },
-    )
+    helpers.add_sale(session, lon, lat, eur_per_m2, sold_on=sold_on, **facts)
 
 
 def test_ten_close_sales_give_the_median_and_quartiles_times_the_surface(session) -> None:
