@@ -8,16 +8,22 @@ MANDAT := $(BIN)/mandat
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup os-packages env db lint typecheck lock bench clean-db
+.PHONY: run test browser-setup setup os-packages env db lint typecheck lock bench clean-db
 
 run: setup
 	$(MANDAT) demo seed --if-empty --agencies 2000 --sales 100000
 	$(MANDAT) serve --host $(HOST) --port $(PORT)
 
-test: setup
+test: browser-setup setup
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 setup: os-packages env db
+
+# Debian's Chromium (never a downloaded browser) and axe-core from the npm registry, pinned by
+# tests/browser/package-lock.json.
+browser-setup:
+	@WITH_BROWSER=1 sh scripts/os-packages.sh
+	@[ -f tests/browser/node_modules/axe-core/axe.min.js ] || npm ci --prefix tests/browser --no-audit --no-fund --silent
 
 os-packages:
 	@sh scripts/os-packages.sh

@@ -12,6 +12,7 @@ from api.routes.agencies import AgencyController
 from api.routes.estimations import create_estimation
 from api.routes.health import healthz, readyz
 from api.routes.matching import preview_matching
+from api.routes.places import communes
 
 
 def create_app() -> Litestar:
@@ -21,6 +22,7 @@ def create_app() -> Litestar:
             readyz,
             AgencyController,
             preview_matching,
+            communes,
             create_estimation,
             swagger_assets(),
         ],

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the operating-system packages Mandat needs when they are missing: PostgreSQL with
-# PostGIS (the distribution's own major version, or the newest already installed) and Python's
-# venv module. Debian/Ubuntu; needs root or sudo. Nothing is left running: `mandat db start`
+# PostGIS (the distribution's own major version, or the newest already installed), Python's
+# venv module and, with WITH_BROWSER=1, Chromium and npm for the browser tests.
+# Debian/Ubuntu; needs root or sudo. Nothing is left running: `mandat db start`
 # runs a project-local cluster, no system service is used.
 set -eu
 SUDO=""
@@ -33,6 +34,11 @@ fi
 need=""
 [ -x "/usr/lib/postgresql/$major/bin/pg_ctl" ] || need="$need postgresql-$major"
 [ -f "/usr/share/postgresql/$major/extension/postgis.control" ] || need="$need postgresql-$major-postgis-3"
+# The browser tests (make test) need Chromium, and npm for the accessibility checker.
+if [ "${WITH_BROWSER:-0}" = 1 ]; then
+  [ -x /usr/bin/chromium ] || need="$need chromium"
+  command -v npm >/dev/null 2>&1 || need="$need npm"
+fi
 [ -z "$need" ] && exit 0
 before=$(ls /etc/postgresql/"$major" 2>/dev/null || true)
 apt_update

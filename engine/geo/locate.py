@@ -185,3 +185,21 @@ def _check_coordinates(lat: float, lon: float, path: str) -> None:
         raise RuleViolation.at(
             f"{_at(path)}lon", "invalid_longitude", "Longitude is between -180 and 180."
         )
+
+
+_COMMUNES_FOR_POSTAL_CODE = text("""
+    SELECT c.code, c.name
+    FROM postal_code p JOIN commune c ON c.code = p.commune_code
+    WHERE p.postal_code = :postal_code
+    ORDER BY c.population DESC NULLS LAST, c.name
+""")
+
+
+def communes_for_postal_code(session: Session, postal_code: str) -> list[tuple[str, str]]:
+    """(code, name) of the communes a postal code serves, most populated first: what the form
+    suggests as cities. Empty for a code that is not five digits or serves none."""
+    code = postal_code.strip()
+    if not POSTAL_CODE.match(code):
+        return []
+    rows = session.execute(_COMMUNES_FOR_POSTAL_CODE, {"postal_code": code}).tuples().all()
+    return [(c, n) for c, n in rows]

@@ -1,0 +1,34 @@
+"""City suggestions for the form: the communes a postal code serves."""
+
+from __future__ import annotations
+
+from litestar import get
+from litestar.datastructures import CacheControlHeader
+from litestar.params import FromQuery
+from msgspec import Struct
+
+from engine.db import unit_of_work
+from engine.geo.locate import communes_for_postal_code
+
+
+class CommuneOut(Struct):
+    code: str
+    name: str
+
+
+class CommunesOut(Struct):
+    items: list[CommuneOut]
+
+
+@get(
+    "/api/v1/communes",
+    sync_to_thread=True,
+    tags=["estimation form"],
+    summary="The communes a postal code serves (city suggestions)",
+    cache_control=CacheControlHeader(max_age=3600, public=True),
+)
+def communes(postal_code: FromQuery[str]) -> CommunesOut:
+    """Public. An unknown or malformed postal code answers an empty list: the form then says so."""
+    with unit_of_work() as session:
+        rows = communes_for_postal_code(session, postal_code[:10])
+    return CommunesOut([CommuneOut(code, name) for code, name in rows])
