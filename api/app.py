@@ -9,7 +9,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS
 from api.routes.agencies import AgencyController
-from api.routes.estimations import create_estimation
+from api.routes.estimations import (
+    create_estimation,
+    create_lead,
+    current_consent_text,
+    staff_lead,
+)
 from api.routes.health import healthz, readyz
 from api.routes.matching import preview_matching
 from api.routes.places import communes
@@ -24,6 +29,9 @@ def create_app() -> Litestar:
             preview_matching,
             communes,
             create_estimation,
+            create_lead,
+            current_consent_text,
+            staff_lead,
             swagger_assets(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

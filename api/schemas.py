@@ -196,3 +196,40 @@ class EstimationOut(Struct):
     id: uuid.UUID
     estimate: EstimateOut
     agencies: list[NamedAgencyOut]
+
+
+class ContactIn(Request):
+    first_name: Annotated[str, Meta(max_length=200)]
+    last_name: Annotated[str, Meta(max_length=200)]
+    email: Annotated[str, Meta(max_length=320)]
+    phone: Annotated[str, Meta(max_length=40)]
+
+
+class ProjectIn(Request):
+    timeline: Literal["asap", "lt_3_months", "3_6_months", "gt_6_months", "curious"]
+    is_owner: bool
+
+
+class ConsentIn(Request):
+    agency_ids: Annotated[list[uuid.UUID], Meta(max_length=50)]
+    text_version: Annotated[str, Meta(max_length=100)]
+
+
+class LeadIn(Request):
+    """Step 2. `website` is a honeypot that people never see: send it empty."""
+
+    contact: ContactIn
+    project: ProjectIn
+    consent: ConsentIn
+    website: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class LeadReceiptOut(Struct):
+    lead_id: uuid.UUID
+    status: Literal["received"]
+
+
+class ConsentTextOut(Struct):
+    version: str
+    lang: str
+    text: str

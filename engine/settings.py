@@ -21,6 +21,12 @@ DEFAULTS: dict[str, Any] = {
     "min_candidates": 3,
     "max_named_agencies": 10,
     "extension_steps_km": [30, 50],
+    "bot_min_seconds": 3,
+    "max_leads_per_ip_per_hour": 10,
+    "max_leads_per_phone_per_day": 3,
+    "duplicate_window_days": 30,
+    "grade_a_min_score": 70,
+    "grade_b_min_score": 40,
 }
 
 

@@ -17,7 +17,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-BUSINESS_TABLES = ("agency_commune", "api_key", "agency", "comparable_sale", "estimation")
+BUSINESS_TABLES = (
+    "agency_commune",
+    "api_key",
+    "agency",
+    "comparable_sale",
+    "estimation",
+    "lead",
+    "lead_consent",
+)
 
 
 def _server_urls() -> tuple[str, str]:
@@ -125,7 +133,12 @@ def live_server(database_url: str) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": database_url.replace("+psycopg", "")}
+    # Loopback is the trusted proxy: tests speak for many clients through X-Forwarded-For.
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url.replace("+psycopg", ""),
+        "MANDAT_TRUSTED_PROXIES": "127.0.0.1",
+    }
     # The server's log goes to a file (kept as a test artefact): a pipe nobody reads would
     # block the server once full.
     (ROOT / "test-artifacts").mkdir(exist_ok=True)

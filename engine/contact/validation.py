@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import phonenumbers
+from disposable_email_domains import allowlist as _DISPOSABLE_ALLOWED
+from disposable_email_domains import blocklist as _DISPOSABLE
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
@@ -46,6 +48,20 @@ def normalise_email(address: str) -> str | None:
         return validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError:
         return None
+
+
+def email_is_disposable(address: str) -> bool:
+    """True for a throw-away mailbox: its domain or a parent domain is on the community list
+    (`a@x.mailinator.com` → `mailinator.com`), unless the list allows that domain."""
+    domain = address.rpartition("@")[2].lower().rstrip(".")
+    labels = domain.split(".")
+    for start in range(len(labels) - 1):
+        candidate = ".".join(labels[start:])
+        if candidate in _DISPOSABLE_ALLOWED:
+            return False
+        if candidate in _DISPOSABLE:
+            return True
+    return False
 
 
 def phone_e164(raw: str) -> str | None:

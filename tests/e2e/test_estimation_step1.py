@@ -98,6 +98,9 @@ def test_with_no_sales_nearby_the_estimate_is_unavailable_but_answered(client) -
         ({"address__city": "Brest"}, "address.city"),
         ({"address__lat": 48.86, "address__lon": 2.35}, "address.lat"),  # Paris, not Rennes
         ({"address__lat": 51.5}, "address.lon"),
+        ({"address__lat": 50.8467, "address__lon": 4.3525}, "address.lat"),  # Brussels
+        ({"address__lat": 0, "address__lon": 0}, "address.lat"),
+        ({"address__postal_code": "3500"}, "address.postal_code"),
         ({"address__lat": 95, "address__lon": 2}, "address.lat"),
         ({"source": "Bad Slug!"}, "source"),
         ({"owner": "me"}, "owner"),
