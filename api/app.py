@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -15,6 +16,7 @@ from api.routes.estimations import (
     current_consent_text,
     staff_lead,
 )
+from api.routes.forms import embed_script, form_asset, form_page
 from api.routes.health import healthz, readyz
 from api.routes.matching import preview_matching
 from api.routes.places import communes
@@ -32,9 +34,14 @@ def create_app() -> Litestar:
             create_lead,
             current_consent_text,
             staff_lead,
+            embed_script,
+            form_page,
+            form_asset,
             swagger_assets(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        # The form travels gzipped: about a third of its size.
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(
             title="Mandat API",
             version="1.0.0",

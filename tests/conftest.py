@@ -45,7 +45,7 @@ def _server_urls() -> tuple[str, str]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         layer = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
-        if layer in ("unit", "integration", "e2e"):
+        if layer in ("unit", "integration", "e2e", "browser"):
             item.add_marker(getattr(pytest.mark, layer))
 
 

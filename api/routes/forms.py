@@ -1,0 +1,66 @@
+"""The embeddable estimation form: the loader script, the form page and its assets.
+
+The page is embeddable by any site (`frame-ancestors *`) but runs only its own code: the
+content security policy allows scripts, styles and requests to this origin alone.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from litestar import Response, get
+from litestar.exceptions import NotFoundException
+
+from estimation_forms import STATIC_DIR
+
+ASSETS = {"form.css": "text/css", "form.js": "text/javascript"}
+FORM_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors *",
+    ]
+)
+COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+@cache
+def _read(name: str) -> bytes:
+    return (STATIC_DIR / name).read_bytes()
+
+
+@get("/embed/estimation.js", include_in_schema=False)
+async def embed_script() -> Response[bytes]:
+    """`<script src=".../embed/estimation.js" data-source="partner-slug" async>` on any site."""
+    return Response(
+        _read("estimation.js"),
+        media_type="text/javascript",
+        headers={**COMMON_HEADERS, "Cache-Control": "public, max-age=300"},
+    )
+
+
+@get("/forms/estimation", include_in_schema=False)
+async def form_page() -> Response[bytes]:
+    return Response(
+        _read("form.html"),
+        media_type="text/html",
+        headers={
+            **COMMON_HEADERS,
+            "Content-Security-Policy": FORM_POLICY,
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+@get("/forms/static/{name:str}", include_in_schema=False)
+async def form_asset(name: str) -> Response[bytes]:
+    if name not in ASSETS:
+        raise NotFoundException()
+    return Response(
+        _read(name),
+        media_type=ASSETS[name],
+        headers={**COMMON_HEADERS, "Cache-Control": "public, max-age=3600"},
+    )

@@ -1,0 +1,86 @@
+"""Headless Chromium (the operating system's package, driven by Playwright) against a live
+server, with a partner's page on another origin that embeds the form with one script tag."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = os.environ.get("MANDAT_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def partner_site(live_server: str) -> Iterator[str]:
+    """A partner's page on another origin (`localhost`, another port) embedding the form."""
+    page = f"""<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Immo Partenaire</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body {{ font: 20px Georgia, serif; color: #400; margin: 0 8px; }}
+input, button, label {{ font-size: 40px !important; color: red !important; }}</style></head>
+<body><h1>Immo Partenaire</h1><p>Estimez votre bien gratuitement :</p>
+<script src="{live_server}/embed/estimation.js" data-source="immo-partenaire" async></script>
+<p>Pied de page du partenaire.</p></body></html>""".encode()
+
+    class Partner(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Partner)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Any:
+    """`shots(page, "step-1")` keeps a full-page screenshot as a test artefact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page: Any, name: str) -> Path:
+        path = ARTIFACTS / f"{request.node.name}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+def serious_accessibility_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical findings on the page (or frame) given."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
