@@ -10,6 +10,7 @@ from functools import cache
 
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from estimation_forms import STATIC_DIR
 
@@ -56,7 +57,7 @@ async def form_page() -> Response[bytes]:
 
 
 @get("/forms/static/{name:str}", include_in_schema=False)
-async def form_asset(name: str) -> Response[bytes]:
+async def form_asset(name: FromPath[str]) -> Response[bytes]:
     if name not in ASSETS:
         raise NotFoundException()
     return Response(
