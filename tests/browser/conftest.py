@@ -45,7 +45,7 @@ input, button, label {{ font-size: 40px !important; color: red !important; }}</s
 <p>Pied de page du partenaire.</p></body></html>""".encode()
 
     class Partner(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(page)))
