@@ -2,23 +2,37 @@
 
 from engine.accounts.models import ApiKey
 from engine.agencies.models import Agency, AgencyCommune
+from engine.audit import AuditEntry
 from engine.db import Base
 from engine.estimation.models import ComparableSale
 from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, PostalCode
-from engine.intake.models import Estimation
+from engine.intake.models import ConsentText, Estimation, Lead, LeadConsent
+from engine.notify.models import OutboxMessage
+from engine.pricing.models import PriceGridVersion
+from engine.sales.models import IdempotencyKey, LedgerLine, Offer, Purchase
 from engine.settings import Setting
 
 __all__ = [
     "Agency",
     "AgencyCommune",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "Commune",
     "CommuneAlias",
     "ComparableSale",
+    "ConsentText",
     "DatasetLoad",
     "Departement",
     "Estimation",
+    "IdempotencyKey",
+    "Lead",
+    "LeadConsent",
+    "LedgerLine",
+    "Offer",
+    "OutboxMessage",
     "PostalCode",
+    "PriceGridVersion",
+    "Purchase",
     "Setting",
 ]

@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "duplicate_window_days": 30,
     "grade_a_min_score": 70,
     "grade_b_min_score": 40,
+    "exclusive_window_hours": 24,
+    "shared_cap": 3,
+    "offer_days": 30,
 }
 
 

@@ -18,6 +18,12 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BUSINESS_TABLES = (
+    "outbox",
+    "audit_log",
+    "idempotency_key",
+    "ledger_line",
+    "purchase",
+    "offer",
     "agency_commune",
     "api_key",
     "agency",
@@ -72,13 +78,17 @@ def database_url() -> str:
 
 @pytest.fixture
 def clean_db(database_url: str) -> str:
-    """Empty business tables and the default settings, in one connection."""
+    """Empty business tables, the default settings and price grid, in one connection."""
     import json
 
+    from engine.pricing.grid import PriceGrid
     from engine.settings import DEFAULTS
 
     with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(BUSINESS_TABLES)} CASCADE")
+        conn.execute(f"TRUNCATE {', '.join(BUSINESS_TABLES)}, price_grid RESTART IDENTITY CASCADE")
+        conn.execute(
+            "INSERT INTO price_grid (rules) VALUES (%s)", (json.dumps(PriceGrid().to_json()),)
+        )
         conn.execute("DELETE FROM setting")
         for key, value in DEFAULTS.items():
             conn.execute(

@@ -51,6 +51,7 @@ def create_estimation(data: JSONBody[EstimationIn]) -> EstimationOut:
         lon=data.address.lon,
         property_facts=facts,
         source=data.source,
+        street=data.address.street,
     )
     with unit_of_work() as session:
         answer = request_estimate(session, request, date.today())

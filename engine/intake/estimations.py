@@ -35,6 +35,7 @@ class EstimationRequest:
     lon: float | None = None
     property_facts: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+    street: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def request_estimate(session: Session, request: EstimationRequest, today: date) 
         },
         postal_code=request.postal_code.strip(),
         commune_code=place.commune_code,
+        street=(request.street or "").strip() or None,
         location=place.ewkt,
         location_precision=place.precision,
         estimate=asdict(result),

@@ -21,6 +21,8 @@ from engine.contact.validation import email_is_disposable, normalise_email, phon
 from engine.errors import FieldError, NotFound, RuleViolation
 from engine.intake.models import Lead, LeadConsent
 from engine.intake.scoring import grade_for, score_lead
+from engine.notify.outbox import enqueue
+from engine.sales.offers import open_offer
 from engine.settings import read_settings
 
 TIMELINES = ("asap", "lt_3_months", "3_6_months", "gt_6_months", "curious")
@@ -134,10 +136,41 @@ def submit_lead(
     )
     _insert(session, lead, timedelta(days=float(settings["duplicate_window_days"])))
     session.add_all(
-        LeadConsent(lead_id=lead.id, agency_id=agency_id, rank=rank, agency_name=name)
-        for agency_id, rank, name in consented
+        LeadConsent(
+            lead_id=lead.id,
+            agency_id=uuid.UUID(c["agency_id"]),
+            rank=c["rank"],
+            agency_name=c["name"],
+            distance_m=c["distance_m"],
+            reach=c["reach"],
+        )
+        for c in consented
     )
     session.flush()
+    if lead.status == "qualified":
+        offer = open_offer(
+            session,
+            lead.id,
+            lead.created_at,
+            estimation["estimate"].get("mid_eur"),
+            grade,
+            len(consented),
+            settings,
+        )
+        enqueue(
+            session,
+            [uuid.UUID(c["agency_id"]) for c in consented],
+            "lead.offered",
+            f"{lead.id}:exclusive",
+            {
+                "lead_id": lead.id,
+                "mode": "exclusive",
+                "price_cents": offer.exclusive_price_cents,
+                "offer_ends_at": offer.exclusive_until,
+                "commune_code": lead.commune_code,
+                "grade": grade,
+            },
+        )
     return LeadReceipt(lead.id)
 
 
@@ -184,7 +217,7 @@ def _original(session: Session, lead: Lead) -> uuid.UUID | None:
 
 def _validate(
     session: Session, submission: LeadSubmission, candidates: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[tuple[uuid.UUID, int, str]]]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Every field error at once, each at its JSON path, so the form can show them all."""
     errors: list[FieldError] = []
     contact: dict[str, Any] = {}
@@ -234,8 +267,8 @@ def _validate(
             )
         )
 
-    named = {uuid.UUID(c["agency_id"]): (c["rank"], c["name"]) for c in candidates}
-    consented: list[tuple[uuid.UUID, int, str]] = []
+    named = {uuid.UUID(c["agency_id"]): c for c in candidates}
+    consented: list[dict[str, Any]] = []
     seen: set[uuid.UUID] = set()
     for index, agency_id in enumerate(submission.consent_agency_ids):
         if agency_id not in named:
@@ -248,7 +281,7 @@ def _validate(
             )
         elif agency_id not in seen:
             seen.add(agency_id)
-            consented.append((agency_id, *named[agency_id]))
+            consented.append(named[agency_id])
     if not submission.consent_agency_ids:
         errors.append(
             FieldError(

@@ -47,6 +47,8 @@ class Estimation(Base):
     property: Mapped[dict[str, Any]] = mapped_column(JSONB)
     postal_code: Mapped[str] = mapped_column(String(5))
     commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"))
+    # The street as typed: shown to an agency only once it has bought the lead.
+    street: Mapped[str | None] = mapped_column(Text)
     location: Mapped[WKBElement] = mapped_column(Geography("POINT", srid=4326, spatial_index=False))
     location_precision: Mapped[str] = mapped_column(String(16))
     estimate: Mapped[dict[str, Any]] = mapped_column(JSONB)
@@ -144,6 +146,8 @@ class LeadConsent(Base):
         ForeignKey("lead.id", ondelete="CASCADE"), primary_key=True
     )
     agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id"), primary_key=True)
-    # The agency's rank and name as the homeowner saw them when ticking the box.
+    # The agency's rank, name, distance and reach as the homeowner saw them when ticking the box.
     rank: Mapped[int] = mapped_column(SmallInteger)
     agency_name: Mapped[str] = mapped_column(Text)
+    distance_m: Mapped[float] = mapped_column(Numeric(9, 1))
+    reach: Mapped[str] = mapped_column(String(16))

@@ -49,7 +49,8 @@ class PriceGrid:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("version")
-        return _jsonable(data)
+        jsonable: dict[str, Any] = _jsonable(data)
+        return jsonable
 
     @classmethod
     def from_json(cls, version: int, data: dict[str, Any]) -> PriceGrid:

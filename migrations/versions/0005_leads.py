@@ -153,6 +153,8 @@ def upgrade() -> None:
         sa.Column("agency_id", sa.Uuid(), nullable=False),
         sa.Column("rank", sa.SmallInteger(), nullable=False),
         sa.Column("agency_name", sa.Text(), nullable=False),
+        sa.Column("distance_m", sa.Numeric(precision=9, scale=1), nullable=False),
+        sa.Column("reach", sa.String(length=16), nullable=False),
         sa.ForeignKeyConstraint(
             ["agency_id"], ["agency.id"], name=op.f("fk_lead_consent_agency_id_agency")
         ),

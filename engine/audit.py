@@ -1,0 +1,51 @@
+"""The audit log: who did what to which object, append-only, never the personal data itself."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.accounts.keys import Principal
+from engine.db import Base
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_key.id"))
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    agency_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agency.id"))
+    action: Mapped[str] = mapped_column(Text)
+    subject_type: Mapped[str] = mapped_column(Text)
+    subject_id: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+def record(
+    session: Session,
+    actor: Principal | None,
+    action: str,
+    subject_type: str,
+    subject_id: object,
+    **details: Any,
+) -> None:
+    """Append one entry; ids and amounts in `details`, never a name, e-mail or phone."""
+    session.add(
+        AuditEntry(
+            actor_key_id=actor.key_id if actor else None,
+            actor_role=actor.role if actor else None,
+            agency_id=actor.agency_id if actor else None,
+            action=action,
+            subject_type=subject_type,
+            subject_id=str(subject_id),
+            details=details,
+        )
+    )

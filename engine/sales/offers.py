@@ -1,0 +1,79 @@
+"""The offer lifecycle (PRODUCT §5): exclusive window → shared with a cap → expiry.
+
+The phase of an offer is a function of the clock and of its row, computed in SQL where it is
+read (`PHASE_SQL`): a lead whose window ended is shared when read, whether or not the scheduler
+has run. The scheduler only announces transitions (`announce_transitions`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.pricing.grid import quote
+from engine.pricing.service import current_grid
+from engine.sales.models import Offer
+
+# The phase of offer `o` at `:now`: offered_exclusive, offered_shared, sold_out, expired, withdrawn.
+PHASE_SQL = """
+    CASE
+        WHEN o.withdrawn_at IS NOT NULL THEN 'withdrawn'
+        WHEN o.exclusive_buyer IS NOT NULL OR o.shared_buyers >= o.shared_cap THEN 'sold_out'
+        WHEN :now >= o.expires_at THEN 'expired'
+        WHEN :now < o.exclusive_until THEN 'offered_exclusive'
+        ELSE 'offered_shared'
+    END
+"""
+OPEN_PHASES = ("offered_exclusive", "offered_shared")
+
+
+def mode_of(phase: str) -> str | None:
+    return {"offered_exclusive": "exclusive", "offered_shared": "shared"}.get(phase)
+
+
+def open_offer(
+    session: Session,
+    lead_id: uuid.UUID,
+    qualified_at: datetime,
+    estimate_mid_eur: int | None,
+    grade: str,
+    consented: int,
+    settings: dict[str, Any],
+) -> Offer:
+    """Put a just-qualified lead on sale, priced once with the grid in force."""
+    grid = current_grid(session)
+    exclusive = quote(grid, "exclusive", estimate_mid_eur, grade, consented)
+    shared = quote(grid, "shared", estimate_mid_eur, grade, consented)
+    offer = Offer(
+        lead_id=lead_id,
+        created_at=qualified_at,
+        exclusive_until=qualified_at + timedelta(hours=float(settings["exclusive_window_hours"])),
+        expires_at=qualified_at + timedelta(days=float(settings["offer_days"])),
+        shared_cap=int(settings["shared_cap"]),
+        exclusive_price_cents=exclusive.price_cents,
+        shared_price_cents=shared.price_cents,
+        price_grid_version=grid.version,
+        price_factors={
+            "exclusive": exclusive.factors,
+            "shared": shared.factors,
+            "inputs": {
+                "estimate_mid_eur": estimate_mid_eur,
+                "grade": grade,
+                "consented_agencies": consented,
+            },
+        },
+    )
+    session.add(offer)
+    session.flush()
+    return offer
+
+
+def phase(session: Session, lead_id: uuid.UUID) -> str | None:
+    return session.execute(
+        text(f"SELECT {PHASE_SQL} FROM offer o WHERE o.lead_id = :id"),
+        {"id": lead_id, "now": session.execute(text("SELECT clock_timestamp()")).scalar_one()},
+    ).scalar_one_or_none()
