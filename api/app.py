@@ -18,6 +18,7 @@ from api.routes.estimations import (
 )
 from api.routes.forms import embed_script, form_asset, form_page
 from api.routes.health import healthz, readyz
+from api.routes.leads import LeadController
 from api.routes.matching import preview_matching
 from api.routes.places import communes
 
@@ -28,6 +29,7 @@ def create_app() -> Litestar:
             healthz,
             readyz,
             AgencyController,
+            LeadController,
             preview_matching,
             communes,
             create_estimation,

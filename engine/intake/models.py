@@ -141,6 +141,7 @@ class LeadConsent(Base):
     """One agency the homeowner agreed may contact them: only these can ever buy the lead."""
 
     __tablename__ = "lead_consent"
+    __table_args__ = (Index("ix_lead_consent_agency_id", "agency_id"),)
 
     lead_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("lead.id", ondelete="CASCADE"), primary_key=True

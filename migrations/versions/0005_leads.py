@@ -163,6 +163,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("lead_id", "agency_id", name=op.f("pk_lead_consent")),
     )
+    op.create_index("ix_lead_consent_agency_id", "lead_consent", ["agency_id"], unique=False)
     consent_text = sa.table(
         "consent_text", sa.column("version", sa.Text), sa.column("lang"), sa.column("body")
     )

@@ -1,0 +1,133 @@
+"""The agency's lead API: the catalogue, one offer, the purchase; then its purchased contacts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Response, get, patch, post
+from litestar.di import Provide
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+
+from api.auth import Caller, principal
+from api.schemas import Cents, Request
+from engine.db import unit_of_work
+from engine.errors import RuleViolation
+from engine.sales.catalogue import CatalogueQuery, catalogue, offer_for
+from engine.sales.purchase import PurchaseRequest, purchase_lead
+from engine.sales.purchases import get_purchase, list_purchases, purchases_csv, update_purchase
+
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+
+
+class PurchaseIn(Request):
+    mode: Literal["exclusive", "shared"]
+    price_cents: Cents
+
+
+class PurchasePatch(Request):
+    pipeline_status: Literal["new", "contacted", "appointment", "mandate_signed", "lost"] | None = (
+        None
+    )
+    notes: str | None = None
+
+
+class LeadController(Controller):
+    path = "/api/v1"
+    tags = ["leads"]
+    security = [{"BearerAuth": []}]
+    dependencies = {"caller": Provide(principal, sync_to_thread=True)}
+
+    @get("/leads", sync_to_thread=True, summary="The offers your agency may buy now")
+    def list(
+        self,
+        caller: Caller,
+        mode: FromQuery[Literal["exclusive", "shared"] | None] = None,
+        property_type: FromQuery[
+            Literal["appartement", "maison", "terrain", "autre"] | None
+        ] = None,
+        min_grade: FromQuery[Literal["A", "B", "C"] | None] = None,
+        max_distance_km: Annotated[float | None, QueryParameter(gt=0, le=100)] = None,
+        sort: FromQuery[Literal["newest", "distance", "price"]] = "newest",
+        limit: Limit = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """Anonymised: commune, property, estimate, project, grade, distance, mode, price,
+        slots left and deadline. Contact details come with the purchase."""
+        agency_id = caller.agency()
+        query = CatalogueQuery(mode, property_type, min_grade, max_distance_km, sort, limit, cursor)
+        with unit_of_work() as session:
+            items, next_cursor = catalogue(session, agency_id, query)
+        return {"items": items, "next_cursor": next_cursor}
+
+    @get("/leads/{lead_id:uuid}", sync_to_thread=True, summary="One offer of your catalogue")
+    def read(self, caller: Caller, lead_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+        with unit_of_work() as session:
+            return offer_for(session, caller.agency(), lead_id)
+
+    @post(
+        "/leads/{lead_id:uuid}/purchase",
+        sync_to_thread=True,
+        status_code=201,
+        summary="Buy a lead at the price you saw",
+    )
+    def purchase(
+        self,
+        caller: Caller,
+        lead_id: FromPath[uuid.UUID],
+        data: JSONBody[PurchaseIn],
+        idempotency_key: Annotated[
+            str | None, HeaderParameter(name="Idempotency-Key", max_length=255)
+        ] = None,
+    ) -> Response[dict[str, Any]]:
+        """Owner or buyer. The same Idempotency-Key with the same body answers the same purchase;
+        with another body, 409 `idempotency_key_reused`."""
+        if idempotency_key is not None and not idempotency_key.strip():
+            raise RuleViolation.at("Idempotency-Key", "invalid_idempotency_key", "Empty key.")
+        request = PurchaseRequest(lead_id, data.mode, data.price_cents, idempotency_key)
+        with unit_of_work() as session:
+            answer = purchase_lead(session, caller, request)
+        headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+        return Response(answer.body, status_code=201, headers=headers)
+
+    @get("/purchases", sync_to_thread=True, summary="Your agency's purchased leads")
+    def purchases(
+        self,
+        caller: Caller,
+        limit: Limit = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        with unit_of_work() as session:
+            items, next_cursor = list_purchases(session, caller.agency(), limit, cursor)
+        return {"items": items, "next_cursor": next_cursor}
+
+    @get(
+        "/purchases.csv",
+        sync_to_thread=True,
+        summary="Every purchased lead as CSV, for your CRM",
+        media_type="text/csv",
+    )
+    def purchases_export(self, caller: Caller) -> Response[str]:
+        with unit_of_work() as session:
+            body = "".join(purchases_csv(session, caller))
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="mandat-purchases.csv"'},
+        )
+
+    @get("/purchases/{purchase_id:uuid}", sync_to_thread=True, summary="One purchased lead")
+    def purchase_detail(self, caller: Caller, purchase_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+        with unit_of_work() as session:
+            return get_purchase(session, caller.agency(), purchase_id)
+
+    @patch(
+        "/purchases/{purchase_id:uuid}",
+        sync_to_thread=True,
+        summary="Pipeline status and notes of a purchased lead",
+    )
+    def purchase_update(
+        self, caller: Caller, purchase_id: FromPath[uuid.UUID], data: JSONBody[PurchasePatch]
+    ) -> dict[str, Any]:
+        with unit_of_work() as session:
+            return update_purchase(session, caller, purchase_id, data.pipeline_status, data.notes)

@@ -1,0 +1,220 @@
+"""An agency's purchased leads: its contacts, with a pipeline status and notes, and a CSV export.
+
+Every query is scoped to the caller's agency: another agency's purchase id answers 404.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.accounts.keys import Principal
+from engine.audit import record
+from engine.errors import FieldError, NotFound, RuleViolation
+from engine.sales.models import PIPELINE
+
+NOTES_MAX = 10_000
+
+_PURCHASES = """
+    SELECT p.id, p.lead_id, p.mode, p.price_cents, p.created_at, p.pipeline_status, p.notes,
+           l.first_name, l.last_name, l.email, l.phone_e164, l.timeline, l.is_owner, l.grade,
+           e.street, e.postal_code, c.code AS commune_code, c.name AS commune_name,
+           ST_Y(e.location::geometry) AS lat, ST_X(e.location::geometry) AS lon,
+           e.property, e.estimate
+    FROM purchase p
+    JOIN lead l ON l.id = p.lead_id
+    JOIN estimation e ON e.id = l.estimation_id
+    JOIN commune c ON c.code = e.commune_code
+    WHERE p.agency_id = :agency
+"""
+
+
+def list_purchases(
+    session: Session, agency_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; the cursor is the last row's time and id."""
+    params: dict[str, Any] = {"agency": agency_id, "limit": limit + 1}
+    after = ""
+    if cursor:
+        at, _, last = cursor.partition("_")
+        try:
+            params.update(at=datetime.fromisoformat(at), last=uuid.UUID(last))
+        except ValueError as error:
+            raise RuleViolation.at(
+                "cursor", "invalid_cursor", "This cursor is not one we gave."
+            ) from error
+        after = "AND (p.created_at, p.id) < (:at, :last)"
+    rows = (
+        session.execute(
+            text(f"{_PURCHASES} {after} ORDER BY p.created_at DESC, p.id DESC LIMIT :limit"),
+            params,
+        )
+        .mappings()
+        .all()
+    )
+    items = [_item(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last_row = rows[limit - 1]
+        next_cursor = f"{last_row['created_at'].isoformat()}_{last_row['id']}"
+    return items, next_cursor
+
+
+def get_purchase(session: Session, agency_id: uuid.UUID, purchase_id: uuid.UUID) -> dict[str, Any]:
+    row = (
+        session.execute(
+            text(f"{_PURCHASES} AND p.id = :id"), {"agency": agency_id, "id": purchase_id}
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFound("No purchase of your agency has this id.", code="purchase_not_found")
+    return _item(row)
+
+
+def update_purchase(
+    session: Session,
+    actor: Principal,
+    purchase_id: uuid.UUID,
+    pipeline_status: str | None,
+    notes: str | None,
+) -> dict[str, Any]:
+    agency_id = actor.agency()
+    actor.require("owner", "buyer")
+    errors = []
+    if pipeline_status is not None and pipeline_status not in PIPELINE:
+        errors.append(
+            FieldError(
+                "pipeline_status",
+                "unknown_pipeline_status",
+                f"The status is one of {', '.join(PIPELINE)}.",
+            )
+        )
+    if notes is not None and len(notes) > NOTES_MAX:
+        errors.append(FieldError("notes", "too_long", f"At most {NOTES_MAX:,} characters."))
+    if errors:
+        raise RuleViolation(errors)
+    updated = session.execute(
+        text("""
+            UPDATE purchase
+            SET pipeline_status = coalesce(:status, pipeline_status),
+                notes = coalesce(:notes, notes)
+            WHERE id = :id AND agency_id = :agency
+            RETURNING id
+        """),
+        {"status": pipeline_status, "notes": notes, "id": purchase_id, "agency": agency_id},
+    ).first()
+    if updated is None:
+        raise NotFound("No purchase of your agency has this id.", code="purchase_not_found")
+    return get_purchase(session, agency_id, purchase_id)
+
+
+CSV_COLUMNS = [
+    "purchase_id",
+    "purchased_at",
+    "mode",
+    "price_eur",
+    "pipeline_status",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "postal_code",
+    "city",
+    "property_type",
+    "surface_m2",
+    "rooms",
+    "estimate_mid_eur",
+    "timeline",
+    "is_owner",
+    "grade",
+    "notes",
+]
+
+
+def purchases_csv(session: Session, actor: Principal) -> Iterator[str]:
+    """Every purchase of the agency as CSV rows (UTF-8, header first), for its CRM."""
+    agency_id = actor.agency()
+    record(session, actor, "purchases.exported", "agency", agency_id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    yield _drain(buffer)
+    rows = session.execute(
+        text(f"{_PURCHASES} ORDER BY p.created_at, p.id"), {"agency": agency_id}
+    ).mappings()
+    for row in rows:
+        writer.writerow(
+            [
+                row["id"],
+                row["created_at"].isoformat(),
+                row["mode"],
+                f"{row['price_cents'] / 100:.2f}",
+                row["pipeline_status"],
+                *(_safe(row[k]) for k in ("first_name", "last_name", "email", "phone_e164")),
+                _safe(row["street"] or ""),
+                row["postal_code"],
+                row["commune_name"],
+                row["property"].get("type"),
+                row["property"].get("surface_m2"),
+                row["property"].get("rooms"),
+                row["estimate"].get("mid_eur") or "",
+                row["timeline"],
+                "yes" if row["is_owner"] else "no",
+                row["grade"],
+                _safe(row["notes"]),
+            ]
+        )
+        yield _drain(buffer)
+
+
+def _safe(value: str | None) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection)."""
+    text_value = value or ""
+    return "'" + text_value if text_value[:1] in ("=", "+", "-", "@", "\t", "\r") else text_value
+
+
+def _drain(buffer: io.StringIO) -> str:
+    value = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return value
+
+
+def _item(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "lead_id": row["lead_id"],
+        "mode": row["mode"],
+        "price_cents": row["price_cents"],
+        "purchased_at": row["created_at"],
+        "pipeline_status": row["pipeline_status"],
+        "notes": row["notes"],
+        "contact": {
+            "first_name": row["first_name"],
+            "last_name": row["last_name"],
+            "email": row["email"],
+            "phone": row["phone_e164"],
+        },
+        "address": {
+            "street": row["street"],
+            "postal_code": row["postal_code"],
+            "commune_code": row["commune_code"],
+            "city": row["commune_name"],
+            "lat": row["lat"],
+            "lon": row["lon"],
+        },
+        "project": {"timeline": row["timeline"], "is_owner": row["is_owner"]},
+        "property": row["property"],
+        "estimate": row["estimate"],
+        "grade": row["grade"],
+    }

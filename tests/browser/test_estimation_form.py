@@ -1,0 +1,237 @@
+"""A homeowner on a partner's site fills the embedded form in a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.browser.conftest import serious_accessibility_violations
+from tests.helpers import add_agency, add_sale
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 360, "height": 740}
+
+
+@pytest.fixture
+def rennes(session) -> list[str]:  # type: ignore[no-untyped-def]
+    """Three agencies around Rennes and enough sales for a confident estimate."""
+    agencies = [
+        add_agency(session, -1.68, 48.11, name="Agence du Centre"),
+        add_agency(session, -1.64, 48.12, name="Agence de Cesson"),
+        add_agency(session, -1.75, 48.08, name="Agence de Bruz"),
+    ]
+    for n in range(14):
+        add_sale(
+            session,
+            -1.6749 + n * 0.0004,
+            48.0931,
+            3_200 + n * 40,
+            synthetic=True,
+            sold_on=date.today() - timedelta(days=40 + n),
+        )
+    session.commit()
+    return [str(a) for a in agencies]
+
+
+def form_frame(page: Any) -> Any:
+    """The form's frame inside the partner's page, once it has loaded."""
+    page.wait_for_selector("iframe")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if "/forms/estimation" in frame.url:
+                frame.wait_for_selector("#estimate-submit")
+                return frame
+        time.sleep(0.1)
+    raise AssertionError("the form's iframe did not load")
+
+
+def keyboard(where: Any) -> Any:
+    """The keyboard of a page, or of the page holding a frame."""
+    return where.keyboard if hasattr(where, "keyboard") else where.page.keyboard
+
+
+def fill_property(form: Any) -> None:
+    form.click("label[for=type-appartement]")  # the mouse
+    form.focus("#surface_m2")  # then the keyboard
+    keys = keyboard(form)
+    keys.type("72")
+    keys.press("Tab")
+    keys.type("3")
+    keys.press("Tab")
+    keys.type("35000")
+    form.wait_for_function("() => document.querySelector('#city').options.length > 0")
+    form.wait_for_function("() => !document.querySelector('#city').disabled")
+
+
+def no_sideways_scroll(frame: Any) -> bool:
+    return bool(
+        frame.evaluate(
+            "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
+    )
+
+
+def test_a_homeowner_fills_both_steps_on_a_partner_site(
+    browser, partner_site, session, rennes, shots
+) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(partner_site)
+    form = form_frame(page)
+    assert "source=immo-partenaire" in form.url
+    assert page.evaluate("() => location.origin") != form.evaluate("() => location.origin")
+
+    fill_property(form)
+    assert form.input_value("#city") != ""
+    shots(page, "1-property")
+    keyboard(form).press("Enter")
+
+    form.wait_for_selector("#step-contact:not([hidden])")
+    estimate = form.text_content("#estimate-range") or ""
+    assert "€" in estimate
+    assert "comparables" in (form.text_content("#estimate") or "")
+    assert form.is_visible("#synthetic-notice")
+    names = form.locator("#agency-list label").all_text_contents()
+    assert [n for n in names if "Agence du Centre" in n]
+    assert len(names) == 3
+    boxes = form.locator("input[name=agency_ids]")
+    assert all(boxes.nth(i).is_checked() for i in range(3))  # ticked by default
+    shots(page, "2-estimate-and-agencies")
+
+    untick = boxes.nth(1).get_attribute("value")
+    boxes.nth(1).click()  # the mouse: this agency may not call
+    form.focus("#first_name")
+    for value in ("Claire", "Martin", "claire.martin@exemple.fr", "06 12 34 56 78"):
+        keyboard(form).type(value)
+        keyboard(form).press("Tab")
+    form.select_option("#timeline", "lt_3_months")
+    form.check("#is_owner-yes")
+    time.sleep(3)  # a person reads the estimate before sending
+    form.click("#lead-submit")
+
+    form.wait_for_selector("#step-done:not([hidden])")
+    assert form.evaluate("() => document.activeElement.id") == "h-done"
+    shots(page, "3-done")
+
+    lead = session.execute(
+        text("""
+            SELECT l.status, e.source,
+                   (SELECT array_agg(agency_id::text) FROM lead_consent c WHERE c.lead_id = l.id)
+            FROM lead l JOIN estimation e ON e.id = l.estimation_id
+        """)
+    ).one()
+    assert lead[0] == "qualified"
+    assert lead[1] == "immo-partenaire"
+    assert sorted(lead[2]) == sorted(a for a in rennes if a != untick)
+    # The lead is on offer to the consented agencies only.
+    offered_to = session.execute(
+        text("SELECT count(*) FROM outbox WHERE event = 'lead.offered' AND channel = 'email'")
+    ).scalar_one()
+    assert offered_to == 2
+    page.close()
+
+
+def test_the_iframe_follows_its_content_and_ignores_the_host_css(
+    browser, partner_site, rennes
+) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(partner_site)
+    form = form_frame(page)
+    iframe = page.locator("iframe")
+
+    page.wait_for_function("document.querySelector('iframe').getBoundingClientRect().height > 300")
+    before = iframe.bounding_box()["height"]
+    fill_property(form)
+    keyboard(form).press("Enter")
+    form.wait_for_selector("#step-contact:not([hidden])")
+    page.wait_for_function(
+        f"() => document.querySelector('iframe').getBoundingClientRect().height > {before + 100}"
+    )
+    content = form.evaluate("() => document.body.scrollHeight")
+    assert abs(iframe.bounding_box()["height"] - content) < 40
+    # The host page makes its labels 40px and red; the form's stay its own.
+    label_size = form.evaluate("() => getComputedStyle(document.querySelector('label')).fontSize")
+    assert label_size != "40px"
+    page.close()
+
+
+def test_errors_are_shown_next_to_their_fields_and_announced(
+    browser, live_server, rennes, shots
+) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/forms/estimation")
+
+    page.click("#estimate-submit")  # nothing filled in
+    assert page.is_visible("#error-summary")
+    assert page.get_attribute("#error-summary", "role") == "alert"
+    assert page.get_attribute("#surface_m2", "aria-invalid") == "true"
+    assert (page.text_content("#surface_m2-error") or "").strip()
+    assert "surface_m2-error" in (page.get_attribute("#surface_m2", "aria-describedby") or "")
+
+    page.click("label[for=type-maison]")
+    page.fill("#surface_m2", "3")  # the server says 5 m² at least; the form says it first
+    page.fill("#rooms", "2")
+    page.fill("#postal_code", "99999")
+    page.wait_for_function(
+        "() => document.querySelector('#postal_code-error').textContent.trim().length > 0"
+    )
+    page.click("#estimate-submit")
+    assert (page.text_content("#surface_m2-error") or "").strip()
+    assert "inconnu" in (page.text_content("#postal_code-error") or "")
+    shots(page, "1-errors")
+
+    page.fill("#surface_m2", "95")
+    page.fill("#postal_code", "35000")
+    page.wait_for_function("() => !document.querySelector('#city').disabled")
+    page.click("#estimate-submit")
+    page.wait_for_selector("#step-contact:not([hidden])")
+    page.fill("#first_name", "Claire")
+    page.fill("#last_name", "Martin")
+    page.fill("#email", "claire@mailinator.com")  # refused by the server: disposable
+    page.fill("#phone", "08 99 12 34 56")  # refused by the server: premium rate
+    page.select_option("#timeline", "asap")
+    page.check("#is_owner-no")
+    page.click("#lead-submit")
+    page.wait_for_selector("#phone[aria-invalid=true]")
+    assert (page.text_content("#phone-error") or "").strip()
+    assert (page.text_content("#email-error") or "").strip()
+    assert page.evaluate("() => document.activeElement.id") in ("email", "phone")
+    shots(page, "2-server-errors")
+    page.close()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_on_a_phone_no_sideways_scroll_and_no_serious_accessibility_issue(
+    browser, live_server, rennes, shots, lang
+) -> None:
+    # axe is injected as a script: the form's content security policy would refuse it.
+    context = browser.new_context(viewport=PHONE, bypass_csp=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{live_server}/forms/estimation?lang={lang}")
+    page.wait_for_selector("#estimate-submit")
+    assert page.evaluate("() => document.documentElement.lang") == lang
+    assert no_sideways_scroll(page)
+    assert serious_accessibility_violations(page) == []
+
+    page.click("#estimate-submit")  # the error state is checked too
+    assert serious_accessibility_violations(page) == []
+
+    fill_property(page)
+    page.click("#estimate-submit")
+    page.wait_for_selector("#step-contact:not([hidden])")
+    assert no_sideways_scroll(page)
+    assert serious_accessibility_violations(page) == []
+    shots(page, f"{lang}-step-2")
+
+    # Keyboard only: every field reachable, and the focus always visible.
+    page.focus("#first_name")
+    outline = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2; })()"
+    )
+    assert outline
+    context.close()
