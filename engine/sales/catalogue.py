@@ -8,9 +8,6 @@ Pages are keyset-paginated: the cursor carries the last row's sort value and id.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +16,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine.errors import NotFound, RuleViolation
+from engine.errors import NotFound
+from engine.pagination import read_cursor, write_cursor
 from engine.sales.offers import PHASE_SQL
 
 SORTS = {
@@ -88,7 +86,7 @@ def catalogue(
         where.append("distance_m <= :max_m")
         params["max_m"] = query.max_distance_km * 1000
     if query.cursor:
-        value, last_id = _read_cursor(query.cursor, column)
+        value, last_id = read_cursor(query.cursor, datetime if column == "qualified_at" else float)
         comparison = "<" if direction == "DESC" else ">"
         where.append(f"({column}, id) {comparison} (CAST(:after AS {_SQL_TYPE[column]}), :last)")
         params.update(after=value, last=last_id)
@@ -109,7 +107,7 @@ def catalogue(
     next_cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
-        next_cursor = _write_cursor(last[column], last["id"])
+        next_cursor = write_cursor(last[column], last["id"])
     return page, next_cursor
 
 
@@ -158,24 +156,3 @@ def _item(row: Any) -> dict[str, Any]:
 
 def _now(session: Session) -> Any:
     return session.execute(text("SELECT clock_timestamp()")).scalar_one()
-
-
-def _write_cursor(value: Any, last_id: uuid.UUID) -> str:
-    raw = json.dumps([value.isoformat() if hasattr(value, "isoformat") else value, str(last_id)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _read_cursor(cursor: str, column: str) -> tuple[Any, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, last_id = json.loads(raw)
-        uuid.UUID(last_id)
-        if column == "qualified_at":
-            value = datetime.fromisoformat(value)
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError("not a number")
-    except (ValueError, TypeError, binascii.Error) as error:
-        raise RuleViolation.at(
-            "cursor", "invalid_cursor", "This cursor is not one we gave."
-        ) from error
-    return value, last_id

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from engine.accounts.keys import Principal
 from engine.audit import record
 from engine.errors import FieldError, NotFound, RuleViolation
+from engine.pagination import read_cursor, write_cursor
 from engine.sales.models import PIPELINE
 
 NOTES_MAX = 10_000
@@ -43,13 +44,8 @@ def list_purchases(
     params: dict[str, Any] = {"agency": agency_id, "limit": limit + 1}
     after = ""
     if cursor:
-        at, _, last = cursor.partition("_")
-        try:
-            params.update(at=datetime.fromisoformat(at), last=uuid.UUID(last))
-        except ValueError as error:
-            raise RuleViolation.at(
-                "cursor", "invalid_cursor", "This cursor is not one we gave."
-            ) from error
+        at, last = read_cursor(cursor, datetime)
+        params.update(at=at, last=last)
         after = "AND (p.created_at, p.id) < (:at, :last)"
     rows = (
         session.execute(
@@ -63,7 +59,7 @@ def list_purchases(
     next_cursor = None
     if len(rows) > limit:
         last_row = rows[limit - 1]
-        next_cursor = f"{last_row['created_at'].isoformat()}_{last_row['id']}"
+        next_cursor = write_cursor(last_row["created_at"], last_row["id"])
     return items, next_cursor
 
 
@@ -160,7 +156,8 @@ def purchases_csv(session: Session, actor: Principal) -> Iterator[str]:
                 row["mode"],
                 f"{row['price_cents'] / 100:.2f}",
                 row["pipeline_status"],
-                *(_safe(row[k]) for k in ("first_name", "last_name", "email", "phone_e164")),
+                *(_safe(row[k]) for k in ("first_name", "last_name", "email")),
+                row["phone_e164"],  # E.164, digits only: no formula to defuse
                 _safe(row["street"] or ""),
                 row["postal_code"],
                 row["commune_name"],
