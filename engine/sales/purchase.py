@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.accounts.keys import Principal
@@ -51,6 +52,10 @@ _OFFER = text("""
     FOR UPDATE OF o
 """)
 
+# The agency row is locked first, then read in a new statement: a statement that waited for a
+# lock still sees the data of before the wait (its snapshot), and the budget needs what the
+# purchase that held the lock has just spent.
+_LOCK_AGENCY = text("SELECT 1 FROM agency WHERE id = :agency FOR UPDATE")
 _AGENCY = text("""
     SELECT a.status, a.paused, a.monthly_budget_cents,
            coalesce((SELECT sum(amount_cents) FROM ledger_line l
@@ -60,7 +65,6 @@ _AGENCY = text("""
            EXISTS (SELECT 1 FROM purchase p WHERE p.lead_id = :lead AND p.agency_id = a.id)
                AS already
     FROM agency a WHERE a.id = :agency
-    FOR UPDATE OF a
 """)
 
 _CONTACT = text("""
@@ -97,6 +101,7 @@ def purchase_lead(session: Session, buyer: Principal, request: PurchaseRequest) 
         text(f"SELECT {PHASE_SQL} FROM offer o WHERE o.lead_id = :lead"),
         {"lead": request.lead_id, "now": now},
     ).scalar_one()
+    session.execute(_LOCK_AGENCY, {"agency": agency_id})
     agency = (
         session.execute(_AGENCY, {"agency": agency_id, "lead": request.lead_id, "now": now})
         .mappings()
@@ -147,18 +152,14 @@ def purchase_lead(session: Session, buyer: Principal, request: PurchaseRequest) 
         bought_by=buyer.key_id,
         allocation=_allocation(offer, lead, agency_id, current_mode, now),
     )
-    session.add(purchase)
-    if current_mode == "exclusive":
-        session.execute(
-            text("UPDATE offer SET exclusive_buyer = :agency WHERE lead_id = :lead"),
-            {"agency": agency_id, "lead": request.lead_id},
-        )
-    else:
-        session.execute(
-            text("UPDATE offer SET shared_buyers = shared_buyers + 1 WHERE lead_id = :lead"),
-            {"lead": request.lead_id},
-        )
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(purchase)
+            session.execute(_TAKE[current_mode], {"agency": agency_id, "lead": request.lead_id})
+            session.flush()
+    except IntegrityError as error:
+        # The checks above hold the offer's lock, so this is the constraints' second line.
+        raise _refusal(error) from error
     session.add(
         LedgerLine(
             agency_id=agency_id,
@@ -192,15 +193,32 @@ def purchase_lead(session: Session, buyer: Principal, request: PurchaseRequest) 
     )
     body = purchase_body(purchase.id, request.lead_id, current_mode, price, now, lead)
     if request.idempotency_key is not None:
-        session.execute(
+        # The answer as stored, so that the first answer and its replays are the same bytes.
+        body = session.execute(
             text("""
                 UPDATE idempotency_key SET status_code = 201, response = CAST(:body AS jsonb)
                 WHERE agency_id = :agency AND key = :key
+                RETURNING response
             """),
             {"body": json.dumps(body), "agency": agency_id, "key": request.idempotency_key},
-        )
+        ).scalar_one()
     session.flush()
     return PurchaseAnswer(body)
+
+
+_TAKE = {
+    "exclusive": text("UPDATE offer SET exclusive_buyer = :agency WHERE lead_id = :lead"),
+    "shared": text("UPDATE offer SET shared_buyers = shared_buyers + 1 WHERE lead_id = :lead"),
+}
+
+
+def _refusal(error: IntegrityError) -> Conflict:
+    constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    if constraint == "uq_purchase_once_per_agency":
+        return Conflict("Your agency already bought this lead.", code="already_purchased")
+    if constraint in ("uq_purchase_one_exclusive", "ck_offer_shared_cap", "ck_offer_one_mode"):
+        return Conflict("This lead is no longer on sale.", code="lead_unavailable")
+    raise error
 
 
 def purchase_body(

@@ -1,0 +1,79 @@
+"""The selling guarantees are database constraints: even code that skips every check cannot
+make a second exclusive buyer, more shared buyers than the cap, or one agency buy twice."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from tests.market import buyers, offered_lead
+
+INSERT = text("""
+    INSERT INTO purchase (lead_id, agency_id, mode, price_cents, created_at, allocation)
+    VALUES (:lead, :agency, :mode, 100, now(), '{}')
+""")
+
+
+def test_a_second_exclusive_buyer_is_refused(session) -> None:
+    a, b = buyers(session, 2)
+    lead = offered_lead(session)
+    session.execute(INSERT, {"lead": lead, "agency": a.agency_id, "mode": "exclusive"})
+
+    with pytest.raises(IntegrityError, match="uq_purchase_one_exclusive"):
+        session.execute(INSERT, {"lead": lead, "agency": b.agency_id, "mode": "exclusive"})
+    session.rollback()
+
+
+def test_one_agency_cannot_buy_a_lead_twice(session) -> None:
+    (a,) = buyers(session, 1)
+    lead = offered_lead(session)
+    session.execute(INSERT, {"lead": lead, "agency": a.agency_id, "mode": "shared"})
+
+    with pytest.raises(IntegrityError, match="uq_purchase_once_per_agency"):
+        session.execute(INSERT, {"lead": lead, "agency": a.agency_id, "mode": "shared"})
+    session.rollback()
+
+
+def test_the_offer_never_counts_more_shared_buyers_than_its_cap(session) -> None:
+    (a,) = buyers(session, 1)
+    lead = offered_lead(session)
+
+    with pytest.raises(IntegrityError, match="ck_offer_shared_cap"):
+        session.execute(
+            text("UPDATE offer SET shared_buyers = shared_cap + 1 WHERE lead_id = :l"), {"l": lead}
+        )
+    session.rollback()
+    with pytest.raises(IntegrityError, match="ck_offer_one_mode"):
+        session.execute(
+            text("UPDATE offer SET shared_buyers = 1, exclusive_buyer = :a WHERE lead_id = :l"),
+            {"l": lead, "a": a.agency_id},
+        )
+    session.rollback()
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE ledger_line SET amount_cents = 0", "DELETE FROM ledger_line"]
+)
+def test_the_ledger_is_append_only(session, statement) -> None:
+    (a,) = buyers(session, 1)
+    lead = offered_lead(session)
+    purchase = session.execute(
+        text("""
+            INSERT INTO purchase (lead_id, agency_id, mode, price_cents, created_at, allocation)
+            VALUES (:l, :a, 'exclusive', 100, now(), '{}') RETURNING id
+        """),
+        {"l": lead, "a": a.agency_id},
+    ).scalar_one()
+    session.execute(
+        text("""
+            INSERT INTO ledger_line (agency_id, purchase_id, kind, amount_cents, created_at)
+            VALUES (:a, :p, 'purchase', 100, now())
+        """),
+        {"a": a.agency_id, "p": purchase},
+    )
+    session.commit()
+
+    with pytest.raises(Exception, match="append-only"):
+        session.execute(text(statement))
+    session.rollback()
