@@ -9,6 +9,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS
+from api.routes.admin import AdminController
 from api.routes.agencies import AgencyController
 from api.routes.estimations import (
     create_estimation,
@@ -29,6 +30,7 @@ def create_app() -> Litestar:
             healthz,
             readyz,
             AgencyController,
+            AdminController,
             LeadController,
             preview_matching,
             communes,

@@ -6,6 +6,7 @@ Request bodies forbid unknown fields: a typo is a 422, never silently ignored.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -86,6 +87,14 @@ class ApiKeyOut(Struct):
     role: str
     label: str
     agency_id: uuid.UUID | None
+
+
+class ApiKeyInfo(Struct):
+    id: uuid.UUID
+    role: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 class PointOut(Struct):

@@ -6,15 +6,19 @@ them later (`PATCH /settings`). Reading a rule always goes through this module.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Text, func, select
+from sqlalchemy import DateTime, Text, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from engine.accounts.keys import Principal
+from engine.audit import record
 from engine.db import Base
+from engine.errors import FieldError, RuleViolation
 
 DEFAULTS: dict[str, Any] = {
     "default_radius_km": 20,
@@ -33,12 +37,44 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# What each setting may hold: (type, lowest, highest). A list setting checks each item.
+LIMITS: dict[str, tuple[type, float, float]] = {
+    "default_radius_km": (int, 5, 50),
+    "min_candidates": (int, 1, 20),
+    "max_named_agencies": (int, 1, 20),
+    "extension_steps_km": (list, 5, 50),
+    "bot_min_seconds": (int, 0, 600),
+    "max_leads_per_ip_per_hour": (int, 1, 10_000),
+    "max_leads_per_phone_per_day": (int, 1, 100),
+    "duplicate_window_days": (int, 1, 365),
+    "grade_a_min_score": (int, 0, 100),
+    "grade_b_min_score": (int, 0, 100),
+    "exclusive_window_hours": (int, 0, 720),
+    "shared_cap": (int, 1, 10),
+    "offer_days": (int, 1, 365),
+}
+
+
 class Setting(Base):
     __tablename__ = "setting"
 
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     value: Mapped[Any] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def check_setting(key: str, value: Any) -> str | None:
+    """Why `value` cannot be the setting `key`, or None when it can."""
+    if key not in LIMITS:
+        return "unknown setting"
+    kind, low, high = LIMITS[key]
+    items = value if kind is list else [value]
+    if kind is list and (not isinstance(value, list) or not value or value != sorted(set(value))):
+        return "a non-empty list of increasing whole numbers"
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
+            return f"a whole number from {low:g} to {high:g}"
+    return None
 
 
 def read_settings(session: Session) -> dict[str, Any]:
@@ -66,3 +102,39 @@ class MatchingRules:
 
 def matching_rules(session: Session) -> MatchingRules:
     return MatchingRules.from_settings(read_settings(session))
+
+
+def change_settings(session: Session, actor: Principal, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply an admin's changes, all or none, each one audited with its old and new value."""
+    current = read_settings(session)
+    errors = [
+        FieldError(key, "invalid_setting", f"{key}: {problem}")
+        for key, value in changes.items()
+        if (problem := check_setting(key, value))
+    ]
+    merged = {**current, **changes}
+    if not errors and merged["grade_b_min_score"] > merged["grade_a_min_score"]:
+        errors.append(
+            FieldError("grade_b_min_score", "invalid_setting", "Grade B starts below grade A.")
+        )
+    if not errors and merged["min_candidates"] > merged["max_named_agencies"]:
+        errors.append(
+            FieldError(
+                "min_candidates", "invalid_setting", "At most max_named_agencies candidates."
+            )
+        )
+    if errors:
+        raise RuleViolation(errors)
+    for key, value in changes.items():
+        if current.get(key) == value:
+            continue
+        session.execute(
+            text("""
+                INSERT INTO setting (key, value, updated_at)
+                VALUES (:key, CAST(:value AS jsonb), now())
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()
+            """),
+            {"key": key, "value": json.dumps(value)},
+        )
+        record(session, actor, "setting.changed", "setting", key, old=current.get(key), new=value)
+    return read_settings(session)

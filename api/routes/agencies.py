@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 
 import msgspec
-from litestar import Controller, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 
 from api.auth import Caller, principal
-from api.schemas import AgencyIn, AgencyOut, AgencyPatch, ApiKeyIn, ApiKeyOut
-from engine.accounts.keys import Principal, create_key
+from api.schemas import AgencyIn, AgencyOut, AgencyPatch, ApiKeyIn, ApiKeyInfo, ApiKeyOut
+from engine.accounts.keys import Principal, create_key, list_keys, revoke_agency_key
 from engine.agencies.service import (
     AgencyView,
     Location,
@@ -20,6 +20,7 @@ from engine.agencies.service import (
     update_agency,
     view,
 )
+from engine.audit import record
 from engine.db import unit_of_work
 from engine.errors import NotFound
 
@@ -69,7 +70,31 @@ class AgencyController(Controller):
             caller.require("owner")
         with unit_of_work() as session:
             issued = create_key(session, data.role, agency_id, data.label)
+            record(session, caller, "api_key.issued", "api_key", issued.id, role=issued.role)
         return ApiKeyOut(issued.id, issued.key, issued.role, issued.label, issued.agency_id)
+
+    @get("/agency/api-keys", sync_to_thread=True, summary="Your agency's collaborator keys")
+    def keys(self, caller: Caller) -> list[ApiKeyInfo]:
+        """Owner only. Role, label and dates of each key; the secret is never shown again."""
+        caller.require("owner")
+        with unit_of_work() as session:
+            return [
+                ApiKeyInfo(k.id, k.role, k.label, k.created_at, k.revoked_at)
+                for k in list_keys(session, caller.agency())
+            ]
+
+    @delete(
+        "/agency/api-keys/{key_id:uuid}",
+        sync_to_thread=True,
+        status_code=204,
+        summary="Revoke a collaborator key",
+    )
+    def revoke(self, caller: Caller, key_id: FromPath[uuid.UUID]) -> None:
+        """Owner only. Refused at the key's next request."""
+        caller.require("owner")
+        with unit_of_work() as session:
+            key = revoke_agency_key(session, caller.agency(), key_id)
+            record(session, caller, "api_key.revoked", "api_key", key.id, role=key.role)
 
     @get("/agency", sync_to_thread=True, summary="Read your agency")
     def own(self, caller: Caller) -> AgencyOut:

@@ -131,3 +131,25 @@ def _verify(secret_hash: str, secret: str, presented: str) -> bool:
         _verified.clear()
     _verified[fingerprint] = now + _VERIFIED_TTL_S
     return True
+
+
+def list_keys(session: Session, agency_id: uuid.UUID) -> list[ApiKey]:
+    """An agency's collaborator keys, newest first: role, label, dates, never the secret."""
+    return list(
+        session.scalars(
+            select(ApiKey).where(ApiKey.agency_id == agency_id).order_by(ApiKey.created_at.desc())
+        )
+    )
+
+
+def revoke_agency_key(session: Session, agency_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    """Revoke one of the agency's keys; another agency's key id is unknown here (404)."""
+    row = session.scalars(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.agency_id == agency_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("Your agency has no key with this id.", "api_key_not_found")
+    if row.revoked_at is None:
+        row.revoked_at = func.now()
+        session.flush()
+    return row

@@ -58,7 +58,11 @@ class PriceGrid:
             version=version,
             base_cents={k: int(v) for k, v in data["base_cents"].items()},
             bands=tuple(
-                ValueBand(b["below_eur"], Decimal(str(b["factor"]))) for b in data["bands"]
+                ValueBand(
+                    None if b["below_eur"] is None else int(b["below_eur"]),
+                    Decimal(str(b["factor"])),
+                )
+                for b in data["bands"]
             ),
             no_estimate_factor=Decimal(str(data["no_estimate_factor"])),
             grade_factors={k: Decimal(str(v)) for k, v in data["grade_factors"].items()},

@@ -1,0 +1,57 @@
+"""Platform staff: the rules' settings and the price grid, each change audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, patch, put
+from litestar.di import Provide
+from litestar.params import JSONBody
+
+from api.auth import Caller, principal
+from engine.db import unit_of_work
+from engine.errors import RuleViolation
+from engine.pricing.grid import PriceGrid
+from engine.pricing.service import current_grid, publish_grid
+from engine.settings import change_settings, read_settings
+
+
+class AdminController(Controller):
+    path = "/api/v1"
+    tags = ["administration"]
+    security = [{"BearerAuth": []}]
+    dependencies = {"caller": Provide(principal, sync_to_thread=True)}
+
+    @get("/settings", sync_to_thread=True, summary="The rules' settings in force")
+    def settings(self, caller: Caller) -> dict[str, Any]:
+        caller.require("admin")
+        with unit_of_work() as session:
+            return read_settings(session)
+
+    @patch("/settings", sync_to_thread=True, summary="Change some settings (all or none)")
+    def change(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        """Admin. Each change is audited with its old and new value; an unknown name is a 422."""
+        caller.require("admin")
+        with unit_of_work() as session:
+            return change_settings(session, caller, data)
+
+    @get("/price-grid", sync_to_thread=True, summary="The price grid in force")
+    def grid(self, caller: Caller) -> dict[str, Any]:
+        caller.require("admin", "finance")
+        with unit_of_work() as session:
+            grid = current_grid(session)
+        return {"version": grid.version, "rules": grid.to_json()}
+
+    @put("/price-grid", sync_to_thread=True, summary="Publish a new version of the price grid")
+    def publish(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        """Admin. Offers already priced keep their prices; new offers use this version."""
+        caller.require("admin")
+        try:
+            grid = PriceGrid.from_json(0, data)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+            raise RuleViolation.at(
+                "rules", "invalid_price_grid", f"Not a price grid: {error!s}."
+            ) from error
+        with unit_of_work() as session:
+            published = publish_grid(session, caller, grid)
+        return {"version": published.version, "rules": published.to_json()}
