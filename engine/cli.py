@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -189,6 +190,20 @@ def serve(host: str, port: int, workers: int) -> None:
         server_header=False,
         log_level="info",
     )
+
+
+@main.command()
+def scheduler() -> None:
+    """The background jobs: offer transitions and notification delivery. One at a time: a
+    second scheduler waits for the first to stop."""
+    import logging
+
+    from engine.scheduler import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
+        run_scheduler(on_locked=lambda: click.echo("scheduler running", err=True))
 
 
 def _progress(items: Any, label: str) -> Any:

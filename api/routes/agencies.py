@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
+from sqlalchemy import text
 
 from api.auth import Caller, principal
 from api.schemas import AgencyIn, AgencyOut, AgencyPatch, ApiKeyIn, ApiKeyInfo, ApiKeyOut
@@ -95,6 +97,18 @@ class AgencyController(Controller):
         with unit_of_work() as session:
             key = revoke_agency_key(session, caller.agency(), key_id)
             record(session, caller, "api_key.revoked", "api_key", key.id, role=key.role)
+
+    @get("/agency/webhook", sync_to_thread=True, summary="Your webhook URL and signing secret")
+    def webhook(self, caller: Caller) -> dict[str, Any]:
+        """Owner only. Each webhook carries `Mandat-Signature: t=<unix time>,v1=<hex>` with
+        v1 = HMAC-SHA256(secret, "<t>.<raw body>"): recompute it, and refuse an old `t`."""
+        caller.require("owner")
+        with unit_of_work() as session:
+            row = session.execute(
+                text("SELECT webhook_url, webhook_secret FROM agency WHERE id = :a"),
+                {"a": caller.agency()},
+            ).one()
+        return {"url": row.webhook_url, "secret": row.webhook_secret}
 
     @get("/agency", sync_to_thread=True, summary="Read your agency")
     def own(self, caller: Caller) -> AgencyOut:

@@ -58,6 +58,11 @@ class Agency(Base):
     paused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     monthly_budget_cents: Mapped[int | None] = mapped_column(BigInteger)
     webhook_url: Mapped[str | None] = mapped_column(Text)
+    # The key our webhooks are signed with (HMAC-SHA256); the agency reads it, we never log it.
+    webhook_secret: Mapped[str] = mapped_column(
+        Text,
+        server_default=text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"),
+    )
     is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.notify.outbox import enqueue
 from engine.pricing.grid import quote
 from engine.pricing.service import current_grid
 from engine.sales.models import Offer
@@ -77,3 +78,50 @@ def phase(session: Session, lead_id: uuid.UUID) -> str | None:
         text(f"SELECT {PHASE_SQL} FROM offer o WHERE o.lead_id = :id"),
         {"id": lead_id, "now": session.execute(text("SELECT clock_timestamp()")).scalar_one()},
     ).scalar_one_or_none()
+
+
+_NOW_SHARED = text("""
+    UPDATE offer o SET announced = 'shared'
+    FROM lead l
+    WHERE l.id = o.lead_id AND o.announced = 'none' AND o.withdrawn_at IS NULL
+      AND o.exclusive_buyer IS NULL AND o.shared_buyers < o.shared_cap
+      AND o.exclusive_until <= :now AND o.expires_at > :now
+    RETURNING o.lead_id, o.shared_price_cents, o.expires_at, o.shared_cap - o.shared_buyers
+              AS slots_left, l.commune_code, l.grade
+""")
+_NOW_EXPIRED = text("""
+    UPDATE offer SET announced = 'expired'
+    WHERE announced <> 'expired' AND withdrawn_at IS NULL AND expires_at <= :now
+      AND exclusive_buyer IS NULL AND shared_buyers < shared_cap
+""")
+_STILL_INTERESTED = text("""
+    SELECT lc.agency_id FROM lead_consent lc
+    WHERE lc.lead_id = :lead
+      AND NOT EXISTS (SELECT 1 FROM purchase p
+                      WHERE p.lead_id = lc.lead_id AND p.agency_id = lc.agency_id)
+""")
+
+
+def announce_transitions(session: Session, now: datetime) -> dict[str, int]:
+    """Tell consented agencies when an unsold lead becomes shared; mark expired offers. Reads
+    never wait for this: the phase is computed from the clock."""
+    shared = session.execute(_NOW_SHARED, {"now": now}).mappings().all()
+    for offer in shared:
+        agencies = list(session.execute(_STILL_INTERESTED, {"lead": offer["lead_id"]}).scalars())
+        enqueue(
+            session,
+            agencies,
+            "lead.shared",
+            f"{offer['lead_id']}:shared",
+            {
+                "lead_id": offer["lead_id"],
+                "mode": "shared",
+                "price_cents": offer["shared_price_cents"],
+                "slots_left": offer["slots_left"],
+                "offer_ends_at": offer["expires_at"],
+                "commune_code": offer["commune_code"],
+                "grade": offer["grade"],
+            },
+        )
+    expired = session.execute(_NOW_EXPIRED, {"now": now}).rowcount  # type: ignore[attr-defined]
+    return {"shared": len(shared), "expired": int(expired)}

@@ -250,6 +250,17 @@ def upgrade() -> None:
         postgresql_where=sa.text("kind = 'purchase'"),
     )
     op.add_column("estimation", sa.Column("street", sa.Text(), nullable=True))
+    op.add_column(
+        "agency",
+        sa.Column(
+            "webhook_secret",
+            sa.Text(),
+            server_default=sa.text(
+                "replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"
+            ),
+            nullable=False,
+        ),
+    )
     op.execute("""
         CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -272,6 +283,7 @@ def downgrade() -> None:
     for table in APPEND_ONLY:
         op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
     op.execute("DROP FUNCTION refuse_change()")
+    op.drop_column("agency", "webhook_secret")
     op.drop_column("estimation", "street")
     op.drop_index(
         "uq_ledger_line_one_per_purchase",

@@ -1,0 +1,268 @@
+"""Notifications from the outbox: a real SMTP server and a real webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from engine.notify.deliver import deliver_due
+from engine.sales.offers import announce_transitions
+from tests.market import buyers, end_exclusive_window, offered_lead, shift_offer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox(monkeypatch) -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on loopback; SMTP_URL points at it."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{port}")
+    yield box
+    controller.stop()
+
+
+class Receiver:
+    """An agency's webhook endpoint: records each request, answers `status`."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/mandat"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver(monkeypatch) -> Iterator[Receiver]:
+    monkeypatch.setenv("MANDAT_ALLOW_LOCAL_WEBHOOKS", "1")
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+def now(session) -> Any:  # type: ignore[no-untyped-def]
+    return session.execute(text("SELECT clock_timestamp()")).scalar_one()
+
+
+def test_a_new_lead_reaches_each_consented_agency_by_email_and_signed_webhook(
+    session, mailbox, receiver
+) -> None:
+    a, b, _outsider = buyers(session, 3)
+    session.execute(
+        text("UPDATE agency SET webhook_url = :u WHERE id = :a"),
+        {"u": receiver.url, "a": a.agency_id},
+    )
+    session.commit()
+    lead = offered_lead(session, consent_to=[a, b])
+
+    report = deliver_due(session, now(session))
+    session.commit()
+
+    assert (report.delivered, report.retried) == (3, 0)  # a: e-mail + webhook, b: e-mail
+    recipients = sorted(m["To"] for m in mailbox.messages)
+    emails = dict(session.execute(text("SELECT id, email FROM agency")).tuples().all())
+    assert recipients == sorted([emails[a.agency_id], emails[b.agency_id]])
+    assert "Nouveau contact vendeur" in mailbox.messages[0]["Subject"]
+    headers, body = receiver.requests[0]
+    assert headers["Mandat-Event"] == "lead.offered"
+    secret = session.execute(
+        text("SELECT webhook_secret FROM agency WHERE id = :a"), {"a": a.agency_id}
+    ).scalar_one()
+    timestamp = headers["Mandat-Signature"].split(",")[0].removeprefix("t=")
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    assert headers["Mandat-Signature"] == f"t={timestamp},v1={expected.hexdigest()}"
+    assert abs(int(timestamp) - time.time()) < 60
+    assert json.loads(body)["lead_id"] == str(lead)
+    everything = body.decode() + "".join(m.get_content() for m in mailbox.messages)
+    assert "Vendeuse" not in everything
+    assert "+336" not in everything
+    assert "@exemple.fr" not in body.decode()
+    # Delivered once: a second run sends nothing.
+    assert deliver_due(session, now(session)).delivered == 0
+
+
+def test_a_failing_webhook_is_retried_with_backoff_then_delivered(session, receiver) -> None:
+    (a,) = buyers(session, 1)
+    session.execute(
+        text("UPDATE agency SET webhook_url = :u WHERE id = :a"),
+        {"u": receiver.url, "a": a.agency_id},
+    )
+    session.commit()
+    offered_lead(session)
+    session.execute(text("DELETE FROM outbox WHERE channel = 'email'"))
+    receiver.status = 503
+    start = now(session)
+
+    first = deliver_due(session, start)
+    session.commit()
+    row = session.execute(text("SELECT attempts, last_error, next_attempt_at FROM outbox")).one()
+    assert (first.retried, row.attempts, row.last_error) == (1, 1, "RuntimeError: HTTP 503")
+    assert timedelta(seconds=29) < row.next_attempt_at - start < timedelta(seconds=31)
+    assert deliver_due(session, start + timedelta(seconds=10)).retried == 0  # not due yet
+
+    second = deliver_due(session, start + timedelta(seconds=31))
+    session.commit()
+    assert second.retried == 1
+    row = session.execute(text("SELECT next_attempt_at FROM outbox")).one()
+    assert row.next_attempt_at - (start + timedelta(seconds=31)) > timedelta(seconds=59)
+
+    receiver.status = 200
+    third = deliver_due(session, start + timedelta(minutes=5))
+    session.commit()
+    assert third.delivered == 1
+    assert len(receiver.requests) == 3
+
+
+def test_a_message_still_failing_after_24_hours_is_given_up_and_visible(session, receiver) -> None:
+    (a,) = buyers(session, 1)
+    session.execute(
+        text("UPDATE agency SET webhook_url = :u WHERE id = :a"),
+        {"u": receiver.url, "a": a.agency_id},
+    )
+    session.commit()
+    offered_lead(session)
+    session.execute(text("DELETE FROM outbox WHERE channel = 'email'"))
+    session.execute(text("UPDATE outbox SET created_at = created_at - interval '25 hours'"))
+    receiver.status = 500
+
+    report = deliver_due(session, now(session))
+    session.commit()
+
+    assert report.given_up == 1
+    row = session.execute(text("SELECT gave_up_at, last_error, delivered_at FROM outbox")).one()
+    assert row.gave_up_at is not None
+    assert row.delivered_at is None
+    assert row.last_error == "RuntimeError: HTTP 500"
+
+
+def test_an_unsold_lead_announced_shared_once_to_agencies_that_did_not_buy(session) -> None:
+    a, b = buyers(session, 2)
+    lead = offered_lead(session)
+    expired = offered_lead(session)
+    end_exclusive_window(session, lead)
+    shift_offer(
+        session,
+        expired,
+        created_at="now() - interval '31 days'",
+        exclusive_until="now() - interval '30 days'",
+        expires_at="now() - interval '1 hour'",
+    )
+
+    first = announce_transitions(session, now(session))
+    again = announce_transitions(session, now(session))
+    session.commit()
+
+    assert first == {"shared": 1, "expired": 1}
+    assert again == {"shared": 0, "expired": 0}
+    shared = session.execute(
+        text("SELECT agency_id, payload FROM outbox WHERE event = 'lead.shared'")
+    ).all()
+    assert sorted(r.agency_id for r in shared) == sorted([a.agency_id, b.agency_id])
+    assert {r.payload["lead_id"] for r in shared} == {str(lead)}
+
+
+class Scheduler:
+    """`mandat scheduler` in its own process, its output read line by line."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "scheduler"],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def running(self, within_s: float) -> bool:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if any("scheduler running" in line for line in self.lines):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def test_one_scheduler_at_a_time_and_it_runs_the_jobs(database_url, session, mailbox) -> None:
+    buyers(session, 1)
+    offered_lead(session)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url.replace("+psycopg", ""),
+        "SMTP_URL": os.environ["SMTP_URL"],
+    }
+    first = Scheduler(env)
+    second = None
+    try:
+        assert first.running(within_s=20)
+        deadline = time.monotonic() + 20
+        while not mailbox.messages and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(mailbox.messages) == 1  # the delivery job ran in the scheduler
+
+        second = Scheduler(env)
+        assert not second.running(within_s=3)  # it waits for the lock…
+        assert second.process.poll() is None
+        first.stop()
+        assert second.running(within_s=20)  # …and takes over when the first stops
+        assert len(mailbox.messages) == 1  # nothing sent twice
+    finally:
+        for scheduler in (first, second):
+            if scheduler:
+                scheduler.stop()
