@@ -1,0 +1,102 @@
+"""Every route with an id, called by every role of another agency on agency A's objects: 404
+(the object does not exist for them) or 403 for staff-only routes, and nothing changes.
+The routes are read from the application itself: a new route with an id fails this test until
+it is listed here with the object it names."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import text
+
+from api.app import create_app
+from tests.conftest import issue_key
+from tests.market import buyers, offered_lead
+
+STAFF_ONLY = {"/api/v1/admin/leads/{lead_id:uuid}"}
+BODIES: dict[str, Any] = {
+    "POST /api/v1/leads/{lead_id:uuid}/purchase": {"mode": "exclusive", "price_cents": 100},
+    "PATCH /api/v1/purchases/{purchase_id:uuid}": {"notes": "mine now"},
+    "POST /api/v1/agencies/{agency_id:uuid}/api-keys": {"role": "owner"},
+    "POST /api/v1/estimations/{estimation_id:uuid}/lead": None,  # public: the id is the secret
+}
+
+
+def routes_with_ids() -> list[tuple[str, str]]:
+    found = []
+    for route in create_app().routes:
+        if "{" not in route.path or not route.path.startswith("/api/v1"):
+            continue
+        for method in sorted(getattr(route, "methods", set()) - {"OPTIONS", "HEAD"}):
+            found.append((method, route.path))
+    return found
+
+
+def table_checksum(session) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
+    digest = "md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), ''))"
+    return tuple(
+        session.execute(text(f"SELECT {digest} FROM {table} t")).scalar_one()
+        for table in ("purchase", "offer", "api_key", "agency", "ledger_line")
+    )
+
+
+def test_another_agency_never_reaches_agency_a_objects(client, session) -> None:
+    a, b = buyers(session, 2, role="owner")
+    lead = offered_lead(session, consent_to=[a])  # offered to A only
+    price = client.get(f"/api/v1/leads/{lead}", headers=a.headers).json()["price_cents"]
+    bought = client.post(
+        f"/api/v1/leads/{lead}/purchase",
+        json={"mode": "exclusive", "price_cents": price},
+        headers=a.headers,
+    ).json()
+    a_key = client.get("/api/v1/agency/api-keys", headers=a.headers).json()[0]["id"]
+    ids = {
+        "lead_id": lead,
+        "purchase_id": bought["purchase_id"],
+        "agency_id": a.agency_id,
+        "key_id": a_key,
+    }
+    intruders = {role: issue_key(role, b.agency_id) for role in ("owner", "buyer", "viewer")}
+    before = table_checksum(session)
+
+    checked = 0
+    for method, path in routes_with_ids():
+        if f"{method} {path}" in BODIES and BODIES[f"{method} {path}"] is None:
+            continue
+        names = re.findall(r"\{(\w+):uuid\}", path)
+        assert all(n in ids for n in names), f"list the object for {method} {path}"
+        url = re.sub(r"\{(\w+):uuid\}", lambda m: str(ids[m.group(1)]), path)
+        for role, key in intruders.items():
+            answer = client.request(
+                method,
+                url,
+                json=BODIES.get(f"{method} {path}"),
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            expected = {403} if path in STAFF_ONLY else {404}
+            if role == "viewer" or (role == "buyer" and "api-keys" in path):
+                expected |= {403}  # refused for the role before the object is looked up
+            assert answer.status_code in expected, (method, path, role, answer.status_code)
+            checked += 1
+
+    assert checked >= 8 * 3
+    assert table_checksum(session) == before
+
+
+def test_a_viewer_sees_the_catalogue_but_cannot_buy(client, session) -> None:
+    (a,) = buyers(session, 1)
+    lead = offered_lead(session)
+    viewer = {"Authorization": f"Bearer {issue_key('viewer', a.agency_id)}"}
+    offer = client.get(f"/api/v1/leads/{lead}", headers=viewer)
+
+    answer = client.post(
+        f"/api/v1/leads/{lead}/purchase",
+        json={"mode": "exclusive", "price_cents": offer.json()["price_cents"]},
+        headers=viewer,
+    )
+
+    assert offer.status_code == 200
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "forbidden_role"
+    assert session.execute(text("SELECT count(*) FROM purchase")).scalar_one() == 0
