@@ -11,7 +11,7 @@ PORT ?= 8000
 .PHONY: run test browser-setup setup os-packages env db lint typecheck lock bench clean-db
 
 run: setup
-	$(MANDAT) demo seed --if-empty --agencies 2000 --sales 100000
+	$(MANDAT) demo seed --if-empty --agencies 2000 --sales 100000 --leads 300
 	$(MANDAT) serve --host $(HOST) --port $(PORT)
 
 test: browser-setup setup

@@ -108,11 +108,13 @@ def demo() -> None:
 @demo.command("seed")
 @click.option("--agencies", default=2000, show_default=True, help="synthetic agencies")
 @click.option("--sales", default=0, show_default=True, help="synthetic comparable sales")
+@click.option("--leads", default=0, show_default=True, help="synthetic leads, through the form")
 @click.option("--seed", "rng_seed", default=2026, show_default=True, help="random seed")
 @click.option("--if-empty", is_flag=True, help="skip each kind of data that already exists")
 @_fail_in_one_line
-def demo_seed(agencies: int, sales: int, rng_seed: int, if_empty: bool) -> None:
-    """Synthetic agencies (named "Démo") and sales (flagged synthetic), spread like people."""
+def demo_seed(agencies: int, sales: int, leads: int, rng_seed: int, if_empty: bool) -> None:
+    """Synthetic agencies (named "Démo"), sales (flagged synthetic) and leads (homeowners named
+    "Démo", fiction phone numbers), spread like people."""
     from engine.db import unit_of_work
     from engine.demo.sales import seed_sales
     from engine.demo.seed import seed_agencies
@@ -125,6 +127,11 @@ def demo_seed(agencies: int, sales: int, rng_seed: int, if_empty: bool) -> None:
     with unit_of_work() as session:
         report = seed_sales(session, sales, seed=rng_seed, if_empty=if_empty, progress=_progress)
     click.echo(f"demo sales: {report}" if report else "demo sales: none added")
+    from engine.demo.leads import seed_leads
+
+    with unit_of_work() as session:
+        made = seed_leads(session, leads, seed=rng_seed, if_empty=if_empty, progress=_progress)
+    click.echo(f"{made} demo leads created" if made else "demo leads: none added")
 
 
 @main.group()
