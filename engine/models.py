@@ -3,6 +3,16 @@
 from engine.accounts.models import ApiKey
 from engine.agencies.models import Agency, AgencyCommune
 from engine.audit import AuditEntry
+from engine.billing.models import (
+    BillingRun,
+    CreditNote,
+    DocumentLine,
+    Dunning,
+    Invoice,
+    NumberSeries,
+    PaymentAttempt,
+    StripeEvent,
+)
 from engine.db import Base
 from engine.estimation.models import ComparableSale
 from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, PostalCode
@@ -18,21 +28,29 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Base",
+    "BillingRun",
     "Commune",
     "CommuneAlias",
     "ComparableSale",
     "ConsentText",
+    "CreditNote",
     "DatasetLoad",
     "Departement",
+    "DocumentLine",
+    "Dunning",
     "Estimation",
     "IdempotencyKey",
+    "Invoice",
     "Lead",
     "LeadConsent",
     "LedgerLine",
+    "NumberSeries",
     "Offer",
     "OutboxMessage",
+    "PaymentAttempt",
     "PostalCode",
     "PriceGridVersion",
     "Purchase",
     "Setting",
+    "StripeEvent",
 ]

@@ -34,6 +34,11 @@ DEFAULTS: dict[str, Any] = {
     "exclusive_window_hours": 24,
     "shared_cap": 3,
     "offer_days": 30,
+    # VAT by the agency's département (PRODUCT §6), in basis points.
+    "vat_rates_bp": {"default": 2000, "971": 850, "972": 850, "974": 850, "973": 0, "976": 0},
+    "invoice_due_days": 15,
+    "dunning_reminder_days": [3, 7],
+    "dunning_suspend_days": 15,
 }
 
 
@@ -52,6 +57,10 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "exclusive_window_hours": (int, 0, 720),
     "shared_cap": (int, 1, 10),
     "offer_days": (int, 1, 365),
+    "invoice_due_days": (int, 0, 90),
+    "dunning_reminder_days": (list, 1, 60),
+    "dunning_suspend_days": (int, 1, 120),
+    "vat_rates_bp": (dict, 0, 10_000),
 }
 
 
@@ -68,7 +77,12 @@ def check_setting(key: str, value: Any) -> str | None:
     if key not in LIMITS:
         return "unknown setting"
     kind, low, high = LIMITS[key]
-    items = value if kind is list else [value]
+    if kind is dict:
+        if not isinstance(value, dict) or "default" not in value:
+            return "an object of rates by département code, with a default"
+        items = list(value.values())
+    else:
+        items = value if kind is list else [value]
     if kind is list and (not isinstance(value, list) or not value or value != sorted(set(value))):
         return "a non-empty list of increasing whole numbers"
     for item in items:

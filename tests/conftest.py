@@ -18,6 +18,14 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BUSINESS_TABLES = (
+    "stripe_event",
+    "dunning",
+    "payment_attempt",
+    "document_line",
+    "credit_note",
+    "invoice",
+    "billing_run",
+    "number_series",
     "outbox",
     "audit_log",
     "idempotency_key",

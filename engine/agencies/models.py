@@ -58,6 +58,11 @@ class Agency(Base):
     paused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     monthly_budget_cents: Mapped[int | None] = mapped_column(BigInteger)
     webhook_url: Mapped[str | None] = mapped_column(Text)
+    # Stripe: the customer, and the saved card or mandate used off-session for invoices.
+    stripe_customer_id: Mapped[str | None] = mapped_column(Text)
+    stripe_payment_method_id: Mapped[str | None] = mapped_column(Text)
+    # Why the agency is suspended: 'unpaid' (lifted by the payment) or 'staff'.
+    suspension_reason: Mapped[str | None] = mapped_column(Text)
     # The key our webhooks are signed with (HMAC-SHA256); the agency reads it, we never log it.
     webhook_secret: Mapped[str] = mapped_column(
         Text,
