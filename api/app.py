@@ -11,6 +11,7 @@ from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS
 from api.routes.admin import AdminController
 from api.routes.agencies import AgencyController
+from api.routes.billing import BillingController, stripe_webhook
 from api.routes.estimations import (
     create_estimation,
     create_lead,
@@ -32,6 +33,8 @@ def create_app() -> Litestar:
             AgencyController,
             AdminController,
             LeadController,
+            BillingController,
+            stripe_webhook,
             preview_matching,
             communes,
             create_estimation,

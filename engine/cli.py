@@ -176,6 +176,42 @@ def admin_create_key(role: str, label: str) -> None:
     click.echo(issued.key)
 
 
+@main.group()
+def billing() -> None:
+    """Monthly invoices, credit notes and their payments."""
+
+
+@billing.command("run")
+@click.option("--period", required=True, help="the month to bill, YYYY-MM (ended)")
+@_fail_in_one_line
+def billing_run(period: str) -> None:
+    """Bill every agency for a month, then collect through Stripe. Run again to resume."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from engine.billing.run import parse_period, run_billing
+    from engine.db import unit_of_work
+
+    month = parse_period(period)
+    with unit_of_work() as session:
+        pending = session.execute(
+            text("""
+                SELECT count(DISTINCT agency_id) FROM ledger_line l
+                WHERE NOT EXISTS (SELECT 1 FROM document_line d WHERE d.ledger_line_id = l.id)
+            """)
+        ).scalar_one()
+    with click.progressbar(length=pending, label="agencies", file=sys.stderr) as bar:
+        report = run_billing(month, datetime.now(UTC), on_agency=lambda: bar.update(1))
+    click.echo(
+        f"{report.period}: {report.invoices} invoices, {report.credit_notes} credit notes, "
+        f"{report.paid} paid, {report.failed} failed, {report.unreachable} not reached, "
+        f"{report.refunds} refunds"
+    )
+    for note in report.notes:
+        click.echo(note)
+
+
 # --- processes -----------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""`mandat scheduler`: the one process that runs background jobs (APScheduler 3).
+"""`mandat scheduler`: the one process that runs background jobs (APScheduler 3): offers
+turning shared, notifications, the monthly billing run (1st, 04:00 Paris), dunning (daily).
 
 One scheduler at a time: it holds a PostgreSQL advisory lock on its own connection for its whole
 life, so a second `mandat scheduler` waits until the first stops instead of running every job
@@ -45,9 +46,29 @@ def deliver_notifications() -> dict[str, int]:
             return totals
 
 
-JOBS: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
-    "announce_offers": (announce_offers, {"seconds": 60}),
-    "deliver_notifications": (deliver_notifications, {"seconds": 10}),
+def monthly_billing() -> dict[str, Any]:
+    """The month before, on the 1st at 04:00 Paris time."""
+    from engine.billing.run import previous_period, run_billing
+
+    now = datetime.now(PARIS)
+    return vars(run_billing(previous_period(now), now))
+
+
+def dunning() -> dict[str, int]:
+    from engine.billing.payments import run_dunning
+    from engine.settings import read_settings
+
+    with unit_of_work() as session:
+        now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+        return run_dunning(session, now, read_settings(session))
+
+
+# name: (job, trigger, trigger arguments, run once at start)
+JOBS: dict[str, tuple[Callable[[], Any], str, dict[str, Any], bool]] = {
+    "announce_offers": (announce_offers, "interval", {"seconds": 60}, True),
+    "deliver_notifications": (deliver_notifications, "interval", {"seconds": 10}, True),
+    "monthly_billing": (monthly_billing, "cron", {"day": 1, "hour": 4}, False),
+    "dunning": (dunning, "cron", {"hour": 9}, True),
 }
 
 
@@ -63,15 +84,17 @@ def run_scheduler(on_locked: Callable[[], None] | None = None) -> None:
         if on_locked:
             on_locked()
         scheduler = BlockingScheduler(timezone=PARIS)
-        for name, (job, every) in JOBS.items():
+        for name, (job, trigger, arguments, at_start) in JOBS.items():
+            extra = {"next_run_time": datetime.now(PARIS)} if at_start else {}
             scheduler.add_job(
                 _logged(name, job),
-                "interval",
+                trigger,
                 id=name,
                 coalesce=True,
                 max_instances=1,
-                next_run_time=datetime.now(PARIS),  # once at start, then at each interval
-                **every,
+                misfire_grace_time=3600,
+                **arguments,
+                **extra,
             )
         try:
             scheduler.start()

@@ -39,6 +39,14 @@ DEFAULTS: dict[str, Any] = {
     "invoice_due_days": 15,
     "dunning_reminder_days": [3, 7],
     "dunning_suspend_days": 15,
+    # Mandat as the seller on its invoices; a demonstration identity until set for real.
+    "seller_identity": {
+        "name": "Mandat SAS",
+        "siret": "90000000110008",
+        "vat_number": "FR68900000001",
+        "address": "10 rue de l'Exemple, 75002 Paris",
+        "legal": "SAS au capital de 10 000 € — RCS Paris 900 000 001 (identité de démonstration)",
+    },
 }
 
 
@@ -61,6 +69,7 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "dunning_reminder_days": (list, 1, 60),
     "dunning_suspend_days": (int, 1, 120),
     "vat_rates_bp": (dict, 0, 10_000),
+    "seller_identity": (dict, 0, 0),
 }
 
 
@@ -77,6 +86,11 @@ def check_setting(key: str, value: Any) -> str | None:
     if key not in LIMITS:
         return "unknown setting"
     kind, low, high = LIMITS[key]
+    if key == "seller_identity":
+        needed = {"name", "siret", "vat_number", "address"}
+        if not isinstance(value, dict) or not needed <= set(value):
+            return f"an object with {', '.join(sorted(needed))}"
+        return None
     if kind is dict:
         if not isinstance(value, dict) or "default" not in value:
             return "an object of rates by département code, with a default"

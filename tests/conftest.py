@@ -56,6 +56,22 @@ def _server_urls() -> tuple[str, str]:
     return as_text(admin), as_text(test)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stripe goes to the tests' localstripe (started on first use), in this process and in
+    every server or scheduler the tests start."""
+    os.environ["STRIPE_API_KEY"] = "sk_test_mandat_tests"
+    os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{_free_port()}"
+    os.environ["STRIPE_WEBHOOK_SECRET"] = "whsec_mandat_tests"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         layer = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
@@ -186,3 +202,45 @@ def live_server(database_url: str) -> Iterator[str]:
     server.terminate()
     server.wait(timeout=10)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def localstripe_server() -> Iterator[str]:
+    """localstripe on the port STRIPE_API_BASE names, for the whole session."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    base = os.environ["STRIPE_API_BASE"]
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
+    log = (ROOT / "test-artifacts" / "localstripe.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "localstripe_server.py"), base.rsplit(":", 1)[1]],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.delete(f"{base}/_config/data", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("localstripe did not start")
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture
+def stripe_fake(localstripe_server: str) -> str:
+    """An empty localstripe for this test."""
+    import httpx
+
+    httpx.delete(f"{localstripe_server}/_config/data", timeout=10).raise_for_status()
+    return localstripe_server

@@ -25,6 +25,13 @@ SETTINGS = {
     "invoice_due_days": 15,
     "dunning_reminder_days": [3, 7],
     "dunning_suspend_days": 15,
+    "seller_identity": {
+        "name": "Mandat SAS",
+        "siret": "90000000110008",
+        "vat_number": "FR68900000001",
+        "address": "10 rue de l'Exemple, 75002 Paris",
+        "legal": "SAS au capital de 10 000 € — RCS Paris 900 000 001 (identité de démonstration)",
+    },
 }
 
 

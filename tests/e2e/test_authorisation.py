@@ -6,11 +6,14 @@ it is listed here with the object it names."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 
 from api.app import create_app
+from engine.billing.documents import PARIS, bill_agency
+from engine.billing.ledger import add_refund_line
 from tests.conftest import issue_key
 from tests.market import buyers, offered_lead
 
@@ -33,11 +36,36 @@ def routes_with_ids() -> list[tuple[str, str]]:
     return found
 
 
+def billed_documents(session, agency_id, purchase_id) -> tuple[Any, Any]:  # type: ignore[no-untyped-def]
+    """An invoice for this month's purchase, then a credit note for its refund next month."""
+    now = datetime.now(PARIS)
+    period = now.date().replace(day=1)
+    following = (period + timedelta(days=32)).replace(day=1)
+    after = datetime(following.year, following.month, 1, 1, tzinfo=PARIS)
+    invoice = bill_agency(session, agency_id, period, after).invoice
+    add_refund_line(session, purchase_id, 100)
+    later = (following + timedelta(days=32)).replace(day=1)
+    note = bill_agency(
+        session, agency_id, following, datetime(later.year, later.month, 1, 1, tzinfo=PARIS)
+    ).credit_notes[0]
+    session.commit()
+    assert invoice is not None
+    return invoice.id, note.id
+
+
 def table_checksum(session) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
     digest = "md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), ''))"
     return tuple(
         session.execute(text(f"SELECT {digest} FROM {table} t")).scalar_one()
-        for table in ("purchase", "offer", "api_key", "agency", "ledger_line")
+        for table in (
+            "purchase",
+            "offer",
+            "api_key",
+            "agency",
+            "ledger_line",
+            "invoice",
+            "credit_note",
+        )
     )
 
 
@@ -51,11 +79,13 @@ def test_another_agency_never_reaches_agency_a_objects(client, session) -> None:
         headers=a.headers,
     ).json()
     a_key = client.get("/api/v1/agency/api-keys", headers=a.headers).json()[0]["id"]
+    invoice, credit_note = billed_documents(session, a.agency_id, bought["purchase_id"])
     ids = {
         "lead_id": lead,
         "purchase_id": bought["purchase_id"],
         "agency_id": a.agency_id,
         "key_id": a_key,
+        "doc_id": invoice,
     }
     intruders = {role: issue_key(role, b.agency_id) for role in ("owner", "buyer", "viewer")}
     before = table_checksum(session)
@@ -66,7 +96,8 @@ def test_another_agency_never_reaches_agency_a_objects(client, session) -> None:
             continue
         names = re.findall(r"\{(\w+):uuid\}", path)
         assert all(n in ids for n in names), f"list the object for {method} {path}"
-        url = re.sub(r"\{(\w+):uuid\}", lambda m: str(ids[m.group(1)]), path)
+        named = {**ids, "doc_id": credit_note} if "credit-notes" in path else ids
+        url = re.sub(r"\{(\w+):uuid\}", lambda m, named=named: str(named[m.group(1)]), path)
         for role, key in intruders.items():
             answer = client.request(
                 method,

@@ -1,0 +1,172 @@
+"""Billing over HTTP: runs (finance), invoices and credit notes (the agency's own, or all for
+finance), the agency's payment method, and Stripe's webhooks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import stripe
+from litestar import Controller, Request, Response, get, post, put
+from litestar.di import Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
+from msgspec import Meta
+from sqlalchemy import text
+
+from api.auth import Caller, principal
+from api.schemas import Request as Body
+from engine.accounts.keys import Principal
+from engine.billing import stripe_gateway as gateway
+from engine.billing.payments import collect, handle_event
+from engine.billing.run import parse_period, run_billing
+from engine.billing.views import document, html, lines_csv, list_documents
+from engine.db import unit_of_work
+from engine.errors import MandatError, PaymentRequired, RuleViolation
+
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+
+
+class RunIn(Body):
+    period: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
+
+
+class PaymentMethodIn(Body):
+    payment_method_id: Annotated[str, Meta(min_length=3, max_length=255)]
+
+
+def _scope(caller: Principal) -> uuid.UUID | None:
+    """Finance reads every agency's documents; an agency its own; admins none."""
+    if caller.role == "finance":
+        return None
+    return caller.agency()
+
+
+class BillingController(Controller):
+    path = "/api/v1"
+    tags = ["billing"]
+    security = [{"BearerAuth": []}]
+    dependencies = {"caller": Provide(principal, sync_to_thread=True)}
+
+    @post("/billing/runs", sync_to_thread=True, status_code=201, summary="Run a month's billing")
+    def run(self, caller: Caller, data: JSONBody[RunIn]) -> dict[str, Any]:
+        """Finance. Idempotent: running a month again bills only what is left."""
+        caller.require("finance")
+        report = run_billing(parse_period(data.period), datetime.now(UTC))
+        with unit_of_work() as session:
+            invoices, _ = list_documents(session, "invoice", None, None, 200, None)
+        period_invoices = [i for i in invoices if i["period"] == report.period]
+        return {**vars(report), "documents": period_invoices}
+
+    @get("/invoices", sync_to_thread=True, summary="Invoices")
+    def invoices(
+        self,
+        caller: Caller,
+        status: FromQuery[Literal["open", "paid", "payment_failed"] | None] = None,
+        limit: Limit = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        with unit_of_work() as session:
+            items, next_cursor = list_documents(
+                session, "invoice", _scope(caller), status, limit, cursor
+            )
+        return {"items": items, "next_cursor": next_cursor}
+
+    @get("/invoices/{doc_id:uuid}", sync_to_thread=True, summary="One invoice")
+    def invoice(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+        with unit_of_work() as session:
+            return document(session, "invoice", doc_id, _scope(caller))
+
+    @get("/invoices/{doc_id:uuid}/html", sync_to_thread=True, summary="An invoice, printable")
+    def invoice_page(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
+        with unit_of_work() as session:
+            page = html(document(session, "invoice", doc_id, _scope(caller)))
+        return Response(page, media_type="text/html")
+
+    @get("/invoices/{doc_id:uuid}/lines.csv", sync_to_thread=True, summary="An invoice's lines")
+    def invoice_lines(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
+        with unit_of_work() as session:
+            body = lines_csv(document(session, "invoice", doc_id, _scope(caller)))
+        return Response(body, media_type="text/csv")
+
+    @get("/credit-notes", sync_to_thread=True, summary="Credit notes")
+    def credit_notes(
+        self,
+        caller: Caller,
+        limit: Limit = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        with unit_of_work() as session:
+            items, next_cursor = list_documents(
+                session, "credit_note", _scope(caller), None, limit, cursor
+            )
+        return {"items": items, "next_cursor": next_cursor}
+
+    @get("/credit-notes/{doc_id:uuid}", sync_to_thread=True, summary="One credit note")
+    def credit_note(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+        with unit_of_work() as session:
+            return document(session, "credit_note", doc_id, _scope(caller))
+
+    @get(
+        "/credit-notes/{doc_id:uuid}/html", sync_to_thread=True, summary="A credit note, printable"
+    )
+    def credit_note_page(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
+        with unit_of_work() as session:
+            page = html(document(session, "credit_note", doc_id, _scope(caller)))
+        return Response(page, media_type="text/html")
+
+    @put("/agency/payment-method", sync_to_thread=True, summary="Save the card that pays invoices")
+    def payment_method(self, caller: Caller, data: JSONBody[PaymentMethodIn]) -> dict[str, Any]:
+        """Owner. A PaymentMethod made client-side with Stripe.js; unpaid invoices are charged
+        on it at once, which lifts a suspension for non-payment."""
+        caller.require("owner")
+        agency_id = caller.agency()
+        with unit_of_work() as session:
+            agency = session.execute(
+                text("SELECT name, email, stripe_customer_id FROM agency WHERE id = :a"),
+                {"a": agency_id},
+            ).one()
+        customer = agency.stripe_customer_id or gateway.create_customer(
+            str(agency_id), agency.name, agency.email
+        )
+        try:
+            method = gateway.attach_payment_method(customer, data.payment_method_id)
+        except stripe.CardError as error:
+            raise PaymentRequired(
+                "This card was refused: use another one.", code=error.code or "card_declined"
+            ) from error
+        except stripe.InvalidRequestError as error:
+            raise RuleViolation.at(
+                "payment_method_id", "invalid_payment_method", "Stripe does not know this one."
+            ) from error
+        with unit_of_work() as session:
+            session.execute(
+                text("""
+                    UPDATE agency SET stripe_customer_id = :c, stripe_payment_method_id = :m
+                    WHERE id = :a
+                """),
+                {"c": customer, "m": method, "a": agency_id},
+            )
+            unpaid = list(
+                session.execute(
+                    text("""
+                        SELECT id FROM invoice WHERE agency_id = :a AND status = 'payment_failed'
+                        ORDER BY issued_at
+                    """),
+                    {"a": agency_id},
+                ).scalars()
+            )
+        retried = {str(i): collect(i, new_attempt=True).status for i in unpaid}
+        return {"payment_method_id": method, "retried_invoices": retried}
+
+
+@post("/webhooks/stripe", sync_to_thread=True, status_code=200, tags=["billing"])
+def stripe_webhook(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
+    """Stripe's events, verified (signature, timestamp both ways) and stored once by id."""
+    try:
+        event = gateway.verify_event(body, request.headers.get("stripe-signature", ""))
+    except gateway.InvalidSignature as error:
+        raise MandatError("The signature does not check out.", code="invalid_signature") from error
+    with unit_of_work() as session:
+        outcome = handle_event(session, event)
+    return {"received": True, "outcome": outcome}

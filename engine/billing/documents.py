@@ -1,0 +1,194 @@
+"""Writing invoices and credit notes: numbers, identities, lines, VAT (PRODUCT §7).
+
+A document is written whole in one transaction, with its number taken from its series under the
+series row's lock: a document rolled back gives its number back, so the series has no gap. Once
+written, documents are never changed, except their payment status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.billing.models import CreditNote, DocumentLine, Invoice
+from engine.settings import read_settings
+
+PARIS = ZoneInfo("Europe/Paris")
+PREFIX = {"invoice": "F", "credit_note": "A"}
+
+
+def period_bounds(period: date) -> tuple[datetime, datetime]:
+    """The month as [start, end) instants, Paris time."""
+    start = datetime(period.year, period.month, 1, tzinfo=PARIS)
+    following = date(period.year + period.month // 12, period.month % 12 + 1, 1)
+    return start, datetime(following.year, following.month, 1, tzinfo=PARIS)
+
+
+def next_number(session: Session, doc_type: str, year: int) -> str:
+    number = session.execute(
+        text("""
+            INSERT INTO number_series (doc_type, year, last_number) VALUES (:t, :y, 1)
+            ON CONFLICT (doc_type, year)
+            DO UPDATE SET last_number = number_series.last_number + 1
+            RETURNING last_number
+        """),
+        {"t": doc_type, "y": year},
+    ).scalar_one()
+    return f"{PREFIX[doc_type]}-{year}-{number:06d}"
+
+
+def vat_number(siren: str) -> str:
+    """The French intra-community VAT number of a SIREN: FR + key + SIREN."""
+    key = (12 + 3 * (int(siren) % 97)) % 97
+    return f"FR{key:02d}{siren}"
+
+
+def vat_of(ht_cents: int, rate_bp: int) -> int:
+    return int((Decimal(ht_cents) * rate_bp / 10_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+_BUYER = text("""
+    SELECT a.id, a.name, a.siret, a.email, c.name AS commune, c.departement_code,
+           (SELECT min(p.postal_code) FROM postal_code p WHERE p.commune_code = c.code)
+               AS postal_code
+    FROM agency a LEFT JOIN commune c ON c.code = a.office_commune_code
+    WHERE a.id = :agency
+""")
+
+
+def buyer_identity(session: Session, agency_id: uuid.UUID) -> tuple[dict[str, Any], str | None]:
+    row = session.execute(_BUYER, {"agency": agency_id}).mappings().one()
+    siren = row["siret"][:9]
+    identity = {
+        "name": row["name"],
+        "siret": row["siret"],
+        "siren": siren,
+        "vat_number": vat_number(siren),
+        "email": row["email"],
+        "address": " ".join(p for p in (row["postal_code"], row["commune"]) if p),
+    }
+    return identity, row["departement_code"]
+
+
+def vat_rate_bp(settings: dict[str, Any], departement: str | None) -> int:
+    rates = settings["vat_rates_bp"]
+    return int(rates.get(departement or "", rates["default"]))
+
+
+# The agency's ledger lines not yet on any document, up to `until`, with what they were for.
+_UNBILLED = text("""
+    SELECT l.id, l.kind, l.amount_cents, l.created_at, l.purchase_id, p.mode, c.name AS commune,
+           d.invoice_id AS purchase_invoice_id, i.status AS purchase_invoice_status
+    FROM ledger_line l
+    JOIN purchase p ON p.id = l.purchase_id
+    JOIN lead ld ON ld.id = p.lead_id
+    JOIN commune c ON c.code = ld.commune_code
+    LEFT JOIN ledger_line bought ON bought.purchase_id = l.purchase_id AND bought.kind = 'purchase'
+    LEFT JOIN document_line d ON d.ledger_line_id = bought.id AND d.invoice_id IS NOT NULL
+    LEFT JOIN invoice i ON i.id = d.invoice_id
+    WHERE l.agency_id = :agency AND l.created_at < :until
+      AND NOT EXISTS (SELECT 1 FROM document_line x WHERE x.ledger_line_id = l.id)
+    ORDER BY l.created_at, l.id
+""")
+
+
+@dataclass(frozen=True)
+class Documents:
+    invoice: Invoice | None
+    credit_notes: list[CreditNote]
+
+
+def bill_agency(
+    session: Session,
+    agency_id: uuid.UUID,
+    period: date,
+    now: datetime,
+    run_id: uuid.UUID | None = None,
+) -> Documents:
+    """The agency's documents for a period: one invoice for its unbilled purchases (with the
+    refunds of those same purchases as negative lines), and a credit note per earlier invoice
+    whose purchases were refunded since. Nothing when nothing is unbilled."""
+    settings = read_settings(session)
+    _, until = period_bounds(period)
+    lines = session.execute(_UNBILLED, {"agency": agency_id, "until": until}).mappings().all()
+    if not lines:
+        return Documents(None, [])
+    buyer, departement = buyer_identity(session, agency_id)
+    seller = settings["seller_identity"]
+    rate = vat_rate_bp(settings, departement)
+    year = now.astimezone(PARIS).year
+    on_invoice = [line for line in lines if line["purchase_invoice_id"] is None]
+    invoice = None
+    if on_invoice:
+        ht = sum(int(line["amount_cents"]) for line in on_invoice)
+        vat = vat_of(ht, rate)
+        invoice = Invoice(
+            agency_id=agency_id,
+            period=period,
+            number=next_number(session, "invoice", year),
+            issued_at=now,
+            due_at=now.astimezone(PARIS).date() + timedelta(days=int(settings["invoice_due_days"])),
+            seller=seller,
+            buyer=buyer,
+            vat_rate_bp=rate,
+            total_ht_cents=ht,
+            vat_cents=vat,
+            total_ttc_cents=ht + vat,
+            run_id=run_id,
+        )
+        session.add(invoice)
+        session.flush()
+        session.add_all(_document_line(line, invoice_id=invoice.id) for line in on_invoice)
+    credit_notes = []
+    by_invoice: dict[uuid.UUID, list[Any]] = {}
+    for line in lines:
+        if line["purchase_invoice_id"] is not None:
+            by_invoice.setdefault(line["purchase_invoice_id"], []).append(line)
+    for invoice_id, refunds in by_invoice.items():
+        credited_rate = session.execute(
+            text("SELECT vat_rate_bp FROM invoice WHERE id = :i"), {"i": invoice_id}
+        ).scalar_one()
+        ht = -sum(int(line["amount_cents"]) for line in refunds)
+        vat = vat_of(ht, credited_rate)
+        note = CreditNote(
+            agency_id=agency_id,
+            invoice_id=invoice_id,
+            number=next_number(session, "credit_note", year),
+            issued_at=now,
+            seller=seller,
+            buyer=buyer,
+            vat_rate_bp=credited_rate,
+            total_ht_cents=ht,
+            vat_cents=vat,
+            total_ttc_cents=ht + vat,
+        )
+        session.add(note)
+        session.flush()
+        session.add_all(_document_line(line, credit_note_id=note.id) for line in refunds)
+        credit_notes.append(note)
+    session.flush()
+    return Documents(invoice, credit_notes)
+
+
+def _document_line(
+    line: Any, invoice_id: uuid.UUID | None = None, credit_note_id: uuid.UUID | None = None
+) -> DocumentLine:
+    what = "Contact vendeur" if line["kind"] == "purchase" else "Remboursement contact vendeur"
+    mode = "exclusif" if line["mode"] == "exclusive" else "partagé"
+    day = line["created_at"].astimezone(PARIS).strftime("%d/%m/%Y")
+    amount = int(line["amount_cents"]) if invoice_id else -int(line["amount_cents"])
+    return DocumentLine(
+        invoice_id=invoice_id,
+        credit_note_id=credit_note_id,
+        ledger_line_id=line["id"],
+        purchase_id=line["purchase_id"],
+        description=f"{what} {mode} — {line['commune']} — {day}",
+        amount_ht_cents=amount,
+    )

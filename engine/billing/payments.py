@@ -1,0 +1,331 @@
+"""Collecting invoices and paying back credit notes through Stripe, and what Stripe tells us.
+
+Double charges are impossible by construction: an attempt row (invoice, attempt number,
+idempotency key derived from both) is committed before Stripe is called; a retry after an
+unreachable Stripe or a crash reuses that same key, so Stripe answers the first result; a new
+key (a new attempt) is only made after a decline, once the card has changed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.billing import stripe_gateway as gateway
+from engine.db import unit_of_work
+from engine.notify.outbox import enqueue
+
+
+@dataclass(frozen=True)
+class Collection:
+    status: str  # paid | failed | unreachable | nothing_due
+    error: str | None = None
+
+
+_INVOICE = text("""
+    SELECT i.id, i.agency_id, i.number, i.status, i.total_ttc_cents,
+           coalesce((SELECT sum(c.total_ttc_cents) FROM credit_note c
+                     WHERE c.invoice_id = i.id), 0) AS credited,
+           a.name, a.email, a.stripe_customer_id, a.stripe_payment_method_id
+    FROM invoice i JOIN agency a ON a.id = i.agency_id
+    WHERE i.id = :id
+    FOR UPDATE OF i
+""")
+
+
+def collect(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collection:
+    """Charge what the invoice still asks (its total less its credit notes) off-session.
+
+    `new_attempt` makes a fresh attempt after a decline (the card has changed); otherwise a
+    pending or unreachable attempt is retried with its own key."""
+    with unit_of_work() as session:
+        invoice = session.execute(_INVOICE, {"id": invoice_id}).mappings().one()
+        if invoice["status"] == "paid":
+            return Collection("paid")
+        due = int(invoice["total_ttc_cents"]) - int(invoice["credited"])
+        if due <= 0:
+            _mark_paid(session, invoice_id, None)
+            return Collection("nothing_due")
+        if not invoice["stripe_customer_id"] or not invoice["stripe_payment_method_id"]:
+            _mark_failed(session, invoice, "no_payment_method")
+            return Collection("failed", "no_payment_method")
+        attempt = session.execute(
+            text("""
+                SELECT attempt, idempotency_key, status FROM payment_attempt
+                WHERE invoice_id = :id ORDER BY attempt DESC LIMIT 1
+            """),
+            {"id": invoice_id},
+        ).one_or_none()
+        if attempt is None or (attempt.status == "failed" and new_attempt):
+            number = 1 if attempt is None else attempt.attempt + 1
+            key = f"invoice-{invoice_id}-attempt-{number}"
+            session.execute(
+                text("""
+                    INSERT INTO payment_attempt (invoice_id, attempt, idempotency_key, amount_cents)
+                    VALUES (:id, :n, :key, :amount)
+                """),
+                {"id": invoice_id, "n": number, "key": key, "amount": due},
+            )
+        elif attempt.status == "failed":
+            return Collection("failed", "declined")
+        else:
+            number, key = attempt.attempt, attempt.idempotency_key
+        customer, method = invoice["stripe_customer_id"], invoice["stripe_payment_method_id"]
+    # The attempt is committed: from here a crash or a timeout is retried with the same key.
+    try:
+        result = gateway.charge(
+            customer, method, due, key, {"invoice_id": str(invoice_id), "attempt": str(number)}
+        )
+    except gateway.StripeUnreachable as error:
+        with unit_of_work() as session:
+            session.execute(
+                text("""
+                    UPDATE payment_attempt SET status = 'unreachable', error_code = :e
+                    WHERE invoice_id = :id AND attempt = :n AND status <> 'succeeded'
+                """),
+                {"id": invoice_id, "n": number, "e": str(error)[:200]},
+            )
+        return Collection("unreachable", str(error))
+    with unit_of_work() as session:
+        status = "succeeded" if result.status == "succeeded" else "failed"
+        session.execute(
+            text("""
+                UPDATE payment_attempt
+                SET status = :s, stripe_payment_intent_id = :pi, error_code = :e,
+                    finished_at = clock_timestamp()
+                WHERE invoice_id = :id AND attempt = :n AND status <> 'succeeded'
+            """),
+            {
+                "s": status,
+                "pi": result.payment_intent_id,
+                "e": result.error_code,
+                "id": invoice_id,
+                "n": number,
+            },
+        )
+        invoice = session.execute(_INVOICE, {"id": invoice_id}).mappings().one()
+        if status == "succeeded":
+            _mark_paid(session, invoice_id, result.payment_intent_id)
+            return Collection("paid")
+        _mark_failed(session, invoice, result.error_code or "declined")
+        return Collection("failed", result.error_code)
+
+
+def _mark_paid(session: Session, invoice_id: uuid.UUID, payment_intent: str | None) -> None:
+    """Paid is final. Any open dunning closes, and a suspension for non-payment is lifted."""
+    row = session.execute(
+        text("""
+            UPDATE invoice SET status = 'paid', paid_at = clock_timestamp(),
+                   stripe_payment_intent_id = coalesce(:pi, stripe_payment_intent_id)
+            WHERE id = :id AND status <> 'paid'
+            RETURNING agency_id
+        """),
+        {"id": invoice_id, "pi": payment_intent},
+    ).one_or_none()
+    if row is None:
+        return
+    session.execute(
+        text("""
+            UPDATE dunning SET resolved_at = clock_timestamp()
+            WHERE invoice_id = :id AND resolved_at IS NULL
+        """),
+        {"id": invoice_id},
+    )
+    _lift_suspension(session, row.agency_id)
+
+
+def _lift_suspension(session: Session, agency_id: uuid.UUID) -> None:
+    session.execute(
+        text("""
+            UPDATE agency SET status = 'active', suspension_reason = NULL
+            WHERE id = :a AND status = 'suspended' AND suspension_reason = 'unpaid'
+              AND NOT EXISTS (SELECT 1 FROM dunning d WHERE d.agency_id = :a
+                              AND d.resolved_at IS NULL AND d.suspended_at IS NOT NULL)
+        """),
+        {"a": agency_id},
+    )
+
+
+def _mark_failed(session: Session, invoice: Any, reason: str) -> None:
+    updated = session.execute(
+        text("UPDATE invoice SET status = 'payment_failed' WHERE id = :id AND status <> 'paid'"),
+        {"id": invoice["id"]},
+    ).rowcount  # type: ignore[attr-defined]
+    if not updated:
+        return
+    opened = session.execute(
+        text("""
+            INSERT INTO dunning (agency_id, invoice_id, failed_at)
+            SELECT :a, :i, clock_timestamp()
+            WHERE NOT EXISTS (SELECT 1 FROM dunning WHERE invoice_id = :i AND resolved_at IS NULL)
+            RETURNING id
+        """),
+        {"a": invoice["agency_id"], "i": invoice["id"]},
+    ).one_or_none()
+    if opened is not None:
+        enqueue(
+            session,
+            [invoice["agency_id"]],
+            "invoice.payment_failed",
+            f"{invoice['id']}:failed:{opened.id}",
+            {"invoice_id": invoice["id"], "number": invoice["number"], "reason": reason},
+        )
+
+
+def refund_credit_note(credit_note_id: uuid.UUID) -> str:
+    """Pay a credit note back on its paid invoice's payment (a Stripe Refund), once."""
+    with unit_of_work() as session:
+        note = (
+            session.execute(
+                text("""
+                SELECT c.id, c.total_ttc_cents, c.refund_status, i.status AS invoice_status,
+                       i.stripe_payment_intent_id
+                FROM credit_note c JOIN invoice i ON i.id = c.invoice_id
+                WHERE c.id = :id FOR UPDATE OF c
+            """),
+                {"id": credit_note_id},
+            )
+            .mappings()
+            .one()
+        )
+        if note["refund_status"] == "refunded":
+            return "refunded"
+        if note["invoice_status"] != "paid" or not note["stripe_payment_intent_id"]:
+            return "not_paid"  # the invoice's charge will be smaller instead
+    try:
+        refund_id = gateway.refund(
+            note["stripe_payment_intent_id"],
+            int(note["total_ttc_cents"]),
+            f"credit-note-{credit_note_id}",
+            {"credit_note_id": str(credit_note_id)},
+        )
+    except gateway.StripeUnreachable:
+        return "unreachable"
+    with unit_of_work() as session:
+        session.execute(
+            text("""
+                UPDATE credit_note SET refund_status = 'refunded', stripe_refund_id = :r
+                WHERE id = :id AND refund_status <> 'refunded'
+            """),
+            {"id": credit_note_id, "r": refund_id},
+        )
+    return "refunded"
+
+
+def handle_event(session: Session, event: dict[str, Any]) -> str:
+    """A verified Stripe event, stored once by id; a duplicate or a stale event changes nothing."""
+    import json
+
+    stored = session.execute(
+        text("""
+            INSERT INTO stripe_event (id, type, created, payload)
+            VALUES (:id, :type, to_timestamp(:created), CAST(:payload AS jsonb))
+            ON CONFLICT (id) DO NOTHING RETURNING id
+        """),
+        {
+            "id": event["id"],
+            "type": event["type"],
+            "created": event.get("created", 0),
+            "payload": json.dumps(event),
+        },
+    ).one_or_none()
+    if stored is None:
+        return "duplicate"
+    intent = (event.get("data") or {}).get("object") or {}
+    invoice_id = (intent.get("metadata") or {}).get("invoice_id")
+    if not invoice_id:
+        return "ignored"
+    try:
+        invoice_uuid = uuid.UUID(invoice_id)
+    except ValueError:
+        return "ignored"
+    invoice = session.execute(_INVOICE, {"id": invoice_uuid}).mappings().one_or_none()
+    if invoice is None:
+        return "ignored"
+    if event["type"] == "payment_intent.succeeded":
+        session.execute(
+            text("""
+                UPDATE payment_attempt SET status = 'succeeded', finished_at = clock_timestamp()
+                WHERE stripe_payment_intent_id = :pi AND status <> 'succeeded'
+                  AND NOT EXISTS (SELECT 1 FROM payment_attempt s
+                                  WHERE s.invoice_id = :i AND s.status = 'succeeded')
+            """),
+            {"pi": intent.get("id"), "i": invoice_uuid},
+        )
+        _mark_paid(session, invoice_uuid, intent.get("id"))
+        return "paid"
+    if event["type"] == "payment_intent.payment_failed":
+        code = (intent.get("last_payment_error") or {}).get("code") or "declined"
+        _mark_failed(session, invoice, code)  # a paid invoice stays paid: events come late
+        return "failed"
+    return "ignored"
+
+
+def run_dunning(session: Session, now: datetime, settings: dict[str, Any]) -> dict[str, int]:
+    """Reminders at +3 and +7 days, suspension at +15 (settings), for each unpaid invoice."""
+    from datetime import timedelta
+
+    first, second = (int(d) for d in settings["dunning_reminder_days"][:2])
+    suspend_after = int(settings["dunning_suspend_days"])
+    counts = {"reminded": 0, "suspended": 0}
+    open_cases = (
+        session.execute(
+            text("""
+            SELECT d.id, d.agency_id, d.invoice_id, d.failed_at, d.reminded_3_at,
+                   d.reminded_7_at, d.suspended_at, i.number, i.total_ttc_cents
+            FROM dunning d JOIN invoice i ON i.id = d.invoice_id
+            WHERE d.resolved_at IS NULL
+            FOR UPDATE OF d SKIP LOCKED
+        """)
+        )
+        .mappings()
+        .all()
+    )
+    for case in open_cases:
+        age = now - case["failed_at"]
+        for days, column in ((first, "reminded_3_at"), (second, "reminded_7_at")):
+            if age >= timedelta(days=days) and case[column] is None:
+                session.execute(
+                    text(f"UPDATE dunning SET {column} = :now WHERE id = :id"),
+                    {"now": now, "id": case["id"]},
+                )
+                enqueue(
+                    session,
+                    [case["agency_id"]],
+                    "invoice.payment_reminder",
+                    f"{case['invoice_id']}:{column}:{case['id']}",
+                    {
+                        "invoice_id": case["invoice_id"],
+                        "number": case["number"],
+                        "amount_cents": case["total_ttc_cents"],
+                        "suspension_in_days": max(suspend_after - days, 0),
+                    },
+                )
+                counts["reminded"] += 1
+        if age >= timedelta(days=suspend_after) and case["suspended_at"] is None:
+            session.execute(
+                text("UPDATE dunning SET suspended_at = :now WHERE id = :id"),
+                {"now": now, "id": case["id"]},
+            )
+            session.execute(
+                text("""
+                    UPDATE agency SET status = 'suspended',
+                           suspension_reason = coalesce(suspension_reason, 'unpaid')
+                    WHERE id = :a
+                """),
+                {"a": case["agency_id"]},
+            )
+            enqueue(
+                session,
+                [case["agency_id"]],
+                "agency.suspended",
+                f"{case['invoice_id']}:suspended:{case['id']}",
+                {"invoice_id": case["invoice_id"], "number": case["number"]},
+            )
+            counts["suspended"] += 1
+    return counts

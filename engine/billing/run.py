@@ -1,0 +1,127 @@
+"""The monthly billing run (PRODUCT §7): documents for every agency, then payments.
+
+Idempotent and resumable: agencies are claimed one at a time (`FOR UPDATE SKIP LOCKED`), each
+agency's documents are written in one transaction, the invoice per (agency, period) is unique;
+payments follow, each behind its committed attempt. Killed anywhere and run again, a run does
+only what is left: no second document, number or charge.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import text
+
+from engine.billing.documents import PARIS, bill_agency, period_bounds
+from engine.billing.payments import collect, refund_credit_note
+from engine.db import unit_of_work
+from engine.errors import RuleViolation
+
+_CLAIM = text("""
+    SELECT a.id FROM agency a
+    WHERE EXISTS (SELECT 1 FROM ledger_line l
+                  WHERE l.agency_id = a.id AND l.created_at < :until
+                    AND NOT EXISTS (SELECT 1 FROM document_line d WHERE d.ledger_line_id = l.id))
+      AND NOT EXISTS (SELECT 1 FROM invoice i WHERE i.agency_id = a.id AND i.period = :period)
+    ORDER BY a.id
+    LIMIT 1
+    FOR UPDATE OF a SKIP LOCKED
+""")
+
+_TO_COLLECT = text("""
+    SELECT i.id FROM invoice i
+    WHERE i.period = :period AND i.status = 'open'
+    ORDER BY i.number
+""")
+
+_TO_REFUND = text("""
+    SELECT c.id FROM credit_note c JOIN invoice i ON i.id = c.invoice_id
+    WHERE c.refund_status = 'pending' AND i.status = 'paid'
+    ORDER BY c.number
+""")
+
+
+@dataclass
+class RunReport:
+    period: str
+    invoices: int = 0
+    credit_notes: int = 0
+    paid: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    refunds: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_period(value: str) -> date:
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        return date(year, month, 1)
+    except ValueError as error:
+        raise RuleViolation.at("period", "invalid_period", "A period reads YYYY-MM.") from error
+
+
+def run_billing(
+    period: date, now: datetime, on_agency: Callable[[], None] | None = None
+) -> RunReport:
+    """Bill every agency for `period` (ended before `now`), then collect and refund."""
+    _, until = period_bounds(period)
+    if now < until:
+        raise RuleViolation.at(
+            "period",
+            "period_not_ended",
+            f"{period:%Y-%m} ends on {until.astimezone(PARIS):%Y-%m-%d}: bill it after.",
+        )
+    report = RunReport(f"{period:%Y-%m}")
+    with unit_of_work() as session:
+        run_id = session.execute(
+            text("INSERT INTO billing_run (period) VALUES (:p) RETURNING id"), {"p": period}
+        ).scalar_one()
+    while True:
+        with unit_of_work() as session:
+            agency = session.execute(_CLAIM, {"until": until, "period": period}).scalar()
+            if agency is None:
+                break
+            documents = bill_agency(session, agency, period, now, run_id)
+        report.invoices += documents.invoice is not None
+        report.credit_notes += len(documents.credit_notes)
+        if on_agency:
+            on_agency()
+    with unit_of_work() as session:
+        to_collect = list(session.execute(_TO_COLLECT, {"period": period}).scalars())
+    for invoice_id in to_collect:
+        outcome = collect(invoice_id)
+        if outcome.status in ("paid", "nothing_due"):
+            report.paid += 1
+        elif outcome.status == "failed":
+            report.failed += 1
+        else:
+            report.unreachable += 1
+    with unit_of_work() as session:
+        to_refund = list(session.execute(_TO_REFUND).scalars())
+    for note_id in to_refund:
+        report.refunds += refund_credit_note(note_id) == "refunded"
+    if report.unreachable:
+        report.notes.append("Stripe was unreachable for some invoices: run again to collect them.")
+    _finish(run_id, report)
+    return report
+
+
+def _finish(run_id: uuid.UUID, report: RunReport) -> None:
+    with unit_of_work() as session:
+        session.execute(
+            text("""
+                UPDATE billing_run SET finished_at = clock_timestamp(), invoices = :i,
+                       charged = :p, failed = :f
+                WHERE id = :id
+            """),
+            {"id": run_id, "i": report.invoices, "p": report.paid, "f": report.failed},
+        )
+
+
+def previous_period(now: datetime) -> date:
+    local = now.astimezone(PARIS)
+    return date(local.year - (local.month == 1), (local.month - 2) % 12 + 1, 1)

@@ -1,0 +1,415 @@
+"""Monthly billing collected through Stripe: the official SDK against localstripe on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from engine.billing import stripe_gateway as gateway
+from engine.billing.documents import PARIS, bill_agency
+from engine.billing.ledger import add_refund_line
+from engine.billing.payments import run_dunning
+from engine.billing.run import run_billing
+from engine.settings import read_settings
+from tests.market import Buyer, buyers, offered_lead
+
+pytestmark = pytest.mark.usefixtures("stripe_fake")
+
+
+def this_month() -> tuple[datetime, datetime]:
+    """The current month and an instant just after it ends: billing it 'next month'."""
+    now = datetime.now(PARIS)
+    period = now.date().replace(day=1)
+    following = (period + timedelta(days=32)).replace(day=1)
+    return datetime(period.year, period.month, 1, tzinfo=PARIS), datetime(
+        following.year, following.month, 1, 1, tzinfo=PARIS
+    )
+
+
+def save_card(client, buyer: Buyer, card: str) -> Any:  # type: ignore[no-untyped-def]
+    return client.put(
+        "/api/v1/agency/payment-method", json={"payment_method_id": card}, headers=buyer.headers
+    )
+
+
+def buy(client, session, buyer: Buyer, count: int) -> list[int]:  # type: ignore[no-untyped-def]
+    prices = []
+    for _ in range(count):
+        lead = offered_lead(session, consent_to=[buyer])
+        price = client.get(f"/api/v1/leads/{lead}", headers=buyer.headers).json()["price_cents"]
+        answer = client.post(
+            f"/api/v1/leads/{lead}/purchase",
+            json={"mode": "exclusive", "price_cents": price},
+            headers=buyer.headers,
+        )
+        assert answer.status_code == 201, answer.text
+        prices.append(price)
+    return prices
+
+
+def invoices(session) -> list[Any]:  # type: ignore[no-untyped-def]
+    return (
+        session.execute(
+            text("""
+            SELECT i.*, (SELECT count(*) FROM payment_attempt p WHERE p.invoice_id = i.id)
+                AS attempts
+            FROM invoice i ORDER BY number
+        """)
+        )
+        .mappings()
+        .all()
+    )
+
+
+def test_a_month_billed_paid_by_one_agency_and_declined_for_the_other(client, session) -> None:
+    good, bad = buyers(session, 2, role="owner")
+    assert save_card(client, good, "pm_card_visa").status_code == 200
+    assert save_card(client, bad, "pm_card_chargeCustomerFail").status_code == 200
+    good_prices = buy(client, session, good, 3)
+    bad_prices = buy(client, session, bad, 2)
+    period, after = this_month()
+
+    report = run_billing(period.date(), after)
+
+    assert (report.invoices, report.paid, report.failed) == (2, 1, 1)
+    rows = {r["agency_id"]: r for r in invoices(session)}
+    year = after.year
+    assert sorted(r["number"] for r in rows.values()) == [f"F-{year}-000001", f"F-{year}-000002"]
+    paid, failed = rows[good.agency_id], rows[bad.agency_id]
+    assert paid["total_ht_cents"] == sum(good_prices)
+    assert paid["vat_rate_bp"] == 2000  # Rennes: mainland VAT
+    assert paid["vat_cents"] == round(sum(good_prices) * 0.2)
+    assert paid["total_ttc_cents"] == paid["total_ht_cents"] + paid["vat_cents"]
+    assert paid["status"] == "paid"
+    assert paid["buyer"]["siren"] == paid["buyer"]["siret"][:9]
+    intent = gateway.payment_intent(paid["stripe_payment_intent_id"])
+    assert (intent["amount"], intent["status"]) == (paid["total_ttc_cents"], "succeeded")
+    assert failed["status"] == "payment_failed"
+    assert failed["total_ht_cents"] == sum(bad_prices)
+    dunning = session.execute(text("SELECT agency_id FROM dunning")).scalars().all()
+    assert dunning == [bad.agency_id]
+
+    again = run_billing(period.date(), after)  # idempotent: nothing new, nobody charged twice
+    assert (again.invoices, again.paid, again.failed) == (0, 0, 0)
+    assert [r["attempts"] for r in invoices(session)] == [1, 1]
+
+
+def test_a_declined_payment_leads_to_reminders_suspension_and_back(client, session) -> None:
+    (agency,) = buyers(session, 1, role="owner")
+    save_card(client, agency, "pm_card_chargeCustomerFail")
+    buy(client, session, agency, 1)
+    period, after = this_month()
+    run_billing(period.date(), after)
+    failed_at = session.execute(text("SELECT failed_at FROM dunning")).scalar_one()
+    settings = read_settings(session)
+    lead = offered_lead(session, consent_to=[agency])  # offered before the suspension
+
+    steps = {
+        days: run_dunning(session, failed_at + timedelta(days=days, minutes=1), settings)
+        for days in (1, 3, 7, 15, 16)
+    }
+    session.commit()
+
+    assert [steps[d]["reminded"] for d in (1, 3, 7, 15, 16)] == [0, 1, 1, 0, 0]
+    assert [steps[d]["suspended"] for d in (1, 3, 7, 15, 16)] == [0, 0, 0, 1, 0]
+    events = session.execute(
+        text("SELECT event FROM outbox WHERE event LIKE 'invoice.%' OR event LIKE 'agency.%'")
+    ).all()
+    assert sorted({e.event for e in events}) == [
+        "agency.suspended",
+        "invoice.payment_failed",
+        "invoice.payment_reminder",
+    ]
+    price = session.execute(
+        text("SELECT exclusive_price_cents FROM offer WHERE lead_id = :l"), {"l": lead}
+    ).scalar_one()
+    body = {"mode": "exclusive", "price_cents": price}
+    refused = client.post(f"/api/v1/leads/{lead}/purchase", json=body, headers=agency.headers)
+    assert refused.status_code == 402
+    assert refused.json()["code"] == "account_suspended"
+
+    card = save_card(client, agency, "pm_card_visa")  # a new card: the invoice is paid at once
+
+    assert list(card.json()["retried_invoices"].values()) == ["paid"]
+    assert session.execute(text("SELECT status FROM agency")).scalar_one() == "active"
+    bought = client.post(f"/api/v1/leads/{lead}/purchase", json=body, headers=agency.headers)
+    assert bought.status_code == 201
+    assert [r["attempts"] for r in invoices(session)] == [2]
+
+
+def test_stripe_unreachable_mid_run_then_the_run_resumed_charges_once(
+    client, session, monkeypatch
+) -> None:
+    agencies = buyers(session, 3, role="owner")
+    for agency in agencies:
+        save_card(client, agency, "pm_card_visa")
+        buy(client, session, agency, 1)
+    period, after = this_month()
+    real_base = os.environ["STRIPE_API_BASE"]
+    monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens there
+
+    first = run_billing(period.date(), after)
+
+    assert (first.invoices, first.paid, first.unreachable) == (3, 0, 3)
+    assert {r["status"] for r in invoices(session)} == {"open"}
+    monkeypatch.setenv("STRIPE_API_BASE", real_base)
+    resumed = run_billing(period.date(), after)
+
+    assert (resumed.invoices, resumed.paid) == (0, 3)
+    rows = invoices(session)
+    assert {r["status"] for r in rows} == {"paid"}
+    assert [r["attempts"] for r in rows] == [1, 1, 1]  # the same attempt, the same key
+    keys = session.execute(text("SELECT idempotency_key FROM payment_attempt")).scalars().all()
+    assert sorted(keys) == sorted(f"invoice-{r['id']}-attempt-1" for r in rows)
+
+
+def test_a_run_killed_after_some_agencies_finishes_without_duplicates(client, session) -> None:
+    agencies = buyers(session, 4, role="owner")
+    for agency in agencies:
+        save_card(client, agency, "pm_card_visa")
+        buy(client, session, agency, 2)
+    period, after = this_month()
+    # The first agency's documents were written, then the process died.
+    bill_agency(session, agencies[0].agency_id, period.date(), after)
+    session.commit()
+
+    report = run_billing(period.date(), after)
+
+    rows = invoices(session)
+    assert report.invoices == 3
+    assert len(rows) == 4
+    assert len({r["agency_id"] for r in rows}) == 4
+    assert [r["number"][-6:] for r in rows] == ["000001", "000002", "000003", "000004"]
+    assert {r["status"] for r in rows} == {"paid"}
+
+
+def test_two_runs_at_once_make_one_invoice_per_agency_and_a_gap_free_series(
+    client, session
+) -> None:
+    agencies = buyers(session, 6, role="owner")
+    for agency in agencies:
+        save_card(client, agency, "pm_card_visa")
+        buy(client, session, agency, 1)
+    period, after = this_month()
+    reports: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: reports.append(run_billing(period.date(), after)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    rows = invoices(session)
+    assert sum(r.invoices for r in reports) == 6
+    assert len(rows) == 6
+    assert [int(r["number"][-6:]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert {r["status"] for r in rows} == {"paid"}
+    assert all(r["attempts"] == 1 for r in rows)
+
+
+def test_a_refund_on_a_paid_invoice_is_a_credit_note_and_a_stripe_refund(client, session) -> None:
+    (agency,) = buyers(session, 1, role="owner")
+    save_card(client, agency, "pm_card_visa")
+    prices = buy(client, session, agency, 2)
+    period, after = this_month()
+    run_billing(period.date(), after)
+    purchase = (
+        session.execute(text("SELECT id FROM purchase ORDER BY created_at")).scalars().first()
+    )
+    add_refund_line(session, purchase, prices[0])
+    session.commit()
+
+    # The refund is billed with the following month.
+    following = (after + timedelta(days=32)).replace(day=1, hour=1)
+    report = run_billing(after.date().replace(day=1), following)
+
+    assert (report.invoices, report.credit_notes, report.refunds) == (0, 1, 1)
+    note = session.execute(text("SELECT * FROM credit_note")).mappings().one()
+    invoice = invoices(session)[0]
+    assert note["total_ht_cents"] == prices[0]
+    assert note["invoice_id"] == invoice["id"]
+    assert note["number"].startswith("A-")
+    assert note["refund_status"] == "refunded"
+    charge = gateway.payment_intent(invoice["stripe_payment_intent_id"])
+    refunded = charge.get("latest_charge") or (charge.get("charges") or {}).get("data", [{}])[0]
+    if isinstance(refunded, dict):
+        assert refunded["amount_refunded"] == note["total_ttc_cents"]
+    ledger = session.execute(text("SELECT sum(amount_cents) FROM ledger_line")).scalar_one()
+    assert invoice["total_ht_cents"] - note["total_ht_cents"] == ledger
+    with pytest.raises(Exception, match="never more"):
+        add_refund_line(session, purchase, 100)
+    session.rollback()
+
+
+def test_a_refund_before_billing_is_a_negative_line_on_the_same_invoice(client, session) -> None:
+    (agency,) = buyers(session, 1, role="owner")
+    save_card(client, agency, "pm_card_visa")
+    prices = buy(client, session, agency, 2)
+    purchase = (
+        session.execute(text("SELECT id FROM purchase ORDER BY created_at")).scalars().first()
+    )
+    add_refund_line(session, purchase, 1_000)
+    session.commit()
+    period, after = this_month()
+
+    run_billing(period.date(), after)
+
+    invoice = invoices(session)[0]
+    assert invoice["total_ht_cents"] == sum(prices) - 1_000
+    lines = (
+        session.execute(text("SELECT amount_ht_cents FROM document_line ORDER BY amount_ht_cents"))
+        .scalars()
+        .all()
+    )
+    assert lines[0] == -1_000
+    assert len(lines) == 3
+
+
+def test_documents_read_as_json_html_and_csv_by_their_agency_and_finance(client, session) -> None:
+    owner, other = buyers(session, 2, role="owner")
+    save_card(client, owner, "pm_card_visa")
+    buy(client, session, owner, 2)
+    period, after = this_month()
+    run_billing(period.date(), after)
+    invoice_id = invoices(session)[0]["id"]
+    from tests.conftest import issue_key
+
+    finance = {"Authorization": f"Bearer {issue_key('finance')}"}
+
+    mine = client.get(f"/api/v1/invoices/{invoice_id}", headers=owner.headers)
+    page = client.get(f"/api/v1/invoices/{invoice_id}/html", headers=owner.headers)
+    lines = client.get(f"/api/v1/invoices/{invoice_id}/lines.csv", headers=owner.headers)
+
+    assert mine.status_code == 200
+    assert mine.json()["status"] == "paid"
+    assert len(mine.json()["lines"]) == 2
+    assert page.headers["content-type"].startswith("text/html")
+    assert mine.json()["number"] in page.text
+    assert "SIREN" in page.text
+    assert "Total TTC" in page.text
+    assert lines.text.count("\n") == 3
+    assert client.get(f"/api/v1/invoices/{invoice_id}", headers=other.headers).status_code == 404
+    assert client.get("/api/v1/invoices", headers=other.headers).json()["items"] == []
+    assert client.get(f"/api/v1/invoices/{invoice_id}", headers=finance).status_code == 200
+    assert len(client.get("/api/v1/invoices?status=paid", headers=finance).json()["items"]) == 1
+
+
+def test_a_month_is_billed_only_once_it_has_ended(client, session) -> None:
+    from tests.conftest import issue_key
+
+    finance = {"Authorization": f"Bearer {issue_key('finance')}"}
+    current = datetime.now(PARIS).strftime("%Y-%m")
+
+    answer = client.post("/api/v1/billing/runs", json={"period": current}, headers=finance)
+    bad = client.post("/api/v1/billing/runs", json={"period": "2026-13"}, headers=finance)
+    agency_key = client.post(
+        "/api/v1/billing/runs", json={"period": "2020-01"}, headers=buyers(session, 1)[0].headers
+    )
+
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["code"] == "period_not_ended"
+    assert bad.status_code == 422
+    assert agency_key.status_code == 403
+
+
+def signed(event: dict[str, Any], at: float | None = None) -> tuple[bytes, str]:
+    body = json.dumps(event).encode()
+    stamp = int(at if at is not None else time.time())
+    secret = os.environ["STRIPE_WEBHOOK_SECRET"].encode()
+    mac = hmac.new(secret, f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, f"t={stamp},v1={mac}"
+
+
+def intent_event(kind: str, invoice_id: object, created: int) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid.uuid4().hex[:16]}",
+        "type": f"payment_intent.{kind}",
+        "created": created,
+        "data": {
+            "object": {
+                "id": "pi_test",
+                "status": kind,
+                "metadata": {"invoice_id": str(invoice_id)},
+                "last_payment_error": {"code": "card_declined"}
+                if kind == "payment_failed"
+                else None,
+            }
+        },
+    }
+
+
+def test_stripe_webhooks_are_verified_stored_once_and_never_undo_a_payment(client, session) -> None:
+    (agency,) = buyers(session, 1, role="owner")
+    buy(client, session, agency, 1)  # no card saved: the invoice waits unpaid
+    period, after = this_month()
+    run_billing(period.date(), after)
+    invoice_id = invoices(session)[0]["id"]
+    now = int(time.time())
+
+    def post(body: bytes, signature: str) -> Any:
+        return client.post(
+            "/webhooks/stripe",
+            content=body,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        )
+
+    succeeded = intent_event("succeeded", invoice_id, now)
+    body, signature = signed(succeeded)
+    assert post(body, signature).json()["outcome"] == "paid"
+    assert post(body, signature).json()["outcome"] == "duplicate"  # Stripe retried it
+    late_failure = intent_event("payment_failed", invoice_id, now - 60)  # older, arrives later
+    assert post(*signed(late_failure)).status_code == 200
+    assert invoices(session)[0]["status"] == "paid"
+
+    forged_body, _ = signed(intent_event("succeeded", invoice_id, now))
+    for bad_signature in (
+        signature,  # another body's signature
+        signed(succeeded, at=time.time() - 301)[1],  # too old
+        signed(succeeded, at=time.time() + 301)[1],  # from the future
+        "garbage",
+    ):
+        refused = post(forged_body if bad_signature == signature else body, bad_signature)
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "invalid_signature"
+    assert session.execute(text("SELECT count(*) FROM stripe_event")).scalar_one() == 2
+
+
+def test_localstripe_delivers_signed_events_to_a_live_server(live_server, session) -> None:
+    base = os.environ["STRIPE_API_BASE"]
+    httpx.post(
+        f"{base}/_config/webhooks/mandat",
+        data={
+            "url": f"{live_server}/webhooks/stripe",
+            "secret": os.environ["STRIPE_WEBHOOK_SECRET"],
+            "events[0]": "payment_intent.succeeded",
+        },
+        timeout=10,
+    ).raise_for_status()
+    customer = gateway.create_customer(str(uuid.uuid4()), "Agence", "a@exemple.fr")
+    method = gateway.attach_payment_method(customer, "pm_card_visa")
+
+    result = gateway.charge(customer, method, 1_200, str(uuid.uuid4()), {"invoice_id": "none"})
+
+    assert result.status == "succeeded"
+    deadline = time.monotonic() + 15
+    stored = 0
+    while time.monotonic() < deadline and not stored:
+        stored = session.execute(
+            text("SELECT count(*) FROM stripe_event WHERE type = 'payment_intent.succeeded'")
+        ).scalar_one()
+        session.rollback()
+        time.sleep(0.3)
+    assert stored == 1
