@@ -212,6 +212,25 @@ def billing_run(period: str) -> None:
         click.echo(note)
 
 
+@billing.command("reconcile")
+@click.option("--days", default=35, show_default=True, help="how far back to look")
+@_fail_in_one_line
+def billing_reconcile(days: int) -> None:
+    """Compare ledger, documents and Stripe; print every drift (exit 1 when there is one)."""
+    from datetime import UTC, datetime
+
+    from engine.billing.reconcile import reconcile
+    from engine.db import unit_of_work
+
+    with unit_of_work() as session:
+        drifts = reconcile(session, datetime.now(UTC), days)
+    for drift in drifts:
+        click.echo(f"{drift.kind}\t{drift.subject}\texpected {drift.expected}\tfound {drift.found}")
+    click.echo(f"{len(drifts)} drift(s) over {days} days")
+    if drifts:
+        sys.exit(1)
+
+
 # --- processes -----------------------------------------------------------------------------
 
 

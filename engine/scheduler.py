@@ -63,12 +63,24 @@ def dunning() -> dict[str, int]:
         return run_dunning(session, now, read_settings(session))
 
 
+def reconciliation() -> dict[str, Any]:
+    from engine.billing.reconcile import reconcile
+
+    with unit_of_work() as session:
+        now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+        drifts = reconcile(session, now)
+    for drift in drifts:
+        log.warning("billing drift: %s", drift)
+    return {"drifts": len(drifts)}
+
+
 # name: (job, trigger, trigger arguments, run once at start)
 JOBS: dict[str, tuple[Callable[[], Any], str, dict[str, Any], bool]] = {
     "announce_offers": (announce_offers, "interval", {"seconds": 60}, True),
     "deliver_notifications": (deliver_notifications, "interval", {"seconds": 10}, True),
     "monthly_billing": (monthly_billing, "cron", {"day": 1, "hour": 4}, False),
     "dunning": (dunning, "cron", {"hour": 9}, True),
+    "reconciliation": (reconciliation, "cron", {"hour": 6}, False),
 }
 
 

@@ -152,3 +152,8 @@ def verify_event(payload: bytes, signature_header: str, tolerance_s: int = 300) 
         raise InvalidSignature("timestamp in the future")
     data: dict[str, Any] = event.to_dict()
     return data
+
+
+def refund_amount(refund_id: str) -> int:
+    result = _call(lambda: client().v1.refunds.retrieve(refund_id))
+    return int(result.amount)

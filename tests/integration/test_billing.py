@@ -413,3 +413,39 @@ def test_localstripe_delivers_signed_events_to_a_live_server(live_server, sessio
         session.rollback()
         time.sleep(0.3)
     assert stored == 1
+
+
+def test_reconciliation_finds_nothing_then_every_drift(client, session) -> None:
+    from engine.billing.reconcile import reconcile
+
+    a, b = buyers(session, 2, role="owner")
+    for agency in (a, b):
+        save_card(client, agency, "pm_card_visa")
+        buy(client, session, agency, 2)
+    period, after = this_month()
+    run_billing(period.date(), after)
+    assert reconcile(session, after) == []
+
+    # Stripe's payment and our books disagree: a charge of another amount, a document tampered.
+    invoice = invoices(session)[0]
+    customer = session.execute(
+        text("SELECT stripe_customer_id, stripe_payment_method_id FROM agency WHERE id = :a"),
+        {"a": invoice["agency_id"]},
+    ).one()
+    other = gateway.charge(customer[0], customer[1], 999, str(uuid.uuid4()), {})
+    session.execute(
+        text("UPDATE invoice SET stripe_payment_intent_id = :pi WHERE id = :id"),
+        {"pi": other.payment_intent_id, "id": invoice["id"]},
+    )
+    session.execute(
+        text(
+            "UPDATE invoice SET vat_cents = vat_cents + 1, total_ttc_cents = total_ttc_cents + 1"
+            " WHERE id <> :id"
+        ),
+        {"id": invoice["id"]},
+    )
+    session.commit()
+
+    kinds = sorted(d.kind for d in reconcile(session, after))
+
+    assert kinds == ["stripe_amount", "vat"]
