@@ -102,6 +102,11 @@ def database_url() -> str:
 
 @pytest.fixture
 def clean_db(database_url: str) -> str:
+    reset_database(database_url)
+    return database_url
+
+
+def reset_database(database_url: str) -> None:
     """Empty business tables, the default settings and price grid, in one connection."""
     import json
 
@@ -118,7 +123,6 @@ def clean_db(database_url: str) -> str:
             conn.execute(
                 "INSERT INTO setting (key, value) VALUES (%s, %s)", (key, json.dumps(value))
             )
-    return database_url
 
 
 @pytest.fixture
