@@ -242,6 +242,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the API, its docs and the estimation form."""
     import uvicorn
 
+    _tcp_nodelay_for_workers()
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -266,6 +267,29 @@ def scheduler() -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
         run_scheduler(on_locked=lambda: click.echo("scheduler running", err=True))
+
+
+def _tcp_nodelay_for_workers() -> None:
+    """With several workers, uvicorn binds the listening socket itself without naming its
+    protocol, so asyncio never sets TCP_NODELAY on accepted connections and each keep-alive
+    answer written in two parts waits ~40 ms for the client's delayed ACK (uvicorn issue 3149).
+    The socket is re-labelled as TCP, which its accepted connections inherit."""
+    import socket
+
+    from uvicorn.config import Config
+
+    bind = Config.bind_socket
+    if getattr(bind, "labelled_tcp", False):
+        return
+
+    def bind_socket(self: Config) -> socket.socket:
+        sock = bind(self)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+        return sock
+
+    bind_socket.labelled_tcp = True  # type: ignore[attr-defined]
+    Config.bind_socket = bind_socket  # type: ignore[method-assign]
 
 
 def _progress(items: Any, label: str) -> Any:
