@@ -23,6 +23,7 @@ from api.routes.health import healthz, readyz
 from api.routes.leads import LeadController
 from api.routes.matching import preview_matching
 from api.routes.places import communes
+from api.routes.refunds import RefundController
 
 
 def create_app() -> Litestar:
@@ -34,6 +35,7 @@ def create_app() -> Litestar:
             AdminController,
             LeadController,
             BillingController,
+            RefundController,
             stripe_webhook,
             preview_matching,
             communes,

@@ -19,6 +19,7 @@ from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, P
 from engine.intake.models import ConsentText, Estimation, Lead, LeadConsent
 from engine.notify.models import OutboxMessage
 from engine.pricing.models import PriceGridVersion
+from engine.refunds.models import RefundRequest
 from engine.sales.models import IdempotencyKey, LedgerLine, Offer, Purchase
 from engine.settings import Setting
 
@@ -51,6 +52,7 @@ __all__ = [
     "PostalCode",
     "PriceGridVersion",
     "Purchase",
+    "RefundRequest",
     "Setting",
     "StripeEvent",
 ]

@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "invoice_due_days": 15,
     "dunning_reminder_days": [3, 7],
     "dunning_suspend_days": 15,
+    "refund_window_days": 7,
+    # Approved refunds over this share of an agency's last 30 days of purchases: manual review.
+    "refund_review_rate_bp": 3000,
     # Mandat as the seller on its invoices; a demonstration identity until set for real.
     "seller_identity": {
         "name": "Mandat SAS",
@@ -70,6 +73,8 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "dunning_suspend_days": (int, 1, 120),
     "vat_rates_bp": (dict, 0, 10_000),
     "seller_identity": (dict, 0, 0),
+    "refund_window_days": (int, 1, 90),
+    "refund_review_rate_bp": (int, 0, 10_000),
 }
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BUSINESS_TABLES = (
+    "refund_request",
     "stripe_event",
     "dunning",
     "payment_attempt",

@@ -152,29 +152,62 @@ def bill_agency(
         if line["purchase_invoice_id"] is not None:
             by_invoice.setdefault(line["purchase_invoice_id"], []).append(line)
     for invoice_id, refunds in by_invoice.items():
-        credited_rate = session.execute(
-            text("SELECT vat_rate_bp FROM invoice WHERE id = :i"), {"i": invoice_id}
-        ).scalar_one()
-        ht = -sum(int(line["amount_cents"]) for line in refunds)
-        vat = vat_of(ht, credited_rate)
-        note = CreditNote(
-            agency_id=agency_id,
-            invoice_id=invoice_id,
-            number=next_number(session, "credit_note", year),
-            issued_at=now,
-            seller=seller,
-            buyer=buyer,
-            vat_rate_bp=credited_rate,
-            total_ht_cents=ht,
-            vat_cents=vat,
-            total_ttc_cents=ht + vat,
+        credit_notes.append(
+            _credit_note(session, agency_id, invoice_id, refunds, now, seller, buyer, year)
         )
-        session.add(note)
-        session.flush()
-        session.add_all(_document_line(line, credit_note_id=note.id) for line in refunds)
-        credit_notes.append(note)
     session.flush()
     return Documents(invoice, credit_notes)
+
+
+def _credit_note(
+    session: Session,
+    agency_id: uuid.UUID,
+    invoice_id: uuid.UUID,
+    refunds: list[Any],
+    now: datetime,
+    seller: dict[str, Any],
+    buyer: dict[str, Any],
+    year: int,
+) -> CreditNote:
+    credited_rate = session.execute(
+        text("SELECT vat_rate_bp FROM invoice WHERE id = :i"), {"i": invoice_id}
+    ).scalar_one()
+    ht = -sum(int(line["amount_cents"]) for line in refunds)
+    vat = vat_of(ht, credited_rate)
+    note = CreditNote(
+        agency_id=agency_id,
+        invoice_id=invoice_id,
+        number=next_number(session, "credit_note", year),
+        issued_at=now,
+        seller=seller,
+        buyer=buyer,
+        vat_rate_bp=credited_rate,
+        total_ht_cents=ht,
+        vat_cents=vat,
+        total_ttc_cents=ht + vat,
+    )
+    session.add(note)
+    session.flush()
+    session.add_all(_document_line(line, credit_note_id=note.id) for line in refunds)
+    session.flush()
+    return note
+
+
+def credit_now(
+    session: Session, agency_id: uuid.UUID, ledger_line_id: int, now: datetime
+) -> CreditNote | None:
+    """A credit note at once for a refund line whose purchase is on a paid invoice (the money
+    goes back now); None otherwise (the next run bills it)."""
+    lines = session.execute(_UNBILLED, {"agency": agency_id, "until": now}).mappings().all()
+    line = next((x for x in lines if x["id"] == ledger_line_id), None)
+    if line is None or line["purchase_invoice_status"] != "paid":
+        return None
+    buyer, _ = buyer_identity(session, agency_id)
+    seller = read_settings(session)["seller_identity"]
+    year = now.astimezone(PARIS).year
+    return _credit_note(
+        session, agency_id, line["purchase_invoice_id"], [line], now, seller, buyer, year
+    )
 
 
 def _document_line(

@@ -152,3 +152,5 @@ class LeadConsent(Base):
     agency_name: Mapped[str] = mapped_column(Text)
     distance_m: Mapped[float] = mapped_column(Numeric(9, 1))
     reach: Mapped[str] = mapped_column(String(16))
+    # When the homeowner withdrew this agency's consent (the private link): never sold again.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -17,11 +17,16 @@ from engine.billing.ledger import add_refund_line
 from tests.conftest import issue_key
 from tests.market import buyers, offered_lead
 
-STAFF_ONLY = {"/api/v1/admin/leads/{lead_id:uuid}"}
+STAFF_ONLY = {
+    "/api/v1/admin/leads/{lead_id:uuid}",
+    "/api/v1/refund-requests/{request_id:uuid}/decision",
+}
 BODIES: dict[str, Any] = {
     "POST /api/v1/leads/{lead_id:uuid}/purchase": {"mode": "exclusive", "price_cents": 100},
     "PATCH /api/v1/purchases/{purchase_id:uuid}": {"notes": "mine now"},
     "POST /api/v1/agencies/{agency_id:uuid}/api-keys": {"role": "owner"},
+    "POST /api/v1/purchases/{purchase_id:uuid}/refund-requests": {"reason": "fake"},
+    "POST /api/v1/refund-requests/{request_id:uuid}/decision": {"decision": "approve", "note": "x"},
     "POST /api/v1/estimations/{estimation_id:uuid}/lead": None,  # public: the id is the secret
 }
 
@@ -65,6 +70,7 @@ def table_checksum(session) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
             "ledger_line",
             "invoice",
             "credit_note",
+            "refund_request",
         )
     )
 
@@ -80,12 +86,18 @@ def test_another_agency_never_reaches_agency_a_objects(client, session) -> None:
     ).json()
     a_key = client.get("/api/v1/agency/api-keys", headers=a.headers).json()[0]["id"]
     invoice, credit_note = billed_documents(session, a.agency_id, bought["purchase_id"])
+    request = client.post(
+        f"/api/v1/purchases/{bought['purchase_id']}/refund-requests",
+        json={"reason": "not_owner"},
+        headers=a.headers,
+    ).json()["id"]
     ids = {
         "lead_id": lead,
         "purchase_id": bought["purchase_id"],
         "agency_id": a.agency_id,
         "key_id": a_key,
         "doc_id": invoice,
+        "request_id": request,
     }
     intruders = {role: issue_key(role, b.agency_id) for role in ("owner", "buyer", "viewer")}
     before = table_checksum(session)
