@@ -19,11 +19,12 @@ from engine.accounts.keys import authenticate
 from engine.billing import stripe_gateway as gateway
 from engine.billing.documents import PARIS
 from engine.billing.ledger import add_refund_line
-from engine.billing.payments import collect
+from engine.billing.payments import collect, refund_credit_note
 from engine.billing.run import run_billing
 from engine.db import unit_of_work
+from engine.refunds.service import decide, request_refund
 from engine.sales.purchase import PurchaseRequest, purchase_lead
-from tests.conftest import reset_database
+from tests.conftest import issue_key, reset_database
 from tests.market import buyers, offered_lead
 
 CARDS = ("pm_card_visa", "pm_card_chargeCustomerFail")
@@ -42,6 +43,7 @@ class Books(RuleBasedStateMachine):
     def agencies(self) -> None:
         with unit_of_work() as session:
             self.agencies = buyers(session, 3, role="owner")
+        self.finance = issue_key("finance")
         for agency in self.agencies:
             self.save_card(agency.agency_id, "pm_card_visa")
 
@@ -68,6 +70,59 @@ class Books(RuleBasedStateMachine):
             buyer = authenticate(session, agency.key)
             answer = purchase_lead(session, buyer, PurchaseRequest(lead, "exclusive", price))
         self.purchases.append((uuid.UUID(answer.body["purchase_id"]), price))
+
+    @precondition(lambda self: self.purchases)
+    @rule(pick=st.integers(0, 1_000), share=st.sampled_from([0.25, 1.0]))
+    def refund_request_approved_by_finance(self, pick: int, share: float) -> None:
+        """Through the refund workflow: a credit note and a Stripe refund at once when the
+        purchase's invoice is paid, else a line billed later."""
+        purchase, price = self.purchases[pick % len(self.purchases)]
+        agency = next(a for a in self.agencies if a.agency_id == self._agency_of(purchase))
+        with unit_of_work() as session:
+            if (
+                session.execute(
+                    text("SELECT 1 FROM refund_request WHERE purchase_id = :p"), {"p": purchase}
+                ).first()
+                or self._refundable(session, purchase) <= 0
+            ):
+                return
+            asked = request_refund(
+                session, authenticate(session, agency.key), purchase, "not_owner", "", []
+            )
+        if asked.status != "pending":
+            return
+        with unit_of_work() as session:
+            amount = min(int(price * share), self._refundable(session, purchase))
+            outcome = decide(
+                session,
+                authenticate(session, self.finance),
+                asked.request_id,
+                "approve",
+                amount,
+                "checked",
+            )
+        if outcome.credit_note_id:
+            refund_credit_note(outcome.credit_note_id)
+
+    def _agency_of(self, purchase: uuid.UUID) -> uuid.UUID:
+        with unit_of_work() as session:
+            agency: uuid.UUID = session.execute(
+                text("SELECT agency_id FROM purchase WHERE id = :p"), {"p": purchase}
+            ).scalar_one()
+        return agency
+
+    @staticmethod
+    def _refundable(session: Any, purchase: uuid.UUID) -> int:
+        return int(
+            session.execute(
+                text("""
+                    SELECT p.price_cents + coalesce((SELECT sum(amount_cents) FROM ledger_line l
+                        WHERE l.purchase_id = p.id AND l.kind = 'refund'), 0)
+                    FROM purchase p WHERE p.id = :p
+                """),
+                {"p": purchase},
+            ).scalar_one()
+        )
 
     @precondition(lambda self: self.purchases)
     @rule(pick=st.integers(0, 1_000), share=st.sampled_from([0.25, 0.5, 1.0]))
