@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS
@@ -18,6 +22,7 @@ from api.routes.estimations import (
     current_consent_text,
     staff_lead,
 )
+from api.routes.finance_pages import FINANCE_PAGES
 from api.routes.forms import embed_script, form_asset, form_page
 from api.routes.health import healthz, readyz
 from api.routes.leads import LeadController
@@ -46,9 +51,13 @@ def create_app() -> Litestar:
             embed_script,
             form_page,
             form_asset,
+            *FINANCE_PAGES,
             swagger_assets(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TemplateConfig(
+            directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
+        ),
         # The form travels gzipped: about a third of its size.
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(

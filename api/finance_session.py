@@ -1,0 +1,71 @@
+"""The finance pages' session: a finance key, checked once, then a signed cookie.
+
+The cookie holds the key's id and an expiry, signed with HMAC-SHA256 (`MANDAT_SECRET_KEY`); each
+request re-reads the key's row, so a revoked key is refused at once. Forms carry a token bound
+to the session (CSRF), and the cookie is HttpOnly, SameSite=Strict, limited to /finance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+import uuid
+
+from sqlalchemy import text
+
+from engine.accounts.keys import Principal
+from engine.config import database_url
+from engine.db import unit_of_work
+
+COOKIE = "mandat_finance"
+LIFETIME_S = 8 * 3600
+
+
+def _secret() -> bytes:
+    """MANDAT_SECRET_KEY; in development, a value derived from the database's URL (which holds
+    its password), the same in every server process."""
+    configured = os.environ.get("MANDAT_SECRET_KEY")
+    if configured:
+        return configured.encode()
+    return hashlib.sha256(b"mandat-session:" + database_url().encode()).digest()
+
+
+def _sign(payload: str) -> str:
+    return hmac.new(_secret(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def issue(key_id: uuid.UUID) -> str:
+    payload = f"{key_id}.{int(time.time()) + LIFETIME_S}"
+    return f"{payload}.{_sign(payload)}"
+
+
+def principal_of(cookie: str | None) -> Principal | None:
+    """The finance principal of a valid, unexpired cookie whose key is still active."""
+    if not cookie or cookie.count(".") != 2:
+        return None
+    key_id, expires, signature = cookie.split(".")
+    if not hmac.compare_digest(signature, _sign(f"{key_id}.{expires}")):
+        return None
+    try:
+        if int(expires) < time.time():
+            return None
+        key = uuid.UUID(key_id)
+    except ValueError:
+        return None
+    with unit_of_work() as session:
+        row = session.execute(
+            text("SELECT role FROM api_key WHERE id = :id AND revoked_at IS NULL"), {"id": key}
+        ).one_or_none()
+    if row is None or row.role != "finance":
+        return None
+    return Principal(key, "finance", None)
+
+
+def csrf_token(cookie: str) -> str:
+    return _sign(f"csrf:{cookie}")
+
+
+def csrf_ok(cookie: str | None, token: str | None) -> bool:
+    return bool(cookie and token and hmac.compare_digest(csrf_token(cookie), token))

@@ -1,0 +1,124 @@
+"""A finance clerk works the refund queue in a real browser, with the keyboard alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from tests.browser.conftest import serious_accessibility_violations
+from tests.conftest import issue_key
+from tests.market import buyers, offered_lead
+
+
+def pending_request(client, session) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    (agency,) = buyers(session, 1)
+    lead = offered_lead(session, consent_to=[agency])
+    price = session.execute(
+        text("SELECT exclusive_price_cents FROM offer WHERE lead_id = :l"), {"l": lead}
+    ).scalar_one()
+    purchase = client.post(
+        f"/api/v1/leads/{lead}/purchase",
+        json={"mode": "exclusive", "price_cents": price},
+        headers=agency.headers,
+    ).json()["purchase_id"]
+    request = client.post(
+        f"/api/v1/purchases/{purchase}/refund-requests",
+        json={"reason": "unreachable", "call_attempts": []},
+        headers=agency.headers,
+    )
+    if request.status_code == 422:  # unreachable needs its call attempts
+        request = client.post(
+            f"/api/v1/purchases/{purchase}/refund-requests",
+            json={"reason": "not_owner", "comment": "Locataire, pas propriétaire."},
+            headers=agency.headers,
+        )
+    assert request.status_code == 201, request.text
+    return request.json()["id"], price
+
+
+def sign_in(page: Any, live_server: str, key: str) -> None:
+    page.goto(f"{live_server}/finance/refunds")
+    assert page.url.endswith("/finance/login")
+    page.focus("#key")
+    page.keyboard.type(key)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server}/finance/refunds")
+
+
+def test_a_clerk_approves_part_of_a_refund_with_the_keyboard(
+    browser, live_server, client, session, shots
+) -> None:
+    request_id, price = pending_request(client, session)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+
+    sign_in(page, live_server, issue_key("finance"))
+    assert page.locator("tbody tr").count() == 1
+    assert "pas propriétaire" in page.text_content("tbody") or ""
+    assert serious_accessibility_violations(page) == []
+    shots(page, "1-queue")
+
+    page.focus(f"a[href='/finance/refunds/{request_id}']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/finance/refunds/{request_id}")
+    assert "Locataire" in (page.text_content("main") or "")
+    assert serious_accessibility_violations(page) == []
+    page.focus("#decision-approve")
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")  # to the amount (radio groups take one tab stop)
+    page.keyboard.type(f"{price / 200:.2f}".replace(".", ","))
+    page.keyboard.press("Tab")
+    page.keyboard.type("Appels vérifiés : remboursement de moitié.")
+    shots(page, "2-decision")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+
+    page.wait_for_url("**/finance/refunds?decided=*")
+    assert page.is_visible("#decided")
+    shots(page, "3-decided")
+    row = session.execute(
+        text("SELECT status, approved_amount_cents, decision_rule FROM refund_request")
+    ).one()
+    assert tuple(row) == ("approved", price // 2, "manual")
+    refund = session.execute(
+        text("SELECT amount_cents FROM ledger_line WHERE kind = 'refund'")
+    ).scalar_one()
+    assert refund == -(price // 2)
+    context.close()
+
+
+def test_a_refund_above_the_price_is_refused_on_the_page(
+    browser, live_server, client, session, shots
+) -> None:
+    request_id, price = pending_request(client, session)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    sign_in(page, live_server, issue_key("finance"))
+
+    page.goto(f"{live_server}/finance/refunds/{request_id}")
+    page.check("#decision-approve")
+    page.fill("#amount", f"{price / 100 + 1:.2f}")
+    page.fill("#note", "Trop.")
+    page.click("#decide")
+
+    page.wait_for_selector("#errors")
+    assert page.get_attribute("#errors", "role") == "alert"
+    assert "never more than what was paid" in (page.text_content("#errors") or "")
+    shots(page, "refused")
+    assert session.execute(text("SELECT status FROM refund_request")).scalar_one() == "pending"
+    context.close()
+
+
+def test_only_finance_keys_open_the_pages(browser, live_server, session) -> None:
+    (agency,) = buyers(session, 1, role="owner")
+    page = browser.new_page()
+
+    page.goto(f"{live_server}/finance/login")
+    page.fill("#key", agency.key)
+    page.keyboard.press("Enter")
+
+    page.wait_for_selector("#login-error")
+    page.goto(f"{live_server}/finance/refunds")
+    assert page.url.endswith("/finance/login")
+    page.close()
