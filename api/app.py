@@ -29,6 +29,7 @@ from api.routes.leads import LeadController
 from api.routes.matching import preview_matching
 from api.routes.places import communes
 from api.routes.refunds import RefundController
+from api.routes.transparency import transparency, transparency_page
 
 
 def create_app() -> Litestar:
@@ -52,6 +53,8 @@ def create_app() -> Litestar:
             form_page,
             form_asset,
             *FINANCE_PAGES,
+            transparency,
+            transparency_page,
             swagger_assets(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

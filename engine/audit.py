@@ -49,3 +49,42 @@ def record(
             details=details,
         )
     )
+
+
+def search(
+    session: Session,
+    action: str | None,
+    subject_type: str | None,
+    subject_id: str | None,
+    agency_id: uuid.UUID | None,
+    limit: int,
+    before_id: int | None,
+) -> list[dict[str, Any]]:
+    """Newest first; `before_id` pages backwards."""
+    from sqlalchemy import select
+
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if subject_type:
+        query = query.where(AuditEntry.subject_type == subject_type)
+    if subject_id:
+        query = query.where(AuditEntry.subject_id == subject_id)
+    if agency_id:
+        query = query.where(AuditEntry.agency_id == agency_id)
+    if before_id:
+        query = query.where(AuditEntry.id < before_id)
+    return [
+        {
+            "id": e.id,
+            "at": e.at,
+            "actor_key_id": e.actor_key_id,
+            "actor_role": e.actor_role,
+            "agency_id": e.agency_id,
+            "action": e.action,
+            "subject_type": e.subject_type,
+            "subject_id": e.subject_id,
+            "details": e.details,
+        }
+        for e in session.scalars(query)
+    ]

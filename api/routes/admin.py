@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
 from litestar import Controller, get, patch, put
 from litestar.di import Provide
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from api.auth import Caller, principal
+from engine.audit import search
 from engine.db import unit_of_work
 from engine.errors import RuleViolation
 from engine.pricing.grid import PriceGrid
@@ -34,6 +36,23 @@ class AdminController(Controller):
         caller.require("admin")
         with unit_of_work() as session:
             return change_settings(session, caller, data)
+
+    @get("/admin/audit", sync_to_thread=True, summary="The audit log, newest first")
+    def audit(
+        self,
+        caller: Caller,
+        action: FromQuery[str | None] = None,
+        subject_type: FromQuery[str | None] = None,
+        subject_id: FromQuery[str | None] = None,
+        agency_id: FromQuery[uuid.UUID | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        before_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """Admin and finance. Who did what to which object; never personal data."""
+        caller.require("admin", "finance")
+        with unit_of_work() as session:
+            items = search(session, action, subject_type, subject_id, agency_id, limit, before_id)
+        return {"items": items, "next_before_id": items[-1]["id"] if len(items) == limit else None}
 
     @get("/price-grid", sync_to_thread=True, summary="The price grid in force")
     def grid(self, caller: Caller) -> dict[str, Any]:

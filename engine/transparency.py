@@ -1,0 +1,69 @@
+"""The rules in force, as a buyer is subject to them (P2B regulation, PRODUCT §3): allocation,
+ranking and prices, read from the live settings and price grid, never from a copy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.intake.scoring import SCORE_MODEL, TIMELINE_POINTS
+from engine.pricing.service import current_grid
+from engine.settings import read_settings
+
+
+def rules_in_force(session: Session) -> dict[str, Any]:
+    settings = read_settings(session)
+    grid = current_grid(session)
+    steps = " then ".join(str(k) for k in settings["extension_steps_km"])
+    window, cap, days = (
+        settings["exclusive_window_hours"],
+        settings["shared_cap"],
+        settings["offer_days"],
+    )
+    return {
+        "allocation": {
+            "zone": (
+                f"An agency is offered a lead when the property lies within its zone: a radius "
+                f"around its centre (default {settings['default_radius_km']} km, 5 to 50 km) or "
+                "one of the communes it lists."
+            ),
+            "default_radius_km": settings["default_radius_km"],
+            "min_candidates": settings["min_candidates"],
+            "extension_steps_km": settings["extension_steps_km"],
+            "extension": (
+                f"When fewer than {settings['min_candidates']} agencies cover a property, "
+                f"agencies whose centre lies within {steps} km are added, if they accept "
+                "extended leads."
+            ),
+            "excluded": "Suspended, paused and budget-exhausted agencies are not offered leads.",
+            "consent": (
+                "Only the agencies the homeowner ticked among those named may buy the lead."
+            ),
+        },
+        "ranking": {
+            "rule": "Agencies are named to the homeowner nearest first (geodesic distance). "
+            "There is no paid priority.",
+            "max_named_agencies": settings["max_named_agencies"],
+        },
+        "selling": {
+            "exclusive_window_hours": settings["exclusive_window_hours"],
+            "shared_cap": settings["shared_cap"],
+            "offer_days": settings["offer_days"],
+            "rule": (
+                f"A qualified lead is offered exclusively for {window} h (first buyer only), "
+                f"then shared with up to {cap} buyers, until {days} days after qualification."
+            ),
+        },
+        "qualification": {
+            "score_model": SCORE_MODEL,
+            "timeline_points": TIMELINE_POINTS,
+            "grade_a_min_score": settings["grade_a_min_score"],
+            "grade_b_min_score": settings["grade_b_min_score"],
+        },
+        "pricing": {"grid_version": grid.version, "grid": grid.to_json()},
+        "refunds": {
+            "window_days": settings["refund_window_days"],
+            "review_rate_bp": settings["refund_review_rate_bp"],
+        },
+    }
