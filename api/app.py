@@ -27,6 +27,7 @@ from api.routes.forms import embed_script, form_asset, form_page
 from api.routes.health import healthz, readyz
 from api.routes.leads import LeadController
 from api.routes.matching import preview_matching
+from api.routes.me import erase_my_data, my_data, withdraw
 from api.routes.places import communes
 from api.routes.refunds import RefundController
 from api.routes.transparency import transparency, transparency_page
@@ -54,6 +55,9 @@ def create_app() -> Litestar:
             form_asset,
             *FINANCE_PAGES,
             transparency,
+            my_data,
+            erase_my_data,
+            withdraw,
             transparency_page,
             swagger_assets(),
         ],

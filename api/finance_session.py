@@ -9,31 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import time
 import uuid
 
 from sqlalchemy import text
 
 from engine.accounts.keys import Principal
-from engine.config import database_url
+from engine.config import secret_key
 from engine.db import unit_of_work
 
 COOKIE = "mandat_finance"
 LIFETIME_S = 8 * 3600
 
 
-def _secret() -> bytes:
-    """MANDAT_SECRET_KEY; in development, a value derived from the database's URL (which holds
-    its password), the same in every server process."""
-    configured = os.environ.get("MANDAT_SECRET_KEY")
-    if configured:
-        return configured.encode()
-    return hashlib.sha256(b"mandat-session:" + database_url().encode()).digest()
-
-
 def _sign(payload: str) -> str:
-    return hmac.new(_secret(), payload.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        secret_key(), b"finance-session:" + payload.encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def issue(key_id: uuid.UUID) -> str:

@@ -22,6 +22,7 @@ from engine.errors import FieldError, NotFound, RuleViolation
 from engine.intake.models import Lead, LeadConsent
 from engine.intake.scoring import grade_for, score_lead
 from engine.notify.outbox import enqueue
+from engine.privacy.service import send_confirmation
 from engine.sales.offers import open_offer
 from engine.settings import read_settings
 
@@ -147,6 +148,8 @@ def submit_lead(
         for c in consented
     )
     session.flush()
+    if lead.status != "quarantined":  # a bot's address is never mailed
+        send_confirmation(session, lead.id)
     if lead.status == "qualified":
         offer = open_offer(
             session,

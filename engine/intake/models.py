@@ -135,6 +135,8 @@ class Lead(Base):
     client_ip: Mapped[str | None] = mapped_column(INET)
     user_agent: Mapped[str | None] = mapped_column(Text)
     rules: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # When the homeowner erased their data: personal fields are then empty.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LeadConsent(Base):

@@ -36,8 +36,9 @@ TIMEOUT_S = 10
 
 _DUE = text("""
     SELECT o.id, o.channel, o.event, o.payload, o.attempts, o.created_at,
-           a.name AS agency_name, a.email, a.webhook_url, a.webhook_secret
-    FROM outbox o JOIN agency a ON a.id = o.agency_id
+           a.name AS agency_name, coalesce(o.recipient, a.email) AS email, a.webhook_url,
+           a.webhook_secret
+    FROM outbox o LEFT JOIN agency a ON a.id = o.agency_id
     WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= :now
     ORDER BY o.next_attempt_at, o.id
     LIMIT :limit
@@ -157,9 +158,10 @@ def send_email(message: Any) -> None:
     mail = EmailMessage()
     mail["From"] = os.environ.get("MANDAT_MAIL_FROM", "Mandat <no-reply@mandat.example>")
     mail["To"] = message["email"]
-    mail["Subject"] = SUBJECTS.get(message["event"], "Mandat")
+    mail["Subject"] = payload.get("subject") or SUBJECTS.get(message["event"], "Mandat")
     mail["Message-ID"] = f"<outbox-{message['id']}@mandat.example>"
-    mail.set_content(_email_text(message["agency_name"], message["event"], payload))
+    body = payload.get("text") or _email_text(message["agency_name"], message["event"], payload)
+    mail.set_content(body)
     parts = urlsplit(smtp_url)
     smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
     with smtp_class(parts.hostname or "localhost", parts.port or 25, timeout=TIMEOUT_S) as smtp:

@@ -31,6 +31,7 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         CheckConstraint("channel IN ('webhook', 'email')", name="channel"),
+        CheckConstraint("(agency_id IS NULL) = (recipient IS NOT NULL)", name="one_recipient"),
         # One message per event, agency and channel, however often the event is announced.
         UniqueConstraint("agency_id", "channel", "event", "event_key", name="uq_outbox_event"),
         Index(
@@ -41,7 +42,9 @@ class OutboxMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id"))
+    # The agency notified; none for a message to a homeowner, sent to `recipient`.
+    agency_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agency.id"))
+    recipient: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(16))
     event: Mapped[str] = mapped_column(String(64))
     event_key: Mapped[str] = mapped_column(Text)

@@ -41,3 +41,21 @@ def enqueue(
             "payload": json.dumps({"event": event, **payload}, default=str),
         },
     )
+
+
+def enqueue_homeowner_mail(
+    session: Session, recipient: str, event_key: str, subject: str, body: str
+) -> None:
+    """An e-mail to a homeowner (not to an agency), delivered like the rest of the outbox."""
+    session.execute(
+        text("""
+            INSERT INTO outbox (recipient, channel, event, event_key, payload)
+            VALUES (:to, 'email', 'homeowner.mail', :key, CAST(:payload AS jsonb))
+            ON CONFLICT DO NOTHING
+        """),
+        {
+            "to": recipient,
+            "key": event_key,
+            "payload": json.dumps({"subject": subject, "text": body}),
+        },
+    )

@@ -47,7 +47,7 @@ _OFFERS = f"""
     JOIN lead l ON l.id = o.lead_id
     JOIN estimation e ON e.id = l.estimation_id
     JOIN commune c ON c.code = e.commune_code
-    WHERE lc.agency_id = :agency
+    WHERE lc.agency_id = :agency AND lc.withdrawn_at IS NULL
 """
 
 

@@ -48,6 +48,7 @@ _OFFER = text("""
            o.price_factors, lc.rank, lc.reach, lc.distance_m
     FROM offer o
     JOIN lead_consent lc ON lc.lead_id = o.lead_id AND lc.agency_id = :agency
+                         AND lc.withdrawn_at IS NULL
     WHERE o.lead_id = :lead
     FOR UPDATE OF o
 """)

@@ -4,7 +4,8 @@ Revision ID: 0008
 Revises: 0007
 
 Refund requests (one per purchase, decided by a rule or by finance, with their effect on the
-money), and the withdrawal of a homeowner's consent for one agency.
+money), the withdrawal of a homeowner's consent for one agency, and outbox messages addressed
+to a homeowner.
 Create Date: 2026-11-26 07:18:11.253629
 """
 
@@ -101,11 +102,23 @@ def upgrade() -> None:
     op.add_column(
         "lead_consent", sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True)
     )
+    op.add_column("lead", sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
+    # Messages to homeowners (their confirmation and private link) go through the outbox too.
+    op.add_column("outbox", sa.Column("recipient", sa.Text(), nullable=True))
+    op.alter_column("outbox", "agency_id", existing_type=sa.Uuid(), nullable=True)
+    op.create_check_constraint(
+        op.f("ck_outbox_one_recipient"), "outbox", "(agency_id IS NULL) = (recipient IS NOT NULL)"
+    )
     setting = sa.table("setting", sa.column("key", sa.Text), sa.column("value", postgresql.JSONB))
     op.bulk_insert(setting, [{"key": k, "value": v} for k, v in SETTINGS.items()])
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM outbox WHERE agency_id IS NULL")
+    op.drop_constraint(op.f("ck_outbox_one_recipient"), "outbox", type_="check")
+    op.alter_column("outbox", "agency_id", existing_type=sa.Uuid(), nullable=False)
+    op.drop_column("outbox", "recipient")
+    op.drop_column("lead", "erased_at")
     op.execute(f"DELETE FROM setting WHERE key IN {tuple(SETTINGS)!r}")
     op.drop_column("lead_consent", "withdrawn_at")
     op.drop_index("ix_refund_request_status_created", table_name="refund_request")

@@ -103,11 +103,13 @@ def test_a_new_lead_reaches_each_consented_agency_by_email_and_signed_webhook(
     report = deliver_due(session, now(session))
     session.commit()
 
-    assert (report.delivered, report.retried) == (3, 0)  # a: e-mail + webhook, b: e-mail
-    recipients = sorted(m["To"] for m in mailbox.messages)
+    # a: e-mail + webhook, b: e-mail, and the homeowner's confirmation
+    assert (report.delivered, report.retried) == (4, 0)
+    to_agencies = [m for m in mailbox.messages if m["To"].startswith("agence")]
+    recipients = sorted(m["To"] for m in to_agencies)
     emails = dict(session.execute(text("SELECT id, email FROM agency")).tuples().all())
     assert recipients == sorted([emails[a.agency_id], emails[b.agency_id]])
-    assert "Nouveau contact vendeur" in mailbox.messages[0]["Subject"]
+    assert "Nouveau contact vendeur" in to_agencies[0]["Subject"]
     headers, body = receiver.requests[0]
     assert headers["Mandat-Event"] == "lead.offered"
     secret = session.execute(
@@ -118,7 +120,7 @@ def test_a_new_lead_reaches_each_consented_agency_by_email_and_signed_webhook(
     assert headers["Mandat-Signature"] == f"t={timestamp},v1={expected.hexdigest()}"
     assert abs(int(timestamp) - time.time()) < 60
     assert json.loads(body)["lead_id"] == str(lead)
-    everything = body.decode() + "".join(m.get_content() for m in mailbox.messages)
+    everything = body.decode() + "".join(m.get_content() for m in to_agencies)
     assert "Vendeuse" not in everything
     assert "+336" not in everything
     assert "@exemple.fr" not in body.decode()
@@ -252,16 +254,16 @@ def test_one_scheduler_at_a_time_and_it_runs_the_jobs(database_url, session, mai
     try:
         assert first.running(within_s=20)
         deadline = time.monotonic() + 20
-        while not mailbox.messages and time.monotonic() < deadline:
+        while len(mailbox.messages) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert len(mailbox.messages) == 1  # the delivery job ran in the scheduler
+        assert len(mailbox.messages) == 2  # the delivery job ran: agency and homeowner mailed
 
         second = Scheduler(env)
         assert not second.running(within_s=3)  # it waits for the lock…
         assert second.process.poll() is None
         first.stop()
         assert second.running(within_s=20)  # …and takes over when the first stops
-        assert len(mailbox.messages) == 1  # nothing sent twice
+        assert len(mailbox.messages) == 2  # nothing sent twice
     finally:
         for scheduler in (first, second):
             if scheduler:

@@ -1,0 +1,51 @@
+"""Homeowners' private link: see, export and erase their data, withdraw consent for an agency.
+The token in the link (from the confirmation e-mail) is the only key; no account exists."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import delete, get, post
+from litestar.params import FromPath, QueryParameter
+
+from engine.db import unit_of_work
+from engine.privacy.service import erase, export, read_token, withdraw_consent
+
+Token = Annotated[str, QueryParameter(min_length=10, max_length=400)]
+
+
+@get("/api/v1/me/data", sync_to_thread=True, tags=["homeowner"], summary="Export my data")
+def my_data(token: Token) -> dict[str, Any]:
+    """Everything held about the homeowner as JSON: contact, project, property, estimate, the
+    consent given (wording, time, agencies) and which agencies bought the lead and when."""
+    lead = read_token(token)
+    with unit_of_work() as session:
+        return export(session, lead)
+
+
+@delete(
+    "/api/v1/me/data",
+    sync_to_thread=True,
+    status_code=200,
+    tags=["homeowner"],
+    summary="Erase my data",
+)
+def erase_my_data(token: Token) -> dict[str, Any]:
+    """Personal fields anonymised, the lead withdrawn from sale, buying agencies notified."""
+    lead = read_token(token)
+    with unit_of_work() as session:
+        return erase(session, lead)
+
+
+@post(
+    "/api/v1/me/consents/{agency_id:uuid}/withdraw",
+    sync_to_thread=True,
+    status_code=200,
+    tags=["homeowner"],
+    summary="Withdraw my consent for one agency",
+)
+def withdraw(agency_id: FromPath[uuid.UUID], token: Token) -> dict[str, Any]:
+    lead = read_token(token)
+    with unit_of_work() as session:
+        return withdraw_consent(session, lead, agency_id)
