@@ -74,6 +74,15 @@ def reconciliation() -> dict[str, Any]:
     return {"drifts": len(drifts)}
 
 
+def retention() -> dict[str, int]:
+    from engine.privacy.retention import run_retention
+    from engine.settings import read_settings
+
+    with unit_of_work() as session:
+        now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+        return run_retention(session, now, read_settings(session))
+
+
 # name: (job, trigger, trigger arguments, run once at start)
 JOBS: dict[str, tuple[Callable[[], Any], str, dict[str, Any], bool]] = {
     "announce_offers": (announce_offers, "interval", {"seconds": 60}, True),
@@ -81,6 +90,7 @@ JOBS: dict[str, tuple[Callable[[], Any], str, dict[str, Any], bool]] = {
     "monthly_billing": (monthly_billing, "cron", {"day": 1, "hour": 4}, False),
     "dunning": (dunning, "cron", {"hour": 9}, True),
     "reconciliation": (reconciliation, "cron", {"hour": 6}, False),
+    "retention": (retention, "cron", {"hour": 3}, False),
 }
 
 

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "dunning_reminder_days": [3, 7],
     "dunning_suspend_days": 15,
     "refund_window_days": 7,
+    "retention_unsold_days": 90,
+    "retention_sold_days": 1095,
     # Approved refunds over this share of an agency's last 30 days of purchases: manual review.
     "refund_review_rate_bp": 3000,
     # Mandat as the seller on its invoices; a demonstration identity until set for real.
@@ -74,6 +76,8 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "vat_rates_bp": (dict, 0, 10_000),
     "seller_identity": (dict, 0, 0),
     "refund_window_days": (int, 1, 90),
+    "retention_unsold_days": (int, 1, 3650),
+    "retention_sold_days": (int, 1, 3650),
     "refund_review_rate_bp": (int, 0, 10_000),
 }
 

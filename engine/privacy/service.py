@@ -152,42 +152,10 @@ def erase(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
     """Anonymise the homeowner's data: contact and street gone, the point moved to the commune's
     town hall, the lead withdrawn from sale. Invoices keep their lines (commune and date only).
     Agencies that bought it are told to erase their copy."""
-    erased = session.execute(
-        text("""
-            UPDATE lead SET first_name = NULL, last_name = NULL, email = NULL,
-                   phone_e164 = NULL, user_agent = NULL, client_ip = NULL,
-                   erased_at = clock_timestamp()
-            WHERE id = :id AND erased_at IS NULL
-            RETURNING estimation_id
-        """),
-        {"id": lead_id},
-    ).one_or_none()
-    if erased is None:
+    from engine.privacy.retention import anonymise
+
+    if not anonymise(session, [lead_id], "erasure"):
         raise NotFound("These data were erased already.", code="erased")
-    session.execute(
-        text("""
-            UPDATE estimation e SET street = NULL, location = c.town_hall,
-                   location_precision = 'town_hall'
-            FROM commune c WHERE c.code = e.commune_code AND e.id = :id
-        """),
-        {"id": erased.estimation_id},
-    )
-    # The purchase answers kept for idempotent replays held the contact: they go too.
-    session.execute(
-        text("""
-            UPDATE idempotency_key SET response = NULL
-            WHERE response->>'lead_id' = CAST(:id AS text)
-        """),
-        {"id": lead_id},
-    )
-    session.execute(
-        text("""
-            UPDATE offer SET withdrawn_at = coalesce(withdrawn_at, clock_timestamp()),
-                   withdrawn_reason = coalesce(withdrawn_reason, 'erasure')
-            WHERE lead_id = :id
-        """),
-        {"id": lead_id},
-    )
     buyers = session.execute(
         text("SELECT agency_id, id FROM purchase WHERE lead_id = :id"), {"id": lead_id}
     ).all()

@@ -19,7 +19,12 @@ branch_labels = None
 depends_on = None
 
 
-SETTINGS = {"refund_window_days": 7, "refund_review_rate_bp": 3000}
+SETTINGS = {
+    "refund_window_days": 7,
+    "refund_review_rate_bp": 3000,
+    "retention_unsold_days": 90,
+    "retention_sold_days": 1095,
+}
 
 
 def upgrade() -> None:

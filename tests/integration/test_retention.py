@@ -1,0 +1,69 @@
+"""Retention jobs with a controllable clock: unsold leads anonymised after 90 days, sold leads
+after 3 years, invoices kept, each run audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from engine.accounts.keys import authenticate
+from engine.privacy.retention import run_retention
+from engine.sales.purchase import PurchaseRequest, purchase_lead
+from engine.settings import read_settings
+from tests.market import buyers, offered_lead
+
+
+def contacts(session) -> list[tuple[object, object]]:  # type: ignore[no-untyped-def]
+    return [
+        tuple(r)
+        for r in session.execute(text("SELECT id, phone_e164 FROM lead ORDER BY created_at"))
+    ]
+
+
+def test_unsold_after_90_days_and_sold_after_3_years(session) -> None:
+    (a,) = buyers(session, 1)
+    unsold = offered_lead(session)
+    sold = offered_lead(session)
+    price = session.execute(
+        text("SELECT exclusive_price_cents FROM offer WHERE lead_id = :l"), {"l": sold}
+    ).scalar_one()
+    purchase_lead(session, authenticate(session, a.key), PurchaseRequest(sold, "exclusive", price))
+    session.commit()
+    now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    settings = read_settings(session)
+
+    at_89_days = run_retention(session, now + timedelta(days=89), settings)
+    at_91_days = run_retention(session, now + timedelta(days=91), settings)
+    phones = dict(contacts(session))
+    after_3_years = run_retention(session, now + timedelta(days=3 * 365 + 1), settings)
+    session.commit()
+
+    assert at_89_days == {"unsold_anonymised": 0, "sold_anonymised": 0}
+    assert at_91_days == {"unsold_anonymised": 1, "sold_anonymised": 0}
+    assert phones[unsold] is None
+    assert phones[sold] is not None
+    assert after_3_years == {"unsold_anonymised": 0, "sold_anonymised": 1}
+    assert all(phone is None for _, phone in contacts(session))
+    assert session.execute(text("SELECT count(*) FROM purchase")).scalar_one() == 1
+    assert session.execute(text("SELECT count(*) FROM ledger_line")).scalar_one() == 1
+    runs = (
+        session.execute(
+            text("SELECT details FROM audit_log WHERE action = 'retention.ran' ORDER BY id")
+        )
+        .scalars()
+        .all()
+    )
+    assert [r["unsold_anonymised"] for r in runs] == [0, 1, 0]
+
+
+def test_the_periods_are_settings(session) -> None:
+    buyers(session, 1)
+    offered_lead(session)
+    session.execute(text("UPDATE setting SET value = '10' WHERE key = 'retention_unsold_days'"))
+    session.commit()
+    now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+
+    counts = run_retention(session, now + timedelta(days=11), read_settings(session))
+
+    assert counts["unsold_anonymised"] == 1
