@@ -13,6 +13,7 @@ from litestar.template.config import TemplateConfig
 
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS
+from api.metrics import PROMETHEUS, metrics
 from api.routes.admin import AdminController
 from api.routes.agencies import AgencyController
 from api.routes.billing import BillingController, stripe_webhook
@@ -37,6 +38,7 @@ def create_app() -> Litestar:
     return Litestar(
         route_handlers=[
             healthz,
+            metrics,
             readyz,
             AgencyController,
             AdminController,
@@ -62,6 +64,7 @@ def create_app() -> Litestar:
             swagger_assets(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[PROMETHEUS.middleware],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
         ),

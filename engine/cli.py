@@ -243,6 +243,7 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     _tcp_nodelay_for_workers()
+    _shared_metrics_directory()
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -267,6 +268,21 @@ def scheduler() -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
         run_scheduler(on_locked=lambda: click.echo("scheduler running", err=True))
+
+
+def _shared_metrics_directory() -> None:
+    """Request metrics of every server process in one place (prometheus_client's multiprocess
+    mode), emptied at each start."""
+    import os
+    import shutil
+    import tempfile
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = Path(tempfile.gettempdir()) / f"mandat-metrics-{os.getpid()}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _tcp_nodelay_for_workers() -> None:
