@@ -13,6 +13,7 @@ from litestar.template.config import TemplateConfig
 
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS
+from api.logging import request_ids
 from api.metrics import PROMETHEUS, metrics
 from api.routes.admin import AdminController
 from api.routes.agencies import AgencyController
@@ -64,7 +65,7 @@ def create_app() -> Litestar:
             swagger_assets(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[PROMETHEUS.middleware],
+        middleware=[request_ids, PROMETHEUS.middleware],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
         ),
@@ -85,4 +86,5 @@ def create_app() -> Litestar:
             ),
         ),
         debug=False,
+        logging_config=None,  # logs are configured by the process (mandat serve: JSON lines)
     )

@@ -242,6 +242,8 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the API, its docs and the estimation form."""
     import uvicorn
 
+    from api.logging import LOG_CONFIG
+
     _tcp_nodelay_for_workers()
     _shared_metrics_directory()
     uvicorn.run(
@@ -252,6 +254,9 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         proxy_headers=False,
         server_header=False,
+        log_config=LOG_CONFIG,
+        access_log=False,  # one JSON access line per request, with its id, from the app
+        timeout_graceful_shutdown=20,  # SIGTERM: finish the requests in flight, then stop
         log_level="info",
     )
 

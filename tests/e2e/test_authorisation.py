@@ -28,6 +28,7 @@ BODIES: dict[str, Any] = {
     "POST /api/v1/purchases/{purchase_id:uuid}/refund-requests": {"reason": "fake"},
     "POST /api/v1/refund-requests/{request_id:uuid}/decision": {"decision": "approve", "note": "x"},
     "POST /api/v1/estimations/{estimation_id:uuid}/lead": None,  # public: the id is the secret
+    "POST /api/v1/me/consents/{agency_id:uuid}/withdraw": None,  # the homeowner's signed link
 }
 
 
