@@ -1,0 +1,997 @@
+"""Purchase benchmark: lead purchases over real HTTP by concurrent buyers, next to pgbench.
+
+Drops and recreates the database `mandat_purchase_bench` on the server of DATABASE_URL (else the
+project-local cluster), migrates it and loads the communes. It seeds agencies in four cities
+(the default 40 make ten per city, 190 m apart: every lead of a city names all of them) and
+makes qualified leads with the project's own intake code (`request_estimate`, then `submit_lead`
+with an estimation aged past the form's time trap, a unique e-mail, mobile number and address
+each, consent to every named agency). Half of the offers are moved past their exclusive window,
+so both modes are bought. Each buyer agency gets a `buyer` key (`create_key`). With `--keep` a
+bench database seeded with the same sizes less than 20 hours ago is reused (its purchases are
+undone) and kept afterwards.
+
+It then starts `mandat serve` (2 workers) on a free loopback port and runs the buyers, one thread
+and one keep-alive `httpx.Client` each, each acting for its own agency: it reads its catalogue
+(`GET /api/v1/leads?limit=200`, every page, before the clock starts), shuffles it, and for each
+lead reads the offer (`GET /api/v1/leads/{id}`, timed apart; a lead sold out meanwhile is
+skipped) and buys it at the mode and price read (`POST /api/v1/leads/{id}/purchase`, timed).
+Buyers of a city race for the same leads: 409s are lost races, any other status is an error.
+The phase ends after `--seconds` or when a buyer has walked its whole catalogue. Throughput is
+201s per second of wall time; the latencies are the client's (`perf_counter_ns`).
+
+Then pgbench runs on the same database (`pgbench -i -s 10`, then the built-in TPC-B-like script
+with as many clients as buyers, `-j 2 -M prepared`), once briefly before the HTTP phase and once
+after it; the ratio is purchases/s over the tps of the run after. Its tables are dropped at the
+end. The CPU time of each party (this client, the server's processes, the bench database's
+backends, PostgreSQL's background processes, kernel threads, everything else) is sampled from
+/proc during each phase, to show where the time goes; a phase in which other processes took
+more than 5 % of the CPUs is flagged. Finally the purchases are checked in SQL: no oversell, no
+double purchase, counters and ledger in step; any violation or error status exits 1.
+
+Machines are noisy: each timed phase waits (60 s at most) for the CPUs to be mostly idle and
+records how busy they were; latencies are medians and p99, per-second rates are given as
+medians next to the whole-run rates, and the ratio is taken against pgbench of the same run.
+The table is printed and written to benchmarks/results/purchase.json; the server's log goes to
+benchmarks/results/purchase-server.log.
+
+Run: .venv/bin/python benchmarks/purchase.py [--agencies 40] [--leads 3000] [--clients 16]
+     [--seconds 30] [--workers 2] [--pgbench-seconds 30] [--pgbench-before 10] [--scale 10]
+     [--idempotency-keys] [--no-read] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from engine import cluster
+from engine.accounts.keys import create_key
+from engine.config import sqlalchemy_url
+from engine.db import get_engine, unit_of_work
+from engine.demo.seed import demo_siret
+from engine.geo.load import load_communes
+from engine.geo.locate import locate
+from engine.intake.estimations import EstimationRequest, request_estimate
+from engine.intake.leads import Client, LeadSubmission, consent_text, submit_lead
+from engine.migrate import upgrade
+
+BENCH_DB = "mandat_purchase_bench"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results" / "purchase.json"
+SERVER_LOG = RESULTS.parent / "purchase-server.log"
+CITIES = (("35000", "Rennes"), ("44000", "Nantes"), ("33000", "Bordeaux"), ("59000", "Lille"))
+OPEN_PHASES = ("offered_exclusive", "offered_shared")
+PGBENCH_TABLES = "pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers"
+TARGET = 0.25  # purchases/s over pgbench tps
+SHOWN_ERRORS = 5
+DISTURBED = 0.05  # share of the CPUs taken by other processes past which a phase is flagged
+
+
+# --- the database ---------------------------------------------------------------------------
+
+
+def bench_urls() -> tuple[str, str]:
+    """(maintenance URL, benchmark URL) on the server of DATABASE_URL or the local cluster."""
+    base = make_url(sqlalchemy_url(os.environ.get("DATABASE_URL") or cluster.url()))
+    admin, bench = base.set(database="postgres"), base.set(database=BENCH_DB)
+    return admin.render_as_string(False), bench.render_as_string(False)
+
+
+def plain(url: str) -> str:
+    """The libpq form (`postgresql://`) that DATABASE_URL documents."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def autocommit(url: str, sql: str) -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE, VACUUM, COMMENT)."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(sql))
+    engine.dispose()
+
+
+def marker(args: argparse.Namespace) -> str:
+    """What the bench database was seeded with, kept as its comment (for `--keep`)."""
+    return f"purchase bench: agencies={args.agencies} leads={args.leads} seed={args.seed}"
+
+
+def reusable(admin: str, url: str, args: argparse.Namespace) -> bool:
+    """Seeded with the same sizes, recently enough that no exclusive window has ended."""
+    engine = create_engine(admin)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"
+            ),
+            {"n": BENCH_DB},
+        ).first()
+    engine.dispose()
+    if found is None or found[0] != marker(args):
+        return False
+    with Session(get_engine(url)) as session:
+        oldest = session.execute(
+            text("SELECT min(created_at) > now() - interval '20 hours' FROM lead")
+        ).scalar_one()
+    return bool(oldest)
+
+
+def prepare(admin: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A bench database seeded as asked: reused with `--keep` when it can be, else new."""
+    if args.keep and reusable(admin, url, args):
+        print(f"reusing {BENCH_DB} ({marker(args)}): undoing its purchases", flush=True)
+        upgrade(url)
+        with unit_of_work(url) as session:
+            # CASCADE: whatever refers to a purchase (billing's document lines) goes too.
+            session.execute(text("TRUNCATE ledger_line, purchase, idempotency_key CASCADE"))
+            # The audit log is append-only and the outbox keyed by purchase: both stay.
+            session.execute(text("UPDATE offer SET exclusive_buyer = NULL, shared_buyers = 0"))
+        autocommit(url, "VACUUM ANALYZE")
+        return {"reused": True}
+    print(f"creating {BENCH_DB}: migrations, communes", flush=True)
+    autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    autocommit(admin, f'CREATE DATABASE "{BENCH_DB}"')
+    upgrade(url)
+    with unit_of_work(url) as session:
+        print(" ", load_communes(session), flush=True)
+    figures: dict[str, Any] = {"reused": False}
+    with unit_of_work(url) as session:
+        add_agencies(session, args.agencies)
+    print(f"seeding {args.leads:,} leads through request_estimate + submit_lead", flush=True)
+    start = perf_counter_ns()
+    make_leads(url, args.leads, np.random.default_rng(args.seed))
+    figures["leads_s"] = (perf_counter_ns() - start) / 1e9
+    with unit_of_work(url) as session:
+        # Half of the offers past their exclusive window: shared, three buyers each.
+        figures["shared_offers"] = session.execute(
+            text("""
+                UPDATE offer SET created_at = now() - interval '25 hours',
+                                 exclusive_until = now() - interval '1 hour'
+                WHERE lead_id IN (SELECT lead_id FROM offer ORDER BY md5(lead_id::text)
+                                  LIMIT (SELECT count(*) / 2 FROM offer))
+            """)
+        ).rowcount  # type: ignore[attr-defined]
+    autocommit(url, "VACUUM ANALYZE")
+    autocommit(admin, f"COMMENT ON DATABASE \"{BENCH_DB}\" IS '{marker(args)}'")
+    print(f"  {figures['leads_s']:.1f} s; {figures['shared_offers']:,} offers shared", flush=True)
+    return figures
+
+
+def add_agencies(session: Session, count: int) -> None:
+    """`count` agencies spread over CITIES: in each city, a row of offices 0.0025° of longitude
+    (190 m) apart from the town hall, 20 km zones."""
+    for n in range(count):
+        postal_code, city = CITIES[n % len(CITIES)]
+        hall = locate(session, postal_code, city)
+        point = f"SRID=4326;POINT({hall.lon + (n // len(CITIES)) * 0.0025!r} {hall.lat!r})"
+        session.execute(
+            text("""
+                INSERT INTO agency (name, siret, email, office, zone_center, radius_m,
+                                    accepts_extended_leads, paused, status)
+                VALUES (:name, :siret, :email, CAST(:p AS geography), CAST(:p AS geography),
+                        20000, true, false, 'active')
+            """),
+            {
+                "name": f"Agence bench {city} {n // len(CITIES) + 1}",
+                "siret": demo_siret(900_000 + n),
+                "email": f"agence.bench{n}@exemple.fr",
+                "p": point,
+            },
+        )
+
+
+def make_leads(url: str, count: int, rng: np.random.Generator) -> None:
+    """Qualified leads in CITIES (round robin), offered to every agency named."""
+    with Session(get_engine(url)) as session:
+        version, _ = consent_text(session, "fr")
+        halls = [locate(session, p, c) for p, c in CITIES]
+        for n in range(count):
+            postal_code, city = CITIES[n % len(CITIES)]
+            hall = halls[n % len(CITIES)]
+            kind = ("appartement", "maison")[int(rng.integers(2))]
+            answer = request_estimate(
+                session,
+                EstimationRequest(
+                    kind,
+                    float(rng.integers(25, 160)),
+                    postal_code,
+                    city,
+                    lat=round(hall.lat + float(rng.uniform(-0.008, 0.008)), 6),
+                    lon=round(hall.lon + float(rng.uniform(-0.008, 0.008)), 6),
+                    property_facts={"rooms": int(rng.integers(1, 7))},
+                ),
+                date.today(),
+            )
+            # Sent a minute after step 1: the form's time trap quarantines faster submits.
+            session.execute(
+                text("UPDATE estimation SET created_at = created_at - interval '1 minute' "
+                     "WHERE id = :id"),
+                {"id": answer.id},
+            )  # fmt: skip
+            submit_lead(
+                session,
+                answer.id,
+                LeadSubmission(
+                    first_name="Jeanne",
+                    last_name=f"Vendeuse{n}",
+                    email=f"jeanne.bench{n}@exemple.fr",
+                    phone=f"+336{30_000_000 + n:08d}",
+                    timeline=("asap", "lt_3_months", "3_6_months")[int(rng.integers(3))],
+                    is_owner=True,
+                    consent_agency_ids=[a.agency_id for a in answer.agencies],
+                    consent_text_version=version,
+                    honeypot="",
+                ),
+                Client(ip=f"10.{n // 62_500}.{n // 250 % 250}.{n % 250 + 1}"),
+            )
+            if n % 250 == 249:
+                session.commit()
+            if n % 1000 == 999:
+                print(f"  {n + 1:,} leads", flush=True)
+        session.commit()
+        statuses = dict(
+            session.execute(text("SELECT status, count(*) FROM lead GROUP BY 1")).tuples().all()
+        )
+    if statuses != {"qualified": count}:
+        raise RuntimeError(f"every seeded lead must be qualified, got {statuses}")
+
+
+def buyer_keys(url: str, clients: int) -> list[Buyer]:
+    """`clients` agencies, the cities taken in turn, each with a new `buyer` key."""
+    with unit_of_work(url) as session:
+        rows = session.execute(
+            text("""SELECT id, split_part(name, ' ', 3) AS city,
+                           row_number() OVER (PARTITION BY split_part(name, ' ', 3)
+                                              ORDER BY siret) AS n
+                    FROM agency ORDER BY n, city""")
+        ).all()
+        if len(rows) < clients:
+            raise RuntimeError(f"{clients} buyers need as many agencies: --agencies {clients}")
+        return [
+            Buyer(r.id, create_key(session, "buyer", r.id, "purchase bench").key, r.city)
+            for r in rows[:clients]
+        ]
+
+
+def database_facts(url: str) -> dict[str, Any]:
+    with Session(get_engine(url)) as session:
+        row = session.execute(
+            text("""SELECT current_setting('server_version') AS pg,
+                           current_setting('synchronous_commit') AS sync,
+                           current_setting('shared_buffers') AS buffers,
+                           (SELECT count(*) FROM agency) AS agencies,
+                           (SELECT count(*) FROM lead WHERE status = 'qualified') AS leads,
+                           (SELECT count(*) FROM offer
+                            WHERE exclusive_until <= now()) AS shared_offers,
+                           (SELECT count(*) FROM lead_consent) AS consents""")
+        ).one()
+    return {
+        "postgresql": row.pg,
+        "synchronous_commit": row.sync,
+        "shared_buffers": row.buffers,
+        "agencies": row.agencies,
+        "qualified_leads": row.leads,
+        "shared_offers": row.shared_offers,
+        "consents": row.consents,
+    }
+
+
+# --- CPU accounting from /proc (Linux) ------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        todo.extend(int(c) for c in children)
+    return found
+
+
+def snapshot() -> dict[int, tuple[str, int]]:
+    """Per process: (title, user + system clock ticks). PostgreSQL's titles name the database;
+    a process without a command line (a kernel thread, a zombie) is titled `[its name]`."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+            title = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        rest = raw[raw.rindex(")") + 2 :].split()
+        title = title or f"[{raw[raw.index('(') + 1 : raw.rindex(')')]}]"
+        found[int(stat.parent.name)] = (title, int(rest[11]) + int(rest[12]))
+    return found
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all, idle + iowait) clock ticks of every CPU since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+class CpuWatch:
+    """CPU seconds per party over a phase, sampled twice a second so that processes that end
+    during the phase (pgbench's backends) are counted up to their last sample."""
+
+    def __init__(self, groups: dict[str, set[int]], busy_before: float) -> None:
+        self.busy_before = busy_before  # share of the CPUs busy just before the phase
+        self.groups = groups  # name → pids; refreshed by the caller as processes come and go
+        self.first: dict[int, int] = {}
+        self.last: dict[int, tuple[str, int]] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CpuWatch:
+        self.first = {pid: ticks for pid, (_, ticks) in snapshot().items()}
+        self.machine = machine_ticks()
+        self.started = time.monotonic()
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.5):
+            self._sample()
+
+    def _sample(self) -> None:
+        # A process that has just ended (a zombie) has no command line: keep the one seen.
+        for pid, (title, ticks) in snapshot().items():
+            seen = self.last.get(pid, ("[", 0))[0]
+            self.last[pid] = (seen if title.startswith("[") and seen != "[" else title, ticks)
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._sample()
+        self.seconds = time.monotonic() - self.started
+        total, idle = machine_ticks()
+        self.busy = 1 - (idle - self.machine[1]) / max(total - self.machine[0], 1)
+
+    def parties(self) -> dict[str, float]:
+        """CPU seconds used during the phase by each party."""
+        used: Counter[str] = Counter()
+        for party, _, seconds in self._used():
+            used[party] += seconds
+        return dict(used)
+
+    def others(self, count: int = 3) -> list[tuple[str, float]]:
+        """The busiest processes counted as `others` (title, CPU seconds)."""
+        found = sorted((-s, t[:80]) for party, t, s in self._used() if party == "others")
+        return [(title, -s) for s, title in found[:count]]
+
+    def _used(self) -> Iterator[tuple[str, str, float]]:
+        hz = os.sysconf("SC_CLK_TCK")
+        for pid, (title, ticks) in self.last.items():
+            delta = (ticks - self.first.get(pid, 0)) / hz
+            if delta > 0:
+                yield self._party(pid, title), title, delta
+
+    def _party(self, pid: int, title: str) -> str:
+        for name, pids in self.groups.items():
+            if pid in pids:
+                return name
+        if title.startswith("postgres:"):
+            if f" {BENCH_DB} " in f"{title} ":
+                return "postgres backends (bench db)"
+            words = title.split()
+            if len(words) >= 3 and words[2].startswith("mandat"):
+                return "others"  # a backend of another database
+            return "postgres background"
+        if title.startswith("/usr/lib/postgresql/"):
+            return "postgres background"  # the postmaster
+        if title.startswith("["):
+            return "kernel threads"  # block I/O, memory: work done for everyone
+        return "others"
+
+
+def settle(limit_s: float = 60.0, quiet: float = 0.25) -> float:
+    """Waits (at most `limit_s`) until the CPUs are mostly idle; the busy share last seen."""
+    deadline, told = time.monotonic() + limit_s, False
+    while True:
+        before = machine_ticks()
+        time.sleep(2)
+        after = machine_ticks()
+        busy = 1 - (after[1] - before[1]) / max(after[0] - before[0], 1)
+        if busy < quiet or time.monotonic() > deadline:
+            return busy
+        if not told:
+            print(f"  waiting (≤ {limit_s:.0f} s) for a quieter machine: CPUs {busy:.0%} busy")
+            told = True
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(database_url: str, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`mandat serve` in its own process group; terminated (with its workers) on the way out."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url}
+    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "engine.cli", "serve", "--port", str(port)]
+    with SERVER_LOG.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "--workers", str(workers)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the workers end with it
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base, process)
+            yield base, process
+        finally:
+            stop(process)
+
+
+def wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    tail = SERVER_LOG.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"the server did not become ready:\n{tail}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group, SIGKILL if it lingers."""
+    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+        deadline = time.monotonic() + wait_s  # the main process is gone; its workers may linger
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+
+# --- the buyers -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Buyer:
+    agency_id: uuid.UUID
+    key: str
+    city: str
+
+
+@dataclass
+class Tally:
+    """One buyer's answers. Times in ns; `done` is relative to the start of the phase."""
+
+    catalogue: list[dict[str, Any]] = field(default_factory=list)
+    catalogue_ns: list[int] = field(default_factory=list)
+    read_ns: list[int] = field(default_factory=list)
+    post: list[tuple[int, int, int, str]] = field(default_factory=list)  # status, ns, done, code
+    skipped: int = 0  # sold out (or bought by us) when read: not attempted
+    errors: list[str] = field(default_factory=list)
+    walked_all: bool = False
+
+
+def read_catalogue(client: httpx.Client, tally: Tally) -> None:
+    """Every page of the agency's catalogue."""
+    cursor = None
+    while True:
+        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        start = perf_counter_ns()
+        answer = client.get("/api/v1/leads", params=params)
+        tally.catalogue_ns.append(perf_counter_ns() - start)
+        answer.raise_for_status()
+        page = answer.json()
+        tally.catalogue.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return
+
+
+def buy(
+    client: httpx.Client,
+    tally: Tally,
+    rng: np.random.Generator,
+    go: threading.Barrier,
+    clock: list[int],
+    halt: threading.Event,
+    args: argparse.Namespace,
+) -> None:
+    """Walk the shuffled catalogue: read each offer, buy it at the mode and price read."""
+    leads = [tally.catalogue[i] for i in rng.permutation(len(tally.catalogue))]
+    go.wait()
+    origin = clock[0]  # set before the release
+    for item in leads:
+        if halt.is_set():
+            return
+        offer = item
+        if not args.no_read:
+            start = perf_counter_ns()
+            answer = client.get(f"/api/v1/leads/{item['id']}")
+            tally.read_ns.append(perf_counter_ns() - start)
+            if answer.status_code != 200:
+                tally.errors.append(f"GET {answer.status_code} {answer.text[:300]}")
+                continue
+            offer = answer.json()
+            if offer["phase"] not in OPEN_PHASES or offer["purchased"]:
+                tally.skipped += 1
+                continue
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if args.idempotency_keys else None
+        body = {"mode": offer["mode"], "price_cents": offer["price_cents"]}
+        start = perf_counter_ns()
+        answer = client.post(f"/api/v1/leads/{item['id']}/purchase", json=body, headers=headers)
+        end = perf_counter_ns()
+        code = ""
+        if answer.status_code != 201:
+            try:
+                code = str(answer.json().get("code", ""))
+            except ValueError:
+                code = "?"
+        if answer.status_code not in (201, 409):
+            tally.errors.append(f"POST {answer.status_code} {answer.text[:300]}")
+        tally.post.append((answer.status_code, end - start, end - origin, code))
+    tally.walked_all = True
+    halt.set()  # the phase ends when a buyer has no lead left: all buyers run until the end
+
+
+def purchases_phase(
+    base: str, server_pid: int, buyers: list[Buyer], args: argparse.Namespace
+) -> tuple[list[Tally], float, CpuWatch]:
+    """(tallies, wall seconds, CPU watch) of the buyers' run."""
+    tallies = [Tally() for _ in buyers]
+    clients = [
+        httpx.Client(
+            base_url=base,
+            headers={"Authorization": f"Bearer {b.key}"},
+            timeout=60,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+        for b in buyers
+    ]
+    try:
+        readers = [
+            threading.Thread(target=read_catalogue, args=(c, t))
+            for c, t in zip(clients, tallies, strict=True)
+        ]
+        for r in readers:
+            r.start()
+        for r in readers:
+            r.join()
+        walked = sum(len(t.catalogue) for t in tallies)
+        print(f"  catalogues read: {walked:,} offers over {len(buyers)} buyers", flush=True)
+        busy = settle()
+        print(f"  CPUs {busy:.0%} busy before the phase", flush=True)
+        go, clock, halt = threading.Barrier(len(buyers) + 1), [0], threading.Event()
+        seeds = np.random.SeedSequence(args.seed).spawn(len(buyers))
+        threads = [
+            threading.Thread(
+                target=buy,
+                args=(c, t, np.random.default_rng(s), go, clock, halt, args),
+                daemon=True,
+            )
+            for c, t, s in zip(clients, tallies, seeds, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        groups = {"client (this process)": {os.getpid()}, "server": set(process_tree(server_pid))}
+        with CpuWatch(groups, busy) as cpu:
+            clock[0] = perf_counter_ns()
+            go.wait()
+            halt.wait(args.seconds)
+            halt.set()
+            for t in threads:
+                t.join()
+            wall = (perf_counter_ns() - clock[0]) / 1e9
+            groups["server"] |= set(process_tree(server_pid))
+    finally:
+        for c in clients:
+            c.close()
+    return tallies, wall, cpu
+
+
+# --- pgbench --------------------------------------------------------------------------------
+
+
+def pgbench_bin() -> str:
+    path = Path(f"/usr/lib/postgresql/{cluster.major_version()}/bin/pgbench")
+    if path.exists():
+        return str(path)
+    found = shutil.which("pgbench")
+    if not found:
+        raise RuntimeError("pgbench not found: it comes with the PostgreSQL server packages")
+    return found
+
+
+def pgbench(url: str, args_: list[str], log: Path | None = None) -> subprocess.Popen[str]:
+    """pgbench on the bench database, with the URL's host, port, user and password."""
+    parsed = make_url(url)
+    env = {**os.environ, "PGPASSWORD": parsed.password or ""}
+    connection = ["-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432)]
+    command = [pgbench_bin(), *connection, "-U", parsed.username or "postgres", *args_]
+    return subprocess.Popen(
+        [*command, parsed.database or BENCH_DB],
+        env=env,
+        cwd=log,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def pgbench_init(url: str, scale: int) -> float:
+    start = perf_counter_ns()
+    process = pgbench(url, ["-i", "-s", str(scale), "-q"])
+    out, err = process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"pgbench -i failed:\n{out}\n{err}")
+    autocommit(url, "VACUUM ANALYZE pgbench_accounts, pgbench_branches, pgbench_tellers")
+    return (perf_counter_ns() - start) / 1e9
+
+
+def pgbench_run(url: str, clients: int, seconds: int) -> dict[str, Any]:
+    """The built-in TPC-B-like script: tps, per-second tps, latencies from its per-transaction
+    log, and the CPU of each party."""
+    busy = settle()
+    print(f"  CPUs {busy:.0%} busy before pgbench", flush=True)
+    with tempfile.TemporaryDirectory(prefix="purchase-pgbench-") as folder:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        groups: dict[str, set[int]] = {"client (this process)": {os.getpid()}}
+        with CpuWatch(groups, busy) as cpu:
+            process = pgbench(
+                url,
+                ["-c", str(clients), "-j", "2", "-T", str(seconds), "-M", "prepared", "-P", "1",
+                 "-l", "--log-prefix", "pgbench_log"],
+                log=Path(folder),
+            )  # fmt: skip
+            groups["pgbench"] = {process.pid}  # counted from its rusage below
+            out, err = process.communicate()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if process.returncode:
+            raise RuntimeError(f"pgbench failed:\n{out}\n{err}")
+        latencies = np.concatenate(
+            [
+                np.loadtxt(p, usecols=2, dtype=np.int64, ndmin=1)
+                for p in Path(folder).glob("pgbench_log*")
+            ]
+        )
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    if tps is None:
+        raise RuntimeError(f"no tps in pgbench's output:\n{out}")
+    per_second = [float(x) for x in re.findall(r"progress: [\d.]+ s, ([\d.]+) tps", err)]
+    parties = cpu.parties()
+    parties["pgbench"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {
+        "seconds": seconds,
+        "clients": clients,
+        "tps": float(tps.group(1)),
+        "transactions": len(latencies),
+        "failed": int(failed.group(1)) if failed else 0,
+        "tps_per_second": summary(np.array(per_second)) if per_second else None,
+        "latency_ms": percentiles(latencies / 1e3),
+        "cpu": cpu_figures(parties, cpu, len(latencies)),
+    }
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+def percentiles(ms: np.ndarray) -> dict[str, float] | None:
+    if not len(ms):
+        return None
+    return {
+        "n": len(ms),
+        "median": float(np.median(ms)),
+        "p90": float(np.percentile(ms, 90)),
+        "p99": float(np.percentile(ms, 99)),
+        "max": float(ms.max()),
+    }
+
+
+def summary(values: np.ndarray) -> dict[str, float]:
+    return {
+        "median": float(np.median(values)),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "n": len(values),
+    }
+
+
+def cpu_figures(parties: dict[str, float], cpu: CpuWatch, done: int) -> dict[str, Any]:
+    """CPU seconds per party, and per unit of work (ms): where the time goes."""
+    return {
+        "wall_s": cpu.seconds,
+        "cpus": os.cpu_count(),
+        "machine_busy_before": cpu.busy_before,
+        "machine_busy": cpu.busy,
+        "seconds": parties,
+        "ms_per_unit": {k: v * 1e3 / max(done, 1) for k, v in parties.items()},
+        "busiest_others": cpu.others(),
+        # Share of all CPUs that other processes took: the figures are disturbed above ~5 %.
+        "others_share": parties.get("others", 0) / (cpu.seconds * (os.cpu_count() or 1)),
+    }
+
+
+def purchase_figures(tallies: list[Tally], wall: float, cpu: CpuWatch) -> dict[str, Any]:
+    posts = [p for t in tallies for p in t.post]
+    statuses = Counter(p[0] for p in posts)
+    bought = statuses.get(201, 0)
+    done = np.array([p[2] for p in posts if p[0] == 201], dtype=np.int64)
+    full = int(wall)  # per-second rates over the whole seconds only
+    per_second = np.bincount(done // 1_000_000_000, minlength=full)[:full] if full else None
+
+    def post_ms(keep: Any) -> dict[str, float] | None:
+        return percentiles(np.array([p[1] for p in posts if keep(p[0])], dtype=float) / 1e6)
+
+    reads = np.array([n for t in tallies for n in t.read_ns], dtype=float) / 1e6
+    pages = np.array([n for t in tallies for n in t.catalogue_ns], dtype=float) / 1e6
+    return {
+        "buyers": len(tallies),
+        "wall_s": wall,
+        "ended_by": "leads" if any(t.walked_all for t in tallies) else "time",
+        "catalogue_offers": sum(len(t.catalogue) for t in tallies),
+        "catalogue_pages_ms": percentiles(pages),
+        "attempts": len(posts),
+        "purchases": bought,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "conflict_codes": dict(Counter(p[3] for p in posts if p[0] == 409)),
+        "errors": sum(len(t.errors) for t in tallies),
+        "error_samples": [e for t in tallies for e in t.errors][:SHOWN_ERRORS],
+        "skipped_sold_out_when_read": sum(t.skipped for t in tallies),
+        "reads": len(reads),
+        "purchases_s": bought / wall,
+        "attempts_s": len(posts) / wall,
+        "requests_s": (len(posts) + len(reads)) / wall,
+        "purchases_per_second": summary(per_second) if per_second is not None else None,
+        "post_ms": post_ms(lambda s: True),
+        "post_201_ms": post_ms(lambda s: s == 201),
+        "post_409_ms": post_ms(lambda s: s == 409),
+        "read_ms": percentiles(reads),
+        "cpu": cpu_figures(cpu.parties(), cpu, bought),
+    }
+
+
+# --- after the run --------------------------------------------------------------------------
+
+INVARIANTS = {
+    "leads with two exclusive purchases": """
+        SELECT count(*) FROM (SELECT lead_id FROM purchase WHERE mode = 'exclusive'
+                              GROUP BY lead_id HAVING count(*) > 1) x""",
+    "leads bought both exclusive and shared": """
+        SELECT count(*) FROM (SELECT lead_id FROM purchase GROUP BY lead_id
+                              HAVING count(DISTINCT mode) > 1) x""",
+    "offers with more shared purchases than their cap": """
+        SELECT count(*) FROM offer o
+        WHERE (SELECT count(*) FROM purchase p
+               WHERE p.lead_id = o.lead_id AND p.mode = 'shared') > o.shared_cap""",
+    "agencies that bought one lead twice": """
+        SELECT count(*) FROM (SELECT 1 FROM purchase GROUP BY lead_id, agency_id
+                              HAVING count(*) > 1) x""",
+    "offers whose shared_buyers is not their shared purchases": """
+        SELECT count(*) FROM offer o
+        WHERE o.shared_buyers <> (SELECT count(*) FROM purchase p
+                                  WHERE p.lead_id = o.lead_id AND p.mode = 'shared')""",
+    "offers whose exclusive_buyer is not their exclusive purchase": """
+        SELECT count(*) FROM offer o
+        WHERE o.exclusive_buyer IS DISTINCT FROM
+              (SELECT p.agency_id FROM purchase p
+               WHERE p.lead_id = o.lead_id AND p.mode = 'exclusive' LIMIT 1)""",
+    "purchases without exactly one ledger line of their amount": """
+        SELECT count(*) FROM purchase p
+        WHERE (SELECT count(*) FROM ledger_line l
+               WHERE l.purchase_id = p.id AND l.kind = 'purchase'
+                 AND l.amount_cents = p.price_cents AND l.agency_id = p.agency_id) <> 1
+           OR (SELECT count(*) FROM ledger_line l WHERE l.purchase_id = p.id) <> 1""",
+    "purchases by an agency without consent": """
+        SELECT count(*) FROM purchase p
+        WHERE NOT EXISTS (SELECT 1 FROM lead_consent c
+                          WHERE c.lead_id = p.lead_id AND c.agency_id = p.agency_id)""",
+    "purchases in the wrong mode or at the wrong price": """
+        SELECT count(*) FROM purchase p JOIN offer o ON o.lead_id = p.lead_id
+        WHERE p.mode <> CASE WHEN p.created_at < o.exclusive_until
+                             THEN 'exclusive' ELSE 'shared' END
+           OR p.price_cents <> CASE p.mode WHEN 'exclusive' THEN o.exclusive_price_cents
+                                           ELSE o.shared_price_cents END""",
+}
+
+
+def check(url: str, answered_201: int) -> dict[str, int]:
+    """Violations per invariant (all must be 0), and the 201s against the purchase rows."""
+    with Session(get_engine(url)) as session:
+        found = {name: session.execute(text(sql)).scalar_one() for name, sql in INVARIANTS.items()}
+        rows = session.execute(text("SELECT count(*) FROM purchase")).scalar_one()
+    found["201 answers minus purchase rows"] = abs(answered_201 - rows)
+    return found
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def ms(figures: dict[str, float] | None) -> str:
+    if not figures:
+        return "-"
+    return f"{figures['median']:.1f} / {figures['p99']:.1f}"
+
+
+def table(result: dict[str, Any]) -> None:
+    p, after, before = result["purchases"], result["pgbench_after"], result["pgbench_before"]
+    ratio = result["ratio"]
+    rows: list[tuple[str, str]] = [
+        ("buyers (threads), wall s, ended by",
+         f"{p['buyers']}, {p['wall_s']:.1f}, {p['ended_by']}"),
+        ("purchases (201)", f"{p['purchases']:,}"),
+        ("attempts (POST), statuses", f"{p['attempts']:,}  {p['statuses']}"),
+        ("lost races (409) by code", str(p["conflict_codes"] or "{}")),
+        ("errors (other statuses, must be 0)", str(p["errors"])),
+        ("leads skipped (sold out when read)", f"{p['skipped_sold_out_when_read']:,}"),
+        ("purchases/s", f"{p['purchases_s']:,.1f}"),
+        ("purchases/s per second: median (min-max)",
+         "-" if not p["purchases_per_second"] else
+         "{median:,.0f} ({min:,.0f}-{max:,.0f})".format(**p["purchases_per_second"])),
+        ("attempts/s (POST)", f"{p['attempts_s']:,.1f}"),
+        ("HTTP requests/s (POST + GET offer)", f"{p['requests_s']:,.1f}"),
+        ("POST purchase ms med / p99 (all)", ms(p["post_ms"])),
+        ("POST purchase ms med / p99 (201)", ms(p["post_201_ms"])),
+        ("POST purchase ms med / p99 (409)", ms(p["post_409_ms"])),
+        ("GET offer ms med / p99", ms(p["read_ms"])),
+        ("GET catalogue page (200) ms med / p99", ms(p["catalogue_pages_ms"])),
+        *((f"pgbench {name} tps ({r['clients']} clients, {r['seconds']} s)",
+           f"{r['tps']:,.1f}  per s: median {r['tps_per_second']['median']:,.0f}")
+          for name, r in (("before", before), ("after", after)) if r),
+        *((f"pgbench {name} latency ms med / p99", ms(r["latency_ms"]))
+          for name, r in (("before", before), ("after", after)) if r),
+        (f"purchases/s / pgbench tps after (≥ {TARGET})",
+         f"{ratio['after']:.3f} {'met' if ratio['after'] >= TARGET else 'MISSED'}"),
+        *((("purchases/s / pgbench tps before", f"{ratio['before']:.3f}"),)
+          if ratio.get("before") else ()),
+        ("CPUs busy just before: purchases / pgbench after",
+         f"{p['cpu']['machine_busy_before']:.0%} / {after['cpu']['machine_busy_before']:.0%}"),
+        ("CPUs busy during: purchases / pgbench after",
+         f"{p['cpu']['machine_busy']:.0%} / {after['cpu']['machine_busy']:.0%}"),
+        *((f"CPU ms per purchase: {k}", f"{v:.2f}")
+          for k, v in sorted(p["cpu"]["ms_per_unit"].items(), key=lambda kv: -kv[1])),
+        *((f"CPU ms per pgbench transaction: {k}", f"{v:.3f}")
+          for k, v in sorted(after["cpu"]["ms_per_unit"].items(), key=lambda kv: -kv[1])),
+        *((f"check: {k}", str(v)) for k, v in result["invariants"].items()),
+    ]  # fmt: skip
+    print()
+    for label, value in rows:
+        print(f"{label:66}{value:>36}")
+    phases = (("purchases", p), ("pgbench before", before), ("pgbench after", after))
+    for name, figures in phases:
+        if figures and figures["cpu"]["others_share"] > DISTURBED:
+            print(f"WARNING: other processes took {figures['cpu']['others_share']:.0%} of the CPUs "
+                  f"during {name}: its figures are disturbed")  # fmt: skip
+    for sample in p["error_samples"]:
+        print(f"  error: {sample}")
+    m = result["machine"]
+    print(f"machine: {m['cpus']} CPUs ({m['cpu_model']}), PostgreSQL {m['postgresql']},\n"
+          f"  synchronous_commit {m['synchronous_commit']}, shared_buffers {m['shared_buffers']}; "
+          f"load average at start {m['load_average']['start']}, at end "
+          f"{m['load_average']['end']}")  # fmt: skip
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--agencies", type=int, default=40, help="agencies, over 4 cities")
+    parser.add_argument("--leads", type=int, default=3000, help="qualified leads to sell")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent buyers")
+    parser.add_argument("--seconds", type=int, default=30, help="length of the purchase phase")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--pgbench-seconds", type=int, default=30, help="pgbench after")
+    parser.add_argument("--pgbench-before", type=int, default=10, help="pgbench before, 0: none")
+    parser.add_argument("--scale", type=int, default=10, help="pgbench -i scale factor")
+    parser.add_argument("--idempotency-keys", action="store_true", help="send Idempotency-Key")
+    parser.add_argument("--no-read", action="store_true", help="buy at the catalogue's price")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--keep", action="store_true", help=f"keep (and reuse) {BENCH_DB}")
+    args = parser.parse_args()
+    admin, url = bench_urls()
+    load = {"start": [round(x, 2) for x in os.getloadavg()]}
+    result: dict[str, Any] = {"config": {k: v for k, v in vars(args).items() if k != "keep"}}
+    try:
+        result["seeding"] = prepare(admin, url, args)
+        buyers = buyer_keys(url, args.clients)
+        facts = database_facts(url)
+        result["database"] = facts
+        print(f"pgbench -i -s {args.scale} into {BENCH_DB}", flush=True)
+        result["pgbench_init_s"] = pgbench_init(url, args.scale)
+        result["pgbench_before"] = None
+        if args.pgbench_before:
+            print(f"pgbench before: {args.pgbench_before} s", flush=True)
+            result["pgbench_before"] = pgbench_run(url, args.clients, args.pgbench_before)
+        print(f"serving with {args.workers} workers; {args.clients} buyers", flush=True)
+        with server(plain(url), args.workers) as (base, process):
+            tallies, wall, cpu = purchases_phase(base, process.pid, buyers, args)
+        result["purchases"] = purchase_figures(tallies, wall, cpu)
+        print(f"pgbench after: {args.pgbench_seconds} s", flush=True)
+        result["pgbench_after"] = pgbench_run(url, args.clients, args.pgbench_seconds)
+        result["invariants"] = check(url, result["purchases"]["purchases"])
+    finally:
+        autocommit(url, f"DROP TABLE IF EXISTS {PGBENCH_TABLES}")
+        get_engine(url).dispose()
+        if not args.keep:
+            autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    load["end"] = [round(x, 2) for x in os.getloadavg()]
+    rate = result["purchases"]["purchases_s"]
+    result["ratio"] = {
+        "after": rate / result["pgbench_after"]["tps"],
+        "before": rate / result["pgbench_before"]["tps"] if result["pgbench_before"] else None,
+        "target": TARGET,
+    }
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "postgresql": facts["postgresql"],
+        "synchronous_commit": facts["synchronous_commit"],
+        "shared_buffers": facts["shared_buffers"],
+        "load_average": load,
+    }
+    table(result)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"written to {RESULTS}")
+    violations = sum(result["invariants"].values())
+    if violations or result["purchases"]["errors"]:
+        print(f"FAILED: {violations} invariant violations, {result['purchases']['errors']} errors")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
