@@ -64,7 +64,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -80,15 +79,13 @@ from typing import Any
 
 import httpx
 import numpy as np
+from harness import autocommit, bench_urls, free_port, plain
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 import engine.billing.run as billing_run
-from engine import cluster
 from engine.billing import stripe_gateway as gateway
 from engine.billing.documents import PARIS, period_bounds
-from engine.config import sqlalchemy_url
 from engine.db import get_engine, unit_of_work
 from engine.demo.seed import seed_agencies
 from engine.geo.load import load_communes
@@ -103,26 +100,6 @@ HZ = os.sysconf("SC_CLK_TCK")
 SAMPLE_INTENTS = 25  # PaymentIntents read back from localstripe after the run
 
 # --- the database ---------------------------------------------------------------------------
-
-
-def bench_urls() -> tuple[str, str]:
-    """(maintenance URL, benchmark URL) on the server of DATABASE_URL or the local cluster."""
-    base = make_url(sqlalchemy_url(os.environ.get("DATABASE_URL") or cluster.url()))
-    admin, bench = base.set(database="postgres"), base.set(database=BENCH_DB)
-    return admin.render_as_string(False), bench.render_as_string(False)
-
-
-def plain(url: str) -> str:
-    """The libpq form (`postgresql://`) that DATABASE_URL documents."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def autocommit(url: str, sql: str) -> None:
-    """One statement outside a transaction (CREATE/DROP DATABASE, VACUUM, COMMENT)."""
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(sql))
-    engine.dispose()
 
 
 def this_month() -> tuple[date, datetime]:
@@ -340,13 +317,6 @@ r.Store.__setitem__, r.Store.__delitem__, r.Store.clear = setitem, delitem, clea
 r.StripeObject._api_list_all = classmethod(list_all)
 runpy.run_path(sys.argv[2], run_name="__main__")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -887,7 +857,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep", action="store_true", help="reuse and keep the seeded database")
     args = parser.parse_args()
-    admin, url = bench_urls()
+    admin, url = bench_urls(BENCH_DB)
     # Whatever the engine reads from the environment is the bench database from now on.
     os.environ["DATABASE_URL"] = plain(url)
     period, after = this_month()

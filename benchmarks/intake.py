@@ -38,14 +38,8 @@ import json
 import math
 import os
 import resource
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
@@ -53,12 +47,10 @@ from typing import Any
 
 import httpx
 import numpy as np
+from harness import autocommit, bench_urls, plain, process_tree, server
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from engine import cluster
-from engine.config import sqlalchemy_url
 from engine.db import get_engine, unit_of_work
 from engine.demo.sales import seed_sales
 from engine.demo.seed import seed_agencies
@@ -117,26 +109,6 @@ class Outcome:
 
 
 # --- the database ---------------------------------------------------------------------------
-
-
-def bench_urls() -> tuple[str, str]:
-    """(maintenance URL, benchmark URL) on the server of DATABASE_URL or the local cluster."""
-    base = make_url(sqlalchemy_url(os.environ.get("DATABASE_URL") or cluster.url()))
-    admin, bench = base.set(database="postgres"), base.set(database=BENCH_DB)
-    return admin.render_as_string(False), bench.render_as_string(False)
-
-
-def plain(url: str) -> str:
-    """The libpq form (`postgresql://`) that DATABASE_URL documents."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def autocommit(url: str, sql: str) -> None:
-    """One statement outside a transaction (CREATE/DROP DATABASE, VACUUM, COMMENT)."""
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(sql))
-    engine.dispose()
 
 
 def marker(args: argparse.Namespace) -> str:
@@ -236,27 +208,6 @@ def lead_statuses(url: str) -> list[dict[str, Any]]:
 # --- the server -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants, from /proc (Linux)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        todo.extend(int(c) for c in children)
-    return found
-
-
 def memory_mb(pid: int) -> dict[str, float]:
     """Resident and peak resident memory of one process, MiB."""
     fields = {}
@@ -301,68 +252,6 @@ def cpu_busy(seconds: float = 3.0) -> tuple[float, list[tuple[str, float]]]:
         key=lambda item: -item[1],
     )  # fmt: skip
     return 1 - (idle1 - idle0) / max(total1 - total0, 1), [b for b in busiest[:3] if b[1] > 0.02]
-
-
-@contextmanager
-def server(database_url: str, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`mandat serve` in its own process group; terminated (with its workers) on the way out."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "MANDAT_TRUSTED_PROXIES": "127.0.0.1"}
-    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "engine.cli", "serve"]
-    with SERVER_LOG.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port), "--workers", str(workers)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the workers end with it
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base, process)
-            yield base, process
-        finally:
-            stop(process)
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline, last = time.monotonic() + seconds, "no answer"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            ready = httpx.get(f"{base}/readyz", timeout=1)
-            if ready.status_code == 200:
-                return
-            last = f"{ready.status_code} {ready.text}"
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    tail = SERVER_LOG.read_text(errors="replace")[-1500:]
-    raise RuntimeError(f"the server did not become ready ({last}):\n{tail}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server's process group, SIGKILL if it lingers."""
-    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-        # The main process is gone; its workers may still be finishing.
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
 
 
 # --- the clients ----------------------------------------------------------------------------
@@ -610,7 +499,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep", action="store_true", help="reuse and keep the seeded database")
     args = parser.parse_args()
-    admin, url = bench_urls()
+    admin, url = bench_urls(BENCH_DB)
     # Whatever the engine reads from the environment is the bench database from now on.
     os.environ["DATABASE_URL"] = plain(url)
     load: dict[str, Any] = {"start": os.getloadavg()}
@@ -623,7 +512,9 @@ def main() -> None:
             flush=True,
         )
         busy, busiest = cpu_busy()
-        with server(plain(url), args.workers) as (base, process):
+        with server(
+            plain(url), args.workers, SERVER_LOG, {"MANDAT_TRUSTED_PROXIES": "127.0.0.1"}
+        ) as (base, process):
             load["before_run"] = os.getloadavg()
             result = measure(base, url, args)
             load["end"] = os.getloadavg()

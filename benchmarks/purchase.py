@@ -47,8 +47,6 @@ import os
 import re
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,7 +55,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -66,13 +63,13 @@ from typing import Any
 
 import httpx
 import numpy as np
+from harness import autocommit, bench_urls, plain, process_tree, server
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from engine import cluster
 from engine.accounts.keys import create_key
-from engine.config import sqlalchemy_url
 from engine.db import get_engine, unit_of_work
 from engine.demo.seed import demo_siret
 from engine.geo.load import load_communes
@@ -94,26 +91,6 @@ DISTURBED = 0.05  # share of the CPUs taken by other processes past which a phas
 
 
 # --- the database ---------------------------------------------------------------------------
-
-
-def bench_urls() -> tuple[str, str]:
-    """(maintenance URL, benchmark URL) on the server of DATABASE_URL or the local cluster."""
-    base = make_url(sqlalchemy_url(os.environ.get("DATABASE_URL") or cluster.url()))
-    admin, bench = base.set(database="postgres"), base.set(database=BENCH_DB)
-    return admin.render_as_string(False), bench.render_as_string(False)
-
-
-def plain(url: str) -> str:
-    """The libpq form (`postgresql://`) that DATABASE_URL documents."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def autocommit(url: str, sql: str) -> None:
-    """One statement outside a transaction (CREATE/DROP DATABASE, VACUUM, COMMENT)."""
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(sql))
-    engine.dispose()
 
 
 def marker(args: argparse.Namespace) -> str:
@@ -304,20 +281,6 @@ def database_facts(url: str) -> dict[str, Any]:
 # --- CPU accounting from /proc (Linux) ------------------------------------------------------
 
 
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        todo.extend(int(c) for c in children)
-    return found
-
-
 def snapshot() -> dict[int, tuple[str, int]]:
     """Per process: (title, user + system clock ticks). PostgreSQL's titles name the database;
     a process without a command line (a kernel thread, a zombie) is titled `[its name]`."""
@@ -430,72 +393,6 @@ def settle(limit_s: float = 60.0, quiet: float = 0.25) -> float:
 
 
 # --- the server -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def server(database_url: str, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`mandat serve` in its own process group; terminated (with its workers) on the way out."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
-    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "engine.cli", "serve", "--port", str(port)]
-    with SERVER_LOG.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "--workers", str(workers)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the workers end with it
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base, process)
-            yield base, process
-        finally:
-            stop(process)
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    tail = SERVER_LOG.read_text(errors="replace")[-2000:]
-    raise RuntimeError(f"the server did not become ready:\n{tail}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server's process group, SIGKILL if it lingers."""
-    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-        deadline = time.monotonic() + wait_s  # the main process is gone; its workers may linger
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
 
 
 # --- the buyers -----------------------------------------------------------------------------
@@ -942,7 +839,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep", action="store_true", help=f"keep (and reuse) {BENCH_DB}")
     args = parser.parse_args()
-    admin, url = bench_urls()
+    admin, url = bench_urls(BENCH_DB)
     load = {"start": [round(x, 2) for x in os.getloadavg()]}
     result: dict[str, Any] = {"config": {k: v for k, v in vars(args).items() if k != "keep"}}
     try:
@@ -957,7 +854,7 @@ def main() -> None:
             print(f"pgbench before: {args.pgbench_before} s", flush=True)
             result["pgbench_before"] = pgbench_run(url, args.clients, args.pgbench_before)
         print(f"serving with {args.workers} workers; {args.clients} buyers", flush=True)
-        with server(plain(url), args.workers) as (base, process):
+        with server(plain(url), args.workers, SERVER_LOG) as (base, process):
             tallies, wall, cpu = purchases_phase(base, process.pid, buyers, args)
         result["purchases"] = purchase_figures(tallies, wall, cpu)
         print(f"pgbench after: {args.pgbench_seconds} s", flush=True)
