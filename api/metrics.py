@@ -82,11 +82,11 @@ class BusinessFigures(Collector):
 
 @get("/metrics", include_in_schema=False, sync_to_thread=True)
 def metrics() -> Response[bytes]:
-    registry = CollectorRegistry()
+    requests = REGISTRY  # one process: its own figures
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        for collector in list(REGISTRY._collector_to_names):  # this process's own metrics
-            registry.register(collector)
-    registry.register(BusinessFigures())
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        requests = CollectorRegistry()  # every process's figures, from the shared directory
+        multiprocess.MultiProcessCollector(requests)  # type: ignore[no-untyped-call]
+    business = CollectorRegistry()
+    business.register(BusinessFigures())
+    body = generate_latest(requests) + generate_latest(business)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

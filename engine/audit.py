@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    Text,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -61,8 +71,6 @@ def search(
     before_id: int | None,
 ) -> list[dict[str, Any]]:
     """Newest first; `before_id` pages backwards."""
-    from sqlalchemy import select
-
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if action:
         query = query.where(AuditEntry.action == action)

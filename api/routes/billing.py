@@ -52,11 +52,11 @@ class BillingController(Controller):
     def run(self, caller: Caller, data: JSONBody[RunIn]) -> dict[str, Any]:
         """Finance. Idempotent: running a month again bills only what is left."""
         caller.require("finance")
-        report = run_billing(parse_period(data.period), datetime.now(UTC))
+        period = parse_period(data.period)
+        report = run_billing(period, datetime.now(UTC))
         with unit_of_work() as session:
-            invoices, _ = list_documents(session, "invoice", None, None, 200, None)
-        period_invoices = [i for i in invoices if i["period"] == report.period]
-        return {**vars(report), "documents": period_invoices}
+            invoices, _ = list_documents(session, "invoice", None, None, 200, None, period)
+        return {**vars(report), "documents": invoices}
 
     @get("/invoices", sync_to_thread=True, summary="Invoices")
     def invoices(

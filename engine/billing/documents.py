@@ -111,11 +111,13 @@ def bill_agency(
     period: date,
     now: datetime,
     run_id: uuid.UUID | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Documents:
     """The agency's documents for a period: one invoice for its unbilled purchases (with the
     refunds of those same purchases as negative lines), and a credit note per earlier invoice
-    whose purchases were refunded since. Nothing when nothing is unbilled."""
-    settings = read_settings(session)
+    whose purchases were refunded since. Nothing when nothing is unbilled. A run passes the
+    settings it read once."""
+    settings = settings or read_settings(session)
     _, until = period_bounds(period)
     lines = session.execute(_UNBILLED, {"agency": agency_id, "until": until}).mappings().all()
     if not lines:

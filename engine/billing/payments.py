@@ -8,9 +8,10 @@ key (a new attempt) is only made after a decline, once the card has changed.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -219,8 +220,6 @@ def refund_credit_note(credit_note_id: uuid.UUID) -> str:
 
 def handle_event(session: Session, event: dict[str, Any]) -> str:
     """A verified Stripe event, stored once by id; a duplicate or a stale event changes nothing."""
-    import json
-
     stored = session.execute(
         text("""
             INSERT INTO stripe_event (id, type, created, payload)
@@ -268,8 +267,6 @@ def handle_event(session: Session, event: dict[str, Any]) -> str:
 
 def run_dunning(session: Session, now: datetime, settings: dict[str, Any]) -> dict[str, int]:
     """Reminders at +3 and +7 days, suspension at +15 (settings), for each unpaid invoice."""
-    from datetime import timedelta
-
     first, second = (int(d) for d in settings["dunning_reminder_days"][:2])
     suspend_after = int(settings["dunning_suspend_days"])
     counts = {"reminded": 0, "suspended": 0}

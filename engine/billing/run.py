@@ -19,6 +19,7 @@ from engine.billing.documents import PARIS, bill_agency, period_bounds
 from engine.billing.payments import collect, refund_credit_note
 from engine.db import unit_of_work
 from engine.errors import RuleViolation
+from engine.settings import read_settings
 
 _CLAIM = text("""
     SELECT a.id FROM agency a
@@ -80,12 +81,13 @@ def run_billing(
         run_id = session.execute(
             text("INSERT INTO billing_run (period) VALUES (:p) RETURNING id"), {"p": period}
         ).scalar_one()
+        settings = read_settings(session)
     while True:
         with unit_of_work() as session:
             agency = session.execute(_CLAIM, {"until": until, "period": period}).scalar()
             if agency is None:
                 break
-            documents = bill_agency(session, agency, period, now, run_id)
+            documents = bill_agency(session, agency, period, now, run_id, settings)
         report.invoices += documents.invoice is not None
         report.credit_notes += len(documents.credit_notes)
         if on_agency:

@@ -151,13 +151,18 @@ def list_documents(
     status: str | None,
     limit: int,
     cursor: str | None,
+    period: Any = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first. For staff (`agency_id` None) every agency's."""
+    """Newest first. For staff (`agency_id` None) every agency's; invoices of one `period` if
+    given."""
     table = TABLES[kind]
     params: dict[str, Any] = {"agency": agency_id, "limit": limit + 1, "status": status}
     where = ["(CAST(:agency AS uuid) IS NULL OR agency_id = :agency)"]
     if status:
         where.append("status = :status" if kind == "invoice" else "refund_status = :status")
+    if period is not None and kind == "invoice":
+        where.append("period = :period")
+        params["period"] = period
     if cursor:
         from datetime import datetime
 

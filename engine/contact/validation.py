@@ -78,3 +78,11 @@ def phone_e164(raw: str) -> str | None:
         ):
             return phonenumbers.format_number(number, PhoneNumberFormat.E164)
     return None
+
+
+def phone_kind(e164: str | None) -> str:
+    """`mobile` or `landline` for a number phone_e164 accepted, `unknown` for none."""
+    if e164 is None:
+        return "unknown"
+    kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    return "mobile" if kind == PhoneNumberType.MOBILE else "landline"

@@ -17,7 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.contact.validation import email_is_disposable, normalise_email, phone_e164
+from engine.contact.validation import (
+    email_is_disposable,
+    normalise_email,
+    phone_e164,
+    phone_kind,
+)
 from engine.errors import FieldError, NotFound, RuleViolation
 from engine.intake.models import Lead, LeadConsent
 from engine.intake.scoring import grade_for, score_lead
@@ -259,7 +264,7 @@ def _validate(
             )
         )
     contact["phone"] = phone
-    contact["phone_type"] = _phone_type(phone)
+    contact["phone_type"] = phone_kind(phone)
 
     if submission.timeline not in TIMELINES:
         errors.append(
@@ -308,15 +313,6 @@ def _validate(
     if errors:
         raise RuleViolation(errors)
     return contact, consented
-
-
-def _phone_type(phone: str | None) -> str:
-    import phonenumbers
-
-    if phone is None:
-        return "unknown"
-    kind = phonenumbers.number_type(phonenumbers.parse(phone))
-    return "mobile" if kind == phonenumbers.PhoneNumberType.MOBILE else "landline"
 
 
 def _bot_signals(

@@ -22,6 +22,7 @@ from engine.billing.ledger import add_refund_line
 from engine.contact.validation import phone_e164
 from engine.errors import Conflict, FieldError, NotFound, RuleViolation
 from engine.notify.outbox import enqueue
+from engine.pagination import read_cursor, write_cursor
 from engine.refunds.models import REASONS, WITHDRAWING_REASONS, RefundRequest
 from engine.settings import read_settings
 
@@ -196,14 +197,10 @@ def decide(
     actor.require("finance")
     if not note.strip():
         raise RuleViolation.at("note", "required", "A decision always says why.")
-    request = session.execute(
-        text("SELECT id FROM refund_request WHERE id = :id FOR UPDATE"), {"id": request_id}
-    ).one_or_none()
-    if request is None:
+    # Locked, and read again after the lock: a clerk who waited sees the other's decision.
+    row = session.get(RefundRequest, request_id, with_for_update=True, populate_existing=True)
+    if row is None:
         raise NotFound("No refund request has this id.", code="refund_request_not_found")
-    row = session.get(RefundRequest, request_id)
-    assert row is not None
-    session.refresh(row)
     if row.status != "pending":
         raise Conflict(f"This request is already {row.status}.", code="already_decided")
     now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
@@ -371,8 +368,6 @@ def list_requests(
 ) -> dict[str, Any]:
     """Oldest first. Staff (`agency_id` None) see every agency's, with each agency's refund
     rate over 30 days and the median of all agencies that bought."""
-    from engine.pagination import read_cursor, write_cursor
-
     where: list[str] = []
     params: dict[str, Any] = {"agency": agency_id, "limit": limit + 1}
     if status:

@@ -73,11 +73,17 @@ def open_offer(
     return offer
 
 
-def phase(session: Session, lead_id: uuid.UUID) -> str | None:
-    return session.execute(
-        text(f"SELECT {PHASE_SQL} FROM offer o WHERE o.lead_id = :id"),
-        {"id": lead_id, "now": session.execute(text("SELECT clock_timestamp()")).scalar_one()},
-    ).scalar_one_or_none()
+_CLOCK_AND_PHASE = text(f"""
+    SELECT clock.now, {PHASE_SQL.replace(":now", "clock.now")} AS phase
+    FROM offer o, (SELECT clock_timestamp() AS now) clock
+    WHERE o.lead_id = :id
+""")
+
+
+def clock_and_phase(session: Session, lead_id: uuid.UUID) -> tuple[datetime, str]:
+    """The database clock and the offer's phase at that instant, in one round trip."""
+    row = session.execute(_CLOCK_AND_PHASE, {"id": lead_id}).one()
+    return row.now, row.phase
 
 
 _NOW_SHARED = text("""

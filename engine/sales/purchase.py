@@ -23,7 +23,7 @@ from engine.audit import record
 from engine.errors import Conflict, NotFound, PaymentRequired
 from engine.notify.outbox import enqueue
 from engine.sales.models import LedgerLine, Purchase
-from engine.sales.offers import PHASE_SQL, mode_of
+from engine.sales.offers import clock_and_phase, mode_of
 
 BUYER_ROLES = ("owner", "buyer")
 
@@ -97,11 +97,7 @@ def purchase_lead(session: Session, buyer: Principal, request: PurchaseRequest) 
     )
     if offer is None:
         raise NotFound("No lead with this id is offered to your agency.", code="lead_not_found")
-    now = session.execute(text("SELECT clock_timestamp()")).scalar_one()  # after the lock
-    phase = session.execute(
-        text(f"SELECT {PHASE_SQL} FROM offer o WHERE o.lead_id = :lead"),
-        {"lead": request.lead_id, "now": now},
-    ).scalar_one()
+    now, phase = clock_and_phase(session, request.lead_id)  # after the offer's lock
     session.execute(_LOCK_AGENCY, {"agency": agency_id})
     agency = (
         session.execute(_AGENCY, {"agency": agency_id, "lead": request.lead_id, "now": now})
