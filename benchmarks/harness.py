@@ -1,5 +1,6 @@
 """What the HTTP benchmarks share: their own database on the server in use, a `mandat serve`
-subprocess started and stopped cleanly, free ports and process trees."""
+subprocess started and stopped cleanly, free ports and process trees, a small market (agencies
+in four cities, qualified leads made by the intake code), the sale invariants and percentiles."""
 
 from __future__ import annotations
 
@@ -11,16 +12,25 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import httpx
+import numpy as np
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from engine import cluster
 from engine.config import sqlalchemy_url
+from engine.db import get_engine
+from engine.demo.seed import demo_siret
+from engine.geo.locate import locate
+from engine.intake.estimations import EstimationRequest, request_estimate
+from engine.intake.leads import Client, LeadSubmission, consent_text, submit_lead
 
 ROOT = Path(__file__).resolve().parent.parent
+CITIES = (("35000", "Rennes"), ("44000", "Nantes"), ("33000", "Bordeaux"), ("59000", "Lille"))
 
 
 def bench_urls(database: str) -> tuple[str, str]:
@@ -126,3 +136,149 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             except ProcessLookupError:
                 return
             time.sleep(0.1)
+
+
+# --- a small market ---------------------------------------------------------------------
+
+
+def add_agencies(session: Session, count: int) -> None:
+    """`count` agencies spread over CITIES: in each city, a row of offices 0.0025° of longitude
+    (190 m) apart from the town hall, 20 km zones."""
+    for n in range(count):
+        postal_code, city = CITIES[n % len(CITIES)]
+        hall = locate(session, postal_code, city)
+        point = f"SRID=4326;POINT({hall.lon + (n // len(CITIES)) * 0.0025!r} {hall.lat!r})"
+        session.execute(
+            text("""
+                INSERT INTO agency (name, siret, email, office, zone_center, radius_m,
+                                    accepts_extended_leads, paused, status)
+                VALUES (:name, :siret, :email, CAST(:p AS geography), CAST(:p AS geography),
+                        20000, true, false, 'active')
+            """),
+            {
+                "name": f"Agence bench {city} {n // len(CITIES) + 1}",
+                "siret": demo_siret(900_000 + n),
+                "email": f"agence.bench{n}@exemple.fr",
+                "p": point,
+            },
+        )
+
+
+def make_leads(url: str, count: int, rng: np.random.Generator) -> None:
+    """Qualified leads in CITIES (round robin), offered to every agency named."""
+    with Session(get_engine(url)) as session:
+        version, _ = consent_text(session, "fr")
+        halls = [locate(session, p, c) for p, c in CITIES]
+        for n in range(count):
+            postal_code, city = CITIES[n % len(CITIES)]
+            hall = halls[n % len(CITIES)]
+            kind = ("appartement", "maison")[int(rng.integers(2))]
+            answer = request_estimate(
+                session,
+                EstimationRequest(
+                    kind,
+                    float(rng.integers(25, 160)),
+                    postal_code,
+                    city,
+                    lat=round(hall.lat + float(rng.uniform(-0.008, 0.008)), 6),
+                    lon=round(hall.lon + float(rng.uniform(-0.008, 0.008)), 6),
+                    property_facts={"rooms": int(rng.integers(1, 7))},
+                ),
+                date.today(),
+            )
+            # Sent a minute after step 1: the form's time trap quarantines faster submits.
+            session.execute(
+                text("UPDATE estimation SET created_at = created_at - interval '1 minute' "
+                     "WHERE id = :id"),
+                {"id": answer.id},
+            )  # fmt: skip
+            submit_lead(
+                session,
+                answer.id,
+                LeadSubmission(
+                    first_name="Jeanne",
+                    last_name=f"Vendeuse{n}",
+                    email=f"jeanne.bench{n}@exemple.fr",
+                    phone=f"+336{30_000_000 + n:08d}",
+                    timeline=("asap", "lt_3_months", "3_6_months")[int(rng.integers(3))],
+                    is_owner=True,
+                    consent_agency_ids=[a.agency_id for a in answer.agencies],
+                    consent_text_version=version,
+                    honeypot="",
+                ),
+                Client(ip=f"10.{n // 62_500}.{n // 250 % 250}.{n % 250 + 1}"),
+            )
+            if n % 250 == 249:
+                session.commit()
+            if n % 1000 == 999:
+                print(f"  {n + 1:,} leads", flush=True)
+        session.commit()
+        statuses = dict(
+            session.execute(text("SELECT status, count(*) FROM lead GROUP BY 1")).tuples().all()
+        )
+    if statuses != {"qualified": count}:
+        raise RuntimeError(f"every seeded lead must be qualified, got {statuses}")
+
+
+INVARIANTS = {
+    "leads with two exclusive purchases": """
+        SELECT count(*) FROM (SELECT lead_id FROM purchase WHERE mode = 'exclusive'
+                              GROUP BY lead_id HAVING count(*) > 1) x""",
+    "leads bought both exclusive and shared": """
+        SELECT count(*) FROM (SELECT lead_id FROM purchase GROUP BY lead_id
+                              HAVING count(DISTINCT mode) > 1) x""",
+    "offers with more shared purchases than their cap": """
+        SELECT count(*) FROM offer o
+        WHERE (SELECT count(*) FROM purchase p
+               WHERE p.lead_id = o.lead_id AND p.mode = 'shared') > o.shared_cap""",
+    "agencies that bought one lead twice": """
+        SELECT count(*) FROM (SELECT 1 FROM purchase GROUP BY lead_id, agency_id
+                              HAVING count(*) > 1) x""",
+    "offers whose shared_buyers is not their shared purchases": """
+        SELECT count(*) FROM offer o
+        WHERE o.shared_buyers <> (SELECT count(*) FROM purchase p
+                                  WHERE p.lead_id = o.lead_id AND p.mode = 'shared')""",
+    "offers whose exclusive_buyer is not their exclusive purchase": """
+        SELECT count(*) FROM offer o
+        WHERE o.exclusive_buyer IS DISTINCT FROM
+              (SELECT p.agency_id FROM purchase p
+               WHERE p.lead_id = o.lead_id AND p.mode = 'exclusive' LIMIT 1)""",
+    "purchases without exactly one purchase ledger line of their amount": """
+        SELECT count(*) FROM purchase p
+        WHERE (SELECT count(*) FROM ledger_line l
+               WHERE l.purchase_id = p.id AND l.kind = 'purchase'
+                 AND l.amount_cents = p.price_cents AND l.agency_id = p.agency_id) <> 1
+           OR (SELECT count(*) FROM ledger_line l
+               WHERE l.purchase_id = p.id AND l.kind <> 'refund') <> 1""",
+    "purchases by an agency without consent": """
+        SELECT count(*) FROM purchase p
+        WHERE NOT EXISTS (SELECT 1 FROM lead_consent c
+                          WHERE c.lead_id = p.lead_id AND c.agency_id = p.agency_id)""",
+    "purchases in the wrong mode or at the wrong price": """
+        SELECT count(*) FROM purchase p JOIN offer o ON o.lead_id = p.lead_id
+        WHERE p.mode <> CASE WHEN p.created_at < o.exclusive_until
+                             THEN 'exclusive' ELSE 'shared' END
+           OR p.price_cents <> CASE p.mode WHEN 'exclusive' THEN o.exclusive_price_cents
+                                           ELSE o.shared_price_cents END""",
+}
+
+
+def percentiles(ms: np.ndarray) -> dict[str, float] | None:
+    if not len(ms):
+        return None
+    return {
+        "n": len(ms),
+        "median": float(np.median(ms)),
+        "p90": float(np.percentile(ms, 90)),
+        "p99": float(np.percentile(ms, 99)),
+        "max": float(ms.max()),
+    }
+
+
+def summary(values: np.ndarray) -> dict[str, float]:
+    return {
+        "median": float(np.median(values)),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "n": len(values),
+    }

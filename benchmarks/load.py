@@ -1,0 +1,847 @@
+"""Load and soak: homeowners, agencies and finance at a steady rate for ten minutes against
+`mandat serve --workers 2` and `mandat scheduler`, then every invariant checked.
+
+Drops and recreates the database `mandat_load_bench` on the server of DATABASE_URL (else the
+project-local cluster), migrates it, loads the communes, seeds agencies in four cities (the
+default 40 make ten per city, 190 m apart, 20 km zones) and a stock of qualified leads made by
+the intake code (half of them past their exclusive window). Every agency gets a `buyer` key and
+finance a `finance` key. An SMTP sink (aiosmtpd, in this process) stands in for the mail relay.
+
+Then `mandat serve --workers 2` (trusting X-Forwarded-For from loopback, so that each simulated
+homeowner has their own address) and `mandat scheduler` run, and the mix arrives as independent
+Poisson streams at the rates below (per second, times `--rate`: 3 by default, which keeps two
+CPUs about half busy); a pool of threads, each with its own keep-alive connection, sends the
+requests (open loop: a slow answer does not slow the arrivals; the delay between a request's
+due time and its start is reported as `lag`).
+
+    GET  /healthz                                 1.0   the floor, measured in the same run
+    GET  /api/v1/communes?postal_code=            1.0   the form's city suggestions
+    POST /api/v1/estimations                      1.0   step 1 (90 % in the four cities)
+    POST /api/v1/estimations/{id}/lead            —     step 2, 4-12 s after step 1 (the time
+                                                        the homeowner takes), for 80 % of the
+                                                        step 1s that named agencies; consent to
+                                                        1-3 of them; own e-mail, phone, address
+    GET  /api/v1/leads?limit=50                   4.0   an agency's catalogue (newest first)
+    GET  /api/v1/leads/{id}                       2.0   an offer from the agency's last page
+    POST /api/v1/leads/{id}/purchase              1.5   an offer from the agency's last page,
+                                                        at its mode and price (409 = sold)
+    POST /api/v1/purchases/{id}/refund-requests   0.2   on a purchase of this run
+    GET  /api/v1/refund-requests?status=pending   0.15  finance's queue, then a decision on one
+    POST /api/v1/refund-requests/{id}/decision    —     approve (60 %), half (20 %), reject
+    GET  /api/v1/transparency                     0.2   the public rules
+    GET  /metrics                                 0.07  a Prometheus scrape every ~15 s
+
+After the run (in-flight requests finished, the outbox given up to 60 s to drain), the checks:
+no 5xx and no transport error; every other answer one the route may give (409 only where a race
+is expected: a lost purchase, a refund request already decided); no lost lead (every step 2
+answered 201 has its lead row, no lead of this run without an answer); every purchase answered
+201 stored and no other; the sale invariants (no oversell, counters, ledger line per purchase,
+consent, mode and price); ledger = purchases − refunds (per agency, and each refund line is an
+approved request's amount); no purchase refunded beyond its price; every approved request has its
+ledger line; the outbox drained. Any violation exits 1.
+
+Report: per route, requests, rate, statuses, p50/p90/p99/max (ms, client side, from the start of
+the request) and p99 from the due time; the floor's p99 next to every route's p99 as a ratio;
+per-minute p50/p99 of the purchase and the catalogue (a soak should not drift); the server's
+memory at start and end; the CPUs' busy share. Written to benchmarks/results/load.json; the
+server's and the scheduler's logs go next to it.
+
+Run: .venv/bin/python benchmarks/load.py [--minutes 10] [--rate 3] [--agencies 40]
+     [--stock 1500] [--threads 48] [--workers 2] [--seed 2026]
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any
+
+import httpx
+import numpy as np
+from aiosmtpd.controller import Controller
+from harness import (
+    CITIES,
+    INVARIANTS,
+    ROOT,
+    add_agencies,
+    autocommit,
+    bench_urls,
+    free_port,
+    make_leads,
+    percentiles,
+    plain,
+    process_tree,
+    server,
+    stop,
+)
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.accounts.keys import create_key
+from engine.db import get_engine, unit_of_work
+from engine.geo.load import load_communes
+from engine.migrate import upgrade
+
+BENCH_DB = "mandat_load_bench"
+RESULTS = Path(__file__).resolve().parent / "results" / "load.json"
+SERVER_LOG = RESULTS.parent / "load-server.log"
+SCHEDULER_LOG = RESULTS.parent / "load-scheduler.log"
+ELSEWHERE = (("75011", "Paris"), ("69003", "Lyon"), ("13001", "Marseille"))  # no agency there
+CONSENT_VERSION = "consent-2026-11-fr"
+SHOWN_ERRORS = 8
+
+# route: arrivals per second at --rate 1 (None: follows another request)
+MIX: dict[str, float | None] = {
+    "GET /healthz": 1.0,
+    "GET /api/v1/communes": 1.0,
+    "POST /api/v1/estimations": 1.0,
+    "POST /api/v1/estimations/{id}/lead": None,
+    "GET /api/v1/leads": 4.0,
+    "GET /api/v1/leads/{id}": 2.0,
+    "POST /api/v1/leads/{id}/purchase": 1.5,
+    "POST /api/v1/purchases/{id}/refund-requests": 0.2,
+    "GET /api/v1/refund-requests": 0.15,
+    "POST /api/v1/refund-requests/{id}/decision": None,
+    "GET /api/v1/transparency": 0.2,
+    "GET /metrics": 1 / 15,
+}
+# The statuses each route may answer under this load; anything else is an error.
+EXPECTED = {
+    "POST /api/v1/estimations": {201},
+    "POST /api/v1/estimations/{id}/lead": {201},
+    "POST /api/v1/leads/{id}/purchase": {201, 409},  # 409: sold meanwhile, a lost race
+    "POST /api/v1/purchases/{id}/refund-requests": {201},
+    "POST /api/v1/refund-requests/{id}/decision": {200, 409},  # 409: another clerk decided
+}
+REFUND_REASONS = ("not_owner", "unreachable", "fake", "already_sold_or_under_mandate", "other")
+
+
+# --- the database ---------------------------------------------------------------------------
+
+
+def prepare(admin: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    print(f"creating {BENCH_DB}: migrations, communes, {args.agencies} agencies", flush=True)
+    autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    autocommit(admin, f'CREATE DATABASE "{BENCH_DB}"')
+    upgrade(url)
+    with unit_of_work(url) as session:
+        load_communes(session)
+        add_agencies(session, args.agencies)
+    print(f"seeding a stock of {args.stock:,} qualified leads", flush=True)
+    start = perf_counter_ns()
+    make_leads(url, args.stock, np.random.default_rng(args.seed))
+    with unit_of_work(url) as session:
+        session.execute(
+            text("""
+                UPDATE offer SET created_at = now() - interval '25 hours',
+                                 exclusive_until = now() - interval '1 hour'
+                WHERE lead_id IN (SELECT lead_id FROM offer ORDER BY md5(lead_id::text)
+                                  LIMIT (SELECT count(*) / 2 FROM offer))
+            """)
+        )
+        # The stock's confirmation e-mails are not part of the run.
+        session.execute(text("UPDATE outbox SET delivered_at = now()"))
+    autocommit(url, "VACUUM ANALYZE")
+    return {"stock_s": (perf_counter_ns() - start) / 1e9}
+
+
+@dataclass(frozen=True)
+class Keys:
+    buyers: dict[str, str]  # agency id → bearer key
+    finance: str
+
+
+def issue_keys(url: str) -> Keys:
+    with unit_of_work(url) as session:
+        agencies = session.execute(text("SELECT id FROM agency ORDER BY siret")).scalars().all()
+        buyers = {str(a): create_key(session, "buyer", a, "load bench").key for a in agencies}
+        finance = create_key(session, "finance", None, "load bench").key
+    return Keys(buyers, finance)
+
+
+def run_origin(url: str) -> datetime:
+    with Session(get_engine(url)) as session:
+        now: datetime = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    return now
+
+
+# --- the mail relay -------------------------------------------------------------------------
+
+
+class Mailbox:
+    """Counts the messages the scheduler delivers (aiosmtpd handler)."""
+
+    def __init__(self) -> None:
+        self.received = 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.received += 1
+        return "250 OK"
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    route: str
+    status: int  # 0: transport error
+    due_ns: int
+    start_ns: int
+    end_ns: int
+    code: str = ""
+    body: str = ""
+    lead: str = ""  # the lead asked about, for the offer and purchase routes
+
+
+@dataclass
+class State:
+    """What the simulated users know, shared by the threads (under `lock`)."""
+
+    keys: Keys
+    rng: np.random.Generator
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    pages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # agency → last page
+    # id, agency, when it was answered
+    purchases: list[tuple[str, str, datetime]] = field(default_factory=list)
+    asked: set[str] = field(default_factory=set)  # purchases with a refund request
+    leads: set[str] = field(default_factory=set)  # lead ids answered to step 2
+    estimations: int = 0
+    homeowners: int = 0
+    no_stock: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+
+    def draw(self, n: int) -> int:
+        with self.lock:
+            return int(self.rng.integers(n))
+
+    def uniform(self, low: float, high: float) -> float:
+        with self.lock:
+            return float(self.rng.uniform(low, high))
+
+
+class Load:
+    """Open-loop arrivals: a dispatcher thread releases each request at its due time into a
+    thread pool; follow-ups (step 2, a decision) are scheduled by the request before them."""
+
+    def __init__(self, base: str, state: State, args: argparse.Namespace) -> None:
+        self.base, self.state, self.args = base, state, args
+        self.outcomes: list[Outcome] = []
+        self.outcomes_lock = threading.Lock()
+        self.queue: list[tuple[int, int, Callable[[int], None]]] = []
+        self.queue_lock = threading.Condition()
+        self.sequence = 0
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(max_workers=args.threads)
+        self.agencies = list(state.keys.buyers)
+
+    # -- plumbing --
+
+    def client(self) -> httpx.Client:
+        found: httpx.Client | None = getattr(self.local, "client", None)
+        if found is None:
+            found = httpx.Client(base_url=self.base, timeout=60)
+            self.local.client = found
+        return found
+
+    def at(self, due_ns: int, action: Callable[[int], None]) -> None:
+        with self.queue_lock:
+            self.sequence += 1
+            heapq.heappush(self.queue, (due_ns, self.sequence, action))
+            self.queue_lock.notify()
+
+    def send(
+        self,
+        route: str,
+        due_ns: int,
+        method: str,
+        path: str,
+        key: str | None = None,
+        lead: str = "",
+        **kwargs: Any,
+    ) -> httpx.Response | None:
+        headers = kwargs.pop("headers", {})
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        start = perf_counter_ns()
+        try:
+            answer = self.client().request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as error:
+            self.record(
+                Outcome(route, 0, due_ns, start, perf_counter_ns(), body=repr(error), lead=lead)
+            )
+            return None
+        end = perf_counter_ns()
+        code, body = "", ""
+        if answer.status_code >= 400:
+            body = answer.text[:300]
+            try:
+                code = str(answer.json().get("code", ""))
+            except ValueError:
+                code = "?"
+        self.record(Outcome(route, answer.status_code, due_ns, start, end, code, body, lead))
+        return answer
+
+    def record(self, outcome: Outcome) -> None:
+        with self.outcomes_lock:
+            self.outcomes.append(outcome)
+
+    def run(self, seconds: float) -> float:
+        """Arrivals for `seconds`; returns the wall time until every request has ended."""
+        origin = perf_counter_ns()
+        end = origin + int(seconds * 1e9)
+        rng = np.random.default_rng(self.args.seed + 1)
+        actions = {
+            "GET /healthz": self.floor,
+            "GET /api/v1/communes": self.communes,
+            "POST /api/v1/estimations": self.step1,
+            "GET /api/v1/leads": self.catalogue,
+            "GET /api/v1/leads/{id}": self.offer,
+            "POST /api/v1/leads/{id}/purchase": self.purchase,
+            "POST /api/v1/purchases/{id}/refund-requests": self.refund_request,
+            "GET /api/v1/refund-requests": self.finance_queue,
+            "GET /api/v1/transparency": self.transparency,
+            "GET /metrics": self.metrics,
+        }
+        for route, action in actions.items():
+            rate = (MIX[route] or 0) * self.args.rate
+            due = origin + int(rng.exponential(1 / rate) * 1e9)
+            while due < end:
+                self.at(due, action)
+                due += int(rng.exponential(1 / rate) * 1e9)
+        in_flight: list[Any] = []
+        while True:
+            with self.queue_lock:
+                if not self.queue:
+                    # Follow-ups may still come from requests in flight.
+                    if all(f.done() for f in in_flight):
+                        break
+                    self.queue_lock.wait(0.05)
+                    continue
+                due, _, action = self.queue[0]
+                wait = (due - perf_counter_ns()) / 1e9
+                if wait > 0:
+                    self.queue_lock.wait(min(wait, 0.05))
+                    continue
+                heapq.heappop(self.queue)
+            in_flight = [f for f in in_flight if not f.done()]
+            in_flight.append(self.pool.submit(action, due))
+        self.pool.shutdown(wait=True)
+        return (perf_counter_ns() - origin) / 1e9
+
+    # -- homeowners --
+
+    def floor(self, due: int) -> None:
+        self.send("GET /healthz", due, "GET", "/healthz")
+
+    def communes(self, due: int) -> None:
+        postal_code, _ = CITIES[self.state.draw(len(CITIES))]
+        self.send("GET /api/v1/communes", due, "GET", f"/api/v1/communes?postal_code={postal_code}")
+
+    def step1(self, due: int) -> None:
+        s = self.state
+        places = CITIES if s.uniform(0, 1) < 0.9 else ELSEWHERE
+        postal_code, city = places[s.draw(len(places))]
+        body = {
+            "property": {
+                "type": ("appartement", "maison")[s.draw(2)],
+                "surface_m2": 20 + s.draw(180),
+                "rooms": 1 + s.draw(7),
+            },
+            "address": {"postal_code": postal_code, "city": city},
+            "source": "load-bench",
+        }
+        answer = self.send(
+            "POST /api/v1/estimations", due, "POST", "/api/v1/estimations", json=body
+        )
+        if answer is None or answer.status_code != 201:
+            return
+        found = answer.json()
+        with s.lock:
+            s.estimations += 1
+        named = [a["id"] for a in found["agencies"]]
+        if named and s.uniform(0, 1) < 0.8:
+            fill = int(s.uniform(4, 12) * 1e9)  # the time the homeowner takes
+            self.at(perf_counter_ns() + fill, lambda d: self.step2(d, found["id"], named))
+
+    def step2(self, due: int, estimation_id: str, named: list[str]) -> None:
+        s = self.state
+        with s.lock:
+            s.homeowners += 1
+            n = s.homeowners
+            chosen = list(s.rng.permutation(named)[: 1 + int(s.rng.integers(min(3, len(named))))])
+        body = {
+            "contact": {
+                "first_name": "Camille",
+                "last_name": f"Soak{n}",
+                "email": f"camille.soak{n}@exemple.fr",
+                "phone": f"+3367{n:07d}",
+            },
+            "project": {"timeline": ("asap", "lt_3_months", "3_6_months")[n % 3], "is_owner": True},
+            "consent": {"agency_ids": chosen, "text_version": CONSENT_VERSION},
+            "website": "",
+        }
+        ip = f"10.{100 + (n >> 16) % 100}.{(n >> 8) & 255}.{n & 255}"
+        answer = self.send(
+            "POST /api/v1/estimations/{id}/lead",
+            due,
+            "POST",
+            f"/api/v1/estimations/{estimation_id}/lead",
+            json=body,
+            headers={"X-Forwarded-For": ip},
+        )
+        if answer is not None and answer.status_code == 201:
+            with s.lock:
+                s.leads.add(answer.json()["lead_id"])
+
+    # -- agencies --
+
+    def agency(self) -> tuple[str, str]:
+        agency = self.agencies[self.state.draw(len(self.agencies))]
+        return agency, self.state.keys.buyers[agency]
+
+    def known_offer(self, agency: str) -> dict[str, Any] | None:
+        with self.state.lock:
+            page = self.state.pages.get(agency) or []
+            if not page:
+                self.state.no_stock += 1
+                return None
+            return page[int(self.state.rng.integers(len(page)))]
+
+    def catalogue(self, due: int) -> None:
+        agency, key = self.agency()
+        answer = self.send("GET /api/v1/leads", due, "GET", "/api/v1/leads?limit=50", key)
+        if answer is not None and answer.status_code == 200:
+            with self.state.lock:
+                self.state.pages[agency] = answer.json()["items"]
+
+    def offer(self, due: int) -> None:
+        agency, key = self.agency()
+        item = self.known_offer(agency)
+        if item:
+            path = f"/api/v1/leads/{item['id']}"
+            self.send("GET /api/v1/leads/{id}", due, "GET", path, key, lead=item["id"])
+
+    def purchase(self, due: int) -> None:
+        agency, key = self.agency()
+        item = self.known_offer(agency)
+        if not item:
+            return
+        body = {"mode": item["mode"], "price_cents": item["price_cents"]}
+        answer = self.send(
+            "POST /api/v1/leads/{id}/purchase",
+            due,
+            "POST",
+            f"/api/v1/leads/{item['id']}/purchase",
+            key,
+            lead=item["id"],
+            json=body,
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        with self.state.lock:
+            page = self.state.pages.get(agency) or []
+            self.state.pages[agency] = [i for i in page if i["id"] != item["id"]]
+            if answer is not None and answer.status_code == 201:
+                bought = answer.json()
+                answered = datetime.now(UTC)
+                self.state.purchases.append((bought["purchase_id"], agency, answered))
+
+    def refund_request(self, due: int) -> None:
+        s = self.state
+        with s.lock:
+            open_ = [p for p in s.purchases if p[0] not in s.asked]
+            if not open_:
+                return
+            purchase, agency, bought_at = open_[int(s.rng.integers(len(open_)))]
+            s.asked.add(purchase)
+            reason = REFUND_REASONS[int(s.rng.integers(len(REFUND_REASONS)))]
+        body: dict[str, Any] = {"reason": reason}
+        if reason == "unreachable":
+            # Three calls between the purchase and now (in a soak, minutes apart at most).
+            since = datetime.now(UTC) - bought_at
+            body["call_attempts"] = [(bought_at + since * k / 4).isoformat() for k in (1, 2, 3)]
+        if reason == "other":
+            body["comment"] = "Le vendeur a déjà signé avec un notaire."
+        self.send(
+            "POST /api/v1/purchases/{id}/refund-requests",
+            due,
+            "POST",
+            f"/api/v1/purchases/{purchase}/refund-requests",
+            s.keys.buyers[agency],
+            json=body,
+        )
+
+    # -- finance --
+
+    def finance_queue(self, due: int) -> None:
+        s = self.state
+        answer = self.send(
+            "GET /api/v1/refund-requests",
+            due,
+            "GET",
+            "/api/v1/refund-requests?status=pending",
+            s.keys.finance,
+        )
+        if answer is None or answer.status_code != 200 or not answer.json()["items"]:
+            return
+        items = answer.json()["items"]
+        request = items[s.draw(len(items))]
+        self.at(perf_counter_ns() + int(s.uniform(1, 5) * 1e9), lambda d: self.decide(d, request))
+
+    def decide(self, due: int, request: dict[str, Any]) -> None:
+        s = self.state
+        draw = s.uniform(0, 1)
+        body: dict[str, Any] = {"decision": "approve", "note": "Vérifié par appel au vendeur."}
+        if draw >= 0.8:
+            body = {"decision": "reject", "note": "Vendeur joint, projet confirmé."}
+        elif draw >= 0.6:
+            price = request.get("price_cents") or 0
+            if price >= 2:
+                body["amount_cents"] = price // 2
+        answer = self.send(
+            "POST /api/v1/refund-requests/{id}/decision",
+            due,
+            "POST",
+            f"/api/v1/refund-requests/{request['id']}/decision",
+            s.keys.finance,
+            json=body,
+        )
+        if answer is not None:
+            with s.lock:
+                s.decisions[f"{body['decision']}:{answer.status_code}"] += 1
+
+    # -- public --
+
+    def transparency(self, due: int) -> None:
+        self.send("GET /api/v1/transparency", due, "GET", "/api/v1/transparency")
+
+    def metrics(self, due: int) -> None:
+        self.send("GET /metrics", due, "GET", "/metrics")
+
+
+# --- after the run --------------------------------------------------------------------------
+
+LEDGER = {
+    "agencies whose ledger is not purchases minus approved refunds": """
+        SELECT count(*) FROM agency a
+        WHERE (SELECT coalesce(sum(amount_cents), 0) FROM ledger_line l WHERE l.agency_id = a.id)
+           <> (SELECT coalesce(sum(price_cents), 0) FROM purchase p WHERE p.agency_id = a.id)
+            - (SELECT coalesce(sum(approved_amount_cents), 0) FROM refund_request r
+               WHERE r.agency_id = a.id AND r.status = 'approved')""",
+    "refund lines that are not an approved request's amount": """
+        SELECT count(*) FROM ledger_line l
+        WHERE l.kind = 'refund' AND NOT EXISTS (
+            SELECT 1 FROM refund_request r WHERE r.ledger_line_id = l.id
+               AND r.status = 'approved' AND -l.amount_cents = r.approved_amount_cents)""",
+    "approved requests without their ledger line": """
+        SELECT count(*) FROM refund_request r
+        WHERE r.status = 'approved' AND r.ledger_line_id IS NULL""",
+    "purchases refunded beyond their price": """
+        SELECT count(*) FROM purchase p
+        WHERE (SELECT coalesce(-sum(amount_cents), 0) FROM ledger_line l
+               WHERE l.purchase_id = p.id AND l.kind = 'refund') > p.price_cents""",
+    "refund requests of this run without their answer (or the reverse)": """
+        SELECT abs(count(*) - :requests) FROM refund_request""",
+}
+
+
+def unexpected(outcomes: list[Outcome], withdrawn: set[str]) -> list[Outcome]:
+    """Answers below 500 that the route should not give. A 404 on an offer is expected only
+    when the lead was withdrawn (refunded as fake, wrong number or duplicate) during the run."""
+    return [
+        o
+        for o in outcomes
+        if 0 < o.status < 500
+        and o.status not in EXPECTED.get(o.route, {200})
+        and not (o.status == 404 and o.code == "lead_not_found" and o.lead in withdrawn)
+    ]
+
+
+def check(url: str, load: Load, origin: datetime, samples: list[str]) -> dict[str, int]:
+    """Violations per check: all must be 0 (a few offending answers go to `samples`)."""
+    outcomes, s = load.outcomes, load.state
+    found: dict[str, int] = {}
+    found["5xx answers"] = sum(1 for o in outcomes if o.status >= 500)
+    found["transport errors (no answer)"] = sum(1 for o in outcomes if o.status == 0)
+    with Session(get_engine(url)) as session:
+        withdrawn = set(
+            session.execute(
+                text("SELECT lead_id::text FROM offer WHERE withdrawn_at IS NOT NULL")
+            ).scalars()
+        )
+    odd = [o for o in outcomes if o.status == 0 or o.status >= 500]
+    odd += unexpected(outcomes, withdrawn)
+    found["unexpected statuses (other 4xx)"] = (
+        len(odd) - found["5xx answers"] - found["transport errors (no answer)"]
+    )
+    samples.extend(f"{o.route} {o.status} {o.body}" for o in odd[:SHOWN_ERRORS])
+    purchases_201 = sum(
+        1 for o in outcomes if o.route == "POST /api/v1/leads/{id}/purchase" and o.status == 201
+    )
+    requests_201 = sum(
+        1
+        for o in outcomes
+        if o.route == "POST /api/v1/purchases/{id}/refund-requests" and o.status == 201
+    )
+    with Session(get_engine(url)) as session:
+        found.update(
+            {name: session.execute(text(sql)).scalar_one() for name, sql in INVARIANTS.items()}
+        )
+        found.update(
+            {
+                name: session.execute(text(sql), {"requests": requests_201}).scalar_one()
+                for name, sql in LEDGER.items()
+            }
+        )
+        stored = set(
+            session.execute(
+                text("SELECT id::text FROM lead WHERE created_at >= :origin"), {"origin": origin}
+            ).scalars()
+        )
+        found["leads answered 201 without a row (lost)"] = len(s.leads - stored)
+        found["leads of this run never answered"] = len(stored - s.leads)
+        rows = session.execute(
+            text("SELECT count(*) FROM purchase WHERE created_at >= :origin"), {"origin": origin}
+        ).scalar_one()
+        found["purchases answered 201 minus purchase rows"] = abs(purchases_201 - rows)
+        found["notifications not delivered"] = session.execute(
+            text("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")
+        ).scalar_one()
+    return found
+
+
+def drain_outbox(url: str, limit_s: float = 60) -> float:
+    """Waits for the scheduler to deliver the outbox; the seconds it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        with Session(get_engine(url)) as session:
+            pending = session.execute(
+                text("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")
+            ).scalar_one()
+        if not pending:
+            break
+        time.sleep(1)
+    return time.monotonic() - start
+
+
+def figures(load: Load, wall: float) -> dict[str, Any]:
+    by_route: dict[str, list[Outcome]] = defaultdict(list)
+    for o in load.outcomes:
+        by_route[o.route].append(o)
+    floor = percentiles(np.array([(o.end_ns - o.start_ns) / 1e6 for o in by_route["GET /healthz"]]))
+    routes = {}
+    for route in MIX:
+        done = by_route.get(route, [])
+        service = percentiles(np.array([(o.end_ns - o.start_ns) / 1e6 for o in done]))
+        from_due = percentiles(np.array([(o.end_ns - o.due_ns) / 1e6 for o in done]))
+        lag = percentiles(np.array([(o.start_ns - o.due_ns) / 1e6 for o in done]))
+        routes[route] = {
+            "requests": len(done),
+            "per_s": len(done) / wall,
+            "statuses": dict(sorted(Counter(str(o.status) for o in done).items())),
+            "codes": dict(Counter(o.code for o in done if o.code)),
+            "ms": service,
+            "ms_from_due": from_due,
+            "lag_ms": lag,
+            "p99_over_floor_p99": service["p99"] / floor["p99"] if service and floor else None,
+        }
+    origin = min(o.due_ns for o in load.outcomes)
+    minutes: dict[str, list[dict[str, Any]]] = {}
+    for route in ("POST /api/v1/leads/{id}/purchase", "GET /api/v1/leads", "GET /healthz"):
+        per_minute: dict[int, list[float]] = defaultdict(list)
+        for o in by_route.get(route, []):
+            per_minute[(o.start_ns - origin) // 60_000_000_000].append(
+                (o.end_ns - o.start_ns) / 1e6
+            )
+        minutes[route] = [
+            {"minute": m + 1, **(percentiles(np.array(v)) or {})}
+            for m, v in sorted(per_minute.items())
+        ]
+    return {
+        "wall_s": wall,
+        "requests": len(load.outcomes),
+        "requests_per_s": len(load.outcomes) / wall,
+        "routes": routes,
+        "per_minute": minutes,
+        "users": {
+            "step1_answered": load.state.estimations,
+            "homeowners_sent_step2": load.state.homeowners,
+            "leads_answered": len(load.state.leads),
+            "purchases_answered": len(load.state.purchases),
+            "refund_requests_sent": len(load.state.asked),
+            "decisions": dict(load.state.decisions),
+            "purchase_or_read_without_known_offer": load.state.no_stock,
+        },
+    }
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for child in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def sample_rss(pid: int, into: list[float], done: threading.Event) -> None:
+    """The server's memory (all its processes) every 30 s: a soak shows a leak as a slope."""
+    into.append(rss_mb(pid))
+    while not done.wait(30):
+        into.append(rss_mb(pid))
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    return 1 - (after[1] - before[1]) / max(after[0] - before[0], 1)
+
+
+def machine_ticks() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+def lead_statuses(url: str, origin: datetime) -> dict[str, int]:
+    with Session(get_engine(url)) as session:
+        rows = session.execute(
+            text("SELECT status, count(*) FROM lead WHERE created_at >= :o GROUP BY 1"),
+            {"o": origin},
+        ).tuples()
+        return dict(rows.all())
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def ms(found: dict[str, float] | None, key: str) -> str:
+    return "-" if not found else f"{found[key]:.1f}"
+
+
+def table(result: dict[str, Any]) -> None:
+    r = result["run"]
+    print(
+        f"\n{r['requests']:,} requests in {r['wall_s']:.0f} s ({r['requests_per_s']:.1f}/s), "
+        f"CPUs {result['machine']['busy']:.0%} busy, server RSS "
+        f"{result['server_rss_mb']['start']:.0f} → {result['server_rss_mb']['end']:.0f} MiB "
+        f"(every 30 s: {' '.join(f'{m:.0f}' for m in result['server_rss_mb']['every_30s'])})"
+    )
+    print(f"{'route':46}{'n':>7}{'/s':>7}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}"
+          f"{'p99 due':>9}{'×floor':>8}  statuses")  # fmt: skip
+    for route, f in r["routes"].items():
+        ratio = f["p99_over_floor_p99"]
+        print(
+            f"{route:46}{f['requests']:>7}{f['per_s']:>7.2f}{ms(f['ms'], 'median'):>8}"
+            f"{ms(f['ms'], 'p90'):>8}{ms(f['ms'], 'p99'):>8}{ms(f['ms'], 'max'):>8}"
+            f"{ms(f['ms_from_due'], 'p99'):>9}{'-' if ratio is None else f'{ratio:.1f}':>8}"
+            f"  {f['statuses']} {f['codes'] or ''}"
+        )
+    print("\nper minute, p50 / p99 ms:")
+    for route, minutes in r["per_minute"].items():
+        cells = "  ".join(f"{m['median']:.0f}/{m['p99']:.0f}" for m in minutes if m.get("n"))
+        print(f"  {route:40} {cells}")
+    print(f"\nusers: {r['users']}")
+    print(f"leads of this run by status: {result['leads_by_status']}")
+    print(f"outbox drained in {result['outbox_drain_s']:.1f} s after the run; "
+          f"{result['mails_received']} e-mails received by the SMTP sink")  # fmt: skip
+    print()
+    for name, value in result["invariants"].items():
+        print(f"{'check: ' + name:86}{value:>6}")
+    for sample in result["error_samples"]:
+        print(f"  error: {sample}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10, help="length of the run")
+    parser.add_argument("--rate", type=float, default=3.0, help="multiplies every arrival rate")
+    parser.add_argument("--agencies", type=int, default=40, help="agencies, over 4 cities")
+    parser.add_argument("--stock", type=int, default=1500, help="qualified leads at the start")
+    parser.add_argument("--threads", type=int, default=48, help="client threads (connections)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--keep", action="store_true", help=f"keep {BENCH_DB} afterwards")
+    args = parser.parse_args()
+    admin, url = bench_urls(BENCH_DB)
+    result: dict[str, Any] = {"config": vars(args), "mix_per_s": MIX}
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    env = {
+        "MANDAT_TRUSTED_PROXIES": "127.0.0.1",
+        "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
+        "MANDAT_SECRET_KEY": "load-bench-" + uuid.uuid4().hex,
+    }
+    scheduler = None
+    try:
+        result["seeding"] = prepare(admin, url, args)
+        keys = issue_keys(url)
+        SCHEDULER_LOG.parent.mkdir(parents=True, exist_ok=True)
+        with SCHEDULER_LOG.open("wb") as log:
+            scheduler = subprocess.Popen(
+                [sys.executable, "-m", "engine.cli", "scheduler"],
+                cwd=ROOT,
+                env={**os.environ, "DATABASE_URL": plain(url), **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        print(f"serving with {args.workers} workers; {args.minutes} minutes at rate "
+              f"{args.rate}", flush=True)  # fmt: skip
+        with server(plain(url), args.workers, SERVER_LOG, env) as (base, process):
+            origin = run_origin(url)
+            state = State(keys, np.random.default_rng(args.seed))
+            load = Load(base, state, args)
+            rss: list[float] = []
+            sampling = threading.Event()
+            sampler = threading.Thread(
+                target=sample_rss, args=(process.pid, rss, sampling), daemon=True
+            )
+            sampler.start()
+            ticks = machine_ticks()
+            wall = load.run(args.minutes * 60)
+            sampling.set()
+            sampler.join()
+            result["machine"] = {"busy": busy_share(ticks, machine_ticks()), "cpus": os.cpu_count()}
+            end_rss = rss_mb(process.pid)
+            result["server_rss_mb"] = {"start": rss[0], "end": end_rss, "every_30s": rss}
+            result["outbox_drain_s"] = drain_outbox(url)
+        result["run"] = figures(load, wall)
+        result["leads_by_status"] = lead_statuses(url, origin)
+        result["mails_received"] = mailbox.received
+        result["error_samples"] = []
+        result["invariants"] = check(url, load, origin, result["error_samples"])
+    finally:
+        if scheduler is not None:
+            stop(scheduler)
+        smtp.stop()
+        get_engine(url).dispose()
+        if not args.keep:
+            autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    table(result)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"written to {RESULTS}")
+    violations = sum(result["invariants"].values())
+    if violations:
+        print(f"FAILED: {violations} invariant violations")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
