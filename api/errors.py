@@ -48,6 +48,7 @@ TITLES = {
     402: "Payment required",
     422: "Unprocessable content",
     500: "Internal error",
+    503: "Try again",
 }
 
 
@@ -126,7 +127,21 @@ def on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
     return problem(status, "http_error", str(exc.detail) if exc.detail else TITLES.get(status, ""))
 
 
+# PostgreSQL rolled the whole transaction back and says so: serialization failure, deadlock.
+_RETRYABLE = {"40001", "40P01"}
+
+
 def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if sqlstate in _RETRYABLE:
+        log.warning("retryable database error %s on %s %s: %s", sqlstate, request.method,
+                    request.url.path, getattr(exc, "orig", exc))  # fmt: skip
+        answer = problem(
+            503, "try_again", "A concurrent change got in the way and nothing was done: send the "
+            "same request again (with the same Idempotency-Key, if any).",
+        )  # fmt: skip
+        answer.headers["Retry-After"] = "1"
+        return answer
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal_error", "Something went wrong on our side.")
 

@@ -3,20 +3,27 @@
 Every request gets an id (a valid incoming `X-Request-ID` is kept, else a new one), returned in
 the `X-Request-ID` header and attached to every log line written while it is served, and one
 access line records method, route, status and duration. No body, query string or personal data
-is logged.
+is logged. With MANDAT_ACCESS_LOG_DIR set, the access lines also go to files there, one per
+process and UTC day (`access-<date>-<pid>.jsonl`), which the retention job deletes after
+`retention_access_log_days`.
 """
 
 from __future__ import annotations
 
 import contextvars
+import copy
 import json
 import logging
+import os
 import re
 import time
 import uuid
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.config import access_log_dir
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -54,6 +61,53 @@ LOG_CONFIG: dict[str, Any] = {
         "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
     },
 }
+
+
+class DailyAccessFiles(logging.Handler):
+    """Appends each line to `<folder>/access-<UTC date>-<pid>.jsonl`: a new file each day, and
+    never two processes writing one file (no interleaving, no rotation race)."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.day = ""
+        self.stream: IO[str] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            day = time.strftime("%Y-%m-%d", time.gmtime(record.created))
+            if day != self.day or self.stream is None:
+                if self.stream:
+                    self.stream.close()
+                name = f"access-{day}-{os.getpid()}.jsonl"
+                self.stream = (self.folder / name).open("a", encoding="utf-8")
+                self.day = day
+            self.stream.write(self.format(record) + "\n")
+            self.stream.flush()
+        except OSError:  # a full or read-only disk: said once on stderr, serving goes on
+            self.handleError(record)
+
+    def close(self) -> None:
+        if self.stream:
+            self.stream.close()
+            self.stream = None
+        super().close()
+
+
+def log_config() -> dict[str, Any]:
+    """LOG_CONFIG, plus the access files when MANDAT_ACCESS_LOG_DIR is set."""
+    folder = access_log_dir()
+    if folder is None:
+        return LOG_CONFIG
+    config = copy.deepcopy(LOG_CONFIG)
+    config["handlers"]["access_files"] = {
+        "()": DailyAccessFiles,
+        "folder": str(folder),
+        "formatter": "json",
+    }
+    config["loggers"]["mandat.access"] = {"handlers": ["access_files"], "level": "INFO"}
+    return config
 
 
 def request_ids(app: ASGIApp) -> ASGIApp:

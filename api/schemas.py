@@ -81,6 +81,10 @@ class ApiKeyIn(Request):
     label: Annotated[str, Meta(max_length=200)] = ""
 
 
+class ApiKeyRoleIn(Request):
+    role: Literal["owner", "buyer", "viewer"]
+
+
 class ApiKeyOut(Struct):
     id: uuid.UUID
     key: str

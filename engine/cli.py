@@ -169,10 +169,12 @@ def admin() -> None:
 def admin_create_key(role: str, label: str) -> None:
     """Print a new staff API key. It is shown once and stored hashed."""
     from engine.accounts.keys import create_key
+    from engine.audit import record
     from engine.db import unit_of_work
 
     with unit_of_work() as session:
         issued = create_key(session, role=role, agency_id=None, label=label)
+        record(session, None, "api_key.issued", "api_key", issued.id, role=role, via="cli")
     click.echo(issued.key)
 
 
@@ -242,7 +244,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the API, its docs and the estimation form."""
     import uvicorn
 
-    from api.logging import LOG_CONFIG
+    from api.logging import log_config
 
     _tcp_nodelay_for_workers()
     _shared_metrics_directory()
@@ -254,7 +256,7 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         proxy_headers=False,
         server_header=False,
-        log_config=LOG_CONFIG,
+        log_config=log_config(),
         access_log=False,  # one JSON access line per request, with its id, from the app
         timeout_graceful_shutdown=20,  # SIGTERM: finish the requests in flight, then stop
         log_level="info",

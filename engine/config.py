@@ -45,3 +45,10 @@ def secret_key() -> bytes:
 def public_url() -> str:
     """Where homeowners and agencies reach Mandat (links in e-mails)."""
     return os.environ.get("MANDAT_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def access_log_dir() -> Path | None:
+    """Where each server process also writes its access lines (one file per process and day),
+    purged by the retention job after `retention_access_log_days`; unset: stderr only."""
+    configured = os.environ.get("MANDAT_ACCESS_LOG_DIR")
+    return Path(configured) if configured else None

@@ -75,12 +75,13 @@ def reconciliation() -> dict[str, Any]:
 
 
 def retention() -> dict[str, int]:
+    from engine.config import access_log_dir
     from engine.privacy.retention import run_retention
     from engine.settings import read_settings
 
     with unit_of_work() as session:
         now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
-        return run_retention(session, now, read_settings(session))
+        return run_retention(session, now, read_settings(session), access_log_dir())
 
 
 # name: (job, trigger, trigger arguments, run once at start)

@@ -162,51 +162,11 @@ def issue_key(role: str, agency_id: object = None) -> str:
 @pytest.fixture(scope="session")
 def live_server(database_url: str) -> Iterator[str]:
     """`mandat serve` in its own process on a free loopback port: real HTTP, real workers."""
-    import socket
-    import subprocess
-    import sys
-    import time
+    from tests.processes import ARTIFACTS, process_env, served
 
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # Loopback is the trusted proxy: tests speak for many clients through X-Forwarded-For.
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url.replace("+psycopg", ""),
-        "MANDAT_TRUSTED_PROXIES": "127.0.0.1",
-    }
-    # The server's log goes to a file (kept as a test artefact): a pipe nobody reads would
-    # block the server once full.
-    (ROOT / "test-artifacts").mkdir(exist_ok=True)
-    log_path = ROOT / "test-artifacts" / "live-server.log"
-    log = log_path.open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    else:
-        server.kill()
-        log.close()
-        raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
-    yield base
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
+    env = process_env(database_url, MANDAT_ACCESS_LOG_DIR=str(ARTIFACTS / "access-logs"))
+    with served(env, "live-server") as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,22 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy import text
 
 from api.auth import Caller, principal
-from api.schemas import AgencyIn, AgencyOut, AgencyPatch, ApiKeyIn, ApiKeyInfo, ApiKeyOut
-from engine.accounts.keys import Principal, create_key, list_keys, revoke_agency_key
+from api.schemas import (
+    AgencyIn,
+    AgencyOut,
+    AgencyPatch,
+    ApiKeyIn,
+    ApiKeyInfo,
+    ApiKeyOut,
+    ApiKeyRoleIn,
+)
+from engine.accounts.keys import (
+    Principal,
+    change_agency_key_role,
+    create_key,
+    list_keys,
+    revoke_agency_key,
+)
 from engine.agencies.service import (
     AgencyView,
     Location,
@@ -48,7 +62,9 @@ class AgencyController(Controller):
             }
         )
         with unit_of_work() as session:
-            return _out(create_agency(session, new))
+            created = create_agency(session, new)
+            record(session, caller, "agency.created", "agency", created.id)
+            return _out(created)
 
     @get("/agencies/{agency_id:uuid}", sync_to_thread=True, summary="Read an agency")
     def read(self, caller: Caller, agency_id: FromPath[uuid.UUID]) -> AgencyOut:
@@ -98,6 +114,27 @@ class AgencyController(Controller):
             key = revoke_agency_key(session, caller.agency(), key_id)
             record(session, caller, "api_key.revoked", "api_key", key.id, role=key.role)
 
+    @patch(
+        "/agency/api-keys/{key_id:uuid}",
+        sync_to_thread=True,
+        summary="Change a collaborator key's role",
+    )
+    def change_role(
+        self, caller: Caller, key_id: FromPath[uuid.UUID], data: JSONBody[ApiKeyRoleIn]
+    ) -> ApiKeyInfo:
+        """Owner only, not on the caller's own key (409 own_key). Holds from the key's next
+        request."""
+        caller.require("owner")
+        with unit_of_work() as session:
+            key, previous = change_agency_key_role(
+                session, caller.agency(), key_id, data.role, caller.key_id
+            )
+            record(
+                session, caller, "api_key.role_changed", "api_key", key.id,
+                old=previous, new=key.role,
+            )  # fmt: skip
+            return ApiKeyInfo(key.id, key.role, key.label, key.created_at, key.revoked_at)
+
     @get("/agency/webhook", sync_to_thread=True, summary="Your webhook URL and signing secret")
     def webhook(self, caller: Caller) -> dict[str, Any]:
         """Owner only. Each webhook carries `Mandat-Signature: t=<unix time>,v1=<hex>` with
@@ -121,8 +158,12 @@ class AgencyController(Controller):
         """Change the zone (radius, centre, communes), pause, budget or webhook (owner)."""
         agency_id = caller.agency()
         caller.require("owner")
+        changes = data.changes()
         with unit_of_work() as session:
-            return _out(update_agency(session, agency_id, data.changes()))
+            changed = update_agency(session, agency_id, changes)
+            # Which fields changed, not their values: names and contacts stay out of the log.
+            record(session, caller, "agency.changed", "agency", agency_id, fields=sorted(changes))
+            return _out(changed)
 
 
 def _require_staff_or_own(caller: Principal, agency_id: uuid.UUID) -> None:

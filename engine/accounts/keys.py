@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.accounts.models import AGENCY_ROLES, STAFF_ROLES, ApiKey
-from engine.errors import Forbidden, NotFound, RuleViolation, Unauthenticated
+from engine.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthenticated
 
 # OWASP's argon2id minimum (19 MiB, 2 passes): keys are 256-bit random, hashing is defence in
 # depth.
@@ -153,3 +153,26 @@ def revoke_agency_key(session: Session, agency_id: uuid.UUID, key_id: uuid.UUID)
         row.revoked_at = func.now()
         session.flush()
     return row
+
+
+def change_agency_key_role(
+    session: Session, agency_id: uuid.UUID, key_id: uuid.UUID, role: str, by_key: uuid.UUID
+) -> tuple[ApiKey, str]:
+    """Give one of the agency's live keys another role: (the key, its previous role). The
+    role is read on every request, so the change holds from the key's next call. An owner
+    cannot change their own key's role: the agency could lose its last owner."""
+    if role not in AGENCY_ROLES:
+        raise RuleViolation.at("role", "unknown_role", f"A collaborator is one of {AGENCY_ROLES}.")
+    row = session.scalars(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.agency_id == agency_id).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise NotFound("Your agency has no key with this id.", "api_key_not_found")
+    if row.revoked_at is not None:
+        raise Conflict("This key is revoked: issue a new one.", code="api_key_revoked")
+    if row.id == by_key:
+        raise Conflict("Another owner must change your own key's role.", code="own_key")
+    previous = row.role
+    row.role = role
+    session.flush()
+    return row, previous

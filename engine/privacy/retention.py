@@ -2,13 +2,16 @@
 
 Unsold leads (never bought: quarantined, duplicates and expired offers included) are anonymised
 `retention_unsold_days` after they arrived; sold leads `retention_sold_days` after their last
-purchase. Invoices and credit notes are kept (10 years): their lines name a commune and a date,
+purchase. Access-log files (MANDAT_ACCESS_LOG_DIR) are deleted `retention_access_log_days` after
+their day. Invoices and credit notes are kept (10 years): their lines name a commune and a date,
 never a person. Each run says what it did in the audit log.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -71,7 +74,24 @@ def anonymise(session: Session, lead_ids: list[Any], reason: str) -> int:
     return int(done)
 
 
-def run_retention(session: Session, now: datetime, settings: dict[str, Any]) -> dict[str, int]:
+_ACCESS_FILE = re.compile(r"^access-(\d{4}-\d{2}-\d{2})-\d+\.jsonl$")
+
+
+def purge_access_logs(folder: Path, now: datetime, days: int) -> int:
+    """Deletes the access-log files of days older than `days` before `now`: how many."""
+    oldest_kept = (now - timedelta(days=days)).date().isoformat()
+    purged = 0
+    for path in folder.glob("access-*.jsonl"):
+        found = _ACCESS_FILE.match(path.name)
+        if found and found.group(1) < oldest_kept:
+            path.unlink(missing_ok=True)
+            purged += 1
+    return purged
+
+
+def run_retention(
+    session: Session, now: datetime, settings: dict[str, Any], access_logs: Path | None = None
+) -> dict[str, int]:
     unsold = list(
         session.execute(
             _UNSOLD, {"before": now - timedelta(days=int(settings["retention_unsold_days"]))}
@@ -86,5 +106,8 @@ def run_retention(session: Session, now: datetime, settings: dict[str, Any]) -> 
         "unsold_anonymised": anonymise(session, unsold, "retention"),
         "sold_anonymised": anonymise(session, sold, "retention"),
     }
+    if access_logs is not None and access_logs.is_dir():
+        days = int(settings["retention_access_log_days"])
+        counts["access_log_files_purged"] = purge_access_logs(access_logs, now, days)
     record(session, None, "retention.ran", "retention", now.date().isoformat(), **counts)
     return counts

@@ -56,7 +56,11 @@ _OFFER = text("""
 # The agency row is locked first, then read in a new statement: a statement that waited for a
 # lock still sees the data of before the wait (its snapshot), and the budget needs what the
 # purchase that held the lock has just spent.
-_LOCK_AGENCY = text("SELECT 1 FROM agency WHERE id = :agency FOR UPDATE")
+# NO KEY UPDATE: purchases of one agency queue here (its budget), but an insert that refers to
+# the agency (this purchase's own Idempotency-Key, ledger line, audit row) takes only a
+# key-share lock, which this does not wait for. FOR UPDATE would: two purchases of one agency,
+# each holding the key-share lock of its claimed key, would wait for each other (deadlock).
+_LOCK_AGENCY = text("SELECT 1 FROM agency WHERE id = :agency FOR NO KEY UPDATE")
 _AGENCY = text("""
     SELECT a.status, a.paused, a.monthly_budget_cents,
            coalesce((SELECT sum(amount_cents) FROM ledger_line l

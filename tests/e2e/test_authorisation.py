@@ -25,6 +25,7 @@ BODIES: dict[str, Any] = {
     "POST /api/v1/leads/{lead_id:uuid}/purchase": {"mode": "exclusive", "price_cents": 100},
     "PATCH /api/v1/purchases/{purchase_id:uuid}": {"notes": "mine now"},
     "POST /api/v1/agencies/{agency_id:uuid}/api-keys": {"role": "owner"},
+    "PATCH /api/v1/agency/api-keys/{key_id:uuid}": {"role": "viewer"},
     "POST /api/v1/purchases/{purchase_id:uuid}/refund-requests": {"reason": "fake"},
     "POST /api/v1/refund-requests/{request_id:uuid}/decision": {"decision": "approve", "note": "x"},
     "POST /api/v1/estimations/{estimation_id:uuid}/lead": None,  # public: the id is the secret

@@ -157,3 +157,22 @@ def test_a_budget_racing_two_purchases_pays_for_one(live_server: str, session) -
     assert {x.json()["code"] for x in answers if x.status_code == 402} == {"budget_exceeded"}
     spent = session.execute(text("SELECT sum(amount_cents) FROM ledger_line")).scalar_one()
     assert spent <= price + 100
+
+
+def test_one_agency_buying_many_leads_at_once_each_with_its_own_key_never_deadlocks(
+    live_server: str, session
+) -> None:
+    # Found by the soak: each purchase claimed its Idempotency-Key (an insert referencing the
+    # agency, so a key-share lock on its row) before locking the agency row for its budget.
+    # Two purchases of one agency then each waited for the other's key-share lock: deadlock.
+    (a,) = buyers(session, 1)
+    leads = [offered_lead(session) for _ in range(24)]
+    attempts = [
+        (a, lead, {"mode": "exclusive", "price_cents": price_of(live_server, a, lead)}, f"k{n}")
+        for n, lead in enumerate(leads)
+    ]
+
+    answers = fire(live_server, attempts)
+
+    assert Counter(x.status_code for x in answers) == {201: 24}, [x.text for x in answers][:3]
+    assert session.execute(text("SELECT count(*) FROM purchase")).scalar_one() == 24

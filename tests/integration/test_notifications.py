@@ -6,15 +6,11 @@ import hashlib
 import hmac
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,35 +19,15 @@ from sqlalchemy import text
 from engine.notify.deliver import deliver_due
 from engine.sales.offers import announce_transitions
 from tests.market import buyers, end_exclusive_window, offered_lead, shift_offer
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        from email import message_from_bytes, policy
-
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
+from tests.processes import Mailbox, Scheduler, smtp_relay
 
 
 @pytest.fixture
 def mailbox(monkeypatch) -> Iterator[Mailbox]:
     """A real SMTP server (aiosmtpd) on loopback; SMTP_URL points at it."""
-    from aiosmtpd.controller import Controller
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{port}")
-    yield box
-    controller.stop()
+    with smtp_relay() as (box, url):
+        monkeypatch.setenv("SMTP_URL", url)
+        yield box
 
 
 class Receiver:
@@ -206,39 +182,6 @@ def test_an_unsold_lead_announced_shared_once_to_agencies_that_did_not_buy(sessi
     ).all()
     assert sorted(r.agency_id for r in shared) == sorted([a.agency_id, b.agency_id])
     assert {r.payload["lead_id"] for r in shared} == {str(lead)}
-
-
-class Scheduler:
-    """`mandat scheduler` in its own process, its output read line by line."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "scheduler"],
-            cwd=ROOT,
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    def running(self, within_s: float) -> bool:
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            if any("scheduler running" in line for line in self.lines):
-                return True
-            time.sleep(0.1)
-        return False
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
 
 
 def test_one_scheduler_at_a_time_and_it_runs_the_jobs(database_url, session, mailbox) -> None:

@@ -67,3 +67,25 @@ def test_the_periods_are_settings(session) -> None:
     counts = run_retention(session, now + timedelta(days=11), read_settings(session))
 
     assert counts["unsold_anonymised"] == 1
+
+
+def test_access_log_files_are_deleted_after_their_period(session, tmp_path) -> None:
+    now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    days = {n: (now - timedelta(days=n)).date().isoformat() for n in (0, 364, 365, 366, 800)}
+    for day in days.values():
+        (tmp_path / f"access-{day}-4242.jsonl").write_text("{}\n")
+    (tmp_path / "notes.txt").write_text("not an access log")
+    settings = read_settings(session)
+
+    done = run_retention(session, now, settings, tmp_path)
+    shorter = run_retention(session, now, {**settings, "retention_access_log_days": 30}, tmp_path)
+    session.commit()
+
+    assert done["access_log_files_purged"] == 2  # 366 and 800 days old
+    assert shorter["access_log_files_purged"] == 2  # 364 and 365 days old
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [f"access-{days[0]}-4242.jsonl", "notes.txt"]
+    runs = session.execute(
+        text("SELECT details FROM audit_log WHERE action = 'retention.ran' ORDER BY id")
+    ).scalars()
+    assert [r["access_log_files_purged"] for r in runs] == [2, 2]
