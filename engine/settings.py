@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "retention_unsold_days": 90,
     "retention_sold_days": 1095,
     "retention_access_log_days": 365,
+    "retention_idempotency_key_hours": 24,
     # Approved refunds over this share of an agency's last 30 days of purchases: manual review.
     "refund_review_rate_bp": 3000,
     # Mandat as the seller on its invoices; a demonstration identity until set for real.
@@ -80,6 +81,7 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "retention_unsold_days": (int, 1, 3650),
     "retention_sold_days": (int, 1, 3650),
     "retention_access_log_days": (int, 1, 3650),
+    "retention_idempotency_key_hours": (int, 1, 720),
     "refund_review_rate_bp": (int, 0, 10_000),
 }
 

@@ -2,9 +2,12 @@
 
 Unsold leads (never bought: quarantined, duplicates and expired offers included) are anonymised
 `retention_unsold_days` after they arrived; sold leads `retention_sold_days` after their last
-purchase. Access-log files (MANDAT_ACCESS_LOG_DIR) are deleted `retention_access_log_days` after
-their day. Invoices and credit notes are kept (10 years): their lines name a commune and a date,
-never a person. Each run says what it did in the audit log.
+purchase. Purchases' idempotency keys (their stored answers hold the contact) are deleted
+`retention_idempotency_key_hours` after their request: a retry later than that is a new request
+(and a 409 `already_purchased`). Access-log files (MANDAT_ACCESS_LOG_DIR) are deleted
+`retention_access_log_days` after their day. Invoices and credit notes are kept (10 years):
+their lines name a commune and a date, never a person. Each run says what it did in the audit
+log.
 """
 
 from __future__ import annotations
@@ -105,6 +108,10 @@ def run_retention(
     counts = {
         "unsold_anonymised": anonymise(session, unsold, "retention"),
         "sold_anonymised": anonymise(session, sold, "retention"),
+        "idempotency_keys_purged": session.execute(
+            text("DELETE FROM idempotency_key WHERE created_at < :before"),
+            {"before": now - timedelta(hours=int(settings["retention_idempotency_key_hours"]))},
+        ).rowcount,  # type: ignore[attr-defined]
     }
     if access_logs is not None and access_logs.is_dir():
         days = int(settings["retention_access_log_days"])

@@ -1,9 +1,10 @@
-"""access log retention
+"""access log and idempotency key retention
 
 Revision ID: 0009
 Revises: 0008
 
-The retention period of the access-log files, a setting like the other periods.
+The retention periods of the access-log files and of the purchases' idempotency keys (whose
+stored answers hold the contact), settings like the other periods.
 Create Date: 2026-11-26 10:10:00.000000
 """
 
@@ -17,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-SETTINGS = {"retention_access_log_days": 365}
+SETTINGS = {"retention_access_log_days": 365, "retention_idempotency_key_hours": 24}
 
 
 def upgrade() -> None:
@@ -26,4 +27,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM setting WHERE key = 'retention_access_log_days'")
+    op.execute(f"DELETE FROM setting WHERE key IN {tuple(SETTINGS)!r}")

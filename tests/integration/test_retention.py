@@ -39,11 +39,12 @@ def test_unsold_after_90_days_and_sold_after_3_years(session) -> None:
     after_3_years = run_retention(session, now + timedelta(days=3 * 365 + 1), settings)
     session.commit()
 
-    assert at_89_days == {"unsold_anonymised": 0, "sold_anonymised": 0}
-    assert at_91_days == {"unsold_anonymised": 1, "sold_anonymised": 0}
+    none = {"unsold_anonymised": 0, "sold_anonymised": 0, "idempotency_keys_purged": 0}
+    assert at_89_days == none
+    assert at_91_days == {**none, "unsold_anonymised": 1}
     assert phones[unsold] is None
     assert phones[sold] is not None
-    assert after_3_years == {"unsold_anonymised": 0, "sold_anonymised": 1}
+    assert after_3_years == {**none, "sold_anonymised": 1}
     assert all(phone is None for _, phone in contacts(session))
     assert session.execute(text("SELECT count(*) FROM purchase")).scalar_one() == 1
     assert session.execute(text("SELECT count(*) FROM ledger_line")).scalar_one() == 1
@@ -89,3 +90,28 @@ def test_access_log_files_are_deleted_after_their_period(session, tmp_path) -> N
         text("SELECT details FROM audit_log WHERE action = 'retention.ran' ORDER BY id")
     ).scalars()
     assert [r["access_log_files_purged"] for r in runs] == [2, 2]
+
+
+def test_idempotency_keys_and_their_stored_contact_go_after_24_hours(session) -> None:
+    (a,) = buyers(session, 1)
+    lead = offered_lead(session)
+    price = session.execute(
+        text("SELECT exclusive_price_cents FROM offer WHERE lead_id = :l"), {"l": lead}
+    ).scalar_one()
+    buyer = authenticate(session, a.key)
+    request = PurchaseRequest(lead, "exclusive", price, idempotency_key="retry-me")
+    purchase_lead(session, buyer, request)
+    session.commit()
+    now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    settings = read_settings(session)
+
+    at_23_hours = run_retention(session, now + timedelta(hours=23), settings)
+    replay = purchase_lead(session, buyer, request)
+    at_25_hours = run_retention(session, now + timedelta(hours=25), settings)
+    session.commit()
+
+    assert at_23_hours["idempotency_keys_purged"] == 0
+    assert replay.replayed
+    assert at_25_hours["idempotency_keys_purged"] == 1
+    assert session.execute(text("SELECT count(*) FROM idempotency_key")).scalar_one() == 0
+    assert session.execute(text("SELECT count(*) FROM purchase")).scalar_one() == 1
