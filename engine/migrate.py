@@ -36,6 +36,24 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def schema_state(current: str | None) -> str:
+    """Where the database's schema stands for this code: `at_head`; `behind` (migrations this
+    code needs are not applied: not ready); or `ahead` (a newer release has migrated it: ready,
+    because every migration keeps the previous release working — expand, then contract)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    if current == head_revision():
+        return "at_head"
+    if current is None:
+        return "behind"
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(current)
+    except CommandError:
+        known = None
+    return "behind" if known is not None else "ahead"
+
+
 # Tables that other libraries own (APScheduler's job store): never created or dropped by us.
 EXTERNAL_TABLES = {"apscheduler_jobs"}
 

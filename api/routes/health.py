@@ -8,7 +8,7 @@ from litestar import Response, get
 from sqlalchemy import text
 
 from engine.db import get_engine
-from engine.migrate import head_revision
+from engine.migrate import head_revision, schema_state
 
 
 @get("/healthz", sync_to_thread=False, include_in_schema=False)
@@ -19,16 +19,16 @@ def healthz() -> dict[str, str]:
 
 @get("/readyz", sync_to_thread=True, include_in_schema=False)
 def readyz() -> Response[dict[str, Any]]:
-    """The database answers and its schema is at the code's migration head."""
+    """The database answers and holds every migration this code needs. A schema a newer release
+    has already migrated is fine (migrations keep the previous release working), so a rolling
+    deploy does not turn the old instances unready."""
     try:
         with get_engine().connect() as conn:
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except Exception:  # noqa: BLE001 - any database failure means "not ready"
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    expected = head_revision()
-    if current != expected:
-        return Response(
-            {"status": "unavailable", "database": "ok", "migration": current, "expected": expected},
-            status_code=503,
-        )
-    return Response({"status": "ok", "database": "ok", "migration": current})
+    state = schema_state(current)
+    answer = {"database": "ok", "migration": current, "code_head": head_revision(), "schema": state}
+    if state == "behind":
+        return Response({"status": "unavailable", **answer}, status_code=503)
+    return Response({"status": "ok", **answer})

@@ -501,6 +501,27 @@ def test_the_service_reports_itself_alive_ready_and_at_the_migration_head(client
     assert ready.json()["migration"] == head_revision()
 
 
+@pytest.mark.parametrize(
+    ("version", "status", "schema"),
+    [("0008", 503, "behind"), ("0099_from_a_newer_release", 200, "ahead")],
+)
+def test_ready_unless_the_schema_lacks_a_migration_this_code_needs(
+    client, session, version, status, schema
+) -> None:
+    from engine.migrate import head_revision
+
+    session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": version})
+    session.commit()
+    try:
+        ready = client.get("/readyz")
+    finally:
+        session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head_revision()})
+        session.commit()
+
+    assert ready.status_code == status
+    assert (ready.json()["schema"], ready.json()["migration"]) == (schema, version)
+
+
 def test_the_openapi_document_describes_the_agency_endpoints(client) -> None:
     response = client.get("/schema/openapi.json")
 
