@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from pyproj import Geod
 from sqlalchemy import text
@@ -10,6 +13,7 @@ from engine.geo.locate import Place, locate
 from engine.matching.service import match_lead
 from engine.settings import MatchingRules
 from tests.helpers import add_agency
+from tests.processes import ROOT, process_env
 
 GEOD = Geod(ellps="WGS84")
 RULES = MatchingRules()
@@ -169,3 +173,36 @@ def test_overseas_and_corsican_leads_match_their_local_agencies(
     assert place.departement_code == departement
     assert [(c.agency_id, c.reach) for c in found] == [(local, "zone")]
     assert found[0].distance_m == pytest.approx(8_000, abs=0.01)
+
+
+@pytest.mark.parametrize(("setting", "prepared"), [("1", True), ("0", False)])
+def test_with_mandat_db_prepare_0_nothing_is_prepared_on_the_server(
+    database_url, session, setting, prepared
+) -> None:
+    # Behind a transaction-pooling proxy a statement prepared on one server connection is
+    # unknown on the next: MANDAT_DB_PREPARE=0 must hold for the matching query too.
+    add_agency(session, -1.68, 48.11)
+    session.commit()
+    code = (
+        "from sqlalchemy import text\n"
+        "from engine.db import unit_of_work\n"
+        "from engine.geo.locate import locate\n"
+        "from engine.matching.service import match_lead\n"
+        "with unit_of_work() as s:\n"
+        "    for _ in range(3):\n"
+        "        found = match_lead(s, locate(s, '35000', 'Rennes'))\n"
+        "    held = s.execute(text('SELECT count(*) FROM pg_prepared_statements')).scalar_one()\n"
+        "    print(len(found), held)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=process_env(database_url, MANDAT_DB_PREPARE=setting),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    found, held = (int(x) for x in done.stdout.split())
+    assert found == 1
+    assert (held > 0) is prepared
