@@ -54,6 +54,13 @@ def monthly_billing() -> dict[str, Any]:
     return vars(run_billing(previous_period(now), now))
 
 
+def requested_billing_runs() -> dict[str, Any]:
+    """The billing runs finance asked for over the API (`POST /api/v1/billing/runs`)."""
+    from engine.billing.run import run_requested
+
+    return {"runs": [vars(report) for report in run_requested(datetime.now(PARIS))]}
+
+
 def dunning() -> dict[str, int]:
     from engine.billing.payments import run_dunning
     from engine.settings import read_settings
@@ -89,6 +96,7 @@ JOBS: dict[str, tuple[Callable[[], Any], str, dict[str, Any], bool]] = {
     "announce_offers": (announce_offers, "interval", {"seconds": 60}, True),
     "deliver_notifications": (deliver_notifications, "interval", {"seconds": 10}, True),
     "monthly_billing": (monthly_billing, "cron", {"day": 1, "hour": 4}, False),
+    "requested_billing_runs": (requested_billing_runs, "interval", {"seconds": 30}, True),
     "dunning": (dunning, "cron", {"hour": 9}, True),
     "reconciliation": (reconciliation, "cron", {"hour": 6}, False),
     "retention": (retention, "cron", {"hour": 3}, False),

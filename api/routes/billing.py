@@ -19,7 +19,7 @@ from api.schemas import Request as Body
 from engine.accounts.keys import Principal
 from engine.billing import stripe_gateway as gateway
 from engine.billing.payments import collect, handle_event
-from engine.billing.run import parse_period, run_billing
+from engine.billing.run import parse_period, request_run, run_status
 from engine.billing.views import document, html, lines_csv, list_documents
 from engine.db import unit_of_work
 from engine.errors import MandatError, PaymentRequired, RuleViolation
@@ -48,15 +48,33 @@ class BillingController(Controller):
     security = [{"BearerAuth": []}]
     dependencies = {"caller": Provide(principal, sync_to_thread=True)}
 
-    @post("/billing/runs", sync_to_thread=True, status_code=201, summary="Run a month's billing")
+    @post(
+        "/billing/runs", sync_to_thread=True, status_code=202, summary="Ask for a month's billing"
+    )
     def run(self, caller: Caller, data: JSONBody[RunIn]) -> dict[str, Any]:
-        """Finance. Idempotent: running a month again bills only what is left."""
+        """Finance. The run is recorded and done by the scheduler within a minute (a month for
+        every agency takes minutes: never inside a request); follow it at
+        `GET /billing/runs/{id}`. Idempotent: a month billed again bills only what is left, and
+        asking again while a run of that month waits answers that run."""
         caller.require("finance")
         period = parse_period(data.period)
-        report = run_billing(period, datetime.now(UTC))
         with unit_of_work() as session:
-            invoices, _ = list_documents(session, "invoice", None, None, 200, None, period)
-        return {**vars(report), "documents": invoices}
+            run_id = request_run(session, period, datetime.now(UTC), caller)
+            return run_status(session, run_id)
+
+    @get("/billing/runs/{run_id:uuid}", sync_to_thread=True, summary="A billing run")
+    def run_state(self, caller: Caller, run_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+        """Finance. `requested`, `running` or `finished`, with its counts; once finished, the
+        month's invoices (first 200)."""
+        caller.require("finance")
+        with unit_of_work() as session:
+            found = run_status(session, run_id)
+            if found["status"] == "finished":
+                period = parse_period(found["period"])
+                found["documents"], _ = list_documents(
+                    session, "invoice", None, None, 200, None, period
+                )
+        return found
 
     @get("/invoices", sync_to_thread=True, summary="Invoices")
     def invoices(

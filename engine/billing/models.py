@@ -198,12 +198,22 @@ class Dunning(Base):
 
 class BillingRun(Base):
     __tablename__ = "billing_run"
+    __table_args__ = (
+        Index(
+            "ix_billing_run_requested", "requested_at", postgresql_where=text("started_at IS NULL")
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(
         primary_key=True, server_default=text("gen_random_uuid()")
     )
     period: Mapped[date] = mapped_column(Date)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # A run asked for over the API waits, not started, for the scheduler.
+    requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_key.id"))
+    started_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     invoices: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     charged: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -1,5 +1,7 @@
 """The monthly billing run (PRODUCT §7): documents for every agency, then payments.
 
+Run by the scheduler on the 1st, by `mandat billing run`, or asked for over the API
+(`request_run`: recorded, then run by the scheduler's `run_requested`, never inside a request).
 Idempotent and resumable: agencies are claimed one at a time (`FOR UPDATE SKIP LOCKED`), each
 agency's documents are written in one transaction, the invoice per (agency, period) is unique;
 payments follow, each behind its committed attempt. Killed anywhere and run again, a run does
@@ -12,13 +14,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from engine.accounts.keys import Principal
+from engine.audit import record
 from engine.billing.documents import PARIS, bill_agency, period_bounds
 from engine.billing.payments import collect, refund_credit_note
 from engine.db import unit_of_work
-from engine.errors import RuleViolation
+from engine.errors import NotFound, RuleViolation
 from engine.settings import read_settings
 
 # Keyset: each claim starts past the agency billed before it (`:after`), so a run reads each
@@ -33,6 +39,21 @@ _CLAIM = text("""
     ORDER BY a.id
     LIMIT 1
     FOR UPDATE OF a SKIP LOCKED
+""")
+
+_WAITING = text("""
+    SELECT id FROM billing_run WHERE period = :period AND started_at IS NULL
+    ORDER BY requested_at LIMIT 1
+""")
+_CLAIM_REQUESTED = text("""
+    UPDATE billing_run SET started_at = clock_timestamp()
+    WHERE id = (SELECT id FROM billing_run WHERE started_at IS NULL
+                ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING id, period
+""")
+_RUN = text("""
+    SELECT id, period, requested_at, started_at, finished_at, invoices, charged, failed
+    FROM billing_run WHERE id = :id
 """)
 
 _TO_COLLECT = text("""
@@ -68,10 +89,8 @@ def parse_period(value: str) -> date:
         raise RuleViolation.at("period", "invalid_period", "A period reads YYYY-MM.") from error
 
 
-def run_billing(
-    period: date, now: datetime, on_agency: Callable[[], None] | None = None
-) -> RunReport:
-    """Bill every agency for `period` (ended before `now`), then collect and refund."""
+def _ended(period: date, now: datetime) -> datetime:
+    """The end of `period`, which must be before `now`."""
     _, until = period_bounds(period)
     if now < until:
         raise RuleViolation.at(
@@ -79,11 +98,67 @@ def run_billing(
             "period_not_ended",
             f"{period:%Y-%m} ends on {until.astimezone(PARIS):%Y-%m-%d}: bill it after.",
         )
+    return until
+
+
+def request_run(session: Session, period: date, now: datetime, by: Principal) -> uuid.UUID:
+    """Ask the scheduler to run `period`'s billing (an ended month). Asking again while a run
+    of that month is still waiting answers that run."""
+    _ended(period, now)
+    waiting = session.execute(_WAITING, {"period": period}).scalar()
+    if waiting is not None:
+        return uuid.UUID(str(waiting))
+    run_id: uuid.UUID = session.execute(
+        text("""
+            INSERT INTO billing_run (period, requested_at, requested_by, started_at)
+            VALUES (:period, clock_timestamp(), :by, NULL)
+            RETURNING id
+        """),
+        {"period": period, "by": by.key_id},
+    ).scalar_one()
+    record(session, by, "billing_run.requested", "billing_run", run_id, period=f"{period:%Y-%m}")
+    return run_id
+
+
+def run_requested(now: datetime) -> list[RunReport]:
+    """Run the billing runs asked for over the API, oldest first, each claimed by one
+    scheduler (`SKIP LOCKED`) and marked started in the claim's transaction."""
+    reports: list[RunReport] = []
+    while True:
+        with unit_of_work() as session:
+            claimed = session.execute(_CLAIM_REQUESTED).first()
+        if claimed is None:
+            return reports
+        reports.append(run_billing(claimed.period, now, run_id=claimed.id))
+
+
+def run_status(session: Session, run_id: uuid.UUID) -> dict[str, Any]:
+    row = session.execute(_RUN, {"id": run_id}).mappings().one_or_none()
+    if row is None:
+        raise NotFound("No billing run has this id.", code="billing_run_not_found")
+    status = (
+        "requested" if row["started_at"] is None
+        else "running" if row["finished_at"] is None
+        else "finished"
+    )  # fmt: skip
+    return {**row, "period": f"{row['period']:%Y-%m}", "status": status}
+
+
+def run_billing(
+    period: date,
+    now: datetime,
+    on_agency: Callable[[], None] | None = None,
+    run_id: uuid.UUID | None = None,
+) -> RunReport:
+    """Bill every agency for `period` (ended before `now`), then collect and refund. `run_id`
+    is a requested run already marked started; without it the run is recorded here."""
+    until = _ended(period, now)
     report = RunReport(f"{period:%Y-%m}")
     with unit_of_work() as session:
-        run_id = session.execute(
-            text("INSERT INTO billing_run (period) VALUES (:p) RETURNING id"), {"p": period}
-        ).scalar_one()
+        if run_id is None:
+            run_id = session.execute(
+                text("INSERT INTO billing_run (period) VALUES (:p) RETURNING id"), {"p": period}
+            ).scalar_one()
         settings = read_settings(session)
     after: uuid.UUID | None = None
     while True:

@@ -20,6 +20,7 @@ from tests.market import buyers, offered_lead
 STAFF_ONLY = {
     "/api/v1/admin/leads/{lead_id:uuid}",
     "/api/v1/refund-requests/{request_id:uuid}/decision",
+    "/api/v1/billing/runs/{run_id:uuid}",
 }
 BODIES: dict[str, Any] = {
     "POST /api/v1/leads/{lead_id:uuid}/purchase": {"mode": "exclusive", "price_cents": 100},
@@ -100,7 +101,11 @@ def test_another_agency_never_reaches_agency_a_objects(client, session) -> None:
         "key_id": a_key,
         "doc_id": invoice,
         "request_id": request,
+        "run_id": session.execute(
+            text("INSERT INTO billing_run (period) VALUES ('2026-01-01') RETURNING id")
+        ).scalar_one(),
     }
+    session.commit()
     intruders = {role: issue_key(role, b.agency_id) for role in ("owner", "buyer", "viewer")}
     before = table_checksum(session)
 

@@ -325,6 +325,54 @@ def test_a_month_is_billed_only_once_it_has_ended(client, session) -> None:
     assert agency_key.status_code == 403
 
 
+def test_finance_asks_for_a_run_and_the_scheduler_does_it(client, session) -> None:
+    from engine.scheduler import requested_billing_runs
+    from tests.conftest import issue_key
+
+    finance = {"Authorization": f"Bearer {issue_key('finance')}"}
+    (a,) = buyers(session, 1, role="owner")
+    assert save_card(client, a, "pm_card_visa").status_code == 200
+    prices = buy(client, session, a, 2)
+    # Set-up: bought last month (the month asked for must have ended). The ledger refuses
+    # updates by trigger; triggers are off for this set-up transaction only.
+    session.execute(text("SET LOCAL session_replication_role = replica"))
+    for table in ("purchase", "ledger_line"):
+        session.execute(
+            text(f"UPDATE {table} SET created_at = date_trunc('month', now()) - interval '5 days'")
+        )
+    session.commit()
+    last_month = (datetime.now(PARIS).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+    asked = client.post("/api/v1/billing/runs", json={"period": last_month}, headers=finance)
+    again = client.post("/api/v1/billing/runs", json={"period": last_month}, headers=finance)
+    waiting = client.get(f"/api/v1/billing/runs/{asked.json()['id']}", headers=finance)
+    invoices_before = session.execute(text("SELECT count(*) FROM invoice")).scalar_one()
+    done = requested_billing_runs()
+    finished = client.get(f"/api/v1/billing/runs/{asked.json()['id']}", headers=finance)
+    idle = requested_billing_runs()
+
+    assert asked.status_code == 202
+    assert (asked.json()["status"], asked.json()["period"]) == ("requested", last_month)
+    assert again.json()["id"] == asked.json()["id"]  # one run per month waits at a time
+    assert waiting.json()["status"] == "requested"
+    assert invoices_before == 0  # nothing billed inside the request
+    assert [r["invoices"] for r in done["runs"]] == [1]
+    assert idle == {"runs": []}
+    body = finished.json()
+    assert (body["status"], body["invoices"], body["charged"]) == ("finished", 1, 1)
+    assert [d["total_ht_cents"] for d in body["documents"]] == [sum(prices)]
+    actions = session.execute(
+        text("SELECT action FROM audit_log WHERE action = 'billing_run.requested'")
+    ).scalars()
+    assert list(actions) == ["billing_run.requested"]
+    unknown = client.get(f"/api/v1/billing/runs/{uuid.uuid4()}", headers=finance)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "billing_run_not_found")
+    assert (
+        client.get(f"/api/v1/billing/runs/{asked.json()['id']}", headers=a.headers).status_code
+        == 403
+    )
+
+
 def signed(event: dict[str, Any], at: float | None = None) -> tuple[bytes, str]:
     body = json.dumps(event).encode()
     stamp = int(at if at is not None else time.time())
