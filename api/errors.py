@@ -127,7 +127,8 @@ def on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
     return problem(status, "http_error", str(exc.detail) if exc.detail else TITLES.get(status, ""))
 
 
-# PostgreSQL rolled the whole transaction back and says so: serialization failure, deadlock.
+# PostgreSQL rolled the transaction back and says so: serialization failure, deadlock. Every
+# route may be sent again after one (a route that commits in steps resumes from what is done).
 _RETRYABLE = {"40001", "40P01"}
 
 
@@ -137,8 +138,8 @@ def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
         log.warning("retryable database error %s on %s %s: %s", sqlstate, request.method,
                     request.url.path, getattr(exc, "orig", exc))  # fmt: skip
         answer = problem(
-            503, "try_again", "A concurrent change got in the way and nothing was done: send the "
-            "same request again (with the same Idempotency-Key, if any).",
+            503, "try_again", "A concurrent change got in the way: send the same request again "
+            "(with the same Idempotency-Key, if any).",
         )  # fmt: skip
         answer.headers["Retry-After"] = "1"
         return answer

@@ -544,7 +544,7 @@ class Probe:
         elapsed = perf_counter_ns() - conn.info["bench_t0"].pop()
         label = " ".join(statement.split())[:72]
         self.sql[label].append(elapsed)
-        if label.startswith("SELECT a.id FROM agency a WHERE EXISTS"):
+        if "FOR UPDATE OF a SKIP LOCKED" in statement:  # the agency claim
             self.claims.append(elapsed)
 
     @contextmanager

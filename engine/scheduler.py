@@ -112,6 +112,10 @@ def run_scheduler(on_locked: Callable[[], None] | None = None) -> None:
         holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SCHEDULER_LOCK})
         holder.commit()
         log.info("scheduler lock held: running jobs")
+        from engine.billing.run import release_orphaned_runs
+
+        if released := release_orphaned_runs():
+            log.warning("%d billing runs a stopped scheduler left unfinished: again", released)
         if on_locked:
             on_locked()
         scheduler = BlockingScheduler(timezone=PARIS)

@@ -106,9 +106,14 @@ class Scheduler:
             time.sleep(0.1)
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s: never left running against the test database."""
         if self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 class Mailbox:

@@ -160,9 +160,23 @@ def change_agency_key_role(
 ) -> tuple[ApiKey, str]:
     """Give one of the agency's live keys another role: (the key, its previous role). The
     role is read on every request, so the change holds from the key's next call. An owner
-    cannot change their own key's role: the agency could lose its last owner."""
+    cannot change their own key's role, so the caller stays an owner: the agency always keeps
+    one."""
     if role not in AGENCY_ROLES:
         raise RuleViolation.at("role", "unknown_role", f"A collaborator is one of {AGENCY_ROLES}.")
+    # The agency's live owner keys, locked in key order: two owners demoting each other at once
+    # are serialised, and the second sees it is no longer an owner.
+    owners = set(
+        session.scalars(
+            select(ApiKey.id)
+            .where(ApiKey.agency_id == agency_id, ApiKey.role == "owner")
+            .where(ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.id)
+            .with_for_update()
+        )
+    )
+    if by_key not in owners:
+        raise Forbidden("Only an owner changes roles.", "forbidden_role")
     row = session.scalars(
         select(ApiKey).where(ApiKey.id == key_id, ApiKey.agency_id == agency_id).with_for_update()
     ).one_or_none()

@@ -336,12 +336,11 @@ def test_finance_asks_for_a_run_and_the_scheduler_does_it(client, session) -> No
     # Set-up: bought last month (the month asked for must have ended). The ledger refuses
     # updates by trigger; triggers are off for this set-up transaction only.
     session.execute(text("SET LOCAL session_replication_role = replica"))
+    in_last_month = datetime.now(PARIS).replace(day=1, hour=12) - timedelta(days=5)
     for table in ("purchase", "ledger_line"):
-        session.execute(
-            text(f"UPDATE {table} SET created_at = date_trunc('month', now()) - interval '5 days'")
-        )
+        session.execute(text(f"UPDATE {table} SET created_at = :at"), {"at": in_last_month})
     session.commit()
-    last_month = (datetime.now(PARIS).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    last_month = in_last_month.strftime("%Y-%m")
 
     asked = client.post("/api/v1/billing/runs", json={"period": last_month}, headers=finance)
     again = client.post("/api/v1/billing/runs", json={"period": last_month}, headers=finance)
