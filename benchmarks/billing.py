@@ -79,7 +79,16 @@ from typing import Any
 
 import httpx
 import numpy as np
-from harness import autocommit, bench_urls, free_port, plain
+from harness import (
+    autocommit,
+    bench_urls,
+    drop_database,
+    free_port,
+    mark_seeded,
+    new_database,
+    plain,
+    seeded_with,
+)
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session
 
@@ -88,7 +97,6 @@ from engine.billing import stripe_gateway as gateway
 from engine.billing.documents import PARIS, period_bounds
 from engine.db import get_engine, unit_of_work
 from engine.demo.seed import seed_agencies
-from engine.geo.load import load_communes
 from engine.migrate import upgrade
 
 BENCH_DB = "mandat_billing_bench"
@@ -115,19 +123,6 @@ def marker(args: argparse.Namespace, period: date) -> str:
         f"billing bench: agencies={args.agencies} purchases={args.purchases} "
         f"seed={args.seed} month={period:%Y-%m}"
     )
-
-
-def seeded_with(admin: str) -> str | None:
-    engine = create_engine(admin)
-    with engine.connect() as conn:
-        found = conn.execute(
-            text(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"
-            ),
-            {"n": BENCH_DB},
-        ).first()
-    engine.dispose()
-    return None if found is None else found[0]
 
 
 # Per purchase: ids, the buyer, its office commune and point, a price and an instant spread over
@@ -232,17 +227,13 @@ def empty_billing(url: str) -> None:
 
 def prepare(admin: str, url: str, args: argparse.Namespace, period: date) -> dict[str, Any]:
     """A bench database seeded as asked: reused with `--keep` when it already is, else new."""
-    if args.keep and seeded_with(admin) == marker(args, period):
+    if args.keep and seeded_with(admin, BENCH_DB) == marker(args, period):
         print(f"reusing {BENCH_DB} ({marker(args, period)}): emptying its billing", flush=True)
         upgrade(url)
         empty_billing(url)
         return {"reused": True}
     print(f"creating {BENCH_DB}: migrations, communes", flush=True)
-    autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    autocommit(admin, f'CREATE DATABASE "{BENCH_DB}"')
-    upgrade(url)
-    with unit_of_work(url) as session:
-        print(" ", load_communes(session), flush=True)
+    print(" ", new_database(admin, url, BENCH_DB), flush=True)
     figures: dict[str, Any] = {"reused": False}
     print(f"seeding {args.agencies:,} agencies", flush=True)
     t0 = perf_counter_ns()
@@ -262,7 +253,7 @@ def prepare(admin: str, url: str, args: argparse.Namespace, period: date) -> dic
         f"  {figures['purchases_s']:.1f} s; VACUUM ANALYZE {figures['analyze_s']:.1f} s",
         flush=True,
     )
-    autocommit(admin, f"COMMENT ON DATABASE \"{BENCH_DB}\" IS '{marker(args, period)}'")
+    mark_seeded(admin, BENCH_DB, marker(args, period))
     return figures
 
 
@@ -887,7 +878,7 @@ def main() -> None:
     finally:
         get_engine(url).dispose()
         if not args.keep:
-            autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+            drop_database(admin, BENCH_DB)
     setup.pop("failing_agency_ids")
     fake = "localstripe as published" if args.stock_fake else "localstripe, indexed lists"
     result = {"stripe_fake": fake, "stripe_setup": setup, "run": run, "books": books}

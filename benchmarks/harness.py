@@ -23,11 +23,13 @@ from sqlalchemy.orm import Session
 
 from engine import cluster
 from engine.config import sqlalchemy_url
-from engine.db import get_engine
+from engine.db import get_engine, unit_of_work
 from engine.demo.seed import demo_siret
+from engine.geo.load import load_communes
 from engine.geo.locate import locate
 from engine.intake.estimations import EstimationRequest, request_estimate
 from engine.intake.leads import Client, LeadSubmission, consent_text, submit_lead
+from engine.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 CITIES = (("35000", "Rennes"), ("44000", "Nantes"), ("33000", "Bordeaux"), ("59000", "Lille"))
@@ -51,6 +53,50 @@ def autocommit(url: str, sql: str) -> None:
     with engine.connect() as conn:
         conn.execute(text(sql))
     engine.dispose()
+
+
+def new_database(admin: str, url: str, database: str) -> str:
+    """`database` dropped if it exists, created, migrated, its communes loaded (what was
+    loaded, as the loader says it)."""
+    autocommit(admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    autocommit(admin, f'CREATE DATABASE "{database}"')
+    upgrade(url)
+    with unit_of_work(url) as session:
+        return str(load_communes(session))
+
+
+def drop_database(admin: str, database: str) -> None:
+    autocommit(admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def mark_seeded(admin: str, database: str, marker: str) -> None:
+    """What a bench database was seeded with, kept as its comment (for `--keep`)."""
+    autocommit(admin, f"COMMENT ON DATABASE \"{database}\" IS '{marker}'")
+
+
+def seeded_with(admin: str, database: str) -> str | None:
+    """The marker `mark_seeded` left on `database`, if it exists."""
+    engine = create_engine(admin)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"
+            ),
+            {"n": database},
+        ).first()
+    engine.dispose()
+    return None if found is None else found[0]
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all, idle + iowait) clock ticks of every CPU since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the CPUs busy between two `machine_ticks` readings."""
+    return 1 - (after[1] - before[1]) / max(after[0] - before[0], 1)
 
 
 def free_port() -> int:
@@ -162,6 +208,21 @@ def add_agencies(session: Session, count: int) -> None:
                 "p": point,
             },
         )
+
+
+def share_half_the_offers(url: str) -> int:
+    """Half of the offers (a fixed half) moved past their exclusive window: shared, three buyers
+    each. How many."""
+    with unit_of_work(url) as session:
+        moved: int = session.execute(
+            text("""
+                UPDATE offer SET created_at = now() - interval '25 hours',
+                                 exclusive_until = now() - interval '1 hour'
+                WHERE lead_id IN (SELECT lead_id FROM offer ORDER BY md5(lead_id::text)
+                                  LIMIT (SELECT count(*) / 2 FROM offer))
+            """)
+        ).rowcount  # type: ignore[attr-defined]
+    return moved
 
 
 def make_leads(url: str, count: int, rng: np.random.Generator) -> None:

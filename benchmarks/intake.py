@@ -47,14 +47,23 @@ from typing import Any
 
 import httpx
 import numpy as np
-from harness import autocommit, bench_urls, plain, process_tree, server
-from sqlalchemy import create_engine, text
+from harness import (
+    autocommit,
+    bench_urls,
+    drop_database,
+    mark_seeded,
+    new_database,
+    plain,
+    process_tree,
+    seeded_with,
+    server,
+)
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.db import get_engine, unit_of_work
 from engine.demo.sales import seed_sales
 from engine.demo.seed import seed_agencies
-from engine.geo.load import load_communes
 from engine.migrate import upgrade
 
 BENCH_DB = "mandat_intake_bench"
@@ -116,22 +125,9 @@ def marker(args: argparse.Namespace) -> str:
     return f"intake bench: agencies={args.agencies} sales={args.sales} seed={args.seed}"
 
 
-def seeded_with(admin: str) -> str | None:
-    engine = create_engine(admin)
-    with engine.connect() as conn:
-        found = conn.execute(
-            text(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"
-            ),
-            {"n": BENCH_DB},
-        ).first()
-    engine.dispose()
-    return None if found is None else found[0]
-
-
 def prepare(admin: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     """A bench database seeded as asked: reused with `--keep` when it already is, else new."""
-    if args.keep and seeded_with(admin) == marker(args):
+    if args.keep and seeded_with(admin, BENCH_DB) == marker(args):
         print(f"reusing {BENCH_DB} ({marker(args)}): emptying estimations and leads", flush=True)
         upgrade(url)
         with unit_of_work(url) as session:
@@ -139,11 +135,7 @@ def prepare(admin: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
         autocommit(url, "VACUUM ANALYZE lead_consent, lead, estimation")
         return {"reused": True}
     print(f"creating {BENCH_DB}: migrations, communes", flush=True)
-    autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    autocommit(admin, f'CREATE DATABASE "{BENCH_DB}"')
-    upgrade(url)
-    with unit_of_work(url) as session:
-        print(" ", load_communes(session), flush=True)
+    print(" ", new_database(admin, url, BENCH_DB), flush=True)
     figures: dict[str, Any] = {"reused": False}
     print(f"seeding {args.agencies:,} agencies", flush=True)
     start = perf_counter_ns()
@@ -160,7 +152,7 @@ def prepare(admin: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     start = perf_counter_ns()
     autocommit(url, "VACUUM ANALYZE")
     figures["analyze_s"] = (perf_counter_ns() - start) / 1e9
-    autocommit(admin, f"COMMENT ON DATABASE \"{BENCH_DB}\" IS '{marker(args)}'")
+    mark_seeded(admin, BENCH_DB, marker(args))
     return figures
 
 
@@ -523,7 +515,7 @@ def main() -> None:
     finally:
         get_engine(url).dispose()
         if not args.keep:
-            autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+            drop_database(admin, BENCH_DB)
     kinds = result["kinds"]
     result["ratios"] = {
         "step1_p99_over_floor_p99": ratio(kinds, "step1"),

@@ -80,12 +80,17 @@ from harness import (
     add_agencies,
     autocommit,
     bench_urls,
+    busy_share,
+    drop_database,
     free_port,
+    machine_ticks,
     make_leads,
+    new_database,
     percentiles,
     plain,
     process_tree,
     server,
+    share_half_the_offers,
     stop,
 )
 from sqlalchemy import text
@@ -93,8 +98,6 @@ from sqlalchemy.orm import Session
 
 from engine.accounts.keys import create_key
 from engine.db import get_engine, unit_of_work
-from engine.geo.load import load_communes
-from engine.migrate import upgrade
 
 BENCH_DB = "mandat_load_bench"
 RESULTS = Path(__file__).resolve().parent / "results" / "load.json"
@@ -140,24 +143,14 @@ REFUND_REASONS = ("not_owner", "unreachable", "fake", "already_sold_or_under_man
 
 def prepare(admin: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     print(f"creating {BENCH_DB}: migrations, communes, {args.agencies} agencies", flush=True)
-    autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    autocommit(admin, f'CREATE DATABASE "{BENCH_DB}"')
-    upgrade(url)
+    new_database(admin, url, BENCH_DB)
     with unit_of_work(url) as session:
-        load_communes(session)
         add_agencies(session, args.agencies)
     print(f"seeding a stock of {args.stock:,} qualified leads", flush=True)
     start = perf_counter_ns()
     make_leads(url, args.stock, np.random.default_rng(args.seed))
+    share_half_the_offers(url)
     with unit_of_work(url) as session:
-        session.execute(
-            text("""
-                UPDATE offer SET created_at = now() - interval '25 hours',
-                                 exclusive_until = now() - interval '1 hour'
-                WHERE lead_id IN (SELECT lead_id FROM offer ORDER BY md5(lead_id::text)
-                                  LIMIT (SELECT count(*) / 2 FROM offer))
-            """)
-        )
         # The stock's confirmation e-mails are not part of the run.
         session.execute(text("UPDATE outbox SET delivered_at = now()"))
     autocommit(url, "VACUUM ANALYZE")
@@ -727,15 +720,6 @@ def sample_rss(pid: int, into: list[float], done: threading.Event) -> None:
         into.append(rss_mb(pid))
 
 
-def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
-    return 1 - (after[1] - before[1]) / max(after[0] - before[0], 1)
-
-
-def machine_ticks() -> tuple[int, int]:
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(values), values[3] + values[4]
-
-
 def lead_statuses(url: str, origin: datetime) -> dict[str, int]:
     with Session(get_engine(url)) as session:
         rows = session.execute(
@@ -851,7 +835,7 @@ def main() -> None:
         smtp.stop()
         get_engine(url).dispose()
         if not args.keep:
-            autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+            drop_database(admin, BENCH_DB)
     table(result)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")

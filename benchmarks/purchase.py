@@ -67,21 +67,27 @@ from harness import (
     add_agencies,
     autocommit,
     bench_urls,
+    busy_share,
+    drop_database,
+    machine_ticks,
     make_leads,
+    mark_seeded,
+    new_database,
     percentiles,
     plain,
     process_tree,
+    seeded_with,
     server,
+    share_half_the_offers,
     summary,
 )
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from engine import cluster
 from engine.accounts.keys import create_key
 from engine.db import get_engine, unit_of_work
-from engine.geo.load import load_communes
 from engine.migrate import upgrade
 
 BENCH_DB = "mandat_purchase_bench"
@@ -105,16 +111,7 @@ def marker(args: argparse.Namespace) -> str:
 
 def reusable(admin: str, url: str, args: argparse.Namespace) -> bool:
     """Seeded with the same sizes, recently enough that no exclusive window has ended."""
-    engine = create_engine(admin)
-    with engine.connect() as conn:
-        found = conn.execute(
-            text(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"
-            ),
-            {"n": BENCH_DB},
-        ).first()
-    engine.dispose()
-    if found is None or found[0] != marker(args):
+    if seeded_with(admin, BENCH_DB) != marker(args):
         return False
     with Session(get_engine(url)) as session:
         oldest = session.execute(
@@ -136,11 +133,7 @@ def prepare(admin: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
         autocommit(url, "VACUUM ANALYZE")
         return {"reused": True}
     print(f"creating {BENCH_DB}: migrations, communes", flush=True)
-    autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    autocommit(admin, f'CREATE DATABASE "{BENCH_DB}"')
-    upgrade(url)
-    with unit_of_work(url) as session:
-        print(" ", load_communes(session), flush=True)
+    print(" ", new_database(admin, url, BENCH_DB), flush=True)
     figures: dict[str, Any] = {"reused": False}
     with unit_of_work(url) as session:
         add_agencies(session, args.agencies)
@@ -148,18 +141,9 @@ def prepare(admin: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     start = perf_counter_ns()
     make_leads(url, args.leads, np.random.default_rng(args.seed))
     figures["leads_s"] = (perf_counter_ns() - start) / 1e9
-    with unit_of_work(url) as session:
-        # Half of the offers past their exclusive window: shared, three buyers each.
-        figures["shared_offers"] = session.execute(
-            text("""
-                UPDATE offer SET created_at = now() - interval '25 hours',
-                                 exclusive_until = now() - interval '1 hour'
-                WHERE lead_id IN (SELECT lead_id FROM offer ORDER BY md5(lead_id::text)
-                                  LIMIT (SELECT count(*) / 2 FROM offer))
-            """)
-        ).rowcount  # type: ignore[attr-defined]
+    figures["shared_offers"] = share_half_the_offers(url)
     autocommit(url, "VACUUM ANALYZE")
-    autocommit(admin, f"COMMENT ON DATABASE \"{BENCH_DB}\" IS '{marker(args)}'")
+    mark_seeded(admin, BENCH_DB, marker(args))
     print(f"  {figures['leads_s']:.1f} s; {figures['shared_offers']:,} offers shared", flush=True)
     return figures
 
@@ -223,12 +207,6 @@ def snapshot() -> dict[int, tuple[str, int]]:
     return found
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(all, idle + iowait) clock ticks of every CPU since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(values), values[3] + values[4]
-
-
 class CpuWatch:
     """CPU seconds per party over a phase, sampled twice a second so that processes that end
     during the phase (pgbench's backends) are counted up to their last sample."""
@@ -263,8 +241,7 @@ class CpuWatch:
         self.thread.join()
         self._sample()
         self.seconds = time.monotonic() - self.started
-        total, idle = machine_ticks()
-        self.busy = 1 - (idle - self.machine[1]) / max(total - self.machine[0], 1)
+        self.busy = busy_share(self.machine, machine_ticks())
 
     def parties(self) -> dict[str, float]:
         """CPU seconds used during the phase by each party."""
@@ -310,7 +287,7 @@ def settle(limit_s: float = 60.0, quiet: float = 0.25) -> float:
         before = machine_ticks()
         time.sleep(2)
         after = machine_ticks()
-        busy = 1 - (after[1] - before[1]) / max(after[0] - before[0], 1)
+        busy = busy_share(before, after)
         if busy < quiet or time.monotonic() > deadline:
             return busy
         if not told:
@@ -728,7 +705,7 @@ def main() -> None:
         autocommit(url, f"DROP TABLE IF EXISTS {PGBENCH_TABLES}")
         get_engine(url).dispose()
         if not args.keep:
-            autocommit(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+            drop_database(admin, BENCH_DB)
     load["end"] = [round(x, 2) for x in os.getloadavg()]
     rate = result["purchases"]["purchases_s"]
     result["ratio"] = {

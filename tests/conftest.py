@@ -57,19 +57,13 @@ def _server_urls() -> tuple[str, str]:
     return as_text(admin), as_text(test)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Stripe goes to the tests' localstripe (started on first use), in this process and in
     every server or scheduler the tests start."""
     os.environ["STRIPE_API_KEY"] = "sk_test_mandat_tests"
-    os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{_free_port()}"
+    from tests.processes import free_port
+
+    os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"
     os.environ["STRIPE_WEBHOOK_SECRET"] = "whsec_mandat_tests"
 
 

@@ -109,9 +109,9 @@ def request_run(session: Session, period: date, now: datetime, by: Principal) ->
     """Ask the scheduler to run `period`'s billing (an ended month). Asking again while a run
     of that month is still waiting answers that run."""
     _ended(period, now)
-    waiting = session.execute(_WAITING, {"period": period}).scalar()
+    waiting: uuid.UUID | None = session.execute(_WAITING, {"period": period}).scalar()
     if waiting is not None:
-        return uuid.UUID(str(waiting))
+        return waiting
     run_id: uuid.UUID = session.execute(
         text("""
             INSERT INTO billing_run (period, requested_at, requested_by, started_at)
@@ -137,17 +137,14 @@ def run_requested(now: datetime) -> list[RunReport]:
             reports.append(run_billing(claimed.period, now, run_id=claimed.id))
         except BaseException:
             # Back to requested: the next pass runs it again (a run does only what is left).
-            _release(claimed.id)
+            release_orphaned_runs(claimed.id)
             raise
 
 
-def release_orphaned_runs() -> int:
-    """Requested runs started but never finished (their scheduler was killed mid-run) go back
-    to requested. Called by the scheduler once it holds its lock: no other process runs them."""
-    return _release(None)
-
-
-def _release(run_id: uuid.UUID | None) -> int:
+def release_orphaned_runs(run_id: uuid.UUID | None = None) -> int:
+    """Requested runs started but never finished go back to requested (`run_id`: that one, after
+    it failed). Without `run_id`, called by the scheduler once it holds its lock: no other
+    process runs requested runs, so an unfinished one was left by a scheduler killed mid-run."""
     with unit_of_work() as session:
         released: int = session.execute(
             text("""

@@ -77,6 +77,14 @@ def anonymise(session: Session, lead_ids: list[Any], reason: str) -> int:
     return int(done)
 
 
+def purge_idempotency_keys(session: Session, before: datetime) -> int:
+    """Deletes the purchases' idempotency keys taken before `before`: how many."""
+    deleted: int = session.execute(
+        text("DELETE FROM idempotency_key WHERE created_at < :before"), {"before": before}
+    ).rowcount  # type: ignore[attr-defined]
+    return deleted
+
+
 _ACCESS_FILE = re.compile(r"^access-(\d{4}-\d{2}-\d{2})-\d+\.jsonl$")
 
 
@@ -108,10 +116,9 @@ def run_retention(
     counts = {
         "unsold_anonymised": anonymise(session, unsold, "retention"),
         "sold_anonymised": anonymise(session, sold, "retention"),
-        "idempotency_keys_purged": session.execute(
-            text("DELETE FROM idempotency_key WHERE created_at < :before"),
-            {"before": now - timedelta(hours=int(settings["retention_idempotency_key_hours"]))},
-        ).rowcount,  # type: ignore[attr-defined]
+        "idempotency_keys_purged": purge_idempotency_keys(
+            session, now - timedelta(hours=int(settings["retention_idempotency_key_hours"]))
+        ),
     }
     if access_logs is not None and access_logs.is_dir():
         days = int(settings["retention_access_log_days"])

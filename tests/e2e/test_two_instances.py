@@ -59,12 +59,19 @@ def purchase(base: str, buyer: Buyer, lead: object, body: dict[str, Any]) -> htt
     )
 
 
-def undelivered(session) -> int:  # type: ignore[no-untyped-def]
+def outbox(session, where: str) -> int:  # type: ignore[no-untyped-def]
+    """Outbox messages matching `where`, as committed now."""
     session.rollback()
-    count: int = session.execute(
-        text("SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL")
-    ).scalar_one()
+    count: int = session.execute(text(f"SELECT count(*) FROM outbox WHERE {where}")).scalar_one()
     return count
+
+
+def undelivered(session) -> int:  # type: ignore[no-untyped-def]
+    return outbox(session, "delivered_at IS NULL AND gave_up_at IS NULL")
+
+
+def mails(session) -> int:  # type: ignore[no-untyped-def]
+    return outbox(session, "channel = 'email' AND delivered_at IS NOT NULL")
 
 
 def drained(session, within_s: float = 40) -> bool:  # type: ignore[no-untyped-def]
@@ -72,14 +79,6 @@ def drained(session, within_s: float = 40) -> bool:  # type: ignore[no-untyped-d
     while undelivered(session) and time.monotonic() < deadline:
         time.sleep(0.5)
     return undelivered(session) == 0
-
-
-def mails(session) -> int:  # type: ignore[no-untyped-def]
-    session.rollback()
-    count: int = session.execute(
-        text("SELECT count(*) FROM outbox WHERE channel = 'email' AND delivered_at IS NOT NULL")
-    ).scalar_one()
-    return count
 
 
 def mailed_once_each(session, mailbox, within_s: float = 40) -> bool:  # type: ignore[no-untyped-def]
