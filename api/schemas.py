@@ -224,8 +224,16 @@ class ProjectIn(Request):
 
 
 class ConsentIn(Request):
+    """The agencies whose box the person ticked, and the proof: how each was ticked (`box`, its
+    own box; `all`, the explicit "all agencies" control; an agency left out is recorded as
+    `declared`) and the origin of the page that embedded the form."""
+
     agency_ids: Annotated[list[uuid.UUID], Meta(max_length=50)]
     text_version: Annotated[str, Meta(max_length=100)]
+    ticked_via: Annotated[dict[uuid.UUID, Literal["box", "all"]], Meta(max_length=50)] = (
+        msgspec.field(default_factory=dict)
+    )
+    embedding_origin: Annotated[str, Meta(max_length=300)] | None = None
 
 
 class LeadIn(Request):

@@ -87,6 +87,8 @@ def create_lead(
         consent_agency_ids=data.consent.agency_ids,
         consent_text_version=data.consent.text_version,
         honeypot=data.website,
+        consent_ticked_via=dict(data.consent.ticked_via),
+        consent_origin=data.consent.embedding_origin,
     )
     client = Client(client_ip(request), request.headers.get("user-agent"))
     with unit_of_work() as session:

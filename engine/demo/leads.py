@@ -91,6 +91,8 @@ def _one_lead(session: Session, n: int, place: Any, rng: np.random.Generator) ->
             consent_agency_ids=[a.agency_id for a in answer.agencies],
             consent_text_version="consent-2026-11-fr",
             honeypot="",
+            # The fictional homeowner ticks the "all agencies" control.
+            consent_ticked_via={a.agency_id: "all" for a in answer.agencies},
         ),
         Client(),
     )

@@ -7,8 +7,10 @@ Whatever happens, the homeowner's answer is the same: `received`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
+from dataclasses import field as default
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +35,10 @@ from engine.settings import read_settings
 
 TIMELINES = ("asap", "lt_3_months", "3_6_months", "gt_6_months", "curious")
 NAME_MAX = 100
+TICKED_VIA = ("box", "all")
+# A web origin: scheme, host (name, IPv4 or [IPv6]) and an optional port; "null" for a page
+# without one (a sandboxed frame, a file).
+_ORIGIN = re.compile(r"^(https?://([a-z0-9.-]{1,253}|\[[0-9a-f:.]{2,45}\])(:[0-9]{1,5})?|null)$")
 
 
 @dataclass
@@ -46,6 +52,11 @@ class LeadSubmission:
     consent_agency_ids: list[uuid.UUID]
     consent_text_version: str
     honeypot: str | None  # the hidden `website` field: people leave it empty, bots fill it
+    # How the person ticked each consented agency: "box" or "all" (the "all agencies" control).
+    # An agency missing here is recorded as "declared": the client did not say how.
+    consent_ticked_via: dict[uuid.UUID, str] = default(default_factory=dict)
+    # The origin of the page embedding the form, as the form saw it.
+    consent_origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,7 @@ def submit_lead(
         score_reasons=reasons,
         quarantine_reasons=quarantine,
         consent_text_version=submission.consent_text_version,
+        consent_origin=contact["origin"],
         client_ip=client.ip,
         user_agent=(client.user_agent or "")[:500] or None,
         rules={
@@ -149,6 +161,7 @@ def submit_lead(
             agency_name=c["name"],
             distance_m=c["distance_m"],
             reach=c["reach"],
+            ticked_via=submission.consent_ticked_via.get(uuid.UUID(c["agency_id"]), "declared"),
         )
         for c in consented
     )
@@ -290,6 +303,25 @@ def _validate(
         elif agency_id not in seen:
             seen.add(agency_id)
             consented.append(named[agency_id])
+    for agency_id, via in submission.consent_ticked_via.items():
+        if agency_id not in seen or via not in TICKED_VIA:
+            errors.append(
+                FieldError(
+                    f"consent.ticked_via.{agency_id}",
+                    "not_ticked" if agency_id not in seen else "unknown_tick",
+                    "Say how each ticked agency was ticked (box or all), and only those.",
+                )
+            )
+    origin = submission.consent_origin
+    if origin is not None and not _ORIGIN.match(origin.lower()):
+        errors.append(
+            FieldError(
+                "consent.embedding_origin",
+                "invalid_origin",
+                "The embedding page's origin, as scheme://host[:port].",
+            )
+        )
+    contact["origin"] = origin.lower() if origin else None
     if not submission.consent_agency_ids:
         errors.append(
             FieldError(
@@ -346,12 +378,13 @@ def _bot_signals(
 _LEAD_FOR_STAFF = text("""
     SELECT l.id, l.created_at, l.status, l.score, l.grade, l.score_reasons, l.quarantine_reasons,
            l.duplicate_of, l.first_name, l.last_name, l.email, l.phone_e164, l.timeline,
-           l.is_owner, l.consent_text_version, l.consented_at, host(l.client_ip) AS client_ip,
+           l.is_owner, l.consent_text_version, l.consented_at, l.consent_origin,
+           host(l.client_ip) AS client_ip,
            l.rules, e.id AS estimation_id, e.created_at AS estimated_at, e.source, e.property,
            e.postal_code, e.commune_code, c.name AS commune_name, e.location_precision,
            e.estimate, e.candidates, e.matching_rules,
-           coalesce((SELECT jsonb_agg(lc.agency_id::text) FROM lead_consent lc
-                     WHERE lc.lead_id = l.id), '[]') AS consented,
+           coalesce((SELECT jsonb_object_agg(lc.agency_id::text, lc.ticked_via)
+                     FROM lead_consent lc WHERE lc.lead_id = l.id), '{}') AS consented,
            coalesce((SELECT jsonb_agg(d.id::text ORDER BY d.created_at) FROM lead d
                      WHERE d.duplicate_of = l.id), '[]') AS duplicates
     FROM lead l
@@ -367,7 +400,7 @@ def lead_for_staff(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
     row = session.execute(_LEAD_FOR_STAFF, {"id": lead_id}).mappings().one_or_none()
     if row is None:
         raise NotFound("No lead has this id.", code="lead_not_found")
-    consented = set(row["consented"])
+    consented = row["consented"]
     return {
         "id": row["id"],
         "created_at": row["created_at"],
@@ -389,6 +422,9 @@ def lead_for_staff(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
             "text_version": row["consent_text_version"],
             "given_at": row["consented_at"],
             "agency_ids": sorted(consented),
+            # How each agency was ticked (box, all, declared, preticked) and where the form was.
+            "ticked_via": consented,
+            "embedding_origin": row["consent_origin"],
         },
         "client_ip": row["client_ip"],
         "estimation": {

@@ -132,6 +132,9 @@ class Lead(Base):
     dedupe_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     consent_text_version: Mapped[str] = mapped_column(ForeignKey("consent_text.version"))
     consented_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The origin of the page that embedded the form when the boxes were ticked, as the form saw
+    # it (`location.ancestorOrigins`, else the referrer); Mandat's own when not embedded.
+    consent_origin: Mapped[str | None] = mapped_column(Text)
     client_ip: Mapped[str | None] = mapped_column(INET)
     user_agent: Mapped[str | None] = mapped_column(Text)
     rules: Mapped[dict[str, Any]] = mapped_column(JSONB)
@@ -139,11 +142,17 @@ class Lead(Base):
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+CONSENT_TICKS = ("box", "all", "declared", "preticked")
+
+
 class LeadConsent(Base):
     """One agency the homeowner agreed may contact them: only these can ever buy the lead."""
 
     __tablename__ = "lead_consent"
-    __table_args__ = (Index("ix_lead_consent_agency_id", "agency_id"),)
+    __table_args__ = (
+        Index("ix_lead_consent_agency_id", "agency_id"),
+        CheckConstraint(f"ticked_via IN {CONSENT_TICKS!r}", name="ticked_via"),
+    )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("lead.id", ondelete="CASCADE"), primary_key=True
@@ -154,5 +163,9 @@ class LeadConsent(Base):
     agency_name: Mapped[str] = mapped_column(Text)
     distance_m: Mapped[float] = mapped_column(Numeric(9, 1))
     reach: Mapped[str] = mapped_column(String(16))
+    # How the person ticked this agency: `box` (its own box), `all` (the explicit "all agencies"
+    # control), `declared` (an API client that did not say); `preticked` marks the consents taken
+    # when the form showed the boxes ticked in advance: not consent, their offers were withdrawn.
+    ticked_via: Mapped[str] = mapped_column(String(16))
     # When the homeowner withdrew this agency's consent (the private link): never sold again.
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -83,7 +83,7 @@ def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
 
 _LEAD = text("""
     SELECT l.id, l.created_at, l.first_name, l.last_name, l.email, l.phone_e164, l.timeline,
-           l.is_owner, l.consent_text_version, l.consented_at, l.erased_at,
+           l.is_owner, l.consent_text_version, l.consented_at, l.consent_origin, l.erased_at,
            t.body AS consent_text, e.property, e.postal_code, e.street, c.name AS commune,
            e.estimate, e.created_at AS estimated_at
     FROM lead l
@@ -102,7 +102,7 @@ def export(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
     consents = (
         session.execute(
             text("""
-            SELECT agency_id, agency_name, rank, withdrawn_at FROM lead_consent
+            SELECT agency_id, agency_name, rank, ticked_via, withdrawn_at FROM lead_consent
             WHERE lead_id = :id ORDER BY rank
         """),
             {"id": lead_id},
@@ -142,6 +142,7 @@ def export(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
             "text_version": lead["consent_text_version"],
             "text": lead["consent_text"],
             "given_at": lead["consented_at"],
+            "embedding_origin": lead["consent_origin"],
             "agencies": [dict(c) for c in consents],
         },
         "bought_by": [dict(p) for p in purchases],

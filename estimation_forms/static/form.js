@@ -72,8 +72,9 @@ const TEXTS = {
   synthetic: ["Estimation de démonstration : calculée sur des ventes fictives.", "Demonstration estimate: computed from fictitious sales."],
   edit: ["Modifier mon bien", "Change my property"],
   h_lead: ["Faites affiner cette estimation par une agence", "Have an agency refine this estimate"],
-  lead_intro: ["Une visite permet de fixer un prix précis. Choisissez les agences qui pourront vous contacter.", "A visit gives a precise price. Choose the agencies that may contact you."],
+  lead_intro: ["Une visite permet de fixer un prix précis. Indiquez vos coordonnées, puis cochez les agences qui pourront vous contacter.", "A visit gives a precise price. Enter your contact details, then tick the agencies that may contact you."],
   agencies: ["Agences qui pourront vous contacter", "Agencies that may contact you"],
+  consent_all: ["Toutes les agences ci-dessous", "All the agencies below"],
   consent_fallback: ["J'accepte que les agences cochées ci-dessous me contactent par téléphone ou par e-mail au sujet de mon projet de vente.", "I agree that the agencies ticked below may contact me by phone or e-mail about selling my property."],
   distance: ["à {d} km", "{d} km away"],
   distance_near: ["à moins de 0,1 km", "less than 0.1 km away"],
@@ -159,6 +160,7 @@ const S = {
   abort: null,
   consent: {}, // lang → {version, text}
   estimation: null,
+  ticks: new Map(), // agency id → "box" | "all": the boxes the person ticked, and how
   chosen: [],
   busy: false,
 };
@@ -454,11 +456,12 @@ function renderEstimation(fresh) {
   ["estimate-lead-in", "estimate-range", "estimate-mid", "estimate-facts"].forEach((id, i) => ($(id).textContent = texts[i]));
   $("synthetic-notice").hidden = !e.synthetic;
 
+  // No box is ticked in advance: only the person's own ticks count as consent (S.ticks).
+  if (fresh) S.ticks = new Map();
   const list = $("agency-list");
-  const ticked = new Set(fresh ? agencies.map((a) => a.id) : Array.from(list.querySelectorAll(":checked"), (box) => box.value));
   const boxes = agencies.map((agency, index) => {
     const id = `agency-${index}`;
-    const box = el("input", { type: "checkbox", name: "agency_ids", value: agency.id, id, checked: ticked.has(agency.id) });
+    const box = el("input", { type: "checkbox", name: "agency_ids", value: agency.id, id, checked: S.ticks.has(agency.id) });
     box.setAttribute("aria-describedby", "agency_ids-error");
     const km = agency.distance_km;
     const distance = km < 0.1 ? t("distance_near") : t("distance", { d: format(km, { maximumFractionDigits: 1 }) });
@@ -466,8 +469,48 @@ function renderEstimation(fresh) {
     return el("li", {}, box, label);
   });
   list.replaceChildren(...boxes);
+  renderAllControl();
   $("no-agency").hidden = agencies.length > 0;
   $("lead-form").hidden = !agencies.length;
+}
+
+/** The "all agencies" control shows whether every box, some or none are ticked. */
+function renderAllControl() {
+  const all = $("consent-all");
+  const count = S.estimation ? S.estimation.agencies.length : 0;
+  all.checked = count > 0 && S.ticks.size === count;
+  all.indeterminate = S.ticks.size > 0 && S.ticks.size < count;
+  all.closest(".choice").hidden = count < 2;
+}
+
+/** A tick counts only when the person made it (a trusted event): on its own box (`box`), or on
+ * the "all agencies" control (`all`, for the boxes it ticked). The proof goes with step 2. */
+function onTick(event) {
+  const target = event.target;
+  if (!event.isTrusted) return;
+  if (target.id === "consent-all") {
+    for (const box of $("agency-list").querySelectorAll('[name="agency_ids"]')) {
+      box.checked = target.checked;
+      if (!target.checked) S.ticks.delete(box.value);
+      else if (!S.ticks.has(box.value)) S.ticks.set(box.value, "all");
+    }
+  } else if (target.name === "agency_ids") {
+    if (target.checked) S.ticks.set(target.value, "box");
+    else S.ticks.delete(target.value);
+  } else return;
+  renderAllControl();
+  clearError("agency_ids");
+}
+
+/** The origin of the page embedding the form (Mandat's own when it is not embedded). */
+function embeddingOrigin() {
+  if (!embedded) return location.origin;
+  if (location.ancestorOrigins && location.ancestorOrigins.length) return location.ancestorOrigins[0];
+  try {
+    return new URL(document.referrer).origin;
+  } catch (_) {
+    return null;
+  }
 }
 
 async function loadConsent() {
@@ -494,11 +537,14 @@ function readLead() {
   const value = (name) => form.elements.namedItem(name).value.trim();
   const contact = {};
   for (const name of ["first_name", "last_name", "email", "phone"]) contact[name] = value(name);
-  const agencyIds = Array.from(form.querySelectorAll('[name="agency_ids"]:checked'), (box) => box.value);
+  const agencyIds = Array.from(form.querySelectorAll('[name="agency_ids"]:checked'), (box) => box.value).filter((id) => S.ticks.has(id));
+  const consent = { agency_ids: agencyIds, text_version: "", ticked_via: Object.fromEntries(agencyIds.map((id) => [id, S.ticks.get(id)])) };
+  const origin = embeddingOrigin();
+  if (origin) consent.embedding_origin = origin;
   const body = {
     contact,
     project: { timeline: value("timeline"), is_owner: value("is_owner") === "true" },
-    consent: { agency_ids: agencyIds, text_version: "" },
+    consent,
     website: form.elements.namedItem("website").value,
   };
   const wrong = {
@@ -571,6 +617,7 @@ function start() {
   $("postal_code").addEventListener("input", onPostalCode);
   $("property-form").addEventListener("submit", submitProperty);
   $("lead-form").addEventListener("submit", submitLead);
+  $("lead-form").addEventListener("change", onTick);
   for (const form of document.forms) {
     const clear = (event) => event.target.name !== "postal_code" && clearError(event.target.name);
     form.addEventListener("input", clear);

@@ -99,11 +99,20 @@ def test_a_homeowner_fills_both_steps_on_a_partner_site(
     assert [n for n in names if "Agence du Centre" in n]
     assert len(names) == 3
     boxes = form.locator("input[name=agency_ids]")
-    assert all(boxes.nth(i).is_checked() for i in range(3))  # ticked by default
+    assert not any(boxes.nth(i).is_checked() for i in range(3))  # none ticked in advance
+    assert not form.is_checked("#consent-all")
+    # The wording and the boxes sit right above the button that sends them.
+    order = form.evaluate(
+        "() => [...document.querySelector('#lead-form').children].slice(-3).map(e => e.id"
+        " || e.className)"
+    )
+    assert order == ["agency-group", "privacy", "lead-submit"]
+    assert "cochées" in (form.text_content("#consent-text") or "")
     shots(page, "2-estimate-and-agencies")
 
+    boxes.nth(0).click()  # the mouse: these two agencies may call, the second may not
+    form.check("label[for=agency-2]")
     untick = boxes.nth(1).get_attribute("value")
-    boxes.nth(1).click()  # the mouse: this agency may not call
     form.focus("#first_name")
     for value in ("Claire", "Martin", "claire.martin@exemple.fr", "06 12 34 56 78"):
         keyboard(form).type(value)
@@ -119,19 +128,62 @@ def test_a_homeowner_fills_both_steps_on_a_partner_site(
 
     lead = session.execute(
         text("""
-            SELECT l.status, e.source,
-                   (SELECT array_agg(agency_id::text) FROM lead_consent c WHERE c.lead_id = l.id)
+            SELECT l.status, e.source, l.consent_origin,
+                   (SELECT array_agg(agency_id::text) FROM lead_consent c WHERE c.lead_id = l.id),
+                   (SELECT array_agg(DISTINCT ticked_via) FROM lead_consent c
+                    WHERE c.lead_id = l.id)
             FROM lead l JOIN estimation e ON e.id = l.estimation_id
         """)
     ).one()
     assert lead[0] == "qualified"
     assert lead[1] == "immo-partenaire"
-    assert sorted(lead[2]) == sorted(a for a in rennes if a != untick)
+    assert lead[2] == page.evaluate("() => location.origin")  # the partner's page
+    assert sorted(lead[3]) == sorted(a for a in rennes if a != untick)
+    assert lead[4] == ["box"]  # each ticked by the person on its own box
     # The lead is on offer to the consented agencies only.
     offered_to = session.execute(
         text("SELECT count(*) FROM outbox WHERE event = 'lead.offered' AND channel = 'email'")
     ).scalar_one()
     assert offered_to == 2
+    page.close()
+
+
+def test_no_agency_is_consented_until_the_person_ticks_one_or_all(
+    browser, live_server, session, rennes, shots
+) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/forms/estimation")
+    fill_property(page)
+    page.click("#estimate-submit")
+    page.wait_for_selector("#step-contact:not([hidden])")
+    page.fill("#first_name", "Luc")
+    page.fill("#last_name", "Bernard")
+    page.fill("#email", "luc.bernard@exemple.fr")
+    page.fill("#phone", "06 98 76 54 32")
+    page.select_option("#timeline", "asap")
+    page.check("#is_owner-yes")
+
+    page.click("#lead-submit")  # nothing ticked: told next to the boxes, nothing sent
+    assert "Cochez au moins une agence" in (page.text_content("#agency_ids-error") or "")
+    assert page.get_attribute("input[name=agency_ids] >> nth=0", "aria-invalid") == "true"
+    assert session.execute(text("SELECT count(*) FROM lead")).scalar_one() == 0
+    shots(page, "1-no-agency-ticked")
+
+    page.check("#consent-all")  # the explicit control for all of them
+    boxes = page.locator("input[name=agency_ids]")
+    assert all(boxes.nth(i).is_checked() for i in range(3))
+    assert (page.text_content("#agency_ids-error") or "").strip() == ""
+    boxes.nth(2).click()  # then one is unticked again: "all" is no longer true
+    assert page.evaluate("() => document.querySelector('#consent-all').indeterminate")
+    time.sleep(3)  # a person reads the estimate before sending
+    page.click("#lead-submit")
+    page.wait_for_selector("#step-done:not([hidden])")
+    assert page.locator("#done-agencies li").count() == 2
+
+    ticks = session.execute(text("SELECT ticked_via, count(*) FROM lead_consent GROUP BY 1")).all()
+    assert dict(ticks) == {"all": 2}
+    origin = session.execute(text("SELECT consent_origin FROM lead")).scalar_one()
+    assert origin == live_server  # not embedded: Mandat's own page
     page.close()
 
 
@@ -195,6 +247,7 @@ def test_errors_are_shown_next_to_their_fields_and_announced(
     page.fill("#phone", "08 99 12 34 56")  # refused by the server: premium rate
     page.select_option("#timeline", "asap")
     page.check("#is_owner-no")
+    page.check("label[for=agency-0]")  # no box is ticked in advance any more
     page.click("#lead-submit")
     page.wait_for_selector("#phone[aria-invalid=true]")
     assert (page.text_content("#phone-error") or "").strip()

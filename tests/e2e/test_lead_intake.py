@@ -103,6 +103,49 @@ def test_a_homeowner_consents_to_two_of_three_agencies(client, session, rennes_a
     assert (row["score"], row["grade"]) == (95, "A")
 
 
+def test_the_consent_proof_records_how_each_agency_was_ticked_and_where(
+    client, session, rennes_agencies
+) -> None:
+    step1 = estimation(client, session)
+    named = [a["id"] for a in step1["agencies"]]
+    consent = {
+        "agency_ids": named[:2],
+        "text_version": "consent-2026-11-fr",
+        "ticked_via": {named[0]: "box", named[1]: "all"},
+        "embedding_origin": "https://www.immo-partenaire.fr",
+    }
+
+    answer = client.post(f"/api/v1/estimations/{step1['id']}/lead", json=step2([], consent=consent))
+
+    assert answer.status_code == 201, answer.text
+    lead_id = answer.json()["lead_id"]
+    ticks = dict(
+        session.execute(
+            text("SELECT agency_id::text, ticked_via FROM lead_consent WHERE lead_id = :id"),
+            {"id": lead_id},
+        ).all()
+    )
+    assert ticks == {named[0]: "box", named[1]: "all"}
+    admin = {"Authorization": f"Bearer {issue_key('admin')}"}
+    staff = client.get(f"/api/v1/admin/leads/{lead_id}", headers=admin).json()
+    assert staff["consent"]["ticked_via"] == {named[0]: "box", named[1]: "all"}
+    assert staff["consent"]["embedding_origin"] == "https://www.immo-partenaire.fr"
+    assert staff["consent"]["given_at"]
+
+
+def test_an_api_client_that_does_not_say_how_is_recorded_as_declared(
+    client, session, rennes_agencies
+) -> None:
+    step1 = estimation(client, session)
+    named = [a["id"] for a in step1["agencies"]]
+
+    answer = client.post(f"/api/v1/estimations/{step1['id']}/lead", json=step2(named[:1]))
+
+    assert answer.status_code == 201
+    via = session.execute(text("SELECT ticked_via FROM lead_consent")).scalars().all()
+    assert via == ["declared"]
+
+
 @pytest.mark.parametrize(
     ("timeline", "is_owner", "phone", "score", "grade"),
     [
@@ -304,6 +347,10 @@ BAD_STEP2 = [
     ({"consent__agency_ids": "OTHER"}, "consent.agency_ids[1]", "agency_not_offered"),
     ({"consent__agency_ids": ["not-a-uuid"]}, "consent.agency_ids[0]", None),
     ({"consent__text_version": "v0"}, "consent.text_version", "unknown_consent_text"),
+    ({"consent__ticked_via": "UNTICKED"}, "consent.ticked_via.UNTICKED", "not_ticked"),
+    ({"consent__ticked_via": "PRETICKED"}, "consent.ticked_via[...]", None),
+    ({"consent__embedding_origin": "javascript:alert(1)"}, "consent.embedding_origin", None),
+    ({"consent__embedding_origin": "https://a.fr/page"}, "consent.embedding_origin", None),
     ({"contact": ...}, "contact", None),
     ({"referrer": "x"}, "referrer", None),
 ]
@@ -318,6 +365,13 @@ def test_bad_step_2_input_is_a_422_at_its_field_and_nothing_is_stored(
         elsewhere = add_agency(session, 5.37, 43.30, name="Agence de Marseille")
         session.commit()
         changes = {"consent__agency_ids": [rennes_agencies[0], str(elsewhere)]}
+    if changes.get("consent__ticked_via") == "UNTICKED":
+        # A tick claimed for an agency whose box is not among those ticked.
+        changes = {"consent__agency_ids": rennes_agencies[:1]}
+        changes["consent__ticked_via"] = {rennes_agencies[1]: "box"}
+        path = f"consent.ticked_via.{rennes_agencies[1]}"
+    if changes.get("consent__ticked_via") == "PRETICKED":
+        changes = {"consent__ticked_via": {rennes_agencies[0]: "preticked"}}
 
     answer = client.post(
         f"/api/v1/estimations/{step1['id']}/lead", json=step2(rennes_agencies, **changes)
