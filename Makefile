@@ -12,7 +12,7 @@ PORT ?= 8000
 
 run: setup
 	$(MANDAT) demo seed --if-empty --agencies 2000 --sales 100000 --leads 300
-	$(MANDAT) serve --host $(HOST) --port $(PORT)
+	MANDAT_ENV=development $(MANDAT) serve --host $(HOST) --port $(PORT)
 
 test: browser-setup setup
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -15,6 +15,8 @@ from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import request_ids
 from api.metrics import PROMETHEUS, metrics
+from api.pro import i18n as pro_i18n
+from api.pro.pages import PRO_PAGES
 from api.routes.admin import AdminController
 from api.routes.agencies import AgencyController
 from api.routes.billing import BillingController, stripe_webhook
@@ -57,6 +59,7 @@ def create_app() -> Litestar:
             form_page,
             form_asset,
             *FINANCE_PAGES,
+            *PRO_PAGES,
             transparency,
             my_data,
             erase_my_data,
@@ -67,7 +70,12 @@ def create_app() -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_ids, PROMETHEUS.middleware],
         template_config=TemplateConfig(
-            directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
+            directory=[
+                Path(__file__).parent / "templates",
+                Path(__file__).parent / "pro" / "templates",
+            ],
+            engine=JinjaTemplateEngine,
+            engine_callback=lambda jinja: pro_i18n.install(jinja.engine),
         ),
         # The form travels gzipped: about a third of its size.
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -176,6 +177,24 @@ def admin_create_key(role: str, label: str) -> None:
         issued = create_key(session, role=role, agency_id=None, label=label)
         record(session, None, "api_key.issued", "api_key", issued.id, role=role, via="cli")
     click.echo(issued.key)
+
+
+@admin.command("add-person")
+@click.option("--agency", "agency_id", type=click.UUID, required=True, help="the agency's id")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["owner", "buyer", "viewer"]), required=True)
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@_fail_in_one_line
+def admin_add_person(agency_id: uuid.UUID, email: str, name: str, role: str, lang: str) -> None:
+    """Add a person to an agency for Espace Pro (/pro/login). The password is asked, never
+    taken from the command line (shell history)."""
+    from engine.people.service import add_person
+
+    password = click.prompt("Password (12 characters at least)", hide_input=True,
+                            confirmation_prompt=True)  # fmt: skip
+    person = add_person(agency_id, email, name, role, password, lang)
+    click.echo(f"{person} {email} can sign in at /pro/login")
 
 
 @main.group()

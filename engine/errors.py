@@ -48,6 +48,16 @@ class Forbidden(MandatError):
     code = "forbidden"
 
 
+class TooManyRequests(MandatError):
+    """A limit was reached: `retry_after_s` says when to try again."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: float, code: str | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after_s = max(1, int(retry_after_s + 0.999))
+
+
 class RuleViolation(MandatError):
     """Input that breaks a rule; each `FieldError` says where."""
 

@@ -18,6 +18,7 @@ from engine.estimation.models import ComparableSale
 from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, PostalCode
 from engine.intake.models import ConsentText, Estimation, Lead, LeadConsent
 from engine.notify.models import OutboxMessage
+from engine.people.models import AgencyUser, RateBucket, WebSession
 from engine.pricing.models import PriceGridVersion
 from engine.refunds.models import RefundRequest
 from engine.sales.models import IdempotencyKey, LedgerLine, Offer, Purchase
@@ -26,6 +27,7 @@ from engine.settings import Setting
 __all__ = [
     "Agency",
     "AgencyCommune",
+    "AgencyUser",
     "ApiKey",
     "AuditEntry",
     "Base",
@@ -52,7 +54,9 @@ __all__ = [
     "PostalCode",
     "PriceGridVersion",
     "Purchase",
+    "RateBucket",
     "RefundRequest",
     "Setting",
     "StripeEvent",
+    "WebSession",
 ]

@@ -40,6 +40,9 @@ BUSINESS_TABLES = (
     "estimation",
     "lead",
     "lead_consent",
+    "web_session",
+    "agency_user",
+    "rate_bucket",
 )
 
 

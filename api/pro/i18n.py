@@ -1,0 +1,99 @@
+"""Espace Pro's languages: message catalogues (gettext .po files, read with Babel when the process
+starts: no build step), and dates and amounts in the reader's format (Babel's CLDR data).
+
+Templates say `{{ _("Leads") }}`; the page's `lang` picks the catalogue. French is the default;
+English by choice (`?lang=en`, remembered in a cookie) or by the browser's languages.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+from babel.support import Translations
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
+
+LANGS = ("fr", "en")
+LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+PARIS = ZoneInfo("Europe/Paris")
+LOCALE_DIR = Path(__file__).parent / "locale"
+LANG_COOKIE = "mandat_lang"
+
+
+@cache
+def translations(lang: str) -> Translations:
+    """The catalogue of one language, compiled in memory from its .po file."""
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale=LOCALES[lang])
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+def choose_lang(
+    query: str | None, cookie: str | None, accept: str | None, preferred: str | None
+) -> str:
+    """The page's language: asked in the URL, else remembered, else the person's, else the
+    browser's first choice among ours, else French."""
+    for candidate in (query, cookie, preferred):
+        if candidate in LANGS:
+            return candidate
+    for part in (accept or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGS:
+            return code
+    return "fr"
+
+
+def gettext(lang: str, message: str, **values: Any) -> str:
+    text = translations(lang).gettext(message)
+    return text % values if values else text
+
+
+def money(cents: int | None, lang: str) -> str:
+    """`1 234,56 €` in French, `€1,234.56` in English."""
+    if cents is None:
+        return "—"
+    return format_currency(cents / 100, "EUR", locale=LOCALES[lang])
+
+
+def when(moment: datetime | None, lang: str) -> str:
+    """`2 déc. 2026, 14:05` in Paris time (`2 Dec 2026, 14:05` in English)."""
+    if moment is None:
+        return "—"
+    return format_datetime(moment, "d MMM y, HH:mm", tzinfo=PARIS, locale=LOCALES[lang])
+
+
+def number(value: float, lang: str, digits: int = 0) -> str:
+    return format_decimal(round(value, digits), locale=LOCALES[lang])
+
+
+def install(env: Environment) -> None:
+    """Gettext and the formatters in every template, in the language of the page rendered."""
+
+    # Jinja's new-style gettext fills the placeholders (`%(name)s`) itself, escaped.
+    @pass_context
+    def _gettext(context: Context, message: str) -> str:
+        return translations(context.get("lang", "fr")).gettext(message)
+
+    @pass_context
+    def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+        return translations(context.get("lang", "fr")).ngettext(singular, plural, n)
+
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["money"] = pass_context(lambda c, cents: money(cents, c.get("lang", "fr")))
+    env.filters["when"] = pass_context(lambda c, moment: when(moment, c.get("lang", "fr")))
+    env.filters["number"] = pass_context(
+        lambda c, value, digits=0: number(value, c.get("lang", "fr"), digits)
+    )

@@ -1,0 +1,182 @@
+"""Espace Pro pages: sign-in and out, the lead inbox, the person's sessions.
+
+Each handler is short: read the form or the query, call the same `engine` service the API calls,
+render. A POST always checks its CSRF token first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect
+from msgspec import Struct
+
+from api.pro import web
+from engine.db import unit_of_work
+from engine.errors import NotFound, TooManyRequests, Unauthenticated
+from engine.people import service
+from engine.sales.catalogue import GRADE_ORDER, SORTS, CatalogueQuery, catalogue
+
+STATIC = Path(__file__).parent / "static"
+ASSETS = {"pro.css": "text/css; charset=utf-8"}
+PAGE_SIZE = 25
+
+
+class SignInForm(Struct):
+    email: str = ""
+    password: str = ""
+    csrf: str = ""
+    next: str = ""
+
+
+class CsrfForm(Struct):
+    csrf: str = ""
+
+
+T = TypeVar("T")
+FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _safe_next(target: str) -> str:
+    """Only a page of Espace Pro: never another site (no open redirect)."""
+    if target.startswith("/pro/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/pro/leads"
+
+
+class ProPages(Controller):
+    """Every page under /pro/ (a controller: Litestar makes its handlers afresh for each app)."""
+
+    path = "/pro"
+    include_in_schema = False
+
+    @get("/")
+    async def pro_home(self) -> Redirect:
+        return Redirect("/pro/leads")
+
+    @get("/static/{name:str}")
+    async def pro_static(self, name: FromPath[str]) -> Response[bytes]:
+        if name not in ASSETS:
+            raise NotFound("No such file.", code="not_found")
+        return Response(
+            (STATIC / name).read_bytes(),
+            media_type=ASSETS[name],
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
+    @get("/login", sync_to_thread=True)
+    def login_page(
+        self, request: Request[Any, Any, Any], next: FromQuery[str] = ""
+    ) -> Response[Any]:
+        if web.person_of(request):
+            return Redirect(_safe_next(next), status_code=303)
+        pre, made = web.pre_session(request)
+        cookies = [web.pre_session_cookie(pre)] if made else []
+        return web.render(
+            request, "login.html", None, cookies=cookies, form_csrf=web.pre_csrf(pre), next=next
+        )
+
+    @post("/login", sync_to_thread=True, status_code=303)
+    def login(self, request: Request[Any, Any, Any], data: FormOf[SignInForm]) -> Response[Any]:
+        pre, _ = web.pre_session(request)
+        again = {"form_csrf": web.pre_csrf(pre), "next": data.next, "email": data.email}
+        if not web.pre_csrf_ok(request, data.csrf):
+            return web.render(request, "login.html", None, 403, error="expired", **again)
+        credentials = service.Credentials(
+            data.email, data.password, web.ip_of(request), request.headers.get("user-agent")
+        )
+        try:
+            token = service.sign_in(credentials, replaced_token=web.token_of(request))
+        except Unauthenticated:
+            return web.render(request, "login.html", None, 401, error="wrong", **again)
+        except TooManyRequests as refused:
+            page = web.render(request, "login.html", None, 429, error="throttled", **again)
+            page.headers["Retry-After"] = str(refused.retry_after_s)
+            return page
+        return web.signed_in_response(Redirect(_safe_next(data.next), status_code=303), token)
+
+    @post("/logout", sync_to_thread=True, status_code=303)
+    def logout(self, request: Request[Any, Any, Any], data: FormOf[CsrfForm]) -> Response[Any]:
+        person = web.person_of(request)
+        if person is None:
+            return Redirect("/pro/login", status_code=303)
+        if not web.csrf_ok(person, data.csrf):
+            return web.render(request, "refused.html", person, 403)
+        service.sign_out(web.token_of(request) or "")
+        return web.signed_out_response(Redirect("/pro/login", status_code=303))
+
+    @get("/leads", sync_to_thread=True)
+    def inbox(
+        self,
+        request: Request[Any, Any, Any],
+        mode: FromQuery[str] = "",
+        property_type: FromQuery[str] = "",
+        min_grade: FromQuery[str] = "",
+        sort: FromQuery[str] = "newest",
+        cursor: FromQuery[str] = "",
+    ) -> Response[Any]:
+        person = web.person_of(request)
+        if person is None:
+            return web.to_sign_in(request)
+        query = CatalogueQuery(
+            mode=mode if mode in ("exclusive", "shared") else None,
+            property_type=property_type
+            if property_type in ("appartement", "maison", "terrain", "autre")
+            else None,
+            min_grade=min_grade if min_grade in GRADE_ORDER else None,
+            sort=sort if sort in SORTS else "newest",
+            limit=PAGE_SIZE,
+            cursor=cursor or None,
+        )
+        with unit_of_work() as session:
+            offers, next_cursor = catalogue(session, person.agency_id, query)
+        filtered = bool(query.mode or query.property_type or query.min_grade)
+        return web.render(
+            request, "leads.html", person, offers=offers, query=query, next_cursor=next_cursor,
+            filtered=filtered, first_page=not cursor,
+        )  # fmt: skip
+
+    @get("/account/sessions", sync_to_thread=True)
+    def sessions_page(
+        self, request: Request[Any, Any, Any], ended: FromQuery[str] = ""
+    ) -> Response[Any]:
+        person = web.person_of(request)
+        if person is None:
+            return web.to_sign_in(request)
+        return web.render(
+            request,
+            "sessions.html",
+            person,
+            sessions=service.my_sessions(person),
+            ended=bool(ended),
+        )
+
+    @post(
+        "/account/sessions/{session_id:uuid}/revoke",
+        include_in_schema=False,
+        sync_to_thread=True,
+        status_code=303,
+    )
+    def revoke_session(
+        self,
+        request: Request[Any, Any, Any],
+        session_id: FromPath[uuid.UUID],
+        data: FormOf[CsrfForm],
+    ) -> Response[Any]:
+        person = web.person_of(request)
+        if person is None:
+            return web.to_sign_in(request)
+        if not web.csrf_ok(person, data.csrf):
+            return web.render(request, "refused.html", person, 403)
+        service.end_session(person, session_id)
+        if session_id == person.session_id:
+            return web.signed_out_response(Redirect("/pro/login", status_code=303))
+        return Redirect("/pro/account/sessions?ended=1", status_code=303)
+
+
+PRO_PAGES = [ProPages]

@@ -1,0 +1,157 @@
+"""What every Espace Pro page shares: the session cookie, the signed-in person, CSRF tokens, the
+page's language, and rendering.
+
+The cookie holds only the session's opaque token: `__Host-mandat_pro`, Secure, HttpOnly,
+SameSite=Lax, path /. With MANDAT_ENV=development (plain HTTP on this machine) it is
+`mandat_pro` without Secure, since a browser keeps no Secure cookie over plain HTTP.
+A form's CSRF token is an HMAC of the session's id (or, before sign-in, of a random pre-session
+cookie): a page of another site can neither read it nor guess it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from typing import Any
+
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Template
+
+from api.client import client_ip
+from api.pro import i18n
+from engine.config import secret_key
+from engine.people import service
+from engine.people.sessions import ABSOLUTE, SignedIn
+
+NO_STORE = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def development() -> bool:
+    return os.environ.get("MANDAT_ENV") == "development"
+
+
+def session_cookie() -> str:
+    return "mandat_pro" if development() else "__Host-mandat_pro"
+
+
+def pre_cookie() -> str:
+    return "mandat_pro_pre" if development() else "__Host-mandat_pro_pre"
+
+
+def _cookie(name: str, value: str, max_age: int | None) -> Cookie:
+    return Cookie(
+        key=name,
+        value=value,
+        path="/",
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=not development(),
+    )
+
+
+def token_of(request: Request[Any, Any, Any]) -> str | None:
+    return request.cookies.get(session_cookie())
+
+
+def person_of(request: Request[Any, Any, Any]) -> SignedIn | None:
+    return service.current(token_of(request))
+
+
+def _mac(purpose: str, value: str) -> str:
+    return hmac.new(secret_key(), f"pro-{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_for(person: SignedIn) -> str:
+    return _mac("csrf", str(person.session_id))
+
+
+def csrf_ok(person: SignedIn, token: str | None) -> bool:
+    return bool(token) and hmac.compare_digest(csrf_for(person), token or "")
+
+
+def pre_session(request: Request[Any, Any, Any]) -> tuple[str, bool]:
+    """The random value that binds the sign-in form's CSRF token; (value, newly made)."""
+    value = request.cookies.get(pre_cookie())
+    if value and 20 <= len(value) <= 64:
+        return value, False
+    return secrets.token_urlsafe(24), True
+
+
+def pre_csrf(value: str) -> str:
+    return _mac("pre-csrf", value)
+
+
+def pre_csrf_ok(request: Request[Any, Any, Any], token: str | None) -> bool:
+    value = request.cookies.get(pre_cookie())
+    return bool(value and token) and hmac.compare_digest(pre_csrf(value or ""), token or "")
+
+
+def lang_of(request: Request[Any, Any, Any], person: SignedIn | None = None) -> str:
+    return i18n.choose_lang(
+        request.query_params.get("lang"),
+        request.cookies.get(i18n.LANG_COOKIE),
+        request.headers.get("accept-language"),
+        person.lang if person else None,
+    )
+
+
+def render(
+    request: Request[Any, Any, Any],
+    name: str,
+    person: SignedIn | None,
+    status: int = 200,
+    cookies: list[Cookie] | None = None,
+    **context: Any,
+) -> Template:
+    lang = lang_of(request, person)
+    jar = list(cookies or [])
+    if request.query_params.get("lang") in i18n.LANGS:  # a choice made: remembered for a year
+        jar.append(_cookie(i18n.LANG_COOKIE, lang, 365 * 86400))
+    return Template(
+        template_name=f"pro/{name}",
+        context={
+            "lang": lang,
+            "person": person,
+            "csrf": csrf_for(person) if person else None,
+            "path": request.url.path,
+            **context,
+        },
+        status_code=status,
+        headers=NO_STORE,
+        cookies=jar,
+    )
+
+
+def to_sign_in(request: Request[Any, Any, Any]) -> Redirect:
+    """The sign-in page, coming back here afterwards."""
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return Redirect(f"/pro/login?next={target}", status_code=303)
+
+
+def signed_in_response(response: Response[Any], token: str) -> Response[Any]:
+    response.set_cookie(_cookie(session_cookie(), token, int(ABSOLUTE.total_seconds())))
+    response.delete_cookie(pre_cookie(), path="/")
+    return response
+
+
+def signed_out_response(response: Response[Any]) -> Response[Any]:
+    response.delete_cookie(session_cookie(), path="/")
+    return response
+
+
+def pre_session_cookie(value: str) -> Cookie:
+    return _cookie(pre_cookie(), value, None)
+
+
+def ip_of(request: Request[Any, Any, Any]) -> str | None:
+    return client_ip(request)

@@ -1,0 +1,1 @@
+"""Agency people (Espace Pro): accounts, passwords, server-side sessions, sign-in throttling."""

@@ -1,0 +1,91 @@
+"""A person of an agency, and the web sessions they open.
+
+A person belongs to one agency with one role (owner, buyer, viewer), as an API key does. Their
+password is stored as an argon2id hash; a session is a random token of which only the SHA-256 is
+stored, so a copy of the database opens no session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import INET
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.accounts.models import AGENCY_ROLES
+from engine.agencies import models as _agencies  # noqa: F401 - the table our foreign key names
+from engine.db import Base
+
+
+class AgencyUser(Base):
+    __tablename__ = "agency_user"
+    __table_args__ = (
+        CheckConstraint(f"role IN {AGENCY_ROLES!r}", name="role"),
+        CheckConstraint("lang IN ('fr', 'en')", name="lang"),
+        CheckConstraint("email ~ '^[^@[:space:]]+@[^@[:space:]]+$'", name="email"),
+        CheckConstraint("length(btrim(name)) BETWEEN 1 AND 200", name="name"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(Text)
+    # One account per address, whatever its case.
+    email_key: Mapped[str] = mapped_column(Text, Computed("lower(email)"), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    lang: Mapped[str] = mapped_column(String(2), server_default=text("'fr'"))
+    # None until the person sets a password (an invitation not yet accepted).
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Offboarded: no sign-in, every session revoked.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A signed-in browser. Idle for 30 minutes or older than 12 hours: over (PRODUCT §10)."""
+
+    __tablename__ = "web_session"
+    __table_args__ = (
+        Index("ix_web_session_user", "user_id", "created_at"),
+        CheckConstraint("expires_at > created_at", name="lifetime"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency_user.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    client_ip: Mapped[str | None] = mapped_column(INET)
+    user_agent: Mapped[str | None] = mapped_column(Text)
+
+
+class RateBucket(Base):
+    """A token bucket shared by every process: `tokens` as of `updated_at`, refilled with time."""
+
+    __tablename__ = "rate_bucket"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    tokens: Mapped[float]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,146 @@
+"""What a person does with their account: sign in and out, see and end their sessions; and how
+a person is added to an agency. Each service owns its unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from psycopg import errors as pg_errors
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from engine.accounts.models import AGENCY_ROLES
+from engine.contact.validation import normalise_email
+from engine.db import unit_of_work
+from engine.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    RuleViolation,
+    TooManyRequests,
+    Unauthenticated,
+)
+from engine.people import passwords, sessions, throttle
+from engine.people.sessions import SessionRow, SignedIn
+
+# Failed sign-ins: 5 per account and 20 per address, each refilled over 15 minutes.
+ACCOUNT_BURST, ADDRESS_BURST, REFILL_S = 5, 20, 15 * 60
+
+
+@dataclass(frozen=True)
+class Credentials:
+    email: str
+    password: str
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+def sign_in(credentials: Credentials, replaced_token: str | None = None) -> str:
+    """A new session token for the right e-mail and password. The token the browser held before
+    (if any) is ended: a session is never carried across a sign-in (fixation).
+
+    Wrong credentials answer the same whether the address exists or not, and spend a token of
+    the account's and of the address's bucket; an empty bucket refuses before any hash runs."""
+    email = credentials.email.strip().lower()
+    buckets = [
+        (f"sign-in:account:{email}", ACCOUNT_BURST, ACCOUNT_BURST / REFILL_S),
+        (f"sign-in:address:{throttle.client_key(credentials.ip)}", ADDRESS_BURST,
+         ADDRESS_BURST / REFILL_S),
+    ]  # fmt: skip
+    with unit_of_work() as session:
+        wait = max(throttle.wait(session, *bucket) for bucket in buckets)
+        if wait:
+            raise TooManyRequests("Too many failed sign-ins: wait before trying again.", wait)
+        row = session.execute(
+            text("""
+                SELECT id, password_hash FROM agency_user
+                WHERE email_key = :email AND disabled_at IS NULL
+            """),
+            {"email": email},
+        ).one_or_none()
+    if not passwords.verify(row.password_hash if row else None, credentials.password):
+        with unit_of_work() as session:
+            for bucket in buckets:
+                throttle.take(session, *bucket)
+        raise Unauthenticated("The e-mail or the password is wrong.", code="wrong_credentials")
+    assert row is not None
+    with unit_of_work() as session:
+        if replaced_token:
+            session.execute(
+                text("""
+                    UPDATE web_session SET revoked_at = clock_timestamp()
+                    WHERE token_hash = :hash AND revoked_at IS NULL
+                """),
+                {"hash": sessions.token_hash(replaced_token)},
+            )
+        return sessions.open_session(session, row.id, credentials.ip, credentials.user_agent)
+
+
+def current(token: str | None) -> SignedIn | None:
+    with unit_of_work() as session:
+        return sessions.signed_in(session, token)
+
+
+def sign_out(token: str) -> None:
+    with unit_of_work() as session:
+        session.execute(
+            text("""
+                UPDATE web_session SET revoked_at = clock_timestamp()
+                WHERE token_hash = :hash AND revoked_at IS NULL
+            """),
+            {"hash": sessions.token_hash(token)},
+        )
+
+
+def my_sessions(person: SignedIn) -> list[SessionRow]:
+    with unit_of_work() as session:
+        return sessions.live_sessions(session, person)
+
+
+def end_session(person: SignedIn, session_id: uuid.UUID) -> None:
+    with unit_of_work() as session:
+        if not sessions.revoke(session, person.user_id, session_id):
+            raise NotFound("No open session of yours has this id.", code="session_not_found")
+
+
+def add_person(
+    agency_id: uuid.UUID, email: str, name: str, role: str, password: str, lang: str = "fr"
+) -> uuid.UUID:
+    """A person of an agency with a password (the command line, the demo; invitations come
+    next). Refuses an unknown agency or role, a weak password and an address already in use."""
+    errors: list[FieldError] = []
+    if role not in AGENCY_ROLES:
+        errors.append(FieldError("role", "unknown_role", f"One of {', '.join(AGENCY_ROLES)}."))
+    if normalise_email(email.strip()) is None:
+        errors.append(FieldError("email", "invalid_email", "This e-mail address is not valid."))
+    weak = passwords.weakness(password, email)
+    if weak:
+        errors.append(weak)
+    if errors:
+        raise RuleViolation(errors)
+    try:
+        with unit_of_work() as session:
+            if not session.execute(
+                text("SELECT 1 FROM agency WHERE id = :id"), {"id": agency_id}
+            ).first():
+                raise NotFound("No agency has this id.", code="agency_not_found")
+            person: uuid.UUID = session.execute(
+                text("""
+                    INSERT INTO agency_user (agency_id, email, name, role, lang, password_hash)
+                    VALUES (:agency, :email, :name, :role, :lang, :hash) RETURNING id
+                """),
+                {
+                    "agency": agency_id,
+                    "email": email.strip(),
+                    "name": " ".join(name.split()),
+                    "role": role,
+                    "lang": lang,
+                    "hash": passwords.hash_password(password),
+                },
+            ).scalar_one()
+            return person
+    except IntegrityError as error:
+        if not isinstance(error.orig, pg_errors.UniqueViolation):
+            raise
+        raise Conflict("A person already uses this e-mail address.", code="email_taken") from error

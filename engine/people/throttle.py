@@ -1,0 +1,59 @@
+"""Token buckets kept in PostgreSQL, so that every server process counts against one limit.
+
+A bucket holds at most `burst` tokens and gains `per_second` tokens a second. `take` spends one
+(refused when fewer than one is left: the answer says how long to wait); `wait` only reads.
+Sign-in spends a token per failure, and looks before it verifies a password, so a flood of wrong
+passwords costs one indexed read each, never an argon2 hash.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+_LEVEL = """least(:burst, b.tokens
+                  + extract(epoch FROM clock_timestamp() - b.updated_at) * :per_second)"""
+
+# A refused take leaves the level below one (never below zero): waiting is what refills it.
+_TAKE = text(f"""
+    INSERT INTO rate_bucket AS b (key, tokens, updated_at)
+    VALUES (:key, :burst - 1, clock_timestamp())
+    ON CONFLICT (key) DO UPDATE SET
+        tokens = CASE WHEN {_LEVEL} >= 1 THEN {_LEVEL} - 1 ELSE greatest({_LEVEL}, 0) - 1 END,
+        updated_at = clock_timestamp()
+    RETURNING tokens
+""")
+_WAIT = text(f"SELECT {_LEVEL} FROM rate_bucket b WHERE key = :key")
+
+
+def take(session: Session, key: str, burst: float, per_second: float) -> float:
+    """Spends a token; 0 when there was one, else the seconds to wait before the next."""
+    left = float(
+        session.execute(_TAKE, {"key": key, "burst": burst, "per_second": per_second}).scalar_one()
+    )
+    return 0.0 if left >= 0 else (-left) / per_second
+
+
+def wait(session: Session, key: str, burst: float, per_second: float) -> float:
+    """The seconds before the bucket holds a token again (0: it holds one now)."""
+    level = session.execute(
+        _WAIT, {"key": key, "burst": burst, "per_second": per_second}
+    ).scalar_one_or_none()
+    if level is None or level >= 1:
+        return 0.0
+    return (1 - float(level)) / per_second
+
+
+def client_key(ip: str | None) -> str:
+    """The address a limit counts: an IPv6 client by its /64 (one subscriber's whole network)."""
+    if not ip:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return "unknown"
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

@@ -1,0 +1,84 @@
+"""Espace Pro in a real browser: a buyer signs in with the keyboard and reads the lead inbox, on
+a desk and on a phone, in French and English."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import serious_accessibility_violations
+from tests.market import buyers, offered_lead
+from tests.pro import PASSWORD, person
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 360, "height": 740}
+
+
+def no_sideways_scroll(page: Any) -> bool:
+    return bool(
+        page.evaluate(
+            "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
+    )
+
+
+def sign_in_with_the_keyboard(page: Any, base: str, email: str) -> None:
+    page.goto(f"{base}/pro/leads")  # not signed in: the sign-in page, then back here
+    page.wait_for_selector("#email")
+    page.focus("#email")
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/pro/leads")
+    page.wait_for_selector("nav")
+
+
+@pytest.mark.parametrize(("lang", "viewport"), [("fr", DESKTOP), ("en", PHONE)])
+def test_a_buyer_signs_in_and_reads_the_inbox(
+    browser, live_server, session, shots, lang, viewport
+) -> None:
+    (agency,) = buyers(session, 1, name="Agence du Centre")
+    offered_lead(session)
+    email = person(agency.agency_id)
+    # `localhost`: a secure context for Chromium, which keeps the production cookie (Secure,
+    # __Host-) over plain HTTP there, as it would over HTTPS.
+    live_server = live_server.replace("127.0.0.1", "localhost")
+    context = browser.new_context(viewport=viewport, locale="fr-FR" if lang == "fr" else "en-GB")
+    page = context.new_page()
+
+    page.goto(f"{live_server}/pro/login?lang={lang}")  # the choice is remembered
+    assert page.evaluate("() => document.documentElement.lang") == lang
+    assert serious_accessibility_violations(page) == []
+    shots(page, f"{lang}-1-sign-in")
+    sign_in_with_the_keyboard(page, live_server, email)
+
+    assert page.evaluate("() => document.documentElement.lang") == lang
+    assert page.locator(".offer").count() == 1
+    offer = page.text_content(".offer") or ""
+    assert "Rennes (35000)" in offer
+    assert ("HT" if lang == "fr" else "excl. VAT") in offer
+    assert page.get_attribute("nav a[aria-current=page]", "href") == "/pro/leads"
+    assert "Agence du Centre" in (page.text_content("header") or "")
+    assert no_sideways_scroll(page)
+    assert serious_accessibility_violations(page) == []
+    shots(page, f"{lang}-2-inbox")
+
+    page.select_option("#property_type", "maison")  # no house on offer: the empty state says so
+    page.click("text=" + ("Afficher" if lang == "fr" else "Show"))
+    page.wait_for_selector("#empty")
+    assert serious_accessibility_violations(page) == []
+    shots(page, f"{lang}-3-filtered-empty")
+
+    page.goto(f"{live_server}/pro/account/sessions")
+    assert page.locator("tbody tr").count() == 1
+    assert no_sideways_scroll(page)
+    assert serious_accessibility_violations(page) == []
+    shots(page, f"{lang}-4-sessions")
+
+    page.click("header button[type=submit]")  # sign out
+    page.wait_for_url("**/pro/login")
+    page.goto(f"{live_server}/pro/leads")
+    page.wait_for_url("**/pro/login**")
+    context.close()
