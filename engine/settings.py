@@ -53,7 +53,16 @@ DEFAULTS: dict[str, Any] = {
         "vat_number": "FR68900000001",
         "address": "10 rue de l'Exemple, 75002 Paris",
         "legal": "SAS au capital de 10 000 € — RCS Paris 900 000 001 (identité de démonstration)",
+        # The same address field by field, and the SIREN, for the Factur-X (EN 16931 BG-4).
+        "siren": "900000001",
+        "street": "10 rue de l'Exemple",
+        "postcode": "75002",
+        "city": "Paris",
+        "country_code": "FR",
     },
+    # VAT on the debits (TVA sur les débits), when Mandat opted for it: a mention of every
+    # invoice and BT-8 in its Factur-X. Off until the accountant says otherwise.
+    "vat_on_debits": False,
 }
 
 
@@ -77,6 +86,7 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "dunning_suspend_days": (int, 1, 120),
     "vat_rates_bp": (dict, 0, 10_000),
     "seller_identity": (dict, 0, 0),
+    "vat_on_debits": (bool, 0, 0),
     "refund_window_days": (int, 1, 90),
     "retention_unsold_days": (int, 1, 3650),
     "retention_sold_days": (int, 1, 3650),
@@ -99,8 +109,10 @@ def check_setting(key: str, value: Any) -> str | None:
     if key not in LIMITS:
         return "unknown setting"
     kind, low, high = LIMITS[key]
+    if kind is bool:
+        return None if isinstance(value, bool) else "true or false"
     if key == "seller_identity":
-        needed = {"name", "siret", "vat_number", "address"}
+        needed = {"name", "siret", "vat_number", "address", "siren", "street", "postcode", "city"}
         if not isinstance(value, dict) or not needed <= set(value):
             return f"an object with {', '.join(sorted(needed))}"
         return None

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the operating-system packages Mandat needs when they are missing: PostgreSQL with
 # PostGIS (the distribution's own major version, or the newest already installed), Python's
-# venv module and, with WITH_BROWSER=1, Chromium and npm for the browser tests.
+# venv module, Pango and fonts for the invoices' PDF and, with WITH_BROWSER=1, Chromium, npm
+# and poppler-utils for the browser tests.
 # Debian/Ubuntu; needs root or sudo. Nothing is left running: `mandat db start`
 # runs a project-local cluster, no system service is used.
 set -eu
@@ -34,10 +35,17 @@ fi
 need=""
 [ -x "/usr/lib/postgresql/$major/bin/pg_ctl" ] || need="$need postgresql-$major"
 [ -f "/usr/share/postgresql/$major/extension/postgis.control" ] || need="$need postgresql-$major-postgis-3"
-# The browser tests (make test) need Chromium, and npm for the accessibility checker.
+# WeasyPrint (the invoices' PDF/A) loads Pango and HarfBuzz; the page's fonts are DejaVu's.
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+for package in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do
+  installed "$package" || need="$need $package"
+done
+# The browser tests (make test) need Chromium, npm for the accessibility checker, and
+# pdftoppm (poppler-utils) to look at an invoice's PDF.
 if [ "${WITH_BROWSER:-0}" = 1 ]; then
   [ -x /usr/bin/chromium ] || need="$need chromium"
   command -v npm >/dev/null 2>&1 || need="$need npm"
+  command -v pdftoppm >/dev/null 2>&1 || need="$need poppler-utils"
 fi
 [ -z "$need" ] && exit 0
 before=$(ls /etc/postgresql/"$major" 2>/dev/null || true)

@@ -25,16 +25,19 @@ def add_agency(
     paused: bool = False,
     status: str = "active",
     communes: tuple[str, ...] = (),
+    registered: tuple[str, str, str] | None = ("2 place de la République", "35000", "Rennes"),
 ) -> uuid.UUID:
-    """An agency whose office and zone centre are at (lon, lat)."""
+    """An agency whose office and zone centre are at (lon, lat), with its registered address
+    (street, postcode, city) unless `registered` is None."""
     number = next(_numbers)
     point = f"SRID=4326;POINT({lon!r} {lat!r})"
     agency_id = session.execute(
         text("""
             INSERT INTO agency (name, siret, email, office, zone_center, radius_m,
-                                accepts_extended_leads, paused, status)
+                                accepts_extended_leads, paused, status, registered_street,
+                                registered_postcode, registered_city)
             VALUES (:name, :siret, :email, CAST(:p AS geography), CAST(:p AS geography), :radius,
-                    :extended, :paused, :status)
+                    :extended, :paused, :status, :street, :postcode, :city)
             RETURNING id
         """),
         {
@@ -46,6 +49,9 @@ def add_agency(
             "extended": accepts_extended,
             "paused": paused,
             "status": status,
+            "street": registered[0] if registered else None,
+            "postcode": registered[1] if registered else None,
+            "city": registered[2] if registered else None,
         },
     ).scalar_one()
     for code in communes:

@@ -38,6 +38,16 @@ class Agency(Base):
         CheckConstraint("length(btrim(name)) BETWEEN 1 AND 200", name="name"),
         Index("ix_agency_zone_center", "zone_center", postgresql_using="gist"),
         Index("uq_agency_siret", "siret", unique=True),
+        CheckConstraint("registered_postcode ~ '^[0-9]{5}$'", name="registered_postcode"),
+        CheckConstraint(
+            "length(btrim(registered_street)) BETWEEN 1 AND 200"
+            " AND length(btrim(registered_city)) BETWEEN 1 AND 100",
+            name="registered_address_lines",
+        ),
+        # A directory address (scheme 0225): the SIREN, optionally with a suffix.
+        CheckConstraint(
+            "einvoicing_address ~ '^[0-9]{9}(_[A-Za-z0-9.+-]{1,100})?$'", name="einvoicing_address"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -68,6 +78,12 @@ class Agency(Base):
         Text,
         server_default=text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"),
     )
+    # The registered office (siège) an invoice names; none yet: the agency is not billed.
+    registered_street: Mapped[str | None] = mapped_column(Text)
+    registered_postcode: Mapped[str | None] = mapped_column(Text)
+    registered_city: Mapped[str | None] = mapped_column(Text)
+    # Where e-invoices reach the agency (directory address); none means its SIREN.
+    einvoicing_address: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

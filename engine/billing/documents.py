@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.billing.models import CreditNote, DocumentLine, Invoice
+from engine.errors import RuleViolation
 from engine.settings import read_settings
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -54,27 +55,77 @@ def vat_of(ht_cents: int, rate_bp: int) -> int:
     return int((Decimal(ht_cents) * rate_bp / 10_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def vat_category(rate_bp: int) -> str:
+    """EN 16931 VAT category: S (standard, 20 % or 8.5 %), or O (outside the scope of VAT) for
+    the 0 % of Guyane and Mayotte, where VAT does not apply (CGI art. 294; docs/decisions.md)."""
+    return "O" if rate_bp == 0 else "S"
+
+
+@dataclass(frozen=True)
+class VatGroup:
+    category: str
+    rate_bp: int
+    base_cents: int
+    vat_cents: int
+
+
+def vat_breakdown(lines: list[tuple[int, int]]) -> list[VatGroup]:
+    """VAT per (category, rate) on the sum of its lines' HT, rounded half up once per group
+    (EN 16931 BR-S-08, BR-CO-17), never summed line by line. `lines`: (amount HT, rate)."""
+    bases: dict[int, int] = {}
+    for amount, rate in lines:
+        bases[rate] = bases.get(rate, 0) + amount
+    return [
+        VatGroup(vat_category(rate), rate, base, vat_of(base, rate))
+        for rate, base in sorted(bases.items(), reverse=True)
+    ]
+
+
 _BUYER = text("""
-    SELECT a.id, a.name, a.siret, a.email, c.name AS commune, c.departement_code,
-           (SELECT min(p.postal_code) FROM postal_code p WHERE p.commune_code = c.code)
-               AS postal_code
+    SELECT a.id, a.name, a.siret, a.email, c.departement_code, a.registered_street,
+           a.registered_postcode, a.registered_city, a.einvoicing_address
     FROM agency a LEFT JOIN commune c ON c.code = a.office_commune_code
     WHERE a.id = :agency
 """)
+# What an invoice must name of its buyer (CGI ann. II art. 242 nonies A, 1°) and Mandat does not
+# derive: without it the agency is not billed, and finance sees it listed.
+MANDATORY_AGENCY_DATA = ("registered_street", "registered_postcode", "registered_city")
+INCOMPLETE_AGENCY = " OR ".join(f"a.{column} IS NULL" for column in MANDATORY_AGENCY_DATA)
 
 
 def buyer_identity(session: Session, agency_id: uuid.UUID) -> tuple[dict[str, Any], str | None]:
     row = session.execute(_BUYER, {"agency": agency_id}).mappings().one()
+    missing = [column for column in MANDATORY_AGENCY_DATA if row[column] is None]
+    if missing:
+        raise RuleViolation.at(
+            missing[0], "agency_data_missing", "The agency's registered address is missing."
+        )
     siren = row["siret"][:9]
+    street, postcode, city = (
+        row["registered_street"],
+        row["registered_postcode"],
+        row["registered_city"],
+    )
     identity = {
         "name": row["name"],
         "siret": row["siret"],
         "siren": siren,
         "vat_number": vat_number(siren),
         "email": row["email"],
-        "address": " ".join(p for p in (row["postal_code"], row["commune"]) if p),
+        "address": f"{street}, {postcode} {city}",
+        "street": street,
+        "postcode": postcode,
+        "city": city,
+        "country_code": "FR",
+        "einvoicing_address": row["einvoicing_address"] or siren,
+        "departement_code": row["departement_code"],
     }
     return identity, row["departement_code"]
+
+
+def seller_identity(settings: dict[str, Any]) -> dict[str, Any]:
+    """Mandat as the seller, as the settings say at issue (with the VAT on debits option)."""
+    return {**settings["seller_identity"], "vat_on_debits": bool(settings["vat_on_debits"])}
 
 
 def vat_rate_bp(settings: dict[str, Any], departement: str | None) -> int:
@@ -123,7 +174,7 @@ def bill_agency(
     if not lines:
         return Documents(None, [])
     buyer, departement = buyer_identity(session, agency_id)
-    seller = settings["seller_identity"]
+    seller = seller_identity(settings)
     rate = vat_rate_bp(settings, departement)
     year = now.astimezone(PARIS).year
     on_invoice = [line for line in lines if line["purchase_invoice_id"] is None]
@@ -205,7 +256,7 @@ def credit_now(
     if line is None or line["purchase_invoice_status"] != "paid":
         return None
     buyer, _ = buyer_identity(session, agency_id)
-    seller = read_settings(session)["seller_identity"]
+    seller = seller_identity(read_settings(session))
     year = now.astimezone(PARIS).year
     return _credit_note(
         session, agency_id, line["purchase_invoice_id"], [line], now, seller, buyer, year

@@ -13,7 +13,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine.billing.documents import PARIS
+from engine.billing import facturx
+from engine.billing.documents import PARIS, vat_breakdown, vat_category
 from engine.errors import NotFound
 from engine.pagination import read_cursor, write_cursor
 
@@ -38,7 +39,8 @@ def document(
     row = (
         session.execute(
             text(f"""
-            SELECT d.*, {"i.number" if kind == "credit_note" else "NULL"} AS invoice_number
+            SELECT d.*, {"i.number" if kind == "credit_note" else "NULL"} AS invoice_number,
+                   {"i.issued_at" if kind == "credit_note" else "NULL"} AS invoice_issued_at
             FROM {table} d
             {"JOIN invoice i ON i.id = d.invoice_id" if kind == "credit_note" else ""}
             WHERE d.id = :id AND (CAST(:agency AS uuid) IS NULL OR d.agency_id = :agency)
@@ -79,6 +81,7 @@ def _json(kind: str, row: Any, lines: Any) -> dict[str, Any]:
         "total_ht_cents": row["total_ht_cents"],
         "vat_cents": row["vat_cents"],
         "total_ttc_cents": row["total_ttc_cents"],
+        "vat_category": vat_category(row["vat_rate_bp"]),
         "lines": [
             {
                 "description": line["description"],
@@ -99,13 +102,26 @@ def _json(kind: str, row: Any, lines: Any) -> dict[str, Any]:
         data.update(
             invoice_id=row["invoice_id"],
             invoice_number=row["invoice_number"],
+            invoice_issued_at=row["invoice_issued_at"],
             refund_status=row["refund_status"],
         )
+    data["vat_breakdown"] = [
+        {
+            "category": group.category,
+            "rate_bp": group.rate_bp,
+            "base_cents": group.base_cents,
+            "vat_cents": group.vat_cents,
+        }
+        for group in vat_breakdown(
+            [(line["amount_ht_cents"], row["vat_rate_bp"]) for line in lines]
+        )
+    ]
     return data
 
 
-def html(doc: dict[str, Any]) -> str:
-    """The printable page of a document (French: the legal documents are French)."""
+def html(doc: dict[str, Any], printed: bool = False) -> str:
+    """The printable page of a document (French: the legal documents are French). `printed`:
+    the page of the PDF, stored once, which leaves out the payment status (it changes)."""
     kind = doc["type"]
     status_text = {
         "paid": "Payée.",
@@ -116,15 +132,28 @@ def html(doc: dict[str, Any]) -> str:
         **doc,
         "issued_on": doc["issued_at"].astimezone(PARIS).strftime("%d/%m/%Y"),
         "due_on": doc["due_at"].strftime("%d/%m/%Y") if doc.get("due_at") else None,
+        "invoice_issued_on": doc["invoice_issued_at"].astimezone(PARIS).strftime("%d/%m/%Y")
+        if doc.get("invoice_issued_at")
+        else None,
         "lines": [{**line, "amount": euros(line["amount_ht_cents"])} for line in doc["lines"]],
         "total_ht": euros(doc["total_ht_cents"]),
         "vat": euros(doc["vat_cents"]),
         "total_ttc": euros(doc["total_ttc_cents"]),
         "vat_rate": f"{doc['vat_rate_bp'] / 100:g} %".replace(".", ","),
-        "status_text": status_text,
+        "status_text": "" if printed else status_text,
+    }
+    mentions = {
+        "notes": list(facturx.NOTES.values()),
+        "category": facturx.CATEGORY_OF_OPERATION,
+        "vat_on_debits": facturx.VAT_ON_DEBITS
+        if doc["seller"].get("vat_on_debits") and doc["vat_category"] != "O"
+        else None,
+        "outside_vat": facturx.OUTSIDE_VAT if doc["vat_category"] == "O" else None,
     }
     title = "Facture" if kind == "invoice" else "Avoir"
-    return _TEMPLATES.get_template("document.html").render(title=title, doc=view)
+    return _TEMPLATES.get_template("document.html").render(
+        title=title, doc=view, mentions=mentions, printed=printed
+    )
 
 
 def lines_csv(doc: dict[str, Any]) -> str:

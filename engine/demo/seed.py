@@ -163,5 +163,15 @@ def seed_agencies(
         SELECT {columns} FROM new_agency ORDER BY ST_GeoHash(zone_center::geometry, 8)
     """)
     )
+    # A registered address in the office's commune: an invoice names it (billing needs it).
+    session.execute(
+        text("""
+        UPDATE agency a SET registered_street = 'Place de la Mairie', registered_city = c.name,
+               registered_postcode = (SELECT min(p.postal_code) FROM postal_code p
+                                      WHERE p.commune_code = c.code)
+        FROM commune c
+        WHERE c.code = a.office_commune_code AND a.is_demo AND a.registered_street IS NULL
+    """)
+    )
     session.execute(text("ANALYZE agency"))
     return count

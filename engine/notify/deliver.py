@@ -61,7 +61,7 @@ def deliver_due(session: Session, now: datetime, limit: int = 100) -> DeliveryRe
             if message["channel"] == "webhook":
                 send_webhook(message)
             else:
-                send_email(message)
+                send_email(message, _attachment(session, message["payload"]))
         except Exception as error:  # noqa: BLE001 - any failure is retried, then given up
             reason = f"{type(error).__name__}: {error}"[:500]
             attempts = message["attempts"] + 1
@@ -143,14 +143,25 @@ def _refuse_internal_address(url: str) -> None:
             raise RuntimeError(f"{parts.hostname} resolves to an internal address")
 
 
+def _attachment(session: Session, payload: dict[str, Any]) -> tuple[str, bytes] | None:
+    """The stored Factur-X an e-mail carries (the bytes stored at issue, never made again)."""
+    if not payload.get("einvoice_id"):
+        return None
+    row = session.execute(
+        text("SELECT number, pdf FROM einvoice WHERE id = :id"), {"id": payload["einvoice_id"]}
+    ).one()
+    return f"{row.number}.pdf", bytes(row.pdf)
+
+
 SUBJECTS = {
     "lead.offered": "Nouveau contact vendeur dans votre zone",
     "lead.shared": "Un contact vendeur est désormais disponible en partagé",
     "purchase.created": "Votre achat de contact vendeur",
+    "einvoice.issued": "Votre facture Mandat",
 }
 
 
-def send_email(message: Any) -> None:
+def send_email(message: Any, attachment: tuple[str, bytes] | None = None) -> None:
     smtp_url = os.environ.get("SMTP_URL")
     if not smtp_url:
         raise RuntimeError("SMTP_URL is not set")
@@ -162,6 +173,10 @@ def send_email(message: Any) -> None:
     mail["Message-ID"] = f"<outbox-{message['id']}@mandat.example>"
     body = payload.get("text") or _email_text(message["agency_name"], message["event"], payload)
     mail.set_content(body)
+    if attachment:
+        mail.add_attachment(
+            attachment[1], maintype="application", subtype="pdf", filename=attachment[0]
+        )
     parts = urlsplit(smtp_url)
     smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
     with smtp_class(parts.hostname or "localhost", parts.port or 25, timeout=TIMEOUT_S) as smtp:
@@ -183,6 +198,12 @@ def _email_text(agency: str, event: str, payload: dict[str, Any]) -> str:
             f"accepté d'être contacté par votre agence. Le contact est proposé {mode} "
             f"pour {price} (qualité {payload.get('grade')}).",
             f"Référence : {payload.get('lead_id')}",
+        ]
+    elif event == "einvoice.issued":
+        kind = "L'avoir" if payload.get("document") == "credit_note" else "La facture"
+        lines += [
+            f"{kind} {payload.get('number')} est jointe à ce message, au format Factur-X "
+            "(PDF/A-3 contenant la facture électronique XML, profil EN 16931).",
         ]
     elif event == "purchase.created":
         lines += [
