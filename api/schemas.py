@@ -42,6 +42,14 @@ class LocationIn(Request):
     city: str | None = None
 
 
+class RegisteredAddressIn(Request):
+    """The agency's registered office (siège), as its invoices name it."""
+
+    street: Annotated[str, Meta(min_length=1, max_length=200)]
+    postcode: Annotated[str, Meta(pattern=r"^[0-9]{5}$")]
+    city: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
 class AgencyIn(Request):
     name: Annotated[str, Meta(min_length=1, max_length=200)]
     siret: Annotated[str, Meta(description="14 digits")]
@@ -67,12 +75,17 @@ class AgencyPatch(Request):
     paused: bool | UnsetType = UNSET
     monthly_budget_cents: Cents | UnsetType | None = UNSET
     webhook_url: str | UnsetType | None = UNSET
+    registered_address: RegisteredAddressIn | UnsetType = UNSET
+    # The directory address e-invoices reach the agency at (SIREN or SIREN_suffix); null: the
+    # SIREN itself.
+    einvoicing_address: str | UnsetType | None = UNSET
 
     def changes(self) -> dict[str, Any]:
         present = {f: getattr(self, f) for f in self.__struct_fields__}
         out = {k: v for k, v in present.items() if v is not UNSET}
-        if isinstance(out.get("center"), LocationIn):
-            out["center"] = msgspec.structs.asdict(out["center"])
+        for name in ("center", "registered_address"):
+            if isinstance(out.get(name), Struct):
+                out[name] = msgspec.structs.asdict(out[name])
         return out
 
 
@@ -132,6 +145,8 @@ class AgencyOut(Struct):
     monthly_budget_cents: int | None
     webhook_url: str | None
     is_demo: bool
+    registered_address: dict[str, str] | None
+    einvoicing_address: str
 
 
 class CandidateOut(Struct):

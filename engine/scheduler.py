@@ -10,6 +10,7 @@ their phase from the clock), jobs only announce and deliver.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -61,6 +62,19 @@ def requested_billing_runs() -> dict[str, Any]:
     return {"runs": [vars(report) for report in run_requested(datetime.now(PARIS))]}
 
 
+def einvoices() -> dict[str, Any]:
+    """Issue the Factur-X of documents written since (outside the billing run and its locks),
+    then hand them to the approved platform when one is configured."""
+    from engine.billing.einvoice import issue_pending
+    from engine.billing.transmit import configured_platform, transmit
+
+    workers = int(os.environ.get("MANDAT_EINVOICE_WORKERS", "1"))
+    done: dict[str, Any] = vars(issue_pending(workers=workers))
+    if platform := configured_platform():
+        done.update(transmit(platform))
+    return done
+
+
 def dunning() -> dict[str, int]:
     from engine.billing.payments import run_dunning
     from engine.settings import read_settings
@@ -97,6 +111,7 @@ JOBS: dict[str, tuple[Callable[[], Any], str, dict[str, Any], bool]] = {
     "deliver_notifications": (deliver_notifications, "interval", {"seconds": 10}, True),
     "monthly_billing": (monthly_billing, "cron", {"day": 1, "hour": 4}, False),
     "requested_billing_runs": (requested_billing_runs, "interval", {"seconds": 30}, True),
+    "einvoices": (einvoices, "interval", {"seconds": 60}, True),
     "dunning": (dunning, "cron", {"hour": 9}, True),
     "reconciliation": (reconciliation, "cron", {"hour": 6}, False),
     "retention": (retention, "cron", {"hour": 3}, False),

@@ -18,6 +18,8 @@ from api.auth import Caller, principal
 from api.schemas import Request as Body
 from engine.accounts.keys import Principal
 from engine.billing import stripe_gateway as gateway
+from engine.billing.einvoice import stored_pdf
+from engine.billing.ereporting import ereporting_csv, ereporting_sales
 from engine.billing.payments import collect, handle_event
 from engine.billing.run import parse_period, request_run, run_status
 from engine.billing.views import document, html, lines_csv, list_documents
@@ -107,6 +109,12 @@ class BillingController(Controller):
             body = lines_csv(document(session, "invoice", doc_id, _scope(caller)))
         return Response(body, media_type="text/csv")
 
+    @get("/invoices/{doc_id:uuid}/pdf", sync_to_thread=True, summary="An invoice's Factur-X PDF")
+    def invoice_pdf(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[bytes]:
+        """The Factur-X (PDF/A-3b with its EN 16931 XML) stored when the invoice was issued:
+        the same bytes every time (`ETag`: their SHA-256)."""
+        return _pdf(caller, "invoice", doc_id)
+
     @get("/credit-notes", sync_to_thread=True, summary="Credit notes")
     def credit_notes(
         self,
@@ -132,6 +140,31 @@ class BillingController(Controller):
         with unit_of_work() as session:
             page = html(document(session, "credit_note", doc_id, _scope(caller)))
         return Response(page, media_type="text/html")
+
+    @get(
+        "/credit-notes/{doc_id:uuid}/pdf",
+        sync_to_thread=True,
+        summary="A credit note's Factur-X PDF",
+    )
+    def credit_note_pdf(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[bytes]:
+        """The credit note's stored Factur-X (type 381, referencing the invoice it corrects)."""
+        return _pdf(caller, "credit_note", doc_id)
+
+    @get("/billing/e-reporting", sync_to_thread=True, summary="Sales to e-report, per month")
+    def e_reporting(
+        self,
+        caller: Caller,
+        period: Annotated[str, QueryParameter(pattern=r"^\d{4}-\d{2}$")],
+        format: FromQuery[Literal["json", "csv"]] = "json",
+    ) -> Response[Any]:
+        """Finance. The documents of a month that are not e-invoiced (agencies in Guyane and
+        Mayotte, outside French VAT), for the approved platform's e-reporting."""
+        caller.require("finance")
+        with unit_of_work() as session:
+            sales = ereporting_sales(session, parse_period(period))
+        if format == "csv":
+            return Response(ereporting_csv(sales), media_type="text/csv")
+        return Response({"period": period, "items": sales})
 
     @put("/agency/payment-method", sync_to_thread=True, summary="Save the card that pays invoices")
     def payment_method(self, caller: Caller, data: JSONBody[PaymentMethodIn]) -> dict[str, Any]:
@@ -176,6 +209,19 @@ class BillingController(Controller):
             )
         retried = {str(i): collect(i, new_attempt=True).status for i in unpaid}
         return {"payment_method_id": method, "retried_invoices": retried}
+
+
+def _pdf(caller: Principal, kind: str, doc_id: uuid.UUID) -> Response[bytes]:
+    with unit_of_work() as session:
+        row = stored_pdf(session, kind, doc_id, _scope(caller))
+    return Response(
+        bytes(row.pdf),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{row.number}.pdf"',
+            "ETag": f'"{row.pdf_sha256}"',
+        },
+    )
 
 
 @post("/webhooks/stripe", sync_to_thread=True, status_code=200, tags=["billing"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,8 @@ class AgencyView:
     monthly_budget_cents: int | None
     webhook_url: str | None
     is_demo: bool
+    registered_address: dict[str, str] | None  # street, postcode, city; None: not given yet
+    einvoicing_address: str  # the directory address (scheme 0225); the SIREN by default
 
 
 def create_agency(session: Session, new: NewAgency) -> AgencyView:
@@ -135,8 +138,16 @@ def update_agency(session: Session, agency_id: uuid.UUID, changes: dict[str, Any
             )
         )
     errors += _budget_errors(changes.get("monthly_budget_cents"))
+    errors += _einvoicing_address_errors(agency.siret[:9], changes.get("einvoicing_address"))
     if errors:
         raise RuleViolation(errors)
+    if "registered_address" in changes:
+        address = changes["registered_address"]
+        agency.registered_street = address["street"].strip()
+        agency.registered_postcode = address["postcode"]
+        agency.registered_city = address["city"].strip()
+    if "einvoicing_address" in changes:
+        agency.einvoicing_address = changes["einvoicing_address"]
     for name in ("name", "accepts_extended_leads", "paused", "monthly_budget_cents", "webhook_url"):
         if name in changes:
             setattr(agency, name, changes[name].strip() if name == "name" else changes[name])
@@ -183,6 +194,14 @@ def view(session: Session, agency_id: uuid.UUID) -> AgencyView:
         monthly_budget_cents=agency.monthly_budget_cents,
         webhook_url=agency.webhook_url,
         is_demo=agency.is_demo,
+        registered_address={
+            "street": agency.registered_street,
+            "postcode": agency.registered_postcode,
+            "city": agency.registered_city,
+        }
+        if agency.registered_street and agency.registered_postcode and agency.registered_city
+        else None,
+        einvoicing_address=agency.einvoicing_address or agency.siret[:9],
     )
 
 
@@ -199,6 +218,14 @@ def _identity_errors(name: str, siret: str, email: str, phone: str | None) -> li
     if phone and phone_e164(phone) is None:
         errors.append(FieldError("phone", "invalid_phone", "This is not a French phone number."))
     return errors
+
+
+def _einvoicing_address_errors(siren: str, address: str | None) -> list[FieldError]:
+    """A directory address (annuaire, scheme 0225) is the agency's SIREN, or SIREN_suffix."""
+    if address is None or re.fullmatch(rf"{siren}(_[A-Za-z0-9.+-]{{1,100}})?", address):
+        return []
+    message = f"An e-invoicing address is your SIREN ({siren}), or {siren}_ and a suffix."
+    return [FieldError("einvoicing_address", "invalid_einvoicing_address", message)]
 
 
 def _budget_errors(cents: int | None) -> list[FieldError]:

@@ -22,20 +22,33 @@ from sqlalchemy.orm import Session
 
 from engine.accounts.keys import Principal
 from engine.audit import record
-from engine.billing.documents import PARIS, bill_agency, period_bounds
+from engine.billing.documents import (
+    INCOMPLETE_AGENCY,
+    MANDATORY_AGENCY_DATA,
+    PARIS,
+    bill_agency,
+    period_bounds,
+)
 from engine.billing.payments import collect, refund_credit_note
 from engine.db import unit_of_work
 from engine.errors import NotFound, RuleViolation
 from engine.settings import read_settings
 
-# What is left to bill: agencies with ledger lines of the period on no document yet.
-_TO_BILL = """
+# What is left to bill: agencies with ledger lines of the period on no document yet (and the
+# data an invoice must name: the others are listed for finance, never billed without it).
+_WITH_LINES = """
     FROM agency a
     WHERE EXISTS (SELECT 1 FROM ledger_line l
                   WHERE l.agency_id = a.id AND l.created_at < :until
                     AND NOT EXISTS (SELECT 1 FROM document_line d WHERE d.ledger_line_id = l.id))
       AND NOT EXISTS (SELECT 1 FROM invoice i WHERE i.agency_id = a.id AND i.period = :period)
 """
+_TO_BILL = f"{_WITH_LINES} AND NOT ({INCOMPLETE_AGENCY})"
+_INCOMPLETE = text(f"""
+    SELECT a.id, a.name, a.siret, a.email, {", ".join(f"a.{c}" for c in MANDATORY_AGENCY_DATA)}
+    {_WITH_LINES} AND ({INCOMPLETE_AGENCY})
+    ORDER BY a.name, a.id
+""")
 # A run lists the agencies to bill once per pass, then claims each by its id: every claim is
 # a point query whatever the plan (a claim that searched for "the next agency to bill" grew
 # with the agencies already billed: 433 s of a 926 s run at 35,000 agencies). An agency
@@ -82,6 +95,7 @@ class RunReport:
     failed: int = 0
     unreachable: int = 0
     refunds: int = 0
+    incomplete: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -157,6 +171,23 @@ def release_orphaned_runs(run_id: uuid.UUID | None = None) -> int:
     return released
 
 
+def incomplete_agencies(session: Session, period: date) -> list[dict[str, Any]]:
+    """Agencies with something to bill for `period` that the run left unbilled because an
+    invoice could not name their registered address: for finance to have it completed."""
+    until = period_bounds(period)[1]
+    rows = session.execute(_INCOMPLETE, {"until": until, "period": period}).mappings()
+    return [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "siret": row["siret"],
+            "email": row["email"],
+            "missing": [c for c in MANDATORY_AGENCY_DATA if row[c] is None],
+        }
+        for row in rows
+    ]
+
+
 def run_status(session: Session, run_id: uuid.UUID) -> dict[str, Any]:
     row = session.execute(_RUN, {"id": run_id}).mappings().one_or_none()
     if row is None:
@@ -166,7 +197,13 @@ def run_status(session: Session, run_id: uuid.UUID) -> dict[str, Any]:
         else "running" if row["finished_at"] is None
         else "finished"
     )  # fmt: skip
-    return {**row, "period": f"{row['period']:%Y-%m}", "status": status}
+    incomplete = incomplete_agencies(session, row["period"])
+    return {
+        **row,
+        "period": f"{row['period']:%Y-%m}",
+        "status": status,
+        "incomplete_agencies": incomplete,
+    }
 
 
 def run_billing(
@@ -209,7 +246,13 @@ def run_billing(
             idle_passes += 1
             time.sleep(0.2)
     with unit_of_work() as session:
+        report.incomplete = len(incomplete_agencies(session, period))
         to_collect = list(session.execute(_TO_COLLECT, {"period": period}).scalars())
+    if report.incomplete:
+        report.notes.append(
+            f"{report.incomplete} agencies were not billed: their registered address is missing"
+            " (GET /api/v1/billing/runs/{id} lists them)."
+        )
     for invoice_id in to_collect:
         outcome = collect(invoice_id)
         if outcome.status in ("paid", "nothing_due"):
