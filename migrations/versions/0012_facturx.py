@@ -1,7 +1,7 @@
 """facturx
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 
 French e-invoicing (PRODUCT §7, issue 14): the agency's registered address and e-invoicing
 address; each invoice and credit note's Factur-X (CII XML and PDF/A-3b, stored once with the
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
