@@ -1,7 +1,7 @@
 """agency people, web sessions and shared rate buckets (Espace Pro)
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 
 A person of an agency signs in to Espace Pro with an e-mail and a password (argon2id); each
 signed-in browser is a server-side session of which only the token's SHA-256 is stored; failed
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
