@@ -8,7 +8,7 @@ MANDAT := $(BIN)/mandat
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test browser-setup setup os-packages env db lint typecheck lock bench clean-db
+.PHONY: run test browser-setup setup os-packages env db lint typecheck lock bench clean-db messages
 
 run: setup
 	$(MANDAT) demo seed --if-empty --agencies 2000 --sales 100000 --leads 300
@@ -57,6 +57,12 @@ bench: setup
 # Re-pin every dependency (needs the package registry).
 lock:
 	uv pip compile requirements-dev.in -o requirements.lock --python-version 3.11 --no-header --generate-hashes
+
+# Espace Pro's wording: new sentences of the templates go into each language's catalogue (then
+# translate the empty French ones in api/pro/locale/fr/LC_MESSAGES/messages.po).
+messages: env
+	$(BIN)/pybabel -q extract -F babel.cfg --no-location --sort-output -o api/pro/locale/messages.pot .
+	$(BIN)/pybabel -q update -i api/pro/locale/messages.pot -d api/pro/locale --no-fuzzy-matching --ignore-obsolete
 
 clean-db:
 	-$(MANDAT) db stop

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.accounts.keys import Principal
 from engine.db import Base
+from engine.people import models as _people  # noqa: F401 - the table our foreign key names
 
 
 class AuditEntry(Base):
@@ -32,6 +33,8 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_key.id"))
     actor_role: Mapped[str | None] = mapped_column(String(16))
+    # A person of an agency acting in Espace Pro (no key): who, with actor_role their role.
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agency_user.id"))
     agency_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agency.id"))
     action: Mapped[str] = mapped_column(Text)
     subject_type: Mapped[str] = mapped_column(Text)
@@ -39,9 +42,20 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
+class Person(Protocol):
+    """A signed-in person of an agency, as the audit log names them."""
+
+    @property
+    def user_id(self) -> uuid.UUID: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def agency_id(self) -> uuid.UUID: ...
+
+
 def record(
     session: Session,
-    actor: Principal | None,
+    actor: Principal | Person | None,
     action: str,
     subject_type: str,
     subject_id: object,
@@ -50,7 +64,8 @@ def record(
     """Append one entry; ids and amounts in `details`, never a name, e-mail or phone."""
     session.add(
         AuditEntry(
-            actor_key_id=actor.key_id if actor else None,
+            actor_key_id=actor.key_id if isinstance(actor, Principal) else None,
+            actor_user_id=None if actor is None or isinstance(actor, Principal) else actor.user_id,
             actor_role=actor.role if actor else None,
             agency_id=actor.agency_id if actor else None,
             action=action,

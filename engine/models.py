@@ -21,7 +21,7 @@ from engine.estimation.models import ComparableSale
 from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, PostalCode
 from engine.intake.models import ConsentText, Estimation, Lead, LeadConsent
 from engine.notify.models import OutboxMessage
-from engine.people.models import AgencyUser, RateBucket, WebSession
+from engine.people.models import AgencyUser, PersonToken, RateBucket, WebSession
 from engine.pricing.models import PriceGridVersion
 from engine.refunds.models import RefundRequest
 from engine.sales.models import IdempotencyKey, LedgerLine, Offer, Purchase
@@ -57,6 +57,7 @@ __all__ = [
     "Offer",
     "OutboxMessage",
     "PaymentAttempt",
+    "PersonToken",
     "PostalCode",
     "PriceGridVersion",
     "Purchase",

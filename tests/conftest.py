@@ -40,6 +40,7 @@ BUSINESS_TABLES = (
     "estimation",
     "lead",
     "lead_consent",
+    "person_token",
     "web_session",
     "agency_user",
     "rate_bucket",

@@ -17,6 +17,8 @@ from litestar.response import Redirect
 from msgspec import Struct
 
 from api.pro import web
+from api.pro.account import AccountPages
+from api.pro.team import TeamPages
 from engine.db import unit_of_work
 from engine.errors import NotFound, TooManyRequests, Unauthenticated
 from engine.people import service
@@ -75,27 +77,23 @@ class ProPages(Controller):
     ) -> Response[Any]:
         if web.person_of(request):
             return Redirect(_safe_next(next), status_code=303)
-        pre, made = web.pre_session(request)
-        cookies = [web.pre_session_cookie(pre)] if made else []
-        return web.render(
-            request, "login.html", None, cookies=cookies, form_csrf=web.pre_csrf(pre), next=next
-        )
+        done = request.query_params.get("reset") == "1"
+        return web.anonymous_page(request, "login.html", next=next, request_reset_done=done)
 
     @post("/login", sync_to_thread=True, status_code=303)
     def login(self, request: Request[Any, Any, Any], data: FormOf[SignInForm]) -> Response[Any]:
-        pre, _ = web.pre_session(request)
-        again = {"form_csrf": web.pre_csrf(pre), "next": data.next, "email": data.email}
+        again = {"next": data.next, "email": data.email}
         if not web.pre_csrf_ok(request, data.csrf):
-            return web.render(request, "login.html", None, 403, error="expired", **again)
+            return web.anonymous_page(request, "login.html", 403, error="expired", **again)
         credentials = service.Credentials(
             data.email, data.password, web.ip_of(request), request.headers.get("user-agent")
         )
         try:
             token = service.sign_in(credentials, replaced_token=web.token_of(request))
         except Unauthenticated:
-            return web.render(request, "login.html", None, 401, error="wrong", **again)
+            return web.anonymous_page(request, "login.html", 401, error="wrong", **again)
         except TooManyRequests as refused:
-            page = web.render(request, "login.html", None, 429, error="throttled", **again)
+            page = web.anonymous_page(request, "login.html", 429, error="throttled", **again)
             page.headers["Retry-After"] = str(refused.retry_after_s)
             return page
         return web.signed_in_response(Redirect(_safe_next(data.next), status_code=303), token)
@@ -179,4 +177,4 @@ class ProPages(Controller):
         return Redirect("/pro/account/sessions?ended=1", status_code=303)
 
 
-PRO_PAGES = [ProPages]
+PRO_PAGES = [ProPages, AccountPages, TeamPages]

@@ -130,6 +130,16 @@ def render(
     )
 
 
+def anonymous_page(
+    request: Request[Any, Any, Any], name: str, status: int = 200, **context: Any
+) -> Template:
+    """A page for someone not signed in (sign-in, invitation, reset): its form's CSRF token is
+    bound to the pre-session cookie, made here when the browser has none."""
+    pre, made = pre_session(request)
+    cookies = [pre_session_cookie(pre)] if made else []
+    return render(request, name, None, status, cookies, form_csrf=pre_csrf(pre), **context)
+
+
 def to_sign_in(request: Request[Any, Any, Any]) -> Redirect:
     """The sign-in page, coming back here afterwards."""
     target = request.url.path

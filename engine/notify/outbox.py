@@ -47,14 +47,22 @@ def enqueue_homeowner_mail(
     session: Session, recipient: str, event_key: str, subject: str, body: str
 ) -> None:
     """An e-mail to a homeowner (not to an agency), delivered like the rest of the outbox."""
+    enqueue_mail(session, recipient, "homeowner.mail", event_key, subject, body)
+
+
+def enqueue_mail(
+    session: Session, recipient: str, event: str, event_key: str, subject: str, body: str
+) -> None:
+    """An e-mail to one address (a homeowner, a person invited…), in plain text."""
     session.execute(
         text("""
             INSERT INTO outbox (recipient, channel, event, event_key, payload)
-            VALUES (:to, 'email', 'homeowner.mail', :key, CAST(:payload AS jsonb))
+            VALUES (:to, 'email', :event, :key, CAST(:payload AS jsonb))
             ON CONFLICT DO NOTHING
         """),
         {
             "to": recipient,
+            "event": event,
             "key": event_key,
             "payload": json.dumps({"subject": subject, "text": body}),
         },

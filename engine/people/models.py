@@ -89,3 +89,29 @@ class RateBucket(Base):
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     tokens: Mapped[float]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+TOKEN_PURPOSES = ("invitation", "password_reset")
+
+
+class PersonToken(Base):
+    """A single-use link sent by e-mail: an invitation (7 days) or a password reset (30 minutes).
+    Only the token's SHA-256 is stored; using it stamps `used_at`, and a newer token of the same
+    purpose replaces the older ones."""
+
+    __tablename__ = "person_token"
+    __table_args__ = (
+        CheckConstraint(f"purpose IN {TOKEN_PURPOSES!r}", name="purpose"),
+        CheckConstraint("expires_at > created_at", name="lifetime"),
+        Index("ix_person_token_user", "user_id", "purpose"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency_user.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

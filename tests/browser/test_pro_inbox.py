@@ -3,9 +3,11 @@ a desk and on a phone, in French and English."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.browser.conftest import serious_accessibility_violations
 from tests.market import buyers, offered_lead
@@ -82,3 +84,46 @@ def test_a_buyer_signs_in_and_reads_the_inbox(
     page.goto(f"{live_server}/pro/leads")
     page.wait_for_url("**/pro/login**")
     context.close()
+
+
+@pytest.mark.parametrize(("lang", "viewport"), [("fr", PHONE), ("en", DESKTOP)])
+def test_an_owner_invites_a_collaborator_who_joins(
+    browser, live_server, session, shots, lang, viewport
+) -> None:
+    (agency,) = buyers(session, 1, name="Agence du Centre")
+    owner = person(agency.agency_id, role="owner", name="Odile Owner")
+    live_server = live_server.replace("127.0.0.1", "localhost")
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.goto(f"{live_server}/pro/login?lang={lang}")
+    sign_in_with_the_keyboard(page, live_server, owner)
+
+    page.click("nav >> text=" + ("Équipe" if lang == "fr" else "Team"))
+    page.wait_for_selector("#invite-email")
+    page.fill("#invite-name", "Bruno Buyer")
+    page.fill("#invite-email", "bruno@agence.example")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".notice")
+    assert "Bruno Buyer" in (page.text_content("table") or "")
+    assert no_sideways_scroll(page)
+    assert serious_accessibility_violations(page) == []
+    shots(page, f"{lang}-1-team")
+
+    text_of_mail = session.execute(
+        text("SELECT payload->>'text' FROM outbox WHERE event = 'person.invitation'")
+    ).scalar_one()
+    link = re.search(r"/pro/welcome\?token=\S+", text_of_mail).group(0)  # type: ignore[union-attr]
+    newcomer = browser.new_context(viewport=viewport).new_page()
+    newcomer.goto(f"{live_server}{link}&lang={lang}")
+    assert "Bruno Buyer" in (newcomer.text_content("h1") or "")
+    assert serious_accessibility_violations(newcomer) == []
+    shots(newcomer, f"{lang}-2-welcome")
+    newcomer.fill("#password", "une phrase que je retiens bien")
+    newcomer.fill("#confirm", "une phrase que je retiens bien")
+    newcomer.keyboard.press("Enter")
+    newcomer.wait_for_url("**/pro/leads")
+    assert "Agence du Centre" in (newcomer.text_content("header") or "")
+    assert "Bruno Buyer" in (newcomer.text_content("header") or "")
+    shots(newcomer, f"{lang}-3-joined-inbox")
+    context.close()
+    newcomer.context.close()

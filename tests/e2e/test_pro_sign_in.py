@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -131,12 +132,19 @@ def test_every_post_page_refuses_a_missing_or_forged_csrf_token(web, session, ag
         for route in create_app().routes
         if route.path.startswith("/pro/") and "POST" in getattr(route, "methods", ())
     )
-    assert {"/pro/logout", "/pro/login", "/pro/account/sessions/{session_id:uuid}/revoke"} <= set(
-        posts
-    )
+    assert {
+        "/pro/logout",
+        "/pro/login",
+        "/pro/account/sessions/{session_id:uuid}/revoke",
+        "/pro/team/invite",
+        "/pro/team/{person_id:uuid}/disable",
+        "/pro/welcome",
+        "/pro/forgot",
+        "/pro/reset",
+    } <= set(posts)
 
     for path in posts:
-        url = path.replace("{session_id:uuid}", str(session_id))
+        url = re.sub(r"\{\w+:uuid\}", str(session_id), path)
         for data in ({}, {"csrf": "forged"}):
             answer = web.post(url, data={**data, "email": "x@y.fr", "password": PASSWORD})
             assert answer.status_code == 403, (path, data, answer.status_code)

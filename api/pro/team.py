@@ -1,0 +1,93 @@
+"""Espace Pro's team page: the agency's people, and for an owner, inviting and removing them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, TypeVar
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect
+from msgspec import Struct
+
+from api.pro import web
+from engine.errors import Conflict, Forbidden, RuleViolation
+from engine.people import team
+
+T = TypeVar("T")
+FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+class InviteForm(Struct):
+    email: str = ""
+    name: str = ""
+    role: str = "buyer"
+    csrf: str = ""
+
+
+class CsrfForm(Struct):
+    csrf: str = ""
+
+
+class TeamPages(Controller):
+    path = "/pro/team"
+    include_in_schema = False
+
+    @get("/", sync_to_thread=True)
+    def team_page(
+        self, request: Request[Any, Any, Any], done: FromQuery[str] = ""
+    ) -> Response[Any]:
+        person = web.person_of(request)
+        if person is None:
+            return web.to_sign_in(request)
+        return web.render(request, "team.html", person, members=team.members(person), done=done)
+
+    @post("/invite", sync_to_thread=True, status_code=303)
+    def invite(self, request: Request[Any, Any, Any], data: FormOf[InviteForm]) -> Response[Any]:
+        person = web.person_of(request)
+        if person is None:
+            return web.to_sign_in(request)
+        if not web.csrf_ok(person, data.csrf):
+            return web.render(request, "refused.html", person, 403)
+        try:
+            team.invite(person, data.email, data.name, data.role, web.lang_of(request, person))
+        except (RuleViolation, Conflict, Forbidden) as refused:
+            errors = (
+                {e.path: e.code for e in refused.errors}
+                if isinstance(refused, RuleViolation)
+                else {"email" if isinstance(refused, Conflict) else "form": refused.code}
+            )
+            status = (
+                422
+                if isinstance(refused, RuleViolation)
+                else 409
+                if isinstance(refused, Conflict)
+                else 403
+            )
+            return web.render(
+                request, "team.html", person, status, members=team.members(person),
+                errors=errors, form=data,
+            )  # fmt: skip
+        return Redirect("/pro/team?done=invited", status_code=303)
+
+    @post("/{person_id:uuid}/disable", sync_to_thread=True, status_code=303)
+    def disable(
+        self,
+        request: Request[Any, Any, Any],
+        person_id: FromPath[uuid.UUID],
+        data: FormOf[CsrfForm],
+    ) -> Response[Any]:
+        person = web.person_of(request)
+        if person is None:
+            return web.to_sign_in(request)
+        if not web.csrf_ok(person, data.csrf):
+            return web.render(request, "refused.html", person, 403)
+        try:
+            team.disable(person, person_id)
+        except (Forbidden, Conflict) as refused:
+            return web.render(
+                request, "team.html", person, 403 if isinstance(refused, Forbidden) else 409,
+                members=team.members(person), errors={"form": refused.code},
+            )  # fmt: skip
+        return Redirect("/pro/team?done=disabled", status_code=303)
