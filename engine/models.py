@@ -21,7 +21,14 @@ from engine.estimation.models import ComparableSale
 from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, PostalCode
 from engine.intake.models import ConsentText, Estimation, Lead, LeadConsent
 from engine.notify.models import OutboxMessage
-from engine.people.models import AgencyUser, PersonToken, RateBucket, WebSession
+from engine.people.models import (
+    AgencyUser,
+    PersonRecoveryCode,
+    PersonToken,
+    PersonTotp,
+    RateBucket,
+    WebSession,
+)
 from engine.pricing.models import PriceGridVersion
 from engine.refunds.models import RefundRequest
 from engine.sales.models import IdempotencyKey, LedgerLine, Offer, Purchase
@@ -57,7 +64,9 @@ __all__ = [
     "Offer",
     "OutboxMessage",
     "PaymentAttempt",
+    "PersonRecoveryCode",
     "PersonToken",
+    "PersonTotp",
     "PostalCode",
     "PriceGridVersion",
     "Purchase",

@@ -41,6 +41,8 @@ BUSINESS_TABLES = (
     "lead",
     "lead_consent",
     "person_token",
+    "person_totp",
+    "person_recovery_code",
     "web_session",
     "agency_user",
     "rate_bucket",

@@ -18,10 +18,11 @@ from msgspec import Struct
 
 from api.pro import web
 from api.pro.account import AccountPages
+from api.pro.security import SecurityPages
 from api.pro.team import TeamPages
 from engine.db import unit_of_work
-from engine.errors import NotFound, TooManyRequests, Unauthenticated
-from engine.people import service
+from engine.errors import NotFound, RuleViolation, TooManyRequests, Unauthenticated
+from engine.people import second_factor, service
 from engine.sales.catalogue import GRADE_ORDER, SORTS, CatalogueQuery, catalogue
 
 STATIC = Path(__file__).parent / "static"
@@ -38,6 +39,12 @@ class SignInForm(Struct):
 
 class CsrfForm(Struct):
     csrf: str = ""
+
+
+class CodeForm(Struct):
+    code: str = ""
+    csrf: str = ""
+    next: str = ""
 
 
 T = TypeVar("T")
@@ -89,11 +96,43 @@ class ProPages(Controller):
             data.email, data.password, web.ip_of(request), request.headers.get("user-agent")
         )
         try:
-            token = service.sign_in(credentials, replaced_token=web.token_of(request))
+            result = service.sign_in(credentials, replaced_token=web.token_of(request))
         except Unauthenticated:
             return web.anonymous_page(request, "login.html", 401, error="wrong", **again)
         except TooManyRequests as refused:
             page = web.anonymous_page(request, "login.html", 429, error="throttled", **again)
+            page.headers["Retry-After"] = str(refused.retry_after_s)
+            return page
+        if result.second_factor_needed:
+            target = f"/pro/login/code?next={_safe_next(data.next)}"
+            return web.pending_response(Redirect(target, status_code=303), result.token)
+        return web.signed_in_response(
+            Redirect(_safe_next(data.next), status_code=303), result.token
+        )
+
+    @get("/login/code", sync_to_thread=True)
+    def code_page(
+        self, request: Request[Any, Any, Any], next: FromQuery[str] = ""
+    ) -> Response[Any]:
+        if not web.is_pending(request):
+            return Redirect("/pro/login", status_code=303)
+        return web.anonymous_page(request, "code.html", next=next)
+
+    @post("/login/code", sync_to_thread=True, status_code=303)
+    def code(self, request: Request[Any, Any, Any], data: FormOf[CodeForm]) -> Response[Any]:
+        if not web.pre_csrf_ok(request, data.csrf):
+            return web.anonymous_page(request, "refused.html", 403)
+        try:
+            token = second_factor.complete_sign_in(
+                web.token_of(request) or "", data.code, web.ip_of(request),
+                request.headers.get("user-agent"),
+            )  # fmt: skip
+        except Unauthenticated:
+            return Redirect("/pro/login", status_code=303)
+        except RuleViolation:
+            return web.anonymous_page(request, "code.html", 422, next=data.next, error="wrong")
+        except TooManyRequests as refused:
+            page = web.anonymous_page(request, "code.html", 429, next=data.next, error="throttled")
             page.headers["Retry-After"] = str(refused.retry_after_s)
             return page
         return web.signed_in_response(Redirect(_safe_next(data.next), status_code=303), token)
@@ -119,8 +158,8 @@ class ProPages(Controller):
         cursor: FromQuery[str] = "",
     ) -> Response[Any]:
         person = web.person_of(request)
-        if person is None:
-            return web.to_sign_in(request)
+        if blocked := web.stop(request, person):
+            return blocked
         query = CatalogueQuery(
             mode=mode if mode in ("exclusive", "shared") else None,
             property_type=property_type
@@ -144,8 +183,8 @@ class ProPages(Controller):
         self, request: Request[Any, Any, Any], ended: FromQuery[str] = ""
     ) -> Response[Any]:
         person = web.person_of(request)
-        if person is None:
-            return web.to_sign_in(request)
+        if blocked := web.stop(request, person):
+            return blocked
         return web.render(
             request,
             "sessions.html",
@@ -167,8 +206,8 @@ class ProPages(Controller):
         data: FormOf[CsrfForm],
     ) -> Response[Any]:
         person = web.person_of(request)
-        if person is None:
-            return web.to_sign_in(request)
+        if blocked := web.stop(request, person):
+            return blocked
         if not web.csrf_ok(person, data.csrf):
             return web.render(request, "refused.html", person, 403)
         service.end_session(person, session_id)
@@ -177,4 +216,4 @@ class ProPages(Controller):
         return Redirect("/pro/account/sessions?ended=1", status_code=303)
 
 
-PRO_PAGES = [ProPages, AccountPages, TeamPages]
+PRO_PAGES = [ProPages, AccountPages, TeamPages, SecurityPages]

@@ -39,15 +39,15 @@ class TeamPages(Controller):
         self, request: Request[Any, Any, Any], done: FromQuery[str] = ""
     ) -> Response[Any]:
         person = web.person_of(request)
-        if person is None:
-            return web.to_sign_in(request)
+        if blocked := web.stop(request, person):
+            return blocked
         return web.render(request, "team.html", person, members=team.members(person), done=done)
 
     @post("/invite", sync_to_thread=True, status_code=303)
     def invite(self, request: Request[Any, Any, Any], data: FormOf[InviteForm]) -> Response[Any]:
         person = web.person_of(request)
-        if person is None:
-            return web.to_sign_in(request)
+        if blocked := web.stop(request, person):
+            return blocked
         if not web.csrf_ok(person, data.csrf):
             return web.render(request, "refused.html", person, 403)
         try:
@@ -79,8 +79,8 @@ class TeamPages(Controller):
         data: FormOf[CsrfForm],
     ) -> Response[Any]:
         person = web.person_of(request)
-        if person is None:
-            return web.to_sign_in(request)
+        if blocked := web.stop(request, person):
+            return blocked
         if not web.csrf_ok(person, data.csrf):
             return web.render(request, "refused.html", person, 403)
         try:

@@ -24,7 +24,7 @@ from api.client import client_ip
 from api.pro import i18n
 from engine.config import secret_key
 from engine.people import service
-from engine.people.sessions import ABSOLUTE, SignedIn
+from engine.people.sessions import ABSOLUTE, PENDING, SignedIn
 
 NO_STORE = {
     "Cache-Control": "no-store",
@@ -140,6 +140,20 @@ def anonymous_page(
     return render(request, name, None, status, cookies, form_csrf=pre_csrf(pre), **context)
 
 
+ENROL_PAGE = "/pro/account/security"
+
+
+def stop(request: Request[Any, Any, Any], person: SignedIn | None) -> Response[Any] | None:
+    """Where a page sends someone who may not see it: not signed in → the sign-in page; in an
+    agency that requires a second factor without one yet → the page that sets it up."""
+    if person is None:
+        return to_sign_in(request)
+    allowed = request.url.path.startswith(ENROL_PAGE) or request.url.path == "/pro/logout"
+    if person.must_enrol and not allowed:
+        return Redirect(ENROL_PAGE, status_code=303)
+    return None
+
+
 def to_sign_in(request: Request[Any, Any, Any]) -> Redirect:
     """The sign-in page, coming back here afterwards."""
     target = request.url.path
@@ -152,6 +166,17 @@ def signed_in_response(response: Response[Any], token: str) -> Response[Any]:
     response.set_cookie(_cookie(session_cookie(), token, int(ABSOLUTE.total_seconds())))
     response.delete_cookie(pre_cookie(), path="/")
     return response
+
+
+def pending_response(response: Response[Any], token: str) -> Response[Any]:
+    """Password given, second factor awaited: the pending token in the same cookie (it opens no
+    page), the pre-session cookie kept for the code form's CSRF token."""
+    response.set_cookie(_cookie(session_cookie(), token, int(PENDING.total_seconds())))
+    return response
+
+
+def is_pending(request: Request[Any, Any, Any]) -> bool:
+    return service.is_pending(token_of(request))
 
 
 def signed_out_response(response: Response[Any]) -> Response[Any]:

@@ -66,6 +66,8 @@ class Agency(Base):
     accepts_extended_leads: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
     paused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The owner asks every person of the agency for a second factor at sign-in (Espace Pro).
+    require_second_factor: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     monthly_budget_cents: Mapped[int | None] = mapped_column(BigInteger)
     webhook_url: Mapped[str | None] = mapped_column(Text)
     # Stripe: the customer, and the saved card or mandate used off-session for invoices.

@@ -11,14 +11,17 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Computed,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -79,6 +82,8 @@ class WebSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     client_ip: Mapped[str | None] = mapped_column(INET)
     user_agent: Mapped[str | None] = mapped_column(Text)
+    # Password given, second factor awaited: this session opens no page.
+    pending_second_factor: Mapped[bool] = mapped_column(server_default=text("false"))
 
 
 class RateBucket(Base):
@@ -114,4 +119,31 @@ class PersonToken(Base):
     purpose: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PersonTotp(Base):
+    """A person's TOTP app: the secret sealed (AES-GCM), confirmed once a code from it was given,
+    and the last time step accepted (a code is never accepted twice)."""
+
+    __tablename__ = "person_totp"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency_user.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class PersonRecoveryCode(Base):
+    """One of ten single-use codes that stand in for the app (stored as SHA-256)."""
+
+    __tablename__ = "person_recovery_code"
+    __table_args__ = (UniqueConstraint("user_id", "code_hash", name="uq_person_recovery_code"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency_user.id", ondelete="CASCADE"))
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

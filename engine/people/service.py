@@ -22,6 +22,7 @@ from engine.errors import (
     Unauthenticated,
 )
 from engine.people import passwords, sessions, throttle
+from engine.people.second_factor import has_totp
 from engine.people.sessions import SessionRow, SignedIn
 
 # Failed sign-ins: 5 per account and 20 per address, each refilled over 15 minutes.
@@ -36,9 +37,17 @@ class Credentials:
     user_agent: str | None = None
 
 
-def sign_in(credentials: Credentials, replaced_token: str | None = None) -> str:
+@dataclass(frozen=True)
+class SignInResult:
+    token: str
+    # The password was right; a code from the person's app is awaited before any page opens.
+    second_factor_needed: bool
+
+
+def sign_in(credentials: Credentials, replaced_token: str | None = None) -> SignInResult:
     """A new session token for the right e-mail and password. The token the browser held before
-    (if any) is ended: a session is never carried across a sign-in (fixation).
+    (if any) is ended: a session is never carried across a sign-in (fixation). With a second
+    factor set up, the session is pending until the code is given.
 
     Wrong credentials answer the same whether the address exists or not, and spend a token of
     the account's and of the address's bucket; an empty bucket refuses before any hash runs."""
@@ -67,14 +76,12 @@ def sign_in(credentials: Credentials, replaced_token: str | None = None) -> str:
     assert row is not None
     with unit_of_work() as session:
         if replaced_token:
-            session.execute(
-                text("""
-                    UPDATE web_session SET revoked_at = clock_timestamp()
-                    WHERE token_hash = :hash AND revoked_at IS NULL
-                """),
-                {"hash": sessions.token_hash(replaced_token)},
-            )
-        return sessions.open_session(session, row.id, credentials.ip, credentials.user_agent)
+            sessions.end(session, replaced_token)
+        pending = has_totp(session, row.id)
+        token = sessions.open_session(
+            session, row.id, credentials.ip, credentials.user_agent, pending=pending
+        )
+        return SignInResult(token, pending)
 
 
 def current(token: str | None) -> SignedIn | None:
@@ -82,15 +89,14 @@ def current(token: str | None) -> SignedIn | None:
         return sessions.signed_in(session, token)
 
 
+def is_pending(token: str | None) -> bool:
+    with unit_of_work() as session:
+        return sessions.pending(session, token) is not None
+
+
 def sign_out(token: str) -> None:
     with unit_of_work() as session:
-        session.execute(
-            text("""
-                UPDATE web_session SET revoked_at = clock_timestamp()
-                WHERE token_hash = :hash AND revoked_at IS NULL
-            """),
-            {"hash": sessions.token_hash(token)},
-        )
+        sessions.end(session, token)
 
 
 def my_sessions(person: SignedIn) -> list[SessionRow]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 IDLE = timedelta(minutes=30)
 ABSOLUTE = timedelta(hours=12)
+PENDING = timedelta(minutes=5)
 # last_seen_at is written at most once a minute: reading a page is not a write each time.
 _TOUCH_EVERY = timedelta(minutes=1)
 
@@ -34,6 +35,17 @@ class SignedIn:
     email: str
     role: str
     lang: str
+    # The agency asks for a second factor and this person has none yet: only the security page
+    # opens until they set one up.
+    must_enrol: bool = False
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A session between the password and the second factor: it opens no page."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
 
 
 @dataclass(frozen=True)
@@ -51,25 +63,33 @@ def token_hash(token: str) -> bytes:
 
 
 def open_session(
-    session: Session, user_id: uuid.UUID, ip: str | None, user_agent: str | None
+    session: Session,
+    user_id: uuid.UUID,
+    ip: str | None,
+    user_agent: str | None,
+    pending: bool = False,
 ) -> str:
-    """A new session for this person; the token is returned once, only its hash is kept."""
+    """A new session for this person; the token is returned once, only its hash is kept. A
+    pending one waits for the second factor (and lives 5 minutes at most)."""
     token = secrets.token_urlsafe(32)
     session.execute(
         text("""
             INSERT INTO web_session (token_hash, user_id, created_at, last_seen_at, expires_at,
-                                     client_ip, user_agent)
+                                     client_ip, user_agent, pending_second_factor)
             VALUES (:hash, :user, clock_timestamp(), clock_timestamp(),
-                    clock_timestamp() + :absolute, CAST(:ip AS inet), :agent)
+                    clock_timestamp() + :absolute, CAST(:ip AS inet), :agent, :pending)
         """),
         {
             "hash": token_hash(token),
             "user": user_id,
-            "absolute": ABSOLUTE,
+            "absolute": PENDING if pending else ABSOLUTE,
             "ip": ip,
             "agent": (user_agent or "")[:300] or None,
+            "pending": pending,
         },
     )
+    if pending:
+        return token
     session.execute(
         text("UPDATE agency_user SET last_seen_at = clock_timestamp() WHERE id = :id"),
         {"id": user_id},
@@ -79,11 +99,15 @@ def open_session(
 
 _SIGNED_IN = text("""
     SELECT s.id AS session_id, s.last_seen_at, clock_timestamp() AS now, u.id AS user_id,
-           u.agency_id, a.name AS agency_name, u.name, u.email, u.role, u.lang
+           u.agency_id, a.name AS agency_name, u.name, u.email, u.role, u.lang,
+           a.require_second_factor AND NOT EXISTS (
+               SELECT 1 FROM person_totp t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL
+           ) AS must_enrol
     FROM web_session s
     JOIN agency_user u ON u.id = s.user_id
     JOIN agency a ON a.id = u.agency_id
     WHERE s.token_hash = :hash AND s.revoked_at IS NULL AND u.disabled_at IS NULL
+      AND NOT s.pending_second_factor
       AND s.expires_at > clock_timestamp() AND s.last_seen_at > clock_timestamp() - :idle
 """)
 
@@ -113,6 +137,33 @@ def signed_in(session: Session, token: str | None) -> SignedIn | None:
         row.email,
         row.role,
         row.lang,
+        row.must_enrol,
+    )
+
+
+def pending(session: Session, token: str | None) -> Pending | None:
+    """The pending session of this token (password given, second factor awaited), or None."""
+    if not token or len(token) > 100:
+        return None
+    row = session.execute(
+        text("""
+            SELECT s.id, s.user_id FROM web_session s
+            JOIN agency_user u ON u.id = s.user_id
+            WHERE s.token_hash = :hash AND s.pending_second_factor AND s.revoked_at IS NULL
+              AND s.expires_at > clock_timestamp() AND u.disabled_at IS NULL
+        """),
+        {"hash": token_hash(token)},
+    ).one_or_none()
+    return Pending(row.id, row.user_id) if row else None
+
+
+def end(session: Session, token: str) -> None:
+    session.execute(
+        text("""
+            UPDATE web_session SET revoked_at = clock_timestamp()
+            WHERE token_hash = :hash AND revoked_at IS NULL
+        """),
+        {"hash": token_hash(token)},
     )
 
 
@@ -145,7 +196,7 @@ def live_sessions(session: Session, current: SignedIn) -> list[SessionRow]:
             SELECT id, created_at, last_seen_at, host(client_ip) AS ip, user_agent
             FROM web_session
             WHERE user_id = :user AND revoked_at IS NULL AND expires_at > clock_timestamp()
-              AND last_seen_at > clock_timestamp() - :idle
+              AND last_seen_at > clock_timestamp() - :idle AND NOT pending_second_factor
             ORDER BY created_at DESC
         """),
         {"user": current.user_id, "idle": IDLE},

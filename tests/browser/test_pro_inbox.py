@@ -4,8 +4,10 @@ a desk and on a phone, in French and English."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
+import pyotp
 import pytest
 from sqlalchemy import text
 
@@ -127,3 +129,46 @@ def test_an_owner_invites_a_collaborator_who_joins(
     shots(newcomer, f"{lang}-3-joined-inbox")
     context.close()
     newcomer.context.close()
+
+
+def test_a_buyer_sets_up_two_step_sign_in_and_uses_it(browser, live_server, session, shots) -> None:
+    (agency,) = buyers(session, 1, name="Agence du Centre")
+    email = person(agency.agency_id)
+    live_server = live_server.replace("127.0.0.1", "localhost")
+    page = browser.new_context(viewport=PHONE).new_page()
+    sign_in_with_the_keyboard(page, live_server, email)
+
+    page.goto(f"{live_server}/pro/account/security")
+    assert serious_accessibility_violations(page) == []
+    shots(page, "1-security")
+    page.click("text=Activer la connexion en deux étapes")
+    page.wait_for_selector("img[alt*='QR']")
+    assert no_sideways_scroll(page)
+    assert serious_accessibility_violations(page) == []
+    shots(page, "2-scan")
+    secret = page.text_content("code") or ""
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#recovery-codes")
+    assert page.locator("#recovery-codes li").count() == 10
+    assert serious_accessibility_violations(page) == []
+    shots(page, "3-recovery-codes")
+    page.context.close()
+
+    again = browser.new_context(viewport=PHONE).new_page()
+    sign_in_with_the_keyboard_then_code(again, live_server, email, secret)
+    assert again.locator("nav").count() == 1
+    again.context.close()
+
+
+def sign_in_with_the_keyboard_then_code(page: Any, base: str, email: str, secret: str) -> None:
+    page.goto(f"{base}/pro/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#code")
+    assert serious_accessibility_violations(page) == []
+    page.fill("#code", pyotp.TOTP(secret).at(time.time() + 30))
+    page.keyboard.press("Enter")
+    page.wait_for_selector("nav, .alert")
+    assert page.locator(".alert").count() == 0, page.text_content(".alert")

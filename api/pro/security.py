@@ -1,0 +1,107 @@
+"""Espace Pro's security page: the person's second factor (a TOTP app and recovery codes) and,
+for an owner, whether the agency requires one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+from msgspec import Struct
+
+from api.pro import web
+from engine.errors import Conflict, Forbidden, RuleViolation
+from engine.people import second_factor
+
+T = TypeVar("T")
+FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+class CodeForm(Struct):
+    code: str = ""
+    csrf: str = ""
+
+
+class PolicyForm(Struct):
+    required: str = ""
+    csrf: str = ""
+
+
+class SecurityPages(Controller):
+    path = web.ENROL_PAGE
+    include_in_schema = False
+
+    @get("/", sync_to_thread=True)
+    def security_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        person = web.person_of(request)
+        if blocked := web.stop(request, person):
+            return blocked
+        assert person is not None
+        done = request.query_params.get("done", "")
+        return web.render(
+            request, "security.html", person, factor=second_factor.status(person), done=done
+        )
+
+    @post("/totp/start", sync_to_thread=True, status_code=200)
+    def start(self, request: Request[Any, Any, Any], data: FormOf[CodeForm]) -> Response[Any]:
+        person = web.person_of(request)
+        if blocked := web.stop(request, person):
+            return blocked
+        assert person is not None
+        if not web.csrf_ok(person, data.csrf):
+            return web.render(request, "refused.html", person, 403)
+        try:
+            enrolment = second_factor.start(person)
+        except Conflict:
+            return Redirect(web.ENROL_PAGE, status_code=303)
+        return web.render(request, "enrol.html", person, enrolment=enrolment)
+
+    @post("/totp/confirm", sync_to_thread=True, status_code=200)
+    def confirm(self, request: Request[Any, Any, Any], data: FormOf[CodeForm]) -> Response[Any]:
+        person = web.person_of(request)
+        if blocked := web.stop(request, person):
+            return blocked
+        assert person is not None
+        if not web.csrf_ok(person, data.csrf):
+            return web.render(request, "refused.html", person, 403)
+        try:
+            codes = second_factor.confirm(person, data.code)
+        except RuleViolation:
+            enrolment = second_factor.enrolment(person)
+            if enrolment is None:
+                return Redirect(web.ENROL_PAGE, status_code=303)
+            return web.render(request, "enrol.html", person, 422, enrolment=enrolment, error=True)
+        return web.render(request, "recovery_codes.html", person, codes=codes)
+
+    @post("/totp/off", sync_to_thread=True, status_code=303)
+    def turn_off(self, request: Request[Any, Any, Any], data: FormOf[CodeForm]) -> Response[Any]:
+        person = web.person_of(request)
+        if blocked := web.stop(request, person):
+            return blocked
+        assert person is not None
+        if not web.csrf_ok(person, data.csrf):
+            return web.render(request, "refused.html", person, 403)
+        try:
+            second_factor.turn_off(person, data.code)
+        except RuleViolation:
+            return web.render(
+                request, "security.html", person, 422,
+                factor=second_factor.status(person), error="wrong_code",
+            )  # fmt: skip
+        return Redirect(f"{web.ENROL_PAGE}?done=off", status_code=303)
+
+    @post("/policy", sync_to_thread=True, status_code=303)
+    def policy(self, request: Request[Any, Any, Any], data: FormOf[PolicyForm]) -> Response[Any]:
+        person = web.person_of(request)
+        if blocked := web.stop(request, person):
+            return blocked
+        assert person is not None
+        if not web.csrf_ok(person, data.csrf):
+            return web.render(request, "refused.html", person, 403)
+        try:
+            second_factor.require_for_agency(person, data.required == "yes")
+        except Forbidden:
+            return web.render(request, "refused.html", person, 403)
+        return Redirect(f"{web.ENROL_PAGE}?done=policy", status_code=303)
