@@ -23,10 +23,12 @@ from engine.intake.models import ConsentText, Estimation, Lead, LeadConsent
 from engine.notify.models import OutboxMessage
 from engine.people.models import (
     AgencyUser,
+    PersonPasskey,
     PersonRecoveryCode,
     PersonToken,
     PersonTotp,
     RateBucket,
+    WebauthnChallenge,
     WebSession,
 )
 from engine.pricing.models import PriceGridVersion
@@ -64,6 +66,7 @@ __all__ = [
     "Offer",
     "OutboxMessage",
     "PaymentAttempt",
+    "PersonPasskey",
     "PersonRecoveryCode",
     "PersonToken",
     "PersonTotp",
@@ -75,4 +78,5 @@ __all__ = [
     "Setting",
     "StripeEvent",
     "WebSession",
+    "WebauthnChallenge",
 ]

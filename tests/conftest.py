@@ -43,6 +43,8 @@ BUSINESS_TABLES = (
     "person_token",
     "person_totp",
     "person_recovery_code",
+    "person_passkey",
+    "webauthn_challenge",
     "web_session",
     "agency_user",
     "rate_bucket",

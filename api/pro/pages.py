@@ -18,6 +18,7 @@ from msgspec import Struct
 
 from api.pro import web
 from api.pro.account import AccountPages
+from api.pro.passkey_pages import PasskeyPages
 from api.pro.security import SecurityPages
 from api.pro.team import TeamPages
 from engine.db import unit_of_work
@@ -26,7 +27,10 @@ from engine.people import second_factor, service
 from engine.sales.catalogue import GRADE_ORDER, SORTS, CatalogueQuery, catalogue
 
 STATIC = Path(__file__).parent / "static"
-ASSETS = {"pro.css": "text/css; charset=utf-8"}
+ASSETS = {
+    "pro.css": "text/css; charset=utf-8",
+    "passkeys.js": "text/javascript; charset=utf-8",
+}
 PAGE_SIZE = 25
 
 
@@ -49,13 +53,6 @@ class CodeForm(Struct):
 
 T = TypeVar("T")
 FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
-
-
-def _safe_next(target: str) -> str:
-    """Only a page of Espace Pro: never another site (no open redirect)."""
-    if target.startswith("/pro/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/pro/leads"
 
 
 class ProPages(Controller):
@@ -83,7 +80,7 @@ class ProPages(Controller):
         self, request: Request[Any, Any, Any], next: FromQuery[str] = ""
     ) -> Response[Any]:
         if web.person_of(request):
-            return Redirect(_safe_next(next), status_code=303)
+            return Redirect(web.safe_next(next), status_code=303)
         done = request.query_params.get("reset") == "1"
         return web.anonymous_page(request, "login.html", next=next, request_reset_done=done)
 
@@ -104,10 +101,10 @@ class ProPages(Controller):
             page.headers["Retry-After"] = str(refused.retry_after_s)
             return page
         if result.second_factor_needed:
-            target = f"/pro/login/code?next={_safe_next(data.next)}"
+            target = f"/pro/login/code?next={web.safe_next(data.next)}"
             return web.pending_response(Redirect(target, status_code=303), result.token)
         return web.signed_in_response(
-            Redirect(_safe_next(data.next), status_code=303), result.token
+            Redirect(web.safe_next(data.next), status_code=303), result.token
         )
 
     @get("/login/code", sync_to_thread=True)
@@ -135,7 +132,7 @@ class ProPages(Controller):
             page = web.anonymous_page(request, "code.html", 429, next=data.next, error="throttled")
             page.headers["Retry-After"] = str(refused.retry_after_s)
             return page
-        return web.signed_in_response(Redirect(_safe_next(data.next), status_code=303), token)
+        return web.signed_in_response(Redirect(web.safe_next(data.next), status_code=303), token)
 
     @post("/logout", sync_to_thread=True, status_code=303)
     def logout(self, request: Request[Any, Any, Any], data: FormOf[CsrfForm]) -> Response[Any]:
@@ -216,4 +213,4 @@ class ProPages(Controller):
         return Redirect("/pro/account/sessions?ended=1", status_code=303)
 
 
-PRO_PAGES = [ProPages, AccountPages, TeamPages, SecurityPages]
+PRO_PAGES = [ProPages, AccountPages, TeamPages, SecurityPages, PasskeyPages]

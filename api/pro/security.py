@@ -13,7 +13,7 @@ from msgspec import Struct
 
 from api.pro import web
 from engine.errors import Conflict, Forbidden, RuleViolation
-from engine.people import second_factor
+from engine.people import passkeys, second_factor
 
 T = TypeVar("T")
 FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -41,8 +41,9 @@ class SecurityPages(Controller):
         assert person is not None
         done = request.query_params.get("done", "")
         return web.render(
-            request, "security.html", person, factor=second_factor.status(person), done=done
-        )
+            request, "security.html", person, factor=second_factor.status(person), done=done,
+            keys=passkeys.list_passkeys(person),
+        )  # fmt: skip
 
     @post("/totp/start", sync_to_thread=True, status_code=200)
     def start(self, request: Request[Any, Any, Any], data: FormOf[CodeForm]) -> Response[Any]:
@@ -87,8 +88,8 @@ class SecurityPages(Controller):
             second_factor.turn_off(person, data.code)
         except RuleViolation:
             return web.render(
-                request, "security.html", person, 422,
-                factor=second_factor.status(person), error="wrong_code",
+                request, "security.html", person, 422, factor=second_factor.status(person),
+                error="wrong_code", keys=passkeys.list_passkeys(person),
             )  # fmt: skip
         return Redirect(f"{web.ENROL_PAGE}?done=off", status_code=303)
 

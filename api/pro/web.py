@@ -15,6 +15,7 @@ import hmac
 import os
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
@@ -24,6 +25,7 @@ from api.client import client_ip
 from api.pro import i18n
 from engine.config import secret_key
 from engine.people import service
+from engine.people.passkeys import RelyingParty
 from engine.people.sessions import ABSOLUTE, PENDING, SignedIn
 
 NO_STORE = {
@@ -94,6 +96,22 @@ def pre_csrf_ok(request: Request[Any, Any, Any], token: str | None) -> bool:
     return bool(value and token) and hmac.compare_digest(pre_csrf(value or ""), token or "")
 
 
+def relying_party(request: Request[Any, Any, Any]) -> RelyingParty:
+    """Passkeys belong to the site's public address (MANDAT_PUBLIC_URL); without one configured
+    (development, tests), to the address this request came to."""
+    configured = os.environ.get("MANDAT_PUBLIC_URL")
+    origin = (
+        configured.rstrip("/") if configured else f"{request.url.scheme}://{request.url.netloc}"
+    )
+    return RelyingParty(urlsplit(origin).hostname or "localhost", origin)
+
+
+def header_csrf_ok(request: Request[Any, Any, Any], person: SignedIn | None) -> bool:
+    """A script's request (passkeys) carries its page's CSRF token in X-CSRF-Token."""
+    token = request.headers.get("x-csrf-token")
+    return csrf_ok(person, token) if person else pre_csrf_ok(request, token)
+
+
 def lang_of(request: Request[Any, Any, Any], person: SignedIn | None = None) -> str:
     return i18n.choose_lang(
         request.query_params.get("lang"),
@@ -152,6 +170,13 @@ def stop(request: Request[Any, Any, Any], person: SignedIn | None) -> Response[A
     if person.must_enrol and not allowed:
         return Redirect(ENROL_PAGE, status_code=303)
     return None
+
+
+def safe_next(target: str) -> str:
+    """Only a page of Espace Pro: never another site (no open redirect)."""
+    if target.startswith("/pro/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/pro/leads"
 
 
 def to_sign_in(request: Request[Any, Any, Any]) -> Redirect:

@@ -147,3 +147,34 @@ class PersonRecoveryCode(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency_user.id", ondelete="CASCADE"))
     code_hash: Mapped[bytes] = mapped_column(LargeBinary)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PersonPasskey(Base):
+    """A passkey (WebAuthn credential) of a person: its id, public key and signature counter."""
+
+    __tablename__ = "person_passkey"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency_user.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebauthnChallenge(Base):
+    """A passkey ceremony's challenge, bound to the browser that asked, used once, 2 minutes."""
+
+    __tablename__ = "webauthn_challenge"
+    __table_args__ = (CheckConstraint("purpose IN ('register', 'sign_in')", name="purpose"),)
+
+    binding: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    challenge: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -292,4 +292,5 @@ def disable(owner: SignedIn, person_id: uuid.UUID) -> None:
             text("UPDATE person_token SET used_at = clock_timestamp() WHERE user_id = :id"),
             {"id": person_id},
         )
+        session.execute(text("DELETE FROM person_passkey WHERE user_id = :id"), {"id": person_id})
         record(session, owner, "person.disabled", "agency_user", person_id)

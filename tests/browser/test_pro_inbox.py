@@ -172,3 +172,48 @@ def sign_in_with_the_keyboard_then_code(page: Any, base: str, email: str, secret
     page.keyboard.press("Enter")
     page.wait_for_selector("nav, .alert")
     assert page.locator(".alert").count() == 0, page.text_content(".alert")
+
+
+def test_a_buyer_adds_a_passkey_and_signs_in_with_it(browser, live_server, session, shots) -> None:
+    """Chromium's virtual authenticator (DevTools protocol) stands for the phone or laptop."""
+    (agency,) = buyers(session, 1, name="Agence du Centre")
+    email = person(agency.agency_id)
+    live_server = live_server.replace("127.0.0.1", "localhost")
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    devtools = context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    devtools.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    sign_in_with_the_keyboard(page, live_server, email)
+    page.goto(f"{live_server}/pro/account/security")
+    page.fill("#passkey-name", "Ordinateur du bureau")
+    page.click("#passkey-add")
+    page.wait_for_selector("#passkeys")
+    assert "Ordinateur du bureau" in (page.text_content("#passkeys") or "")
+    assert serious_accessibility_violations(page) == []
+    shots(page, "1-passkey-added")
+    page.click("header button[type=submit]")  # sign out
+    page.wait_for_selector("#passkey-sign-in:not([hidden])")
+    shots(page, "2-sign-in")
+
+    page.click("#passkey-sign-in")  # no e-mail, no password
+
+    page.wait_for_selector("nav")
+    assert page.url.endswith("/pro/leads")
+    used = session.execute(
+        text("SELECT sign_count, last_used_at IS NOT NULL FROM person_passkey")
+    ).one()
+    assert used[1]
+    context.close()

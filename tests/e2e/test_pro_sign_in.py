@@ -141,6 +141,13 @@ def test_every_post_page_refuses_a_missing_or_forged_csrf_token(web, session, ag
         "/pro/welcome",
         "/pro/forgot",
         "/pro/reset",
+        "/pro/login/code",
+        "/pro/login/passkey",
+        "/pro/login/passkey/options",
+        "/pro/account/security/passkeys",
+        "/pro/account/security/passkeys/options",
+        "/pro/account/security/totp/start",
+        "/pro/account/security/policy",
     } <= set(posts)
 
     for path in posts:
