@@ -34,16 +34,16 @@ def announce_offers() -> dict[str, int]:
 
 
 def deliver_notifications() -> dict[str, int]:
-    """Batches until nothing is due, each batch its own transaction."""
+    """Batches until nothing is due; no transaction is open while a receiver answers."""
     totals = {"delivered": 0, "retried": 0, "given_up": 0}
     while True:
         with unit_of_work() as session:
             now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
-            report = deliver_due(session, now)
+        report = deliver_due(now)
         totals["delivered"] += report.delivered
         totals["retried"] += report.retried
         totals["given_up"] += report.given_up
-        if report.delivered + report.retried + report.given_up < 100:
+        if not report.handled:
             return totals
 
 

@@ -18,6 +18,7 @@ from engine.agencies.models import Agency, AgencyCommune
 from engine.contact.validation import normalise_email, phone_e164, siret_is_valid
 from engine.errors import Conflict, FieldError, NotFound, RuleViolation
 from engine.geo.locate import Place, locate, locate_point
+from engine.notify.webhooks import is_public_address
 from engine.settings import read_settings
 
 # Mirrors agency.ck_agency_radius_range: checked here for a clear error, enforced by the database.
@@ -304,7 +305,7 @@ def _webhook_url_ok(url: str) -> bool:
     local = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
     try:
         address = ipaddress.ip_address(host)
-        local = local or not address.is_global
+        local = local or not is_public_address(address)
     except ValueError:
         pass  # a host name: checked again at delivery, once resolved
     if local:

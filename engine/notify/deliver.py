@@ -1,8 +1,19 @@
 """Delivering the outbox: signed webhooks and e-mails, retried with exponential backoff.
 
-Messages are claimed with `FOR UPDATE SKIP LOCKED`, so several deliverers never send one message
-twice at once. A message that still fails 24 hours after it was written is given up, and stays
-visible with its last error. Webhooks carry `Mandat-Signature: t=<unix time>,v1=<hex>` where
+A batch is claimed, then sent, then recorded, each step apart so that no transaction or lock is
+held while a receiver answers:
+
+1. **Claim** (one short transaction): the due messages, at most `PER_RECEIVER` per receiver, are
+   locked with `FOR UPDATE SKIP LOCKED` and leased (`next_attempt_at` moved `LEASE` ahead), then
+   committed. A deliverer that dies mid-batch leaves its messages due again when the lease ends:
+   delivery is at least once (webhook receivers deduplicate on `Mandat-Delivery`).
+2. **Send**, outside any transaction: each receiver's messages in order on one of `WORKERS`
+   threads, so a slow receiver holds one thread for at most a webhook deadline; after its first
+   failure, its other messages of the batch wait for the next try instead of failing one by one.
+3. **Record** (one short transaction): delivered, or retried after a backoff, or given up when
+   still failing 24 hours after it was written (visible with its last error).
+
+Webhooks carry `Mandat-Signature: t=<unix time>,v1=<hex>` where
 `v1 = HMAC-SHA256(agency's webhook secret, "<t>.<body>")`: the receiver recomputes it and refuses
 old timestamps, so a captured request cannot be replayed later.
 """
@@ -11,38 +22,53 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import os
-import smtplib
-import socket
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from engine.db import unit_of_work
+from engine.notify import webhooks
+from engine.notify.mail import redact_addresses, send_email
 
 log = logging.getLogger("mandat.notify")
 GIVE_UP_AFTER = timedelta(hours=24)
 FIRST_RETRY_S = 30
 MAX_RETRY_S = 3_600
-TIMEOUT_S = 10
+LEASE = timedelta(minutes=10)
+PER_RECEIVER = 5
+WORKERS = int(os.environ.get("MANDAT_DELIVERY_WORKERS", "8"))
 
-_DUE = text("""
-    SELECT o.id, o.channel, o.event, o.payload, o.attempts, o.created_at,
-           a.name AS agency_name, coalesce(o.recipient, a.email) AS email, a.webhook_url,
-           a.webhook_secret
-    FROM outbox o LEFT JOIN agency a ON a.id = o.agency_id
-    WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= :now
-    ORDER BY o.next_attempt_at, o.id
-    LIMIT :limit
-    FOR UPDATE OF o SKIP LOCKED
+_CLAIM = text("""
+    WITH due AS (
+        SELECT o.id, row_number() OVER (
+                   PARTITION BY o.channel, coalesce(o.agency_id::text, o.recipient)
+                   ORDER BY o.next_attempt_at, o.id) AS nth
+        FROM outbox o
+        WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= :now
+    ), picked AS (
+        SELECT o.id, o.agency_id FROM outbox o JOIN due ON due.id = o.id
+        WHERE due.nth <= :per_receiver
+          AND o.delivered_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= :now
+        ORDER BY o.next_attempt_at, o.id
+        LIMIT :limit
+        FOR UPDATE OF o SKIP LOCKED
+    )
+    UPDATE outbox o SET next_attempt_at = :now + :lease
+    FROM picked LEFT JOIN agency a ON a.id = picked.agency_id
+    WHERE o.id = picked.id
+    RETURNING o.id, o.agency_id, o.recipient, o.channel, o.event, o.payload, o.attempts,
+              o.created_at, a.name AS agency_name, coalesce(o.recipient, a.email) AS email,
+              a.webhook_url, a.webhook_secret
 """)
 
 
@@ -52,50 +78,94 @@ class DeliveryReport:
     retried: int = 0
     given_up: int = 0
 
+    @property
+    def handled(self) -> int:
+        return self.delivered + self.retried + self.given_up
 
-def deliver_due(session: Session, now: datetime, limit: int = 100) -> DeliveryReport:
-    """Send the messages due at `now` (one batch); the caller commits."""
-    delivered = retried = given_up = 0
-    for message in session.execute(_DUE, {"now": now, "limit": limit}).mappings().all():
+
+def deliver_due(now: datetime, limit: int = 100) -> DeliveryReport:
+    """Claim, send and record one batch of the messages due at `now`."""
+    with unit_of_work() as session:
+        claimed = [dict(m) for m in session.execute(_CLAIM, _claim_params(now, limit)).mappings()]
+        attachments = {m["id"]: _attachment(session, m["payload"]) for m in claimed}
+    if not claimed:
+        return DeliveryReport()
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for message in sorted(claimed, key=lambda m: m["id"]):
+        groups[(message["channel"], str(message["agency_id"] or message["recipient"]))].append(
+            message
+        )
+    with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(groups)))) as pool:
+        outcomes = [
+            outcome
+            for group in pool.map(lambda g: list(_send_group(g, attachments)), groups.values())
+            for outcome in group
+        ]
+    with unit_of_work() as session:
+        return _record(session, now, outcomes)
+
+
+def _claim_params(now: datetime, limit: int) -> dict[str, Any]:
+    return {"now": now, "limit": limit, "per_receiver": PER_RECEIVER, "lease": LEASE}
+
+
+def _send_group(
+    messages: list[dict[str, Any]], attachments: dict[int, tuple[str, bytes] | None]
+) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """(message, None when delivered or why not), in order; after a failure the rest wait."""
+    failed = False
+    for message in messages:
+        if failed:
+            yield message, "NotTried: the receiver failed earlier in this batch"
+            continue
         try:
             if message["channel"] == "webhook":
                 send_webhook(message)
             else:
-                send_email(message, _attachment(session, message["payload"]))
+                send_email(message, attachments[message["id"]])
         except Exception as error:  # noqa: BLE001 - any failure is retried, then given up
-            reason = f"{type(error).__name__}: {error}"[:500]
-            attempts = message["attempts"] + 1
-            if now - message["created_at"] >= GIVE_UP_AFTER:
-                given_up += 1
-                session.execute(
-                    text("""
-                        UPDATE outbox SET attempts = :n, last_error = :e, gave_up_at = :now
-                        WHERE id = :id
-                    """),
-                    {"n": attempts, "e": reason, "now": now, "id": message["id"]},
-                )
-                log.warning("gave up outbox message %s: %s", message["id"], reason)
-            else:
-                retried += 1
-                session.execute(
-                    text("""
-                        UPDATE outbox SET attempts = :n, last_error = :e, next_attempt_at = :at
-                        WHERE id = :id
-                    """),
-                    {
-                        "n": attempts,
-                        "e": reason,
-                        "at": now + backoff(attempts),
-                        "id": message["id"],
-                    },
-                )
+            failed = True
+            yield message, redact_addresses(f"{type(error).__name__}: {error}")[:500]
             continue
-        delivered += 1
-        session.execute(
-            text("UPDATE outbox SET attempts = attempts + 1, delivered_at = :now WHERE id = :id"),
-            {"now": now, "id": message["id"]},
-        )
+        yield message, None
+
+
+def _record(
+    session: Session, now: datetime, outcomes: list[tuple[dict[str, Any], str | None]]
+) -> DeliveryReport:
+    delivered = retried = given_up = 0
+    for message, error in outcomes:
+        attempts = message["attempts"] + 1
+        if error is None:
+            delivered += 1
+            session.execute(_DELIVERED, {"n": attempts, "now": now, "id": message["id"]})
+        elif now - message["created_at"] >= GIVE_UP_AFTER:
+            given_up += 1
+            session.execute(_GAVE_UP, {"n": attempts, "e": error, "now": now, "id": message["id"]})
+            log.warning("gave up outbox message %s: %s", message["id"], error)
+        else:
+            retried += 1
+            session.execute(
+                _RETRY,
+                {"n": attempts, "e": error, "at": now + backoff(attempts), "id": message["id"]},
+            )
     return DeliveryReport(delivered, retried, given_up)
+
+
+# A homeowner's message loses its text once sent: it holds their private link.
+_DELIVERED = text("""
+    UPDATE outbox SET attempts = :n, delivered_at = :now,
+           payload = CASE WHEN agency_id IS NULL THEN payload - 'text' ELSE payload END
+    WHERE id = :id
+""")
+_GAVE_UP = text("""
+    UPDATE outbox SET attempts = :n, last_error = :e, gave_up_at = :now,
+           payload = CASE WHEN agency_id IS NULL THEN payload - 'text' ELSE payload END
+    WHERE id = :id
+""")
+_RETRY = text(
+    "UPDATE outbox SET attempts = :n, last_error = :e, next_attempt_at = :at WHERE id = :id"
+)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -112,35 +182,22 @@ def send_webhook(message: Any) -> None:
     url = message["webhook_url"]
     if not url:
         raise RuntimeError("the agency has no webhook URL any more")
-    _refuse_internal_address(url)
     body = json.dumps(message["payload"], separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
-    response = httpx.post(
+    status, answer = webhooks.post(
         url,
-        content=body,
-        headers={
+        body,
+        {
             "Content-Type": "application/json",
             "User-Agent": "Mandat-Webhooks/1",
             "Mandat-Event": message["event"],
             "Mandat-Delivery": str(message["id"]),
             "Mandat-Signature": signature(message["webhook_secret"], timestamp, body),
         },
-        timeout=TIMEOUT_S,
-        follow_redirects=False,
     )
-    if not 200 <= response.status_code < 300:
-        raise RuntimeError(f"HTTP {response.status_code}")
-
-
-def _refuse_internal_address(url: str) -> None:
-    """The URL was checked when saved; its name may resolve elsewhere now (DNS rebinding)."""
-    if os.environ.get("MANDAT_ALLOW_LOCAL_WEBHOOKS") == "1":
-        return
-    parts = urlsplit(url)
-    for info in socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP):
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise RuntimeError(f"{parts.hostname} resolves to an internal address")
+    if not 200 <= status < 300:
+        excerpt = answer[:200].decode("utf-8", "replace").strip()
+        raise RuntimeError(f"HTTP {status}" + (f": {excerpt}" if excerpt else ""))
 
 
 def _attachment(session: Session, payload: dict[str, Any]) -> tuple[str, bytes] | None:
@@ -151,64 +208,3 @@ def _attachment(session: Session, payload: dict[str, Any]) -> tuple[str, bytes] 
         text("SELECT number, pdf FROM einvoice WHERE id = :id"), {"id": payload["einvoice_id"]}
     ).one()
     return f"{row.number}.pdf", bytes(row.pdf)
-
-
-SUBJECTS = {
-    "lead.offered": "Nouveau contact vendeur dans votre zone",
-    "lead.shared": "Un contact vendeur est désormais disponible en partagé",
-    "purchase.created": "Votre achat de contact vendeur",
-    "einvoice.issued": "Votre facture Mandat",
-}
-
-
-def send_email(message: Any, attachment: tuple[str, bytes] | None = None) -> None:
-    smtp_url = os.environ.get("SMTP_URL")
-    if not smtp_url:
-        raise RuntimeError("SMTP_URL is not set")
-    payload = message["payload"]
-    mail = EmailMessage()
-    mail["From"] = os.environ.get("MANDAT_MAIL_FROM", "Mandat <no-reply@mandat.example>")
-    mail["To"] = message["email"]
-    mail["Subject"] = payload.get("subject") or SUBJECTS.get(message["event"], "Mandat")
-    mail["Message-ID"] = f"<outbox-{message['id']}@mandat.example>"
-    body = payload.get("text") or _email_text(message["agency_name"], message["event"], payload)
-    mail.set_content(body)
-    if attachment:
-        mail.add_attachment(
-            attachment[1], maintype="application", subtype="pdf", filename=attachment[0]
-        )
-    parts = urlsplit(smtp_url)
-    smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
-    with smtp_class(parts.hostname or "localhost", parts.port or 25, timeout=TIMEOUT_S) as smtp:
-        if parts.scheme == "smtp+starttls":
-            smtp.starttls()
-        if parts.username:
-            smtp.login(unquote(parts.username), unquote(parts.password or ""))
-        smtp.send_message(mail)
-
-
-def _email_text(agency: str, event: str, payload: dict[str, Any]) -> str:
-    """Plain French, no personal data: the homeowner's details are read in the API."""
-    price = f"{payload.get('price_cents', 0) / 100:.2f} € HT".replace(".", ",")
-    lines = [f"Bonjour {agency},", ""]
-    if event in ("lead.offered", "lead.shared"):
-        mode = "en exclusivité" if payload.get("mode") == "exclusive" else "en partagé"
-        lines += [
-            f"Un propriétaire de la commune {payload.get('commune_code')} souhaite vendre et a "
-            f"accepté d'être contacté par votre agence. Le contact est proposé {mode} "
-            f"pour {price} (qualité {payload.get('grade')}).",
-            f"Référence : {payload.get('lead_id')}",
-        ]
-    elif event == "einvoice.issued":
-        kind = "L'avoir" if payload.get("document") == "credit_note" else "La facture"
-        lines += [
-            f"{kind} {payload.get('number')} est jointe à ce message, au format Factur-X "
-            "(PDF/A-3 contenant la facture électronique XML, profil EN 16931).",
-        ]
-    elif event == "purchase.created":
-        lines += [
-            f"Votre achat {payload.get('purchase_id')} est confirmé ({price}). Les coordonnées "
-            "du propriétaire sont dans votre espace Mandat (GET /api/v1/purchases).",
-        ]
-    lines += ["", "— Mandat"]
-    return "\n".join(lines)

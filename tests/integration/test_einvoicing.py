@@ -77,8 +77,8 @@ def test_the_invoice_email_carries_the_stored_pdf(client, session, mailbox) -> N
     owner = billed(client, session, 1)
 
     issue_pending()
-    deliver_due(session, datetime.now(UTC) + timedelta(seconds=1))
     session.commit()
+    deliver_due(datetime.now(UTC) + timedelta(seconds=1))
 
     (mail,) = [m for m in mailbox.messages if "Facture" in m["Subject"]]
     (attachment,) = list(mail.iter_attachments())

@@ -6,11 +6,9 @@ import hashlib
 import hmac
 import json
 import os
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,6 +18,7 @@ from engine.notify.deliver import deliver_due
 from engine.sales.offers import announce_transitions
 from tests.market import buyers, end_exclusive_window, offered_lead, shift_offer
 from tests.processes import Mailbox, Scheduler, smtp_relay
+from tests.receivers import Receiver
 
 
 @pytest.fixture
@@ -30,35 +29,12 @@ def mailbox(monkeypatch) -> Iterator[Mailbox]:
         yield box
 
 
-class Receiver:
-    """An agency's webhook endpoint: records each request, answers `status`."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/mandat"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def receiver(monkeypatch) -> Iterator[Receiver]:
     monkeypatch.setenv("MANDAT_ALLOW_LOCAL_WEBHOOKS", "1")
     r = Receiver()
     yield r
-    r.server.shutdown()
+    r.close()
 
 
 def now(session) -> Any:  # type: ignore[no-untyped-def]
@@ -71,12 +47,12 @@ def test_a_new_lead_reaches_each_consented_agency_by_email_and_signed_webhook(
     a, b, _outsider = buyers(session, 3)
     session.execute(
         text("UPDATE agency SET webhook_url = :u WHERE id = :a"),
-        {"u": receiver.url, "a": a.agency_id},
+        {"u": receiver.url(), "a": a.agency_id},
     )
     session.commit()
     lead = offered_lead(session, consent_to=[a, b])
 
-    report = deliver_due(session, now(session))
+    report = deliver_due(now(session))
     session.commit()
 
     # a: e-mail + webhook, b: e-mail, and the homeowner's confirmation
@@ -101,36 +77,37 @@ def test_a_new_lead_reaches_each_consented_agency_by_email_and_signed_webhook(
     assert "+336" not in everything
     assert "@exemple.fr" not in body.decode()
     # Delivered once: a second run sends nothing.
-    assert deliver_due(session, now(session)).delivered == 0
+    assert deliver_due(now(session)).delivered == 0
 
 
 def test_a_failing_webhook_is_retried_with_backoff_then_delivered(session, receiver) -> None:
     (a,) = buyers(session, 1)
     session.execute(
         text("UPDATE agency SET webhook_url = :u WHERE id = :a"),
-        {"u": receiver.url, "a": a.agency_id},
+        {"u": receiver.url(), "a": a.agency_id},
     )
     session.commit()
     offered_lead(session)
     session.execute(text("DELETE FROM outbox WHERE channel = 'email'"))
+    session.commit()
     receiver.status = 503
     start = now(session)
 
-    first = deliver_due(session, start)
+    first = deliver_due(start)
     session.commit()
     row = session.execute(text("SELECT attempts, last_error, next_attempt_at FROM outbox")).one()
     assert (first.retried, row.attempts, row.last_error) == (1, 1, "RuntimeError: HTTP 503")
     assert timedelta(seconds=29) < row.next_attempt_at - start < timedelta(seconds=31)
-    assert deliver_due(session, start + timedelta(seconds=10)).retried == 0  # not due yet
+    assert deliver_due(start + timedelta(seconds=10)).retried == 0  # not due yet
 
-    second = deliver_due(session, start + timedelta(seconds=31))
+    second = deliver_due(start + timedelta(seconds=31))
     session.commit()
     assert second.retried == 1
     row = session.execute(text("SELECT next_attempt_at FROM outbox")).one()
     assert row.next_attempt_at - (start + timedelta(seconds=31)) > timedelta(seconds=59)
 
     receiver.status = 200
-    third = deliver_due(session, start + timedelta(minutes=5))
+    third = deliver_due(start + timedelta(minutes=5))
     session.commit()
     assert third.delivered == 1
     assert len(receiver.requests) == 3
@@ -140,15 +117,16 @@ def test_a_message_still_failing_after_24_hours_is_given_up_and_visible(session,
     (a,) = buyers(session, 1)
     session.execute(
         text("UPDATE agency SET webhook_url = :u WHERE id = :a"),
-        {"u": receiver.url, "a": a.agency_id},
+        {"u": receiver.url(), "a": a.agency_id},
     )
     session.commit()
     offered_lead(session)
     session.execute(text("DELETE FROM outbox WHERE channel = 'email'"))
     session.execute(text("UPDATE outbox SET created_at = created_at - interval '25 hours'"))
+    session.commit()
     receiver.status = 500
 
-    report = deliver_due(session, now(session))
+    report = deliver_due(now(session))
     session.commit()
 
     assert report.given_up == 1
