@@ -44,6 +44,14 @@ DEFAULTS: dict[str, Any] = {
     "retention_sold_days": 1095,
     "retention_access_log_days": 365,
     "retention_idempotency_key_hours": 24,
+    # Sent or abandoned outbox messages (a homeowner's held their private link until sent).
+    "retention_outbox_days": 30,
+    # Estimations that never became a lead: their street and point go with them.
+    "retention_estimation_hours": 72,
+    # Stripe event payloads, once reconciliation (35 days back) no longer reads them.
+    "retention_stripe_event_days": 35,
+    # A lead's client address and browser, kept for the bot checks (1 hour) and a day's review.
+    "retention_client_address_hours": 24,
     # Approved refunds over this share of an agency's last 30 days of purchases: manual review.
     "refund_review_rate_bp": 3000,
     # Mandat as the seller on its invoices; a demonstration identity until set for real.
@@ -92,6 +100,10 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "retention_sold_days": (int, 1, 3650),
     "retention_access_log_days": (int, 1, 3650),
     "retention_idempotency_key_hours": (int, 1, 720),
+    "retention_outbox_days": (int, 1, 3650),
+    "retention_estimation_hours": (int, 1, 8760),
+    "retention_stripe_event_days": (int, 35, 3650),
+    "retention_client_address_hours": (int, 1, 8760),
     "refund_review_rate_bp": (int, 0, 10_000),
 }
 

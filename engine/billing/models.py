@@ -178,7 +178,8 @@ class StripeEvent(Base):
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # Emptied once reconciliation no longer looks back that far (retention_stripe_event_days).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class Dunning(Base):

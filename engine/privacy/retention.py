@@ -2,12 +2,20 @@
 
 Unsold leads (never bought: quarantined, duplicates and expired offers included) are anonymised
 `retention_unsold_days` after they arrived; sold leads `retention_sold_days` after their last
-purchase. Purchases' idempotency keys (their stored answers hold the contact) are deleted
-`retention_idempotency_key_hours` after their request: a retry later than that is a new request
-(and a 409 `already_purchased`). Access-log files (MANDAT_ACCESS_LOG_DIR) are deleted
-`retention_access_log_days` after their day. Invoices and credit notes are kept (10 years):
-their lines name a commune and a date, never a person. Each run says what it did in the audit
-log.
+purchase (`engine.privacy.erasure` says what anonymising removes). Purchases' idempotency keys
+(their stored answers hold the contact) are deleted `retention_idempotency_key_hours` after their
+request: a retry later than that is a new request (and a 409 `already_purchased`). Access-log
+files (MANDAT_ACCESS_LOG_DIR) are deleted `retention_access_log_days` after their day.
+
+Other traces go on their own clocks: outbox messages sent or given up `retention_outbox_days`
+before; estimations that never became a lead (street and point included)
+`retention_estimation_hours` after they were made; Stripe event payloads
+`retention_stripe_event_days` after they came (the event id stays: a replay is still refused);
+each lead's client address and browser `retention_client_address_hours` after it arrived (the
+bot checks look one hour back), with the rate-limit buckets (keyed by address) idle that long.
+
+Invoices and credit notes are kept (10 years): their lines name a commune and a date, never a
+person. Each run says what it did in the audit log.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.audit import record
+from engine.privacy.erasure import anonymise
 
 _UNSOLD = text("""
     SELECT l.id FROM lead l
@@ -35,54 +44,65 @@ _SOLD = text("""
 """)
 
 
-def anonymise(session: Session, lead_ids: list[Any], reason: str) -> int:
-    """Personal fields emptied, the street dropped and the point moved to the town hall, the
-    offer withdrawn, the stored purchase answers (which held the contact) cleared."""
-    if not lead_ids:
-        return 0
-    params = {"ids": lead_ids, "reason": reason}
-    done = session.execute(
-        text("""
-            UPDATE lead SET first_name = NULL, last_name = NULL, email = NULL,
-                   phone_e164 = NULL, user_agent = NULL, client_ip = NULL,
-                   erased_at = clock_timestamp()
-            WHERE id = ANY(:ids) AND erased_at IS NULL
-        """),
-        params,
-    ).rowcount  # type: ignore[attr-defined]
-    session.execute(
-        text("""
-            UPDATE estimation e SET street = NULL, location = c.town_hall,
-                   location_precision = 'town_hall'
-            FROM commune c, lead l
-            WHERE c.code = e.commune_code AND l.estimation_id = e.id AND l.id = ANY(:ids)
-        """),
-        params,
-    )
-    session.execute(
-        text("""
-            UPDATE idempotency_key SET response = NULL
-            WHERE response->>'lead_id' = ANY(CAST(:ids AS text[]))
-        """),
-        {"ids": [str(i) for i in lead_ids]},
-    )
-    session.execute(
-        text("""
-            UPDATE offer SET withdrawn_at = coalesce(withdrawn_at, clock_timestamp()),
-                   withdrawn_reason = coalesce(withdrawn_reason, :reason)
-            WHERE lead_id = ANY(:ids)
-        """),
-        params,
-    )
-    return int(done)
-
-
 def purge_idempotency_keys(session: Session, before: datetime) -> int:
     """Deletes the purchases' idempotency keys taken before `before`: how many."""
     deleted: int = session.execute(
         text("DELETE FROM idempotency_key WHERE created_at < :before"), {"before": before}
     ).rowcount  # type: ignore[attr-defined]
     return deleted
+
+
+_PURGES = {
+    "outbox_messages_purged": (
+        "retention_outbox_days",
+        "days",
+        text("""
+            DELETE FROM outbox
+            WHERE coalesce(delivered_at, gave_up_at) < :before
+        """),
+    ),
+    "estimations_purged": (
+        "retention_estimation_hours",
+        "hours",
+        text("""
+            DELETE FROM estimation e
+            WHERE e.created_at < :before
+              AND NOT EXISTS (SELECT 1 FROM lead l WHERE l.estimation_id = e.id)
+        """),
+    ),
+    "stripe_payloads_emptied": (
+        "retention_stripe_event_days",
+        "days",
+        text("""
+            UPDATE stripe_event SET payload = NULL
+            WHERE received_at < :before AND payload IS NOT NULL
+        """),
+    ),
+    "client_addresses_cleared": (
+        "retention_client_address_hours",
+        "hours",
+        text("""
+            UPDATE lead SET client_ip = NULL, user_agent = NULL
+            WHERE created_at < :before AND (client_ip IS NOT NULL OR user_agent IS NOT NULL)
+        """),
+    ),
+    # A bucket idle that long is full again (sign-in buckets refill in 15 minutes): forgetting
+    # it changes no limit.
+    "rate_buckets_purged": (
+        "retention_client_address_hours",
+        "hours",
+        text("DELETE FROM rate_bucket WHERE updated_at < :before"),
+    ),
+}
+
+
+def purge_traces(session: Session, now: datetime, settings: dict[str, Any]) -> dict[str, int]:
+    """The traces each on its own clock (`_PURGES`): how many rows each purge touched."""
+    counts = {}
+    for name, (setting, unit, statement) in _PURGES.items():
+        before = now - timedelta(**{unit: int(settings[setting])})
+        counts[name] = int(session.execute(statement, {"before": before}).rowcount)  # type: ignore[attr-defined]
+    return counts
 
 
 _ACCESS_FILE = re.compile(r"^access-(\d{4}-\d{2}-\d{2})-\d+\.jsonl$")
@@ -119,6 +139,7 @@ def run_retention(
         "idempotency_keys_purged": purge_idempotency_keys(
             session, now - timedelta(hours=int(settings["retention_idempotency_key_hours"]))
         ),
+        **purge_traces(session, now, settings),
     }
     if access_logs is not None and access_logs.is_dir():
         days = int(settings["retention_access_log_days"])

@@ -21,6 +21,7 @@ from engine.audit import record
 from engine.config import public_url, secret_key
 from engine.errors import Forbidden, NotFound
 from engine.notify.outbox import enqueue, enqueue_homeowner_mail
+from engine.privacy.erasure import anonymise, same_person
 
 TOKEN_DAYS = 365
 
@@ -150,17 +151,19 @@ def export(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
 
 
 def erase(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
-    """Anonymise the homeowner's data: contact and street gone, the point moved to the commune's
-    town hall, the lead withdrawn from sale. Invoices keep their lines (commune and date only).
-    Agencies that bought it are told to erase their copy."""
-    from engine.privacy.retention import anonymise
-
-    if not anonymise(session, [lead_id], "erasure"):
+    """Anonymise the homeowner's data (`engine.privacy.erasure`), and that of the other leads of
+    the same person (same phone or e-mail): contact and street gone, the point moved to the
+    commune's town hall, the leads withdrawn from sale. Invoices keep their lines (commune and
+    date only). Agencies that bought any of them are told to erase their copy."""
+    leads = same_person(session, lead_id)
+    if lead_id not in leads:
         raise NotFound("These data were erased already.", code="erased")
+    anonymise(session, leads, "erasure")
     buyers = session.execute(
-        text("SELECT agency_id, id FROM purchase WHERE lead_id = :id"), {"id": lead_id}
+        text("SELECT agency_id, id, lead_id FROM purchase WHERE lead_id = ANY(:ids)"),
+        {"ids": leads},
     ).all()
-    for agency_id, purchase_id in buyers:
+    for agency_id, purchase_id, bought_lead in buyers:
         enqueue(
             session,
             [agency_id],
@@ -168,11 +171,19 @@ def erase(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
             str(purchase_id),
             {
                 "purchase_id": purchase_id,
-                "lead_id": lead_id,
+                "lead_id": bought_lead,
                 "action": "The homeowner erased their data: erase your copy of this contact.",
             },
         )
-    record(session, None, "homeowner.erased", "lead", lead_id, notified_agencies=len(buyers))
+    record(
+        session,
+        None,
+        "homeowner.erased",
+        "lead",
+        lead_id,
+        notified_agencies=len(buyers),
+        same_person_leads=len(leads) - 1,
+    )
     return {"erased": True, "agencies_notified": len(buyers)}
 
 
