@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from engine.db import unit_of_work
 from engine.notify.deliver import deliver_due
 from tests.e2e.test_pro_sign_in import browser
 from tests.helpers import add_agency
@@ -40,8 +39,7 @@ def owner(clean_db, session) -> Iterator[tuple[Any, uuid.UUID]]:  # type: ignore
 
 def delivered(mailbox: Mailbox, to: str) -> Any:
     """Delivers the outbox to the SMTP server; the last message it received for `to`."""
-    with unit_of_work() as session:
-        deliver_due(session, datetime.now(UTC))
+    deliver_due(datetime.now(UTC))
     mails = [m for m in mailbox.messages if m["To"] == to]
     assert mails, f"no e-mail to {to}"
     return mails[-1]

@@ -1,7 +1,7 @@
 """retention of outbox rows, lead-less estimations, Stripe payloads and client addresses
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0017
+Revises: 0016
 
 Personal data kept no longer than needed (PRODUCT §9): sent or abandoned outbox messages,
 estimations that never became a lead, Stripe event payloads once reconciliation no longer looks
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0014"
-down_revision = "0013"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
