@@ -10,9 +10,13 @@ PORT ?= 8000
 
 .PHONY: run test browser-setup setup os-packages env db lint typecheck lock bench clean-db messages
 
+# The whole product in one command: the server and the scheduler (stopped together), links in
+# e-mails to the address served, e-mails readable at /dev/mail; `demo seed` prints the demo's
+# Espace Pro sign-in.
 run: setup
 	$(MANDAT) demo seed --if-empty --agencies 2000 --sales 100000 --leads 300
-	MANDAT_ENV=development $(MANDAT) serve --host $(HOST) --port $(PORT)
+	MANDAT_ENV=development MANDAT_PUBLIC_URL=http://$(HOST):$(PORT) sh -c \
+	  '$(MANDAT) scheduler & trap "kill $$! 2>/dev/null" EXIT INT TERM; $(MANDAT) serve --host $(HOST) --port $(PORT)'
 
 test: browser-setup setup
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)

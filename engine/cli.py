@@ -133,6 +133,15 @@ def demo_seed(agencies: int, sales: int, leads: int, rng_seed: int, if_empty: bo
     with unit_of_work() as session:
         made = seed_leads(session, leads, seed=rng_seed, if_empty=if_empty, progress=_progress)
     click.echo(f"{made} demo leads created" if made else "demo leads: none added")
+    from engine.demo.people import seed_demo_person
+
+    with unit_of_work() as session:
+        person = seed_demo_person(session)
+    if person:
+        click.echo(
+            f"Espace Pro demo ({person.agency}): sign in at /pro/login with {person.email} "
+            f"and the password {person.password}"
+        )
 
 
 @main.group()

@@ -18,6 +18,7 @@ from msgspec import Struct
 
 from api.pro import web
 from api.pro.account import AccountPages
+from api.pro.dev_mail import dev_mailbox
 from api.pro.passkey_pages import PasskeyPages
 from api.pro.security import SecurityPages
 from api.pro.team import TeamPages
@@ -213,4 +214,4 @@ class ProPages(Controller):
         return Redirect("/pro/account/sessions?ended=1", status_code=303)
 
 
-PRO_PAGES = [ProPages, AccountPages, TeamPages, SecurityPages, PasskeyPages]
+PRO_PAGES = [ProPages, AccountPages, TeamPages, SecurityPages, PasskeyPages, dev_mailbox]

@@ -66,19 +66,26 @@ def send_email(message: Any, attachment: tuple[str, bytes] | None = None) -> Non
 
 
 def _compose(message: Any, attachment: tuple[str, bytes] | None) -> EmailMessage:
-    payload = message["payload"]
     mail = EmailMessage()
     mail["From"] = os.environ.get("MANDAT_MAIL_FROM", "Mandat <no-reply@mandat.example>")
     mail["To"] = message["email"]
-    mail["Subject"] = payload.get("subject") or SUBJECTS.get(message["event"], "Mandat")
+    subject, body = subject_and_body(message)
+    mail["Subject"] = subject
     mail["Message-ID"] = f"<outbox-{message['id']}@mandat.example>"
-    body = payload.get("text") or _email_text(message["agency_name"], message["event"], payload)
     mail.set_content(body)
     if attachment:
         mail.add_attachment(
             attachment[1], maintype="application", subtype="pdf", filename=attachment[0]
         )
     return mail
+
+
+def subject_and_body(message: Any) -> tuple[str, str]:
+    """What an outbox e-mail says: its own subject and text, or the agency event's wording."""
+    payload = message["payload"]
+    subject = payload.get("subject") or SUBJECTS.get(message["event"], "Mandat")
+    body = payload.get("text") or _email_text(message["agency_name"], message["event"], payload)
+    return subject, body
 
 
 def _email_text(agency: str, event: str, payload: dict[str, Any]) -> str:
