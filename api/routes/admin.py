@@ -10,6 +10,7 @@ from litestar.di import Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from api.auth import Caller, principal
+from api.contract import KEYED, UNREADABLE, operation
 from engine.audit import search
 from engine.db import unit_of_work
 from engine.errors import RuleViolation
@@ -24,20 +25,35 @@ class AdminController(Controller):
     security = [{"BearerAuth": []}]
     dependencies = {"caller": Provide(principal, sync_to_thread=True)}
 
-    @get("/settings", sync_to_thread=True, summary="The rules' settings in force")
+    @get(
+        "/settings",
+        sync_to_thread=True,
+        summary="The rules' settings in force",
+        **operation("readSettings", *KEYED),
+    )
     def settings(self, caller: Caller) -> dict[str, Any]:
         caller.require("admin")
         with unit_of_work() as session:
             return read_settings(session)
 
-    @patch("/settings", sync_to_thread=True, summary="Change some settings (all or none)")
+    @patch(
+        "/settings",
+        sync_to_thread=True,
+        summary="Change some settings (all or none)",
+        **operation("changeSettings", *KEYED, UNREADABLE),
+    )
     def change(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         """Admin. Each change is audited with its old and new value; an unknown name is a 422."""
         caller.require("admin")
         with unit_of_work() as session:
             return change_settings(session, caller, data)
 
-    @get("/admin/audit", sync_to_thread=True, summary="The audit log, newest first")
+    @get(
+        "/admin/audit",
+        sync_to_thread=True,
+        summary="The audit log, newest first",
+        **operation("searchAudit", *KEYED),
+    )
     def audit(
         self,
         caller: Caller,
@@ -54,14 +70,24 @@ class AdminController(Controller):
             items = search(session, action, subject_type, subject_id, agency_id, limit, before_id)
         return {"items": items, "next_before_id": items[-1]["id"] if len(items) == limit else None}
 
-    @get("/price-grid", sync_to_thread=True, summary="The price grid in force")
+    @get(
+        "/price-grid",
+        sync_to_thread=True,
+        summary="The price grid in force",
+        **operation("readPriceGrid", *KEYED),
+    )
     def grid(self, caller: Caller) -> dict[str, Any]:
         caller.require("admin", "finance")
         with unit_of_work() as session:
             grid = current_grid(session)
         return {"version": grid.version, "rules": grid.to_json()}
 
-    @put("/price-grid", sync_to_thread=True, summary="Publish a new version of the price grid")
+    @put(
+        "/price-grid",
+        sync_to_thread=True,
+        summary="Publish a new version of the price grid",
+        **operation("publishPriceGrid", *KEYED, UNREADABLE),
+    )
     def publish(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         """Admin. Offers already priced keep their prices; new offers use this version."""
         caller.require("admin")

@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy import text
 
 from api.auth import Caller, principal
+from api.contract import AGENCY_KEY, KEYED, UNREADABLE, conflict, not_found, operation
 from api.schemas import (
     AgencyIn,
     AgencyOut,
@@ -51,7 +52,13 @@ class AgencyController(Controller):
     dependencies = {"caller": Provide(principal, sync_to_thread=True)}
     security = [{"BearerAuth": []}]
 
-    @post("/agencies", sync_to_thread=True, status_code=201, summary="Create an agency")
+    @post(
+        "/agencies",
+        sync_to_thread=True,
+        status_code=201,
+        summary="Create an agency",
+        **operation("createAgency", *KEYED, UNREADABLE, conflict("siret_taken")),
+    )
     def create(self, caller: Caller, data: JSONBody[AgencyIn]) -> AgencyOut:
         """Create an agency (admin). The zone is centred on the office, 20 km by default."""
         caller.require("admin")
@@ -66,7 +73,12 @@ class AgencyController(Controller):
             record(session, caller, "agency.created", "agency", created.id)
             return _out(created)
 
-    @get("/agencies/{agency_id:uuid}", sync_to_thread=True, summary="Read an agency")
+    @get(
+        "/agencies/{agency_id:uuid}",
+        sync_to_thread=True,
+        summary="Read an agency",
+        **operation("readAgency", *KEYED, not_found("agency_not_found")),
+    )
     def read(self, caller: Caller, agency_id: FromPath[uuid.UUID]) -> AgencyOut:
         """One agency (staff, or that agency's own keys)."""
         _require_staff_or_own(caller, agency_id)
@@ -78,6 +90,7 @@ class AgencyController(Controller):
         sync_to_thread=True,
         status_code=201,
         summary="Issue a collaborator API key",
+        **operation("issueApiKey", *KEYED, UNREADABLE, not_found("agency_not_found")),
     )
     def issue_key(
         self, caller: Caller, agency_id: FromPath[uuid.UUID], data: JSONBody[ApiKeyIn]
@@ -91,7 +104,12 @@ class AgencyController(Controller):
             record(session, caller, "api_key.issued", "api_key", issued.id, role=issued.role)
         return ApiKeyOut(issued.id, issued.key, issued.role, issued.label, issued.agency_id)
 
-    @get("/agency/api-keys", sync_to_thread=True, summary="Your agency's collaborator keys")
+    @get(
+        "/agency/api-keys",
+        sync_to_thread=True,
+        summary="Your agency's collaborator keys",
+        **operation("listApiKeys", *KEYED, AGENCY_KEY),
+    )
     def keys(self, caller: Caller) -> list[ApiKeyInfo]:
         """Owner only. Role, label and dates of each key; the secret is never shown again."""
         caller.require("owner")
@@ -106,6 +124,7 @@ class AgencyController(Controller):
         sync_to_thread=True,
         status_code=204,
         summary="Revoke a collaborator key",
+        **operation("revokeApiKey", *KEYED, AGENCY_KEY, not_found("api_key_not_found")),
     )
     def revoke(self, caller: Caller, key_id: FromPath[uuid.UUID]) -> None:
         """Owner only. Refused at the key's next request."""
@@ -118,6 +137,14 @@ class AgencyController(Controller):
         "/agency/api-keys/{key_id:uuid}",
         sync_to_thread=True,
         summary="Change a collaborator key's role",
+        **operation(
+            "changeApiKeyRole",
+            *KEYED,
+            AGENCY_KEY,
+            UNREADABLE,
+            not_found("api_key_not_found"),
+            conflict("api_key_revoked", "own_key"),
+        ),
     )
     def change_role(
         self, caller: Caller, key_id: FromPath[uuid.UUID], data: JSONBody[ApiKeyRoleIn]
@@ -135,7 +162,12 @@ class AgencyController(Controller):
             )  # fmt: skip
             return ApiKeyInfo(key.id, key.role, key.label, key.created_at, key.revoked_at)
 
-    @get("/agency/webhook", sync_to_thread=True, summary="Your webhook URL and signing secret")
+    @get(
+        "/agency/webhook",
+        sync_to_thread=True,
+        summary="Your webhook URL and signing secret",
+        **operation("readWebhook", *KEYED, AGENCY_KEY),
+    )
     def webhook(self, caller: Caller) -> dict[str, Any]:
         """Owner only. Each webhook carries `Mandat-Signature: t=<unix time>,v1=<hex>` with
         v1 = HMAC-SHA256(secret, "<t>.<raw body>"): recompute it, and refuse an old `t`."""
@@ -147,13 +179,23 @@ class AgencyController(Controller):
             ).one()
         return {"url": row.webhook_url, "secret": row.webhook_secret}
 
-    @get("/agency", sync_to_thread=True, summary="Read your agency")
+    @get(
+        "/agency",
+        sync_to_thread=True,
+        summary="Read your agency",
+        **operation("readOwnAgency", *KEYED, AGENCY_KEY),
+    )
     def own(self, caller: Caller) -> AgencyOut:
         """The caller's agency: profile, zone, budget, pause, webhook."""
         with unit_of_work() as session:
             return _out(view(session, caller.agency()))
 
-    @patch("/agency", sync_to_thread=True, summary="Change your agency's zone, pause, budget")
+    @patch(
+        "/agency",
+        sync_to_thread=True,
+        summary="Change your agency's zone, pause, budget",
+        **operation("changeOwnAgency", *KEYED, AGENCY_KEY, UNREADABLE),
+    )
     def change_own(self, caller: Caller, data: JSONBody[AgencyPatch]) -> AgencyOut:
         """Change the zone (radius, centre, communes), pause, budget or webhook (owner)."""
         agency_id = caller.agency()

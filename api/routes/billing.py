@@ -15,6 +15,16 @@ from msgspec import Meta
 from sqlalchemy import text
 
 from api.auth import Caller, principal
+from api.contract import (
+    AGENCY_KEY,
+    BUSY,
+    KEYED,
+    UNREADABLE,
+    Answer,
+    not_found,
+    operation,
+    payment_required,
+)
 from api.schemas import Request as Body
 from engine.accounts.keys import Principal
 from engine.billing import stripe_gateway as gateway
@@ -51,7 +61,11 @@ class BillingController(Controller):
     dependencies = {"caller": Provide(principal, sync_to_thread=True)}
 
     @post(
-        "/billing/runs", sync_to_thread=True, status_code=202, summary="Ask for a month's billing"
+        "/billing/runs",
+        sync_to_thread=True,
+        status_code=202,
+        summary="Ask for a month's billing",
+        **operation("requestBillingRun", *KEYED, UNREADABLE),
     )
     def run(self, caller: Caller, data: JSONBody[RunIn]) -> dict[str, Any]:
         """Finance. The run is recorded and done by the scheduler within a minute (a month for
@@ -64,7 +78,12 @@ class BillingController(Controller):
             run_id = request_run(session, period, datetime.now(UTC), caller)
             return run_status(session, run_id)
 
-    @get("/billing/runs/{run_id:uuid}", sync_to_thread=True, summary="A billing run")
+    @get(
+        "/billing/runs/{run_id:uuid}",
+        sync_to_thread=True,
+        summary="A billing run",
+        **operation("readBillingRun", *KEYED, not_found("billing_run_not_found")),
+    )
     def run_state(self, caller: Caller, run_id: FromPath[uuid.UUID]) -> dict[str, Any]:
         """Finance. `requested`, `running` or `finished`, with its counts; once finished, the
         month's invoices (first 200)."""
@@ -78,7 +97,12 @@ class BillingController(Controller):
                 )
         return found
 
-    @get("/invoices", sync_to_thread=True, summary="Invoices")
+    @get(
+        "/invoices",
+        sync_to_thread=True,
+        summary="Invoices",
+        **operation("listInvoices", *KEYED, AGENCY_KEY),
+    )
     def invoices(
         self,
         caller: Caller,
@@ -92,30 +116,56 @@ class BillingController(Controller):
             )
         return {"items": items, "next_cursor": next_cursor}
 
-    @get("/invoices/{doc_id:uuid}", sync_to_thread=True, summary="One invoice")
+    @get(
+        "/invoices/{doc_id:uuid}",
+        sync_to_thread=True,
+        summary="One invoice",
+        **operation("readInvoice", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
+    )
     def invoice(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> dict[str, Any]:
         with unit_of_work() as session:
             return document(session, "invoice", doc_id, _scope(caller))
 
-    @get("/invoices/{doc_id:uuid}/html", sync_to_thread=True, summary="An invoice, printable")
+    @get(
+        "/invoices/{doc_id:uuid}/html",
+        sync_to_thread=True,
+        summary="An invoice, printable",
+        **operation("readInvoicePage", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
+    )
     def invoice_page(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
         with unit_of_work() as session:
             page = html(document(session, "invoice", doc_id, _scope(caller)))
         return Response(page, media_type="text/html")
 
-    @get("/invoices/{doc_id:uuid}/lines.csv", sync_to_thread=True, summary="An invoice's lines")
+    @get(
+        "/invoices/{doc_id:uuid}/lines.csv",
+        sync_to_thread=True,
+        summary="An invoice's lines",
+        **operation("readInvoiceLines", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
+    )
     def invoice_lines(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
         with unit_of_work() as session:
             body = lines_csv(document(session, "invoice", doc_id, _scope(caller)))
         return Response(body, media_type="text/csv")
 
-    @get("/invoices/{doc_id:uuid}/pdf", sync_to_thread=True, summary="An invoice's Factur-X PDF")
+    @get(
+        "/invoices/{doc_id:uuid}/pdf",
+        sync_to_thread=True,
+        summary="An invoice's Factur-X PDF",
+        media_type="application/pdf",
+        **operation("readInvoicePdf", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
+    )
     def invoice_pdf(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[bytes]:
         """The Factur-X (PDF/A-3b with its EN 16931 XML) stored when the invoice was issued:
         the same bytes every time (`ETag`: their SHA-256)."""
         return _pdf(caller, "invoice", doc_id)
 
-    @get("/credit-notes", sync_to_thread=True, summary="Credit notes")
+    @get(
+        "/credit-notes",
+        sync_to_thread=True,
+        summary="Credit notes",
+        **operation("listCreditNotes", *KEYED, AGENCY_KEY),
+    )
     def credit_notes(
         self,
         caller: Caller,
@@ -128,13 +178,21 @@ class BillingController(Controller):
             )
         return {"items": items, "next_cursor": next_cursor}
 
-    @get("/credit-notes/{doc_id:uuid}", sync_to_thread=True, summary="One credit note")
+    @get(
+        "/credit-notes/{doc_id:uuid}",
+        sync_to_thread=True,
+        summary="One credit note",
+        **operation("readCreditNote", *KEYED, AGENCY_KEY, not_found("credit_note_not_found")),
+    )
     def credit_note(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> dict[str, Any]:
         with unit_of_work() as session:
             return document(session, "credit_note", doc_id, _scope(caller))
 
     @get(
-        "/credit-notes/{doc_id:uuid}/html", sync_to_thread=True, summary="A credit note, printable"
+        "/credit-notes/{doc_id:uuid}/html",
+        sync_to_thread=True,
+        summary="A credit note, printable",
+        **operation("readCreditNotePage", *KEYED, AGENCY_KEY, not_found("credit_note_not_found")),
     )
     def credit_note_page(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
         with unit_of_work() as session:
@@ -145,12 +203,19 @@ class BillingController(Controller):
         "/credit-notes/{doc_id:uuid}/pdf",
         sync_to_thread=True,
         summary="A credit note's Factur-X PDF",
+        media_type="application/pdf",
+        **operation("readCreditNotePdf", *KEYED, AGENCY_KEY, not_found("credit_note_not_found")),
     )
     def credit_note_pdf(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[bytes]:
         """The credit note's stored Factur-X (type 381, referencing the invoice it corrects)."""
         return _pdf(caller, "credit_note", doc_id)
 
-    @get("/billing/e-reporting", sync_to_thread=True, summary="Sales to e-report, per month")
+    @get(
+        "/billing/e-reporting",
+        sync_to_thread=True,
+        summary="Sales to e-report, per month",
+        **operation("exportEReporting", *KEYED),
+    )
     def e_reporting(
         self,
         caller: Caller,
@@ -166,7 +231,14 @@ class BillingController(Controller):
             return Response(ereporting_csv(sales), media_type="text/csv")
         return Response({"period": period, "items": sales})
 
-    @put("/agency/payment-method", sync_to_thread=True, summary="Save the card that pays invoices")
+    @put(
+        "/agency/payment-method",
+        sync_to_thread=True,
+        summary="Save the card that pays invoices",
+        **operation(
+            "savePaymentMethod", *KEYED, AGENCY_KEY, UNREADABLE, payment_required("card_declined")
+        ),
+    )
     def payment_method(self, caller: Caller, data: JSONBody[PaymentMethodIn]) -> dict[str, Any]:
         """Owner. A PaymentMethod made client-side with Stripe.js; unpaid invoices are charged
         on it at once, which lifts a suspension for non-payment."""
@@ -224,7 +296,13 @@ def _pdf(caller: Principal, kind: str, doc_id: uuid.UUID) -> Response[bytes]:
     )
 
 
-@post("/webhooks/stripe", sync_to_thread=True, status_code=200, tags=["billing"])
+@post(
+    "/webhooks/stripe",
+    sync_to_thread=True,
+    status_code=200,
+    tags=["billing"],
+    **operation("receiveStripeEvent", Answer(400, ("invalid_signature",)), BUSY),
+)
 def stripe_webhook(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
     """Stripe's events, verified (signature, timestamp both ways) and stored once by id."""
     try:

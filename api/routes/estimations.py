@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import Caller, principal
 from api.client import client_ip
+from api.contract import KEYED, PUBLIC, UNREADABLE, not_found, operation
 from api.schemas import (
     ConsentTextOut,
     EstimateOut,
@@ -34,6 +35,7 @@ from engine.intake.leads import Client, LeadSubmission, consent_text, lead_for_s
     status_code=201,
     tags=["estimation form"],
     summary="Step 1: estimate a property and name the agencies near it",
+    **operation("createEstimation", *PUBLIC, UNREADABLE),
 )
 def create_estimation(data: JSONBody[EstimationIn]) -> EstimationOut:
     """Public. No personal data: the property, its place, and where the form is embedded."""
@@ -71,6 +73,7 @@ def create_estimation(data: JSONBody[EstimationIn]) -> EstimationOut:
     status_code=201,
     tags=["estimation form"],
     summary="Step 2: contact, project and consent per named agency",
+    **operation("createLead", *PUBLIC, UNREADABLE, not_found("estimation_not_found")),
 )
 def create_lead(
     estimation_id: FromPath[uuid.UUID], data: JSONBody[LeadIn], request: Request[Any, Any, Any]
@@ -101,6 +104,7 @@ def create_lead(
     sync_to_thread=True,
     tags=["estimation form"],
     summary="The consent wording in force, to show above the agencies' tick boxes",
+    **operation("readConsentText", *PUBLIC),
 )
 def current_consent_text(lang: FromQuery[str] = "fr") -> ConsentTextOut:
     """Public. Send its `version` back with step 2: the lead keeps which wording was agreed to."""
@@ -116,6 +120,7 @@ def current_consent_text(lang: FromQuery[str] = "fr") -> ConsentTextOut:
     tags=["leads"],
     summary="The whole lead for staff: status, score, reasons, consent, candidates",
     security=[{"BearerAuth": []}],
+    **operation("readStaffLead", *KEYED, not_found("lead_not_found")),
 )
 def staff_lead(caller: Caller, lead_id: FromPath[uuid.UUID]) -> dict[str, Any]:
     """Admin and finance only."""

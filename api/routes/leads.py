@@ -10,6 +10,15 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from api.auth import Caller, principal
+from api.contract import (
+    AGENCY_KEY,
+    KEYED,
+    UNREADABLE,
+    conflict,
+    not_found,
+    operation,
+    payment_required,
+)
 from api.schemas import Cents, Request
 from engine.db import unit_of_work
 from engine.errors import RuleViolation
@@ -38,7 +47,12 @@ class LeadController(Controller):
     security = [{"BearerAuth": []}]
     dependencies = {"caller": Provide(principal, sync_to_thread=True)}
 
-    @get("/leads", sync_to_thread=True, summary="The offers your agency may buy now")
+    @get(
+        "/leads",
+        sync_to_thread=True,
+        summary="The offers your agency may buy now",
+        **operation("listOffers", *KEYED, AGENCY_KEY),
+    )
     def list(
         self,
         caller: Caller,
@@ -60,7 +74,12 @@ class LeadController(Controller):
             items, next_cursor = catalogue(session, agency_id, query)
         return {"items": items, "next_cursor": next_cursor}
 
-    @get("/leads/{lead_id:uuid}", sync_to_thread=True, summary="One offer of your catalogue")
+    @get(
+        "/leads/{lead_id:uuid}",
+        sync_to_thread=True,
+        summary="One offer of your catalogue",
+        **operation("readOffer", *KEYED, AGENCY_KEY, not_found("lead_not_found")),
+    )
     def read(self, caller: Caller, lead_id: FromPath[uuid.UUID]) -> dict[str, Any]:
         with unit_of_work() as session:
             return offer_for(session, caller.agency(), lead_id)
@@ -70,6 +89,22 @@ class LeadController(Controller):
         sync_to_thread=True,
         status_code=201,
         summary="Buy a lead at the price you saw",
+        **operation(
+            "purchaseLead",
+            *KEYED,
+            AGENCY_KEY,
+            UNREADABLE,
+            not_found("lead_not_found"),
+            conflict(
+                "already_purchased",
+                "agency_paused",
+                "lead_unavailable",
+                "mode_unavailable",
+                "price_changed",
+                "idempotency_key_reused",
+            ),
+            payment_required("account_suspended", "budget_exceeded"),
+        ),
     )
     def purchase(
         self,
@@ -90,7 +125,12 @@ class LeadController(Controller):
         headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
         return Response(answer.body, status_code=201, headers=headers)
 
-    @get("/purchases", sync_to_thread=True, summary="Your agency's purchased leads")
+    @get(
+        "/purchases",
+        sync_to_thread=True,
+        summary="Your agency's purchased leads",
+        **operation("listPurchases", *KEYED, AGENCY_KEY),
+    )
     def purchases(
         self,
         caller: Caller,
@@ -106,6 +146,7 @@ class LeadController(Controller):
         sync_to_thread=True,
         summary="Every purchased lead as CSV, for your CRM",
         media_type="text/csv",
+        **operation("exportPurchases", *KEYED, AGENCY_KEY),
     )
     def purchases_export(self, caller: Caller) -> Response[str]:
         with unit_of_work() as session:
@@ -116,7 +157,12 @@ class LeadController(Controller):
             headers={"Content-Disposition": 'attachment; filename="mandat-purchases.csv"'},
         )
 
-    @get("/purchases/{purchase_id:uuid}", sync_to_thread=True, summary="One purchased lead")
+    @get(
+        "/purchases/{purchase_id:uuid}",
+        sync_to_thread=True,
+        summary="One purchased lead",
+        **operation("readPurchase", *KEYED, AGENCY_KEY, not_found("purchase_not_found")),
+    )
     def purchase_detail(self, caller: Caller, purchase_id: FromPath[uuid.UUID]) -> dict[str, Any]:
         with unit_of_work() as session:
             return get_purchase(session, caller.agency(), purchase_id)
@@ -125,6 +171,9 @@ class LeadController(Controller):
         "/purchases/{purchase_id:uuid}",
         sync_to_thread=True,
         summary="Pipeline status and notes of a purchased lead",
+        **operation(
+            "updatePurchase", *KEYED, AGENCY_KEY, UNREADABLE, not_found("purchase_not_found")
+        ),
     )
     def purchase_update(
         self, caller: Caller, purchase_id: FromPath[uuid.UUID], data: JSONBody[PurchasePatch]

@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.params import FromQuery, QueryParameter
 
 from api.auth import Caller, principal
+from api.contract import KEYED, operation
 from api.schemas import CandidateOut, MatchOut, PlaceOut
 from engine.db import unit_of_work
 from engine.geo.locate import locate
@@ -23,6 +24,7 @@ from engine.settings import matching_rules
     tags=["matching"],
     summary="Preview the candidate agencies for a place",
     security=[{"BearerAuth": []}],
+    **operation("previewMatching", *KEYED),
 )
 def preview_matching(
     caller: Caller,

@@ -9,13 +9,20 @@ from typing import Annotated, Any
 from litestar import delete, get, post
 from litestar.params import FromPath, QueryParameter
 
+from api.contract import HOMEOWNER, not_found, operation
 from engine.db import unit_of_work
 from engine.privacy.service import erase, export, read_token, withdraw_consent
 
 Token = Annotated[str, QueryParameter(min_length=10, max_length=400)]
 
 
-@get("/api/v1/me/data", sync_to_thread=True, tags=["homeowner"], summary="Export my data")
+@get(
+    "/api/v1/me/data",
+    sync_to_thread=True,
+    tags=["homeowner"],
+    summary="Export my data",
+    **operation("exportMyData", *HOMEOWNER, not_found("erased")),
+)
 def my_data(token: Token) -> dict[str, Any]:
     """Everything held about the homeowner as JSON: contact, project, property, estimate, the
     consent given (wording, time, agencies) and which agencies bought the lead and when."""
@@ -30,6 +37,7 @@ def my_data(token: Token) -> dict[str, Any]:
     status_code=200,
     tags=["homeowner"],
     summary="Erase my data",
+    **operation("eraseMyData", *HOMEOWNER, not_found("erased")),
 )
 def erase_my_data(token: Token) -> dict[str, Any]:
     """Personal fields anonymised, the lead withdrawn from sale, buying agencies notified."""
@@ -44,6 +52,7 @@ def erase_my_data(token: Token) -> dict[str, Any]:
     status_code=200,
     tags=["homeowner"],
     summary="Withdraw my consent for one agency",
+    **operation("withdrawConsent", *HOMEOWNER, not_found("consent_not_found")),
 )
 def withdraw(agency_id: FromPath[uuid.UUID], token: Token) -> dict[str, Any]:
     lead = read_token(token)

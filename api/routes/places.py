@@ -7,6 +7,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import FromQuery
 from msgspec import Struct
 
+from api.contract import PUBLIC, operation
 from engine.db import unit_of_work
 from engine.geo.locate import communes_for_postal_code
 
@@ -26,6 +27,7 @@ class CommunesOut(Struct):
     tags=["estimation form"],
     summary="The communes a postal code serves (city suggestions)",
     cache_control=CacheControlHeader(max_age=3600, public=True),
+    **operation("listCommunes", *PUBLIC),
 )
 def communes(postal_code: FromQuery[str]) -> CommunesOut:
     """Public. An unknown or malformed postal code answers an empty list: the form then says so."""

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec import Meta
 
 from api.auth import Caller, principal
+from api.contract import AGENCY_KEY, KEYED, UNREADABLE, conflict, not_found, operation
 from api.schemas import Request as Body
 from engine.accounts.keys import Principal
 from engine.billing.payments import refund_credit_note
@@ -62,6 +63,14 @@ class RefundController(Controller):
         sync_to_thread=True,
         status_code=201,
         summary="Ask for a refund (within the window, once per purchase)",
+        **operation(
+            "requestRefund",
+            *KEYED,
+            AGENCY_KEY,
+            UNREADABLE,
+            not_found("purchase_not_found"),
+            conflict("refund_already_requested", "refund_window_closed"),
+        ),
     )
     def ask(
         self, caller: Caller, purchase_id: FromPath[uuid.UUID], data: JSONBody[RefundIn]
@@ -90,7 +99,12 @@ class RefundController(Controller):
             return Response(body, status_code=409, media_type="application/problem+json")
         return Response(body, status_code=201)
 
-    @get("/refund-requests", sync_to_thread=True, summary="Refund requests, oldest first")
+    @get(
+        "/refund-requests",
+        sync_to_thread=True,
+        summary="Refund requests, oldest first",
+        **operation("listRefundRequests", *KEYED, AGENCY_KEY),
+    )
     def list(
         self,
         caller: Caller,
@@ -109,7 +123,12 @@ class RefundController(Controller):
                 session, scope, status, reason, agency_id, min_age_days, limit, cursor
             )
 
-    @get("/refund-requests/{request_id:uuid}", sync_to_thread=True, summary="One request")
+    @get(
+        "/refund-requests/{request_id:uuid}",
+        sync_to_thread=True,
+        summary="One request",
+        **operation("readRefundRequest", *KEYED, AGENCY_KEY, not_found("refund_request_not_found")),
+    )
     def read(self, caller: Caller, request_id: FromPath[uuid.UUID]) -> dict[str, Any]:
         with unit_of_work() as session:
             return get_request(session, request_id, _scope(caller))
@@ -119,6 +138,13 @@ class RefundController(Controller):
         sync_to_thread=True,
         status_code=200,
         summary="Approve (in full or in part) or reject, with a note",
+        **operation(
+            "decideRefund",
+            *KEYED,
+            UNREADABLE,
+            not_found("refund_request_not_found"),
+            conflict("already_decided"),
+        ),
     )
     def decision(
         self, caller: Caller, request_id: FromPath[uuid.UUID], data: JSONBody[DecisionIn]

@@ -7,11 +7,18 @@ from typing import Any
 from litestar import get
 from litestar.response import Template
 
+from api.contract import BUSY, operation
 from engine.db import unit_of_work
 from engine.transparency import rules_in_force
 
 
-@get("/api/v1/transparency", sync_to_thread=True, tags=["transparency"], summary="Rules in force")
+@get(
+    "/api/v1/transparency",
+    sync_to_thread=True,
+    tags=["transparency"],
+    summary="Rules in force",
+    **operation("readTransparency", BUSY),
+)
 def transparency() -> dict[str, Any]:
     """Public. Read from the live settings and price grid."""
     with unit_of_work() as session:
