@@ -11,15 +11,18 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from api.admin.routes import AdminController
+from api.agencies.routes import AgencyController
+from api.billing.routes import BillingController, stripe_webhook
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS
+from api.homeowner.routes import erase_my_data, my_data, withdraw
+from api.leads.routes import LeadController
 from api.logging import request_ids
 from api.metrics import PROMETHEUS, metrics
 from api.pro import i18n as pro_i18n
 from api.pro.pages import PRO_PAGES
-from api.routes.admin import AdminController
-from api.routes.agencies import AgencyController
-from api.routes.billing import BillingController, stripe_webhook
+from api.refunds.routes import RefundController
 from api.routes.estimations import (
     create_estimation,
     create_lead,
@@ -29,11 +32,8 @@ from api.routes.estimations import (
 from api.routes.finance_pages import FINANCE_PAGES
 from api.routes.forms import embed_script, form_asset, form_page
 from api.routes.health import healthz, readyz
-from api.routes.leads import LeadController
 from api.routes.matching import preview_matching
-from api.routes.me import erase_my_data, my_data, withdraw
 from api.routes.places import communes
-from api.routes.refunds import RefundController
 from api.routes.transparency import transparency, transparency_page
 
 

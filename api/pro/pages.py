@@ -169,10 +169,11 @@ class ProPages(Controller):
             cursor=cursor or None,
         )
         with unit_of_work() as session:
-            offers, next_cursor = catalogue(session, person.agency_id, query)
+            page = catalogue(session, person.agency_id, query)
         filtered = bool(query.mode or query.property_type or query.min_grade)
         return web.render(
-            request, "leads.html", person, offers=offers, query=query, next_cursor=next_cursor,
+            request, "leads.html", person, offers=page.items, query=query,
+            next_cursor=page.next_cursor,
             filtered=filtered, first_page=not cursor,
         )  # fmt: skip
 

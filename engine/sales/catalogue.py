@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from engine.errors import NotFound
 from engine.pagination import read_cursor, write_cursor
 from engine.sales.offers import PHASE_SQL
+from engine.sales.read_models import Offer, OfferDetail, Page, Project
 
 SORTS = {
     # name: (SQL expression, direction)
@@ -62,9 +63,7 @@ class CatalogueQuery:
     cursor: str | None = None
 
 
-def catalogue(
-    session: Session, agency_id: uuid.UUID, query: CatalogueQuery
-) -> tuple[list[dict[str, Any]], str | None]:
+def catalogue(session: Session, agency_id: uuid.UUID, query: CatalogueQuery) -> Page[Offer]:
     """A page of offers and the cursor of the next page (None on the last page)."""
     column, direction = SORTS[query.sort]
     params: dict[str, Any] = {"agency": agency_id, "now": _now(session), "limit": query.limit + 1}
@@ -103,15 +102,15 @@ def catalogue(
         .mappings()
         .all()
     )
-    page = [_item(r) for r in rows[: query.limit]]
+    page = [Offer(**_fields(r)) for r in rows[: query.limit]]
     next_cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
         next_cursor = write_cursor(last[column], last["id"])
-    return page, next_cursor
+    return Page(page, next_cursor)
 
 
-def offer_for(session: Session, agency_id: uuid.UUID, lead_id: uuid.UUID) -> dict[str, Any]:
+def offer_for(session: Session, agency_id: uuid.UUID, lead_id: uuid.UUID) -> OfferDetail:
     """One lead of the agency's catalogue, whatever its phase (sold out, expired…), or 404."""
     row = (
         session.execute(
@@ -123,13 +122,13 @@ def offer_for(session: Session, agency_id: uuid.UUID, lead_id: uuid.UUID) -> dic
     )
     if row is None:
         raise NotFound("No lead with this id is offered to your agency.", code="lead_not_found")
-    return {**_item(row), "phase": row["phase"], "purchased": row["bought"]}
+    return OfferDetail(**_fields(row), phase=row["phase"], purchased=row["bought"])
 
 
 _SQL_TYPE = {"qualified_at": "timestamptz", "distance_m": "float8", "price_cents": "bigint"}
 
 
-def _item(row: Any) -> dict[str, Any]:
+def _fields(row: Any) -> dict[str, Any]:
     estimate = row["estimate"]
     return {
         "id": row["id"],
@@ -147,7 +146,7 @@ def _item(row: Any) -> dict[str, Any]:
             k: estimate.get(k)
             for k in ("low_eur", "mid_eur", "high_eur", "confidence", "synthetic")
         },
-        "project": {"timeline": row["timeline"], "is_owner": row["is_owner"]},
+        "project": Project(row["timeline"], row["is_owner"]),
         "grade": row["grade"],
         "distance_km": round(row["distance_m"] / 1000, 1),
         "reach": row["reach"],

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from engine.errors import Conflict, NotFound, PaymentRequired
 from engine.notify.outbox import enqueue
 from engine.sales.models import LedgerLine, Purchase
 from engine.sales.offers import clock_and_phase, mode_of
+from engine.sales.read_models import PurchaseReceipt
 
 BUYER_ROLES = ("owner", "buyer")
 
@@ -38,8 +40,13 @@ class PurchaseRequest:
 
 @dataclass(frozen=True)
 class PurchaseAnswer:
-    body: dict[str, Any]
+    receipt: PurchaseReceipt
     replayed: bool = False
+
+    @classmethod
+    def of(cls, stored: dict[str, Any], replayed: bool = False) -> PurchaseAnswer:
+        """From the answer as stored (JSON), so that the first answer and its replays agree."""
+        return cls(msgspec.convert(stored, PurchaseReceipt, strict=False), replayed)
 
 
 _OFFER = text("""
@@ -92,7 +99,7 @@ def purchase_lead(session: Session, buyer: Principal, request: PurchaseRequest) 
     if request.idempotency_key is not None:
         replay = _claim_key(session, agency_id, request.idempotency_key, request_hash)
         if replay is not None:
-            return PurchaseAnswer(replay, replayed=True)
+            return PurchaseAnswer.of(replay, replayed=True)
 
     offer = (
         session.execute(_OFFER, {"lead": request.lead_id, "agency": agency_id})
@@ -204,7 +211,7 @@ def purchase_lead(session: Session, buyer: Principal, request: PurchaseRequest) 
             {"body": json.dumps(body), "agency": agency_id, "key": request.idempotency_key},
         ).scalar_one()
     session.flush()
-    return PurchaseAnswer(body)
+    return PurchaseAnswer.of(body)
 
 
 _TAKE = {

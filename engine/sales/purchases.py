@@ -20,6 +20,7 @@ from engine.audit import record
 from engine.errors import FieldError, NotFound, RuleViolation
 from engine.pagination import read_cursor, write_cursor
 from engine.sales.models import PIPELINE
+from engine.sales.read_models import Page, Project, PurchasedLead, address_of, contact_of
 
 NOTES_MAX = 10_000
 
@@ -39,7 +40,7 @@ _PURCHASES = """
 
 def list_purchases(
     session: Session, agency_id: uuid.UUID, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> Page[PurchasedLead]:
     """Newest first; the cursor is the last row's time and id."""
     params: dict[str, Any] = {"agency": agency_id, "limit": limit + 1}
     after = ""
@@ -60,10 +61,10 @@ def list_purchases(
     if len(rows) > limit:
         last_row = rows[limit - 1]
         next_cursor = write_cursor(last_row["created_at"], last_row["id"])
-    return items, next_cursor
+    return Page(items, next_cursor)
 
 
-def get_purchase(session: Session, agency_id: uuid.UUID, purchase_id: uuid.UUID) -> dict[str, Any]:
+def get_purchase(session: Session, agency_id: uuid.UUID, purchase_id: uuid.UUID) -> PurchasedLead:
     row = (
         session.execute(
             text(f"{_PURCHASES} AND p.id = :id"), {"agency": agency_id, "id": purchase_id}
@@ -82,7 +83,7 @@ def update_purchase(
     purchase_id: uuid.UUID,
     pipeline_status: str | None,
     notes: str | None,
-) -> dict[str, Any]:
+) -> PurchasedLead:
     agency_id = actor.agency()
     actor.require("owner", "buyer")
     errors = []
@@ -187,31 +188,19 @@ def _drain(buffer: io.StringIO) -> str:
     return value
 
 
-def _item(row: Any) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "lead_id": row["lead_id"],
-        "mode": row["mode"],
-        "price_cents": row["price_cents"],
-        "purchased_at": row["created_at"],
-        "pipeline_status": row["pipeline_status"],
-        "notes": row["notes"],
-        "contact": {
-            "first_name": row["first_name"],
-            "last_name": row["last_name"],
-            "email": row["email"],
-            "phone": row["phone_e164"],
-        },
-        "address": {
-            "street": row["street"],
-            "postal_code": row["postal_code"],
-            "commune_code": row["commune_code"],
-            "city": row["commune_name"],
-            "lat": row["lat"],
-            "lon": row["lon"],
-        },
-        "project": {"timeline": row["timeline"], "is_owner": row["is_owner"]},
-        "property": row["property"],
-        "estimate": row["estimate"],
-        "grade": row["grade"],
-    }
+def _item(row: Any) -> PurchasedLead:
+    return PurchasedLead(
+        id=row["id"],
+        lead_id=row["lead_id"],
+        mode=row["mode"],
+        price_cents=row["price_cents"],
+        purchased_at=row["created_at"],
+        pipeline_status=row["pipeline_status"],
+        notes=row["notes"],
+        contact=contact_of(row),
+        address=address_of(row),
+        project=Project(row["timeline"], row["is_owner"]),
+        property=row["property"],
+        estimate=row["estimate"],
+        grade=row["grade"],
+    )

@@ -69,7 +69,7 @@ class Books(RuleBasedStateMachine):
             ).scalar_one()
             buyer = authenticate(session, agency.key)
             answer = purchase_lead(session, buyer, PurchaseRequest(lead, "exclusive", price))
-        self.purchases.append((uuid.UUID(answer.body["purchase_id"]), price))
+        self.purchases.append((answer.receipt.purchase_id, price))
 
     @precondition(lambda self: self.purchases)
     @rule(pick=st.integers(0, 1_000), share=st.sampled_from([0.25, 1.0]))

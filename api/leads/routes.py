@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from litestar import Controller, Response, get, patch, post
 from litestar.di import Provide
@@ -19,7 +19,16 @@ from api.contract import (
     operation,
     payment_required,
 )
-from api.schemas import Cents, Request
+from api.leads.schemas import (
+    OfferDetailOut,
+    OfferPage,
+    PurchaseIn,
+    PurchaseOut,
+    PurchasePage,
+    PurchasePatch,
+    PurchaseReceiptOut,
+)
+from api.schemas import shaped
 from engine.db import unit_of_work
 from engine.errors import RuleViolation
 from engine.sales.catalogue import CatalogueQuery, catalogue, offer_for
@@ -27,18 +36,6 @@ from engine.sales.purchase import PurchaseRequest, purchase_lead
 from engine.sales.purchases import get_purchase, list_purchases, purchases_csv, update_purchase
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
-
-
-class PurchaseIn(Request):
-    mode: Literal["exclusive", "shared"]
-    price_cents: Cents
-
-
-class PurchasePatch(Request):
-    pipeline_status: Literal["new", "contacted", "appointment", "mandate_signed", "lost"] | None = (
-        None
-    )
-    notes: str | None = None
 
 
 class LeadController(Controller):
@@ -65,14 +62,13 @@ class LeadController(Controller):
         sort: FromQuery[Literal["newest", "distance", "price"]] = "newest",
         limit: Limit = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
-    ) -> dict[str, Any]:
+    ) -> OfferPage:
         """Anonymised: commune, property, estimate, project, grade, distance, mode, price,
         slots left and deadline. Contact details come with the purchase."""
         agency_id = caller.agency()
         query = CatalogueQuery(mode, property_type, min_grade, max_distance_km, sort, limit, cursor)
         with unit_of_work() as session:
-            items, next_cursor = catalogue(session, agency_id, query)
-        return {"items": items, "next_cursor": next_cursor}
+            return shaped(catalogue(session, agency_id, query), OfferPage)
 
     @get(
         "/leads/{lead_id:uuid}",
@@ -80,9 +76,9 @@ class LeadController(Controller):
         summary="One offer of your catalogue",
         **operation("readOffer", *KEYED, AGENCY_KEY, not_found("lead_not_found")),
     )
-    def read(self, caller: Caller, lead_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+    def read(self, caller: Caller, lead_id: FromPath[uuid.UUID]) -> OfferDetailOut:
         with unit_of_work() as session:
-            return offer_for(session, caller.agency(), lead_id)
+            return shaped(offer_for(session, caller.agency(), lead_id), OfferDetailOut)
 
     @post(
         "/leads/{lead_id:uuid}/purchase",
@@ -114,7 +110,7 @@ class LeadController(Controller):
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", max_length=255)
         ] = None,
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[PurchaseReceiptOut]:
         """Owner or buyer. The same Idempotency-Key with the same body answers the same purchase;
         with another body, 409 `idempotency_key_reused`."""
         if idempotency_key is not None and not idempotency_key.strip():
@@ -123,7 +119,9 @@ class LeadController(Controller):
         with unit_of_work() as session:
             answer = purchase_lead(session, caller, request)
         headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
-        return Response(answer.body, status_code=201, headers=headers)
+        return Response(
+            shaped(answer.receipt, PurchaseReceiptOut), status_code=201, headers=headers
+        )
 
     @get(
         "/purchases",
@@ -136,10 +134,9 @@ class LeadController(Controller):
         caller: Caller,
         limit: Limit = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
-    ) -> dict[str, Any]:
+    ) -> PurchasePage:
         with unit_of_work() as session:
-            items, next_cursor = list_purchases(session, caller.agency(), limit, cursor)
-        return {"items": items, "next_cursor": next_cursor}
+            return shaped(list_purchases(session, caller.agency(), limit, cursor), PurchasePage)
 
     @get(
         "/purchases.csv",
@@ -163,9 +160,9 @@ class LeadController(Controller):
         summary="One purchased lead",
         **operation("readPurchase", *KEYED, AGENCY_KEY, not_found("purchase_not_found")),
     )
-    def purchase_detail(self, caller: Caller, purchase_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+    def purchase_detail(self, caller: Caller, purchase_id: FromPath[uuid.UUID]) -> PurchaseOut:
         with unit_of_work() as session:
-            return get_purchase(session, caller.agency(), purchase_id)
+            return shaped(get_purchase(session, caller.agency(), purchase_id), PurchaseOut)
 
     @patch(
         "/purchases/{purchase_id:uuid}",
@@ -177,6 +174,9 @@ class LeadController(Controller):
     )
     def purchase_update(
         self, caller: Caller, purchase_id: FromPath[uuid.UUID], data: JSONBody[PurchasePatch]
-    ) -> dict[str, Any]:
+    ) -> PurchaseOut:
         with unit_of_work() as session:
-            return update_purchase(session, caller, purchase_id, data.pipeline_status, data.notes)
+            changed = update_purchase(
+                session, caller, purchase_id, data.pipeline_status, data.notes
+            )
+            return shaped(changed, PurchaseOut)

@@ -11,9 +11,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import text
 
-from api.auth import Caller, principal
-from api.contract import AGENCY_KEY, KEYED, UNREADABLE, conflict, not_found, operation
-from api.schemas import (
+from api.agencies.schemas import (
     AgencyIn,
     AgencyOut,
     AgencyPatch,
@@ -22,6 +20,8 @@ from api.schemas import (
     ApiKeyOut,
     ApiKeyRoleIn,
 )
+from api.auth import Caller, principal
+from api.contract import AGENCY_KEY, KEYED, UNREADABLE, conflict, not_found, operation
 from engine.accounts.keys import (
     Principal,
     change_agency_key_role,
