@@ -15,7 +15,7 @@ from api.admin.routes import AdminController
 from api.agencies.routes import AgencyController
 from api.billing.routes import BillingController, stripe_webhook
 from api.docs import swagger_assets, swagger_ui
-from api.errors import EXCEPTION_HANDLERS
+from api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from api.homeowner.routes import erase_my_data, my_data, withdraw
 from api.leads.routes import LeadController
 from api.logging import request_ids
@@ -68,6 +68,7 @@ def create_app() -> Litestar:
             swagger_assets(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=refuse_nul_characters,
         middleware=[request_ids, PROMETHEUS.middleware],
         template_config=TemplateConfig(
             directory=[

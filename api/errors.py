@@ -127,6 +127,16 @@ def on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
     return problem(status, "http_error", str(exc.detail) if exc.detail else TITLES.get(status, ""))
 
 
+def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
+    """A query parameter with a NUL character is a 422, as in a body: no one types it, and
+    PostgreSQL cannot compare text with it (it would be a 500 deep in a query)."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value:
+            raise RuleViolation.at(
+                name, "invalid_characters", f"`{name}` contains a NUL character."
+            )
+
+
 # PostgreSQL rolled the transaction back and says so: serialization failure, deadlock. Every
 # route may be sent again after one (a route that commits in steps resumes from what is done).
 _RETRYABLE = {"40001", "40P01"}

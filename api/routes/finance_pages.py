@@ -19,11 +19,11 @@ from sqlalchemy import text
 
 from api import finance_session as sessions
 from engine.accounts.keys import authenticate
-from engine.billing.payments import refund_credit_note
 from engine.billing.views import euros
 from engine.db import unit_of_work
 from engine.errors import MandatError, RuleViolation, Unauthenticated
-from engine.refunds.service import decide, list_requests
+from engine.refunds.flows import decide_refund
+from engine.refunds.service import list_requests
 
 STATUSES = [("pending", "À décider"), ("approved", "Acceptées"), ("rejected", "Refusées")]
 REASONS_FR = {
@@ -111,22 +111,22 @@ def queue(
         names = dict(session.execute(text("SELECT id, name FROM agency")).tuples().all())
     items = [
         {
-            "id": item["id"],
-            "created": item["created_at"].strftime("%d/%m/%Y %H:%M"),
-            "agency": names.get(item["agency_id"], "?"),
-            "reason": REASONS_FR[item["reason"]],
-            "price": euros(item["price_cents"]),
-            "rate": _percent(item.get("agency_refund_rate")),
-            "review": "taux élevé" if item["review_reason"] else "",
+            "id": item.id,
+            "created": item.created_at.strftime("%d/%m/%Y %H:%M"),
+            "agency": names.get(item.agency_id, "?"),
+            "reason": REASONS_FR[item.reason],
+            "price": euros(item.price_cents),
+            "rate": _percent(item.agency_refund_rate),
+            "review": "taux élevé" if item.review_reason else "",
         }
-        for item in page["items"]
+        for item in page.items
     ]
     return _page(
         "finance_queue.html",
         items=items,
         current=status,
         statuses=STATUSES,
-        median=_percent(page["median_refund_rate"]),
+        median=_percent(page.median_refund_rate),
         decided=decided,
         signed_in=True,
         csrf=sessions.csrf_token(cookie),
@@ -167,7 +167,7 @@ def _detail(request_id: uuid.UUID, cookie: str, errors: list[str], status: int) 
                 csrf=sessions.csrf_token(cookie),
             )
         rates = list_requests(session, None, None, None, row["agency_id"], None, 1, None)
-    agency_rate = rates["items"][0].get("agency_refund_rate") if rates["items"] else None
+    agency_rate = rates.items[0].agency_refund_rate if rates.items else None
     prop = row["property"]
     r = {
         "id": row["id"],
@@ -203,7 +203,7 @@ def _detail(request_id: uuid.UUID, cookie: str, errors: list[str], status: int) 
     a = {
         "name": row["agency_name"],
         "rate": _percent(agency_rate),
-        "median": _percent(rates["median_refund_rate"]),
+        "median": _percent(rates.median_refund_rate),
         "requests": row["requests"],
         "approved": row["approved"],
     }
@@ -258,16 +258,11 @@ def decide_page(
     if errors:
         return _detail(request_id, cookie, errors, 422)
     try:
-        with unit_of_work() as session:
-            outcome = decide(
-                session, principal, request_id, str(decision), amount, data.get("note") or ""
-            )
+        decide_refund(principal, request_id, str(decision), amount, data.get("note") or "")
     except RuleViolation as error:
         return _detail(request_id, cookie, [e.message for e in error.errors], 422)
     except MandatError as error:
         return _detail(request_id, cookie, [error.message], 409)
-    if outcome.credit_note_id:
-        refund_credit_note(outcome.credit_note_id)
     return Redirect(f"/finance/refunds?decided={request_id}", status_code=303)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from engine.billing import models as _billing  # noqa: F401 - the tables our foreign keys name
 from engine.db import Base
 
-REASONS = (
+Reason = Literal[
     "unreachable",
     "wrong_number",
     "not_owner",
@@ -33,7 +33,8 @@ REASONS = (
     "duplicate",
     "out_of_zone",
     "other",
-)
+]
+REASONS: tuple[str, ...] = get_args(Reason)
 # A lead refunded for one of these is withdrawn from sale for every agency.
 WITHDRAWING_REASONS = ("fake", "wrong_number", "duplicate")
 

@@ -24,6 +24,7 @@ from engine.errors import Conflict, FieldError, NotFound, RuleViolation
 from engine.notify.outbox import enqueue
 from engine.pagination import read_cursor, write_cursor
 from engine.refunds.models import REASONS, WITHDRAWING_REASONS, RefundRequest
+from engine.refunds.read_models import RefundRequestPage, RefundRequestRecord
 from engine.settings import read_settings
 
 MAX_ATTEMPTS = 20
@@ -314,29 +315,6 @@ def _close(
     )
 
 
-def view(row: Any, rates: dict[uuid.UUID, float] | None = None) -> dict[str, Any]:
-    data = {
-        "id": row["id"],
-        "purchase_id": row["purchase_id"],
-        "agency_id": row["agency_id"],
-        "created_at": row["created_at"],
-        "reason": row["reason"],
-        "comment": row["comment"],
-        "call_attempts": row["call_attempts"],
-        "status": row["status"],
-        "review_reason": row["review_reason"],
-        "decision_rule": row["decision_rule"],
-        "decided_at": row["decided_at"],
-        "decision_note": row["decision_note"],
-        "approved_amount_cents": row["approved_amount_cents"],
-        "credit_note_id": row["credit_note_id"],
-        "price_cents": row["price_cents"],
-    }
-    if rates is not None:
-        data["agency_refund_rate"] = rates.get(row["agency_id"], 0.0)
-    return data
-
-
 _LIST = """
     SELECT r.*, p.price_cents FROM refund_request r JOIN purchase p ON p.id = r.purchase_id
     WHERE (CAST(:agency AS uuid) IS NULL OR r.agency_id = :agency)
@@ -365,7 +343,7 @@ def list_requests(
     min_age_days: int | None,
     limit: int,
     cursor: str | None,
-) -> dict[str, Any]:
+) -> RefundRequestPage:
     """Oldest first. Staff (`agency_id` None) see every agency's, with each agency's refund
     rate over 30 days and the median of all agencies that bought."""
     where: list[str] = []
@@ -398,18 +376,18 @@ def list_requests(
             median = (
                 ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
             )
-    items = [view(r, rates) for r in rows[:limit]]
+    items = [RefundRequestRecord.of(r, rates) for r in rows[:limit]]
     next_cursor = (
         write_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"])
         if len(rows) > limit
         else None
     )
-    return {"items": items, "next_cursor": next_cursor, "median_refund_rate": median}
+    return RefundRequestPage(items, next_cursor, median)
 
 
 def get_request(
     session: Session, request_id: uuid.UUID, agency_id: uuid.UUID | None
-) -> dict[str, Any]:
+) -> RefundRequestRecord:
     row = (
         session.execute(text(_LIST + " AND r.id = :id"), {"agency": agency_id, "id": request_id})
         .mappings()
@@ -417,4 +395,4 @@ def get_request(
     )
     if row is None:
         raise NotFound("No refund request of yours has this id.", code="refund_request_not_found")
-    return view(row)
+    return RefundRequestRecord.of(row)

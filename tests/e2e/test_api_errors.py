@@ -529,3 +529,13 @@ def test_the_openapi_document_describes_the_agency_endpoints(client) -> None:
     schema = response.json()
     assert schema["openapi"].startswith("3.1")
     assert {"/api/v1/agencies", "/api/v1/agency"} <= set(schema["paths"])
+
+
+def test_a_nul_character_in_a_query_parameter_is_a_422_not_a_server_error(
+    client, admin_headers
+) -> None:
+    answer = client.get("/api/v1/admin/audit?action=agency%00", headers=admin_headers)
+
+    body = problem(answer, 422, "validation_failed")
+    assert body["errors"][0]["path"] == "action"
+    assert body["errors"][0]["code"] == "invalid_characters"

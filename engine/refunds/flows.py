@@ -1,0 +1,53 @@
+"""The refund services as their callers use them (the API, finance's pages): each owns its
+units of work, and pays a credit note back through Stripe only once the decision is committed
+(never while holding the request's lock)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from engine.accounts.keys import Principal
+from engine.billing.payments import refund_credit_note
+from engine.db import unit_of_work
+from engine.errors import Conflict
+from engine.refunds.read_models import RefundDecision
+from engine.refunds.service import RefundOutcome, decide, get_request, request_refund
+
+
+def ask_refund(
+    caller: Principal,
+    purchase_id: uuid.UUID,
+    reason: str,
+    comment: str,
+    call_attempts: list[datetime],
+) -> RefundOutcome:
+    """Owner or buyer. A provable case is approved at once (and paid back if its invoice is
+    paid); a late request is recorded as rejected, then refused: Conflict `refund_window_closed`."""
+    with unit_of_work() as session:
+        outcome = request_refund(session, caller, purchase_id, reason, comment, call_attempts)
+    if outcome.credit_note_id:
+        refund_credit_note(outcome.credit_note_id)
+    if outcome.rule == "auto:late":
+        raise Conflict(
+            "The refund window of this purchase has closed.",
+            code="refund_window_closed",
+            id=str(outcome.request_id),
+            rule=outcome.rule,
+        )
+    return outcome
+
+
+def decide_refund(
+    caller: Principal,
+    request_id: uuid.UUID,
+    decision: str,
+    amount_cents: int | None,
+    note: str,
+) -> RefundDecision:
+    """Finance approves (in full or in part) or rejects a pending request, with a note."""
+    with unit_of_work() as session:
+        outcome = decide(session, caller, request_id, decision, amount_cents, note)
+    refunded = refund_credit_note(outcome.credit_note_id) if outcome.credit_note_id else None
+    with unit_of_work() as session:
+        return RefundDecision(get_request(session, request_id, None), refunded)
