@@ -7,14 +7,22 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import stripe
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
-from msgspec import Meta
-from sqlalchemy import text
 
 from api.auth import Caller, principal
+from api.billing.schemas import (
+    BillingRunOut,
+    CreditNoteOut,
+    CreditNotePage,
+    InvoiceOut,
+    InvoicePage,
+    PaymentMethodIn,
+    PaymentMethodOut,
+    RunIn,
+    StripeEventOut,
+)
 from api.contract import (
     AGENCY_KEY,
     BUSY,
@@ -25,26 +33,19 @@ from api.contract import (
     operation,
     payment_required,
 )
-from api.schemas import Request as Body
+from api.schemas import shaped
 from engine.accounts.keys import Principal
 from engine.billing import stripe_gateway as gateway
 from engine.billing.einvoice import stored_pdf
 from engine.billing.ereporting import ereporting_csv, ereporting_sales
-from engine.billing.payments import collect, handle_event
+from engine.billing.payment_method import save_payment_method
+from engine.billing.payments import handle_event
 from engine.billing.run import parse_period, request_run, run_status
 from engine.billing.views import document, html, lines_csv, list_documents
 from engine.db import unit_of_work
-from engine.errors import MandatError, PaymentRequired, RuleViolation
+from engine.errors import MandatError
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
-
-
-class RunIn(Body):
-    period: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
-
-
-class PaymentMethodIn(Body):
-    payment_method_id: Annotated[str, Meta(min_length=3, max_length=255)]
 
 
 def _scope(caller: Principal) -> uuid.UUID | None:
@@ -67,7 +68,7 @@ class BillingController(Controller):
         summary="Ask for a month's billing",
         **operation("requestBillingRun", *KEYED, UNREADABLE),
     )
-    def run(self, caller: Caller, data: JSONBody[RunIn]) -> dict[str, Any]:
+    def run(self, caller: Caller, data: JSONBody[RunIn]) -> BillingRunOut:
         """Finance. The run is recorded and done by the scheduler within a minute (a month for
         every agency takes minutes: never inside a request); follow it at
         `GET /billing/runs/{id}`. Idempotent: a month billed again bills only what is left, and
@@ -76,7 +77,7 @@ class BillingController(Controller):
         period = parse_period(data.period)
         with unit_of_work() as session:
             run_id = request_run(session, period, datetime.now(UTC), caller)
-            return run_status(session, run_id)
+            return shaped(run_status(session, run_id), BillingRunOut)
 
     @get(
         "/billing/runs/{run_id:uuid}",
@@ -84,7 +85,7 @@ class BillingController(Controller):
         summary="A billing run",
         **operation("readBillingRun", *KEYED, not_found("billing_run_not_found")),
     )
-    def run_state(self, caller: Caller, run_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+    def run_state(self, caller: Caller, run_id: FromPath[uuid.UUID]) -> BillingRunOut:
         """Finance. `requested`, `running` or `finished`, with its counts; once finished, the
         month's invoices (first 200)."""
         caller.require("finance")
@@ -95,7 +96,7 @@ class BillingController(Controller):
                 found["documents"], _ = list_documents(
                     session, "invoice", None, None, 200, None, period
                 )
-        return found
+        return shaped(found, BillingRunOut)
 
     @get(
         "/invoices",
@@ -109,12 +110,12 @@ class BillingController(Controller):
         status: FromQuery[Literal["open", "paid", "payment_failed"] | None] = None,
         limit: Limit = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
-    ) -> dict[str, Any]:
+    ) -> InvoicePage:
         with unit_of_work() as session:
             items, next_cursor = list_documents(
                 session, "invoice", _scope(caller), status, limit, cursor
             )
-        return {"items": items, "next_cursor": next_cursor}
+        return shaped({"items": items, "next_cursor": next_cursor}, InvoicePage)
 
     @get(
         "/invoices/{doc_id:uuid}",
@@ -122,14 +123,15 @@ class BillingController(Controller):
         summary="One invoice",
         **operation("readInvoice", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
     )
-    def invoice(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+    def invoice(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> InvoiceOut:
         with unit_of_work() as session:
-            return document(session, "invoice", doc_id, _scope(caller))
+            return shaped(document(session, "invoice", doc_id, _scope(caller)), InvoiceOut)
 
     @get(
         "/invoices/{doc_id:uuid}/html",
         sync_to_thread=True,
         summary="An invoice, printable",
+        media_type="text/html",
         **operation("readInvoicePage", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
     )
     def invoice_page(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
@@ -141,6 +143,7 @@ class BillingController(Controller):
         "/invoices/{doc_id:uuid}/lines.csv",
         sync_to_thread=True,
         summary="An invoice's lines",
+        media_type="text/csv",
         **operation("readInvoiceLines", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
     )
     def invoice_lines(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
@@ -171,12 +174,12 @@ class BillingController(Controller):
         caller: Caller,
         limit: Limit = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
-    ) -> dict[str, Any]:
+    ) -> CreditNotePage:
         with unit_of_work() as session:
             items, next_cursor = list_documents(
                 session, "credit_note", _scope(caller), None, limit, cursor
             )
-        return {"items": items, "next_cursor": next_cursor}
+        return shaped({"items": items, "next_cursor": next_cursor}, CreditNotePage)
 
     @get(
         "/credit-notes/{doc_id:uuid}",
@@ -184,14 +187,15 @@ class BillingController(Controller):
         summary="One credit note",
         **operation("readCreditNote", *KEYED, AGENCY_KEY, not_found("credit_note_not_found")),
     )
-    def credit_note(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+    def credit_note(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> CreditNoteOut:
         with unit_of_work() as session:
-            return document(session, "credit_note", doc_id, _scope(caller))
+            return shaped(document(session, "credit_note", doc_id, _scope(caller)), CreditNoteOut)
 
     @get(
         "/credit-notes/{doc_id:uuid}/html",
         sync_to_thread=True,
         summary="A credit note, printable",
+        media_type="text/html",
         **operation("readCreditNotePage", *KEYED, AGENCY_KEY, not_found("credit_note_not_found")),
     )
     def credit_note_page(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
@@ -239,48 +243,10 @@ class BillingController(Controller):
             "savePaymentMethod", *KEYED, AGENCY_KEY, UNREADABLE, payment_required("card_declined")
         ),
     )
-    def payment_method(self, caller: Caller, data: JSONBody[PaymentMethodIn]) -> dict[str, Any]:
+    def payment_method(self, caller: Caller, data: JSONBody[PaymentMethodIn]) -> PaymentMethodOut:
         """Owner. A PaymentMethod made client-side with Stripe.js; unpaid invoices are charged
         on it at once, which lifts a suspension for non-payment."""
-        caller.require("owner")
-        agency_id = caller.agency()
-        with unit_of_work() as session:
-            agency = session.execute(
-                text("SELECT name, email, stripe_customer_id FROM agency WHERE id = :a"),
-                {"a": agency_id},
-            ).one()
-        customer = agency.stripe_customer_id or gateway.create_customer(
-            str(agency_id), agency.name, agency.email
-        )
-        try:
-            method = gateway.attach_payment_method(customer, data.payment_method_id)
-        except stripe.CardError as error:
-            raise PaymentRequired(
-                "This card was refused: use another one.", code=error.code or "card_declined"
-            ) from error
-        except stripe.InvalidRequestError as error:
-            raise RuleViolation.at(
-                "payment_method_id", "invalid_payment_method", "Stripe does not know this one."
-            ) from error
-        with unit_of_work() as session:
-            session.execute(
-                text("""
-                    UPDATE agency SET stripe_customer_id = :c, stripe_payment_method_id = :m
-                    WHERE id = :a
-                """),
-                {"c": customer, "m": method, "a": agency_id},
-            )
-            unpaid = list(
-                session.execute(
-                    text("""
-                        SELECT id FROM invoice WHERE agency_id = :a AND status = 'payment_failed'
-                        ORDER BY issued_at
-                    """),
-                    {"a": agency_id},
-                ).scalars()
-            )
-        retried = {str(i): collect(i, new_attempt=True).status for i in unpaid}
-        return {"payment_method_id": method, "retried_invoices": retried}
+        return shaped(save_payment_method(caller, data.payment_method_id), PaymentMethodOut)
 
 
 def _pdf(caller: Principal, kind: str, doc_id: uuid.UUID) -> Response[bytes]:
@@ -303,7 +269,7 @@ def _pdf(caller: Principal, kind: str, doc_id: uuid.UUID) -> Response[bytes]:
     tags=["billing"],
     **operation("receiveStripeEvent", Answer(400, ("invalid_signature",)), BUSY),
 )
-def stripe_webhook(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
+def stripe_webhook(request: Request[Any, Any, Any], body: RawBody) -> StripeEventOut:
     """Stripe's events, verified (signature, timestamp both ways) and stored once by id."""
     try:
         event = gateway.verify_event(body, request.headers.get("stripe-signature", ""))
@@ -311,4 +277,4 @@ def stripe_webhook(request: Request[Any, Any, Any], body: RawBody) -> dict[str, 
         raise MandatError("The signature does not check out.", code="invalid_signature") from error
     with unit_of_work() as session:
         outcome = handle_event(session, event)
-    return {"received": True, "outcome": outcome}
+    return StripeEventOut(received=True, outcome=outcome)

@@ -1,0 +1,112 @@
+"""Billing's shapes: runs, invoices and credit notes (with their lines), the payment method."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from api.schemas import Request
+
+
+class RunIn(Request):
+    period: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
+
+
+class PaymentMethodIn(Request):
+    payment_method_id: Annotated[str, Meta(min_length=3, max_length=255)]
+
+
+class DocumentLineOut(Struct):
+    description: str
+    amount_ht_cents: int
+    purchase_id: uuid.UUID | None
+
+
+Identity = Annotated[
+    dict[str, Any],
+    Meta(description="The party as printed on the document (name, SIRET, VAT number, address)"),
+]
+
+
+class VatGroupOut(Struct):
+    """The VAT of one category and rate (EN 16931: S standard, O outside the scope)."""
+
+    category: str
+    rate_bp: int
+    base_cents: int
+    vat_cents: int
+
+
+class DocumentOut(Struct, kw_only=True):
+    id: uuid.UUID
+    type: Literal["invoice", "credit_note"]
+    number: str
+    agency_id: uuid.UUID
+    issued_at: datetime
+    seller: Identity
+    buyer: Identity
+    vat_rate_bp: Annotated[int, Meta(description="VAT rate in basis points (2000 = 20 %)")]
+    total_ht_cents: int
+    vat_cents: int
+    total_ttc_cents: int
+    vat_category: Annotated[str, Meta(description="EN 16931 category: S, or O outside French VAT")]
+    lines: list[DocumentLineOut]
+    vat_breakdown: list[VatGroupOut]
+
+
+class InvoiceOut(DocumentOut, kw_only=True):
+    period: Annotated[str, Meta(description="YYYY-MM")]
+    due_at: date
+    status: Literal["open", "paid", "payment_failed"]
+    paid_at: datetime | None
+
+
+class CreditNoteOut(DocumentOut, kw_only=True):
+    """A credit note corrects one invoice; `refund_status` says whether Stripe paid it back."""
+
+    invoice_id: uuid.UUID
+    invoice_number: str
+    invoice_issued_at: datetime
+    refund_status: Literal["pending", "refunded", "failed"]
+
+
+class InvoicePage(Struct):
+    items: list[InvoiceOut]
+    next_cursor: str | None
+
+
+class CreditNotePage(Struct):
+    items: list[CreditNoteOut]
+    next_cursor: str | None
+
+
+class BillingRunOut(Struct, omit_defaults=True):
+    """A month's billing run: `requested`, then `running`, then `finished` with its counts;
+    once finished, `documents` lists the month's invoices (first 200)."""
+
+    id: uuid.UUID
+    period: Annotated[str, Meta(description="YYYY-MM")]
+    status: Literal["requested", "running", "finished"]
+    requested_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    invoices: int
+    charged: int
+    failed: int
+    documents: list[InvoiceOut] | UnsetType = UNSET
+
+
+class PaymentMethodOut(Struct):
+    payment_method_id: str
+    retried_invoices: Annotated[
+        dict[str, str],
+        Meta(description="Each invoice that had failed, by id: what charging it again did"),
+    ]
+
+
+class StripeEventOut(Struct):
+    received: bool
+    outcome: str
