@@ -26,6 +26,11 @@ def shaped(value: Any, schema: type[T]) -> T:
     return msgspec.convert(value, schema, from_attributes=True)
 
 
+class Out(Struct, forbid_unknown_fields=True):
+    """A response body. Shaped from an engine result, a field the schema does not declare is an
+    error, never silently dropped: the document lists every field a client receives."""
+
+
 class Request(Struct, forbid_unknown_fields=True, kw_only=True):
     """A request body. Text with a NUL character is refused: no one types it, and PostgreSQL
     cannot store it."""

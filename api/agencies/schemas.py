@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from api.schemas import Cents, Latitude, Longitude, RadiusKm, Request
+from api.schemas import Cents, Latitude, Longitude, Out, RadiusKm, Request
 
 
 class LocationIn(Request):
@@ -126,3 +126,10 @@ class AgencyOut(Struct):
     is_demo: bool
     registered_address: dict[str, str] | None
     einvoicing_address: str
+
+
+class WebhookOut(Out):
+    """Where Mandat posts the agency's events, and the secret that signs them."""
+
+    url: str | None
+    secret: str

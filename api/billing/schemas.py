@@ -6,9 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import UNSET, Meta, UnsetType
 
-from api.schemas import Request
+from api.schemas import Out, Request
 
 
 class RunIn(Request):
@@ -19,7 +19,7 @@ class PaymentMethodIn(Request):
     payment_method_id: Annotated[str, Meta(min_length=3, max_length=255)]
 
 
-class DocumentLineOut(Struct):
+class DocumentLineOut(Out):
     description: str
     amount_ht_cents: int
     purchase_id: uuid.UUID | None
@@ -31,7 +31,7 @@ Identity = Annotated[
 ]
 
 
-class VatGroupOut(Struct):
+class VatGroupOut(Out):
     """The VAT of one category and rate (EN 16931: S standard, O outside the scope)."""
 
     category: str
@@ -40,7 +40,7 @@ class VatGroupOut(Struct):
     vat_cents: int
 
 
-class DocumentOut(Struct, kw_only=True):
+class DocumentOut(Out, kw_only=True):
     id: uuid.UUID
     type: Literal["invoice", "credit_note"]
     number: str
@@ -73,17 +73,17 @@ class CreditNoteOut(DocumentOut, kw_only=True):
     refund_status: Literal["pending", "refunded", "failed"]
 
 
-class InvoicePage(Struct):
+class InvoicePage(Out):
     items: list[InvoiceOut]
     next_cursor: str | None
 
 
-class CreditNotePage(Struct):
+class CreditNotePage(Out):
     items: list[CreditNoteOut]
     next_cursor: str | None
 
 
-class BillingRunOut(Struct, omit_defaults=True):
+class BillingRunOut(Out, omit_defaults=True):
     """A month's billing run: `requested`, then `running`, then `finished` with its counts;
     once finished, `documents` lists the month's invoices (first 200)."""
 
@@ -99,7 +99,7 @@ class BillingRunOut(Struct, omit_defaults=True):
     documents: list[InvoiceOut] | UnsetType = UNSET
 
 
-class PaymentMethodOut(Struct):
+class PaymentMethodOut(Out):
     payment_method_id: str
     retried_invoices: Annotated[
         dict[str, str],
@@ -107,6 +107,6 @@ class PaymentMethodOut(Struct):
     ]
 
 
-class StripeEventOut(Struct):
+class StripeEventOut(Out):
     received: bool
     outcome: str

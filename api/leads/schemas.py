@@ -10,9 +10,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from msgspec import Meta, Struct
+from msgspec import Meta
 
-from api.schemas import Cents, EstimateOut, Request
+from api.schemas import Cents, EstimateOut, Out, Request
 
 Mode = Literal["exclusive", "shared"]
 Pipeline = Literal["new", "contacted", "appointment", "mandate_signed", "lost"]
@@ -28,7 +28,7 @@ class PurchasePatch(Request):
     notes: str | None = None
 
 
-class PropertyOut(Struct, omit_defaults=True):
+class PropertyOut(Out, omit_defaults=True):
     """The property as the homeowner described it; facts not given are absent."""
 
     type: str
@@ -44,12 +44,12 @@ class PropertyOut(Struct, omit_defaults=True):
     outdoor_space: str | None = None
 
 
-class ProjectOut(Struct):
+class ProjectOut(Out):
     timeline: str
     is_owner: bool
 
 
-class OfferEstimateOut(Struct):
+class OfferEstimateOut(Out):
     low_eur: int | None
     mid_eur: int | None
     high_eur: int | None
@@ -57,7 +57,7 @@ class OfferEstimateOut(Struct):
     synthetic: bool | None
 
 
-class OfferOut(Struct):
+class OfferOut(Out):
     """One offer of the catalogue: what an agency sees before buying."""
 
     id: Annotated[uuid.UUID, Meta(description="the lead's id")]
@@ -85,12 +85,12 @@ class OfferDetailOut(OfferOut):
     purchased: bool
 
 
-class OfferPage(Struct):
+class OfferPage(Out):
     items: list[OfferOut]
     next_cursor: str | None
 
 
-class ContactOut(Struct):
+class ContactOut(Out):
     """The homeowner; null once they erased their data."""
 
     first_name: str | None
@@ -99,7 +99,7 @@ class ContactOut(Struct):
     phone: str | None
 
 
-class AddressOut(Struct):
+class AddressOut(Out):
     street: str | None
     postal_code: str
     commune_code: str
@@ -108,7 +108,7 @@ class AddressOut(Struct):
     lon: float
 
 
-class PurchaseReceiptOut(Struct):
+class PurchaseReceiptOut(Out):
     """The answer to a purchase: the contact, revealed."""
 
     purchase_id: uuid.UUID
@@ -122,7 +122,14 @@ class PurchaseReceiptOut(Struct):
     property: PropertyOut
 
 
-class PurchaseOut(Struct):
+class StoredEstimateOut(EstimateOut, forbid_unknown_fields=True):
+    """The estimate as it was when the lead was made, and how it was reached."""
+
+    radius_m: int | None = None
+    basis: Annotated[str, Meta(description="radius, departement or none")] = "none"
+
+
+class PurchaseOut(Out):
     """A purchased lead: the contact, where it stands in the agency's pipeline, its notes."""
 
     id: uuid.UUID
@@ -136,10 +143,10 @@ class PurchaseOut(Struct):
     address: AddressOut
     project: ProjectOut
     property: PropertyOut
-    estimate: EstimateOut
+    estimate: StoredEstimateOut
     grade: str
 
 
-class PurchasePage(Struct):
+class PurchasePage(Out):
     items: list[PurchaseOut]
     next_cursor: str | None

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import Meta
 
-from api.schemas import Request
+from api.schemas import Out, Request
 from engine.refunds.models import Reason
 
 Status = Literal["pending", "approved", "rejected"]
@@ -29,7 +29,7 @@ class DecisionIn(Request):
     amount_cents: Annotated[int, Meta(ge=1, le=100_000_000_000)] | None = None
 
 
-class RefundAskedOut(Struct):
+class RefundAskedOut(Out):
     """`rule` names the rule that decided at once (`auto:<rule>`), or is null: finance decides."""
 
     id: uuid.UUID
@@ -37,7 +37,7 @@ class RefundAskedOut(Struct):
     rule: str | None
 
 
-class RefundRequestOut(Struct, omit_defaults=True):
+class RefundRequestOut(Out, omit_defaults=True):
     """A refund request. `agency_refund_rate` (approved refunds over purchases, last 30 days)
     comes only in finance's lists."""
 
@@ -59,7 +59,7 @@ class RefundRequestOut(Struct, omit_defaults=True):
     agency_refund_rate: float | None = None
 
 
-class RefundRequestPage(Struct):
+class RefundRequestPage(Out):
     items: list[RefundRequestOut]
     next_cursor: str | None
     median_refund_rate: float | None
