@@ -19,6 +19,7 @@ from api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from api.homeowner.routes import erase_my_data, my_data, withdraw
 from api.leads.routes import LeadController
 from api.logging import request_ids
+from api.matching.routes import preview_matching
 from api.metrics import PROMETHEUS, metrics
 from api.pro import i18n as pro_i18n
 from api.pro.pages import PRO_PAGES
@@ -32,9 +33,8 @@ from api.routes.estimations import (
 from api.routes.finance_pages import FINANCE_PAGES
 from api.routes.forms import embed_script, form_asset, form_page
 from api.routes.health import healthz, readyz
-from api.routes.matching import preview_matching
 from api.routes.places import communes
-from api.routes.transparency import transparency, transparency_page
+from api.transparency.routes import transparency, transparency_page
 
 
 def create_app() -> Litestar:

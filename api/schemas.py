@@ -45,29 +45,6 @@ class Request(Struct, forbid_unknown_fields=True, kw_only=True):
                     raise ValueError(f"`{where}` contains a NUL character")
 
 
-class CandidateOut(Struct):
-    id: uuid.UUID
-    name: str
-    distance_km: float
-    reach: Literal["zone", "communes", "extended_30", "extended_50"]
-    rank: int
-
-
-class PlaceOut(Struct):
-    commune_code: str
-    commune_name: str
-    departement_code: str
-    lat: float
-    lon: float
-    precision: str
-
-
-class MatchOut(Struct):
-    place: PlaceOut
-    rules: dict[str, Any]
-    agencies: list[CandidateOut]
-
-
 class PropertyIn(Request):
     """Step 1: the property. No personal data."""
 

@@ -9,8 +9,10 @@ from litestar import Controller, get, patch, put
 from litestar.di import Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
+from api.admin.schemas import AuditPage, PriceGridOut, SettingsOut
 from api.auth import Caller, principal
 from api.contract import KEYED, UNREADABLE, operation
+from api.schemas import shaped
 from engine.audit import search
 from engine.db import unit_of_work
 from engine.errors import RuleViolation
@@ -31,10 +33,10 @@ class AdminController(Controller):
         summary="The rules' settings in force",
         **operation("readSettings", *KEYED),
     )
-    def settings(self, caller: Caller) -> dict[str, Any]:
+    def settings(self, caller: Caller) -> SettingsOut:
         caller.require("admin")
         with unit_of_work() as session:
-            return read_settings(session)
+            return shaped(read_settings(session), SettingsOut)
 
     @patch(
         "/settings",
@@ -42,11 +44,11 @@ class AdminController(Controller):
         summary="Change some settings (all or none)",
         **operation("changeSettings", *KEYED, UNREADABLE),
     )
-    def change(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    def change(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> SettingsOut:
         """Admin. Each change is audited with its old and new value; an unknown name is a 422."""
         caller.require("admin")
         with unit_of_work() as session:
-            return change_settings(session, caller, data)
+            return shaped(change_settings(session, caller, data), SettingsOut)
 
     @get(
         "/admin/audit",
@@ -63,12 +65,13 @@ class AdminController(Controller):
         agency_id: FromQuery[uuid.UUID | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         before_id: Annotated[int | None, QueryParameter(ge=1)] = None,
-    ) -> dict[str, Any]:
+    ) -> AuditPage:
         """Admin and finance. Who did what to which object; never personal data."""
         caller.require("admin", "finance")
         with unit_of_work() as session:
             items = search(session, action, subject_type, subject_id, agency_id, limit, before_id)
-        return {"items": items, "next_before_id": items[-1]["id"] if len(items) == limit else None}
+        next_before_id = items[-1]["id"] if len(items) == limit else None
+        return shaped({"items": items, "next_before_id": next_before_id}, AuditPage)
 
     @get(
         "/price-grid",
@@ -76,11 +79,11 @@ class AdminController(Controller):
         summary="The price grid in force",
         **operation("readPriceGrid", *KEYED),
     )
-    def grid(self, caller: Caller) -> dict[str, Any]:
+    def grid(self, caller: Caller) -> PriceGridOut:
         caller.require("admin", "finance")
         with unit_of_work() as session:
             grid = current_grid(session)
-        return {"version": grid.version, "rules": grid.to_json()}
+        return shaped({"version": grid.version, "rules": grid.to_json()}, PriceGridOut)
 
     @put(
         "/price-grid",
@@ -88,7 +91,7 @@ class AdminController(Controller):
         summary="Publish a new version of the price grid",
         **operation("publishPriceGrid", *KEYED, UNREADABLE),
     )
-    def publish(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    def publish(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> PriceGridOut:
         """Admin. Offers already priced keep their prices; new offers use this version."""
         caller.require("admin")
         try:
@@ -99,4 +102,4 @@ class AdminController(Controller):
             ) from error
         with unit_of_work() as session:
             published = publish_grid(session, caller, grid)
-        return {"version": published.version, "rules": published.to_json()}
+        return shaped({"version": published.version, "rules": published.to_json()}, PriceGridOut)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
@@ -19,6 +18,7 @@ from api.agencies.schemas import (
     ApiKeyInfo,
     ApiKeyOut,
     ApiKeyRoleIn,
+    WebhookOut,
 )
 from api.auth import Caller, principal
 from api.contract import AGENCY_KEY, KEYED, UNREADABLE, conflict, not_found, operation
@@ -168,7 +168,7 @@ class AgencyController(Controller):
         summary="Your webhook URL and signing secret",
         **operation("readWebhook", *KEYED, AGENCY_KEY),
     )
-    def webhook(self, caller: Caller) -> dict[str, Any]:
+    def webhook(self, caller: Caller) -> WebhookOut:
         """Owner only. Each webhook carries `Mandat-Signature: t=<unix time>,v1=<hex>` with
         v1 = HMAC-SHA256(secret, "<t>.<raw body>"): recompute it, and refuse an old `t`."""
         caller.require("owner")
@@ -177,7 +177,7 @@ class AgencyController(Controller):
                 text("SELECT webhook_url, webhook_secret FROM agency WHERE id = :a"),
                 {"a": caller.agency()},
             ).one()
-        return {"url": row.webhook_url, "secret": row.webhook_secret}
+        return WebhookOut(row.webhook_url, row.webhook_secret)
 
     @get(
         "/agency",

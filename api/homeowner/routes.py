@@ -4,12 +4,14 @@ The token in the link (from the confirmation e-mail) is the only key; no account
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import delete, get, post
 from litestar.params import FromPath, QueryParameter
 
 from api.contract import HOMEOWNER, not_found, operation
+from api.homeowner.schemas import ErasedOut, MyDataOut, WithdrawnOut
+from api.schemas import shaped
 from engine.db import unit_of_work
 from engine.privacy.service import erase, export, read_token, withdraw_consent
 
@@ -23,12 +25,12 @@ Token = Annotated[str, QueryParameter(min_length=10, max_length=400)]
     summary="Export my data",
     **operation("exportMyData", *HOMEOWNER, not_found("erased")),
 )
-def my_data(token: Token) -> dict[str, Any]:
+def my_data(token: Token) -> MyDataOut:
     """Everything held about the homeowner as JSON: contact, project, property, estimate, the
     consent given (wording, time, agencies) and which agencies bought the lead and when."""
     lead = read_token(token)
     with unit_of_work() as session:
-        return export(session, lead)
+        return shaped(export(session, lead), MyDataOut)
 
 
 @delete(
@@ -39,11 +41,11 @@ def my_data(token: Token) -> dict[str, Any]:
     summary="Erase my data",
     **operation("eraseMyData", *HOMEOWNER, not_found("erased")),
 )
-def erase_my_data(token: Token) -> dict[str, Any]:
+def erase_my_data(token: Token) -> ErasedOut:
     """Personal fields anonymised, the lead withdrawn from sale, buying agencies notified."""
     lead = read_token(token)
     with unit_of_work() as session:
-        return erase(session, lead)
+        return shaped(erase(session, lead), ErasedOut)
 
 
 @post(
@@ -54,7 +56,7 @@ def erase_my_data(token: Token) -> dict[str, Any]:
     summary="Withdraw my consent for one agency",
     **operation("withdrawConsent", *HOMEOWNER, not_found("consent_not_found")),
 )
-def withdraw(agency_id: FromPath[uuid.UUID], token: Token) -> dict[str, Any]:
+def withdraw(agency_id: FromPath[uuid.UUID], token: Token) -> WithdrawnOut:
     lead = read_token(token)
     with unit_of_work() as session:
-        return withdraw_consent(session, lead, agency_id)
+        return shaped(withdraw_consent(session, lead, agency_id), WithdrawnOut)

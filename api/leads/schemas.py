@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from msgspec import Meta
 
@@ -150,3 +150,69 @@ class PurchaseOut(Out):
 class PurchasePage(Out):
     items: list[PurchaseOut]
     next_cursor: str | None
+
+
+class StaffConsentOut(Out):
+    text_version: str
+    given_at: datetime
+    agency_ids: list[uuid.UUID]
+    ticked_via: Annotated[
+        dict[str, str],
+        Meta(description="How each agency was ticked: box, all, declared, preticked"),
+    ]
+    embedding_origin: str | None
+
+
+class CommuneOut(Out):
+    code: str
+    name: str
+
+
+class StaffEstimationOut(Out):
+    id: uuid.UUID
+    created_at: datetime
+    source: str | None
+    property: PropertyOut
+    postal_code: str
+    commune: CommuneOut
+    location_precision: str
+    estimate: StoredEstimateOut
+
+
+class StaffCandidateOut(Out):
+    """An agency named to the homeowner, and whether they consented to it."""
+
+    agency_id: uuid.UUID
+    name: str
+    rank: int
+    distance_m: float
+    reach: str
+    consented: bool
+
+
+class RulesInForceOut(Out):
+    """The rules as they were when the lead was matched and qualified."""
+
+    matching: dict[str, Any]
+    intake: dict[str, Any]
+
+
+class StaffLeadOut(Out):
+    """The whole lead as staff see it: qualification, bot signals, duplicates, consent."""
+
+    id: uuid.UUID
+    created_at: datetime
+    status: str
+    score: int
+    grade: str
+    reasons: list[str]
+    quarantine_reasons: list[str]
+    duplicate_of: uuid.UUID | None
+    duplicates: list[uuid.UUID]
+    contact: ContactOut
+    project: ProjectOut
+    consent: StaffConsentOut
+    client_ip: str | None
+    estimation: StaffEstimationOut
+    candidates: list[StaffCandidateOut]
+    rules: RulesInForceOut

@@ -15,6 +15,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from api.auth import Caller, principal
 from api.client import client_ip
 from api.contract import KEYED, PUBLIC, UNREADABLE, not_found, operation
+from api.leads.schemas import StaffLeadOut
 from api.schemas import (
     ConsentTextOut,
     EstimateOut,
@@ -23,6 +24,7 @@ from api.schemas import (
     LeadIn,
     LeadReceiptOut,
     NamedAgencyOut,
+    shaped,
 )
 from engine.db import unit_of_work
 from engine.intake.estimations import EstimationRequest, request_estimate
@@ -122,8 +124,8 @@ def current_consent_text(lang: FromQuery[str] = "fr") -> ConsentTextOut:
     security=[{"BearerAuth": []}],
     **operation("readStaffLead", *KEYED, not_found("lead_not_found")),
 )
-def staff_lead(caller: Caller, lead_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+def staff_lead(caller: Caller, lead_id: FromPath[uuid.UUID]) -> StaffLeadOut:
     """Admin and finance only."""
     caller.require("admin", "finance")
     with unit_of_work() as session:
-        return lead_for_staff(session, lead_id)
+        return shaped(lead_for_staff(session, lead_id), StaffLeadOut)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import get
 from litestar.response import Template
 
 from api.contract import BUSY, operation
+from api.schemas import shaped
+from api.transparency.schemas import TransparencyOut
 from engine.db import unit_of_work
 from engine.transparency import rules_in_force
 
@@ -19,10 +19,10 @@ from engine.transparency import rules_in_force
     summary="Rules in force",
     **operation("readTransparency", BUSY),
 )
-def transparency() -> dict[str, Any]:
+def transparency() -> TransparencyOut:
     """Public. Read from the live settings and price grid."""
     with unit_of_work() as session:
-        return rules_in_force(session)
+        return shaped(rules_in_force(session), TransparencyOut)
 
 
 @get("/transparency", sync_to_thread=True, include_in_schema=False)

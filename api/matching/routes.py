@@ -10,7 +10,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from api.auth import Caller, principal
 from api.contract import KEYED, operation
-from api.schemas import CandidateOut, MatchOut, PlaceOut
+from api.matching.schemas import CandidateOut, MatchingRulesOut, MatchOut, PlaceOut
 from engine.db import unit_of_work
 from engine.geo.locate import locate
 from engine.matching.service import match_lead
@@ -48,12 +48,12 @@ def preview_matching(
             place.lon,
             place.precision,
         ),
-        rules={
-            "min_candidates": rules.min_candidates,
-            "max_named_agencies": rules.max_named_agencies,
-            "extension_steps_km": [m // 1000 for m in rules.extension_steps_m],
-            "version": rules.version,
-        },
+        rules=MatchingRulesOut(
+            rules.min_candidates,
+            rules.max_named_agencies,
+            [m // 1000 for m in rules.extension_steps_m],
+            rules.version,
+        ),
         agencies=[
             CandidateOut(c.agency_id, c.agency_name, c.distance_km, c.reach, rank)  # type: ignore[arg-type]
             for rank, c in enumerate(candidates, start=1)

@@ -1,0 +1,89 @@
+"""Platform staff's shapes: the rules' settings, the price grid, the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from msgspec import Meta
+
+from api.schemas import Out
+
+Decimal = Annotated[str, Meta(description="an exact decimal, as text", examples=["1.2"])]
+
+
+class SettingsOut(Out):
+    """The rules' settings in force (PATCH takes any of them by name)."""
+
+    default_radius_km: int
+    min_candidates: int
+    max_named_agencies: int
+    extension_steps_km: list[int]
+    bot_min_seconds: int
+    max_leads_per_ip_per_hour: int
+    max_leads_per_phone_per_day: int
+    duplicate_window_days: int
+    grade_a_min_score: int
+    grade_b_min_score: int
+    exclusive_window_hours: int
+    shared_cap: int
+    offer_days: int
+    vat_rates_bp: Annotated[
+        dict[str, int], Meta(description="VAT in basis points by département code, and default")
+    ]
+    invoice_due_days: int
+    dunning_reminder_days: list[int]
+    dunning_suspend_days: int
+    refund_window_days: int
+    retention_unsold_days: int
+    retention_sold_days: int
+    retention_access_log_days: int
+    retention_idempotency_key_hours: int
+    refund_review_rate_bp: int
+    seller_identity: Annotated[
+        dict[str, Any],
+        Meta(description="Mandat as the seller on its invoices: name, siret, vat_number, address"),
+    ]
+
+
+class ValueBandOut(Out):
+    below_eur: int | None
+    factor: Decimal
+
+
+class PriceRulesOut(Out):
+    """A price grid's rules, as PUT /price-grid takes them."""
+
+    base_cents: dict[str, int]
+    bands: list[ValueBandOut]
+    no_estimate_factor: Decimal
+    grade_factors: dict[str, Decimal]
+    competition_step: Decimal
+    competition_pivot: int
+    competition_bounds: list[Decimal]
+    floor_cents: int
+
+
+class PriceGridOut(Out):
+    version: int
+    rules: PriceRulesOut
+
+
+class AuditEntryOut(Out):
+    """Who did what to which object; never personal data."""
+
+    id: int
+    at: datetime
+    actor_key_id: uuid.UUID | None
+    actor_role: str | None
+    agency_id: uuid.UUID | None
+    action: str
+    subject_type: str
+    subject_id: str
+    details: dict[str, Any]
+
+
+class AuditPage(Out):
+    items: list[AuditEntryOut]
+    next_before_id: Annotated[int | None, Meta(description="send as before_id for older")]
