@@ -16,10 +16,10 @@ from api.agencies.routes import AgencyController
 from api.billing.routes import BillingController, stripe_webhook
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
-from api.homeowner.routes import erase_my_data, my_data, withdraw
+from api.homeowner.routes import erase_data, my_data, withdraw
 from api.leads.routes import LeadController
 from api.logging import request_ids
-from api.matching.routes import preview_matching
+from api.matching.routes import matching_preview
 from api.metrics import PROMETHEUS, metrics
 from api.pro import i18n as pro_i18n
 from api.pro.pages import PRO_PAGES
@@ -49,7 +49,7 @@ def create_app() -> Litestar:
             BillingController,
             RefundController,
             stripe_webhook,
-            preview_matching,
+            matching_preview,
             communes,
             create_estimation,
             create_lead,
@@ -62,7 +62,7 @@ def create_app() -> Litestar:
             *PRO_PAGES,
             transparency,
             my_data,
-            erase_my_data,
+            erase_data,
             withdraw,
             transparency_page,
             swagger_assets(),

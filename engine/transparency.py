@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.db import unit_of_work
 from engine.intake.scoring import SCORE_MODEL, TIMELINE_POINTS
 from engine.pricing.service import current_grid
 from engine.settings import read_settings
@@ -67,3 +68,9 @@ def rules_in_force(session: Session) -> dict[str, Any]:
             "review_rate_bp": settings["refund_review_rate_bp"],
         },
     }
+
+
+def published_rules() -> dict[str, Any]:
+    """The rules in force, read in a unit of work of their own (public)."""
+    with unit_of_work() as session:
+        return rules_in_force(session)

@@ -13,12 +13,15 @@ from api.admin.schemas import AuditPage, PriceGridOut, SettingsOut
 from api.auth import Caller, principal
 from api.contract import KEYED, UNREADABLE, operation
 from api.schemas import shaped
-from engine.audit import search
-from engine.db import unit_of_work
-from engine.errors import RuleViolation
+from engine.administration import (
+    AuditQuery,
+    audit_log,
+    change_rules_settings,
+    price_grid_in_force,
+    publish_price_grid,
+    settings_in_force,
+)
 from engine.pricing.grid import PriceGrid
-from engine.pricing.service import current_grid, publish_grid
-from engine.settings import change_settings, read_settings
 
 
 class AdminController(Controller):
@@ -34,9 +37,7 @@ class AdminController(Controller):
         **operation("readSettings", *KEYED),
     )
     def settings(self, caller: Caller) -> SettingsOut:
-        caller.require("admin")
-        with unit_of_work() as session:
-            return shaped(read_settings(session), SettingsOut)
+        return shaped(settings_in_force(caller), SettingsOut)
 
     @patch(
         "/settings",
@@ -46,9 +47,7 @@ class AdminController(Controller):
     )
     def change(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> SettingsOut:
         """Admin. Each change is audited with its old and new value; an unknown name is a 422."""
-        caller.require("admin")
-        with unit_of_work() as session:
-            return shaped(change_settings(session, caller, data), SettingsOut)
+        return shaped(change_rules_settings(caller, data), SettingsOut)
 
     @get(
         "/admin/audit",
@@ -67,11 +66,8 @@ class AdminController(Controller):
         before_id: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> AuditPage:
         """Admin and finance. Who did what to which object; never personal data."""
-        caller.require("admin", "finance")
-        with unit_of_work() as session:
-            items = search(session, action, subject_type, subject_id, agency_id, limit, before_id)
-        next_before_id = items[-1]["id"] if len(items) == limit else None
-        return shaped({"items": items, "next_before_id": next_before_id}, AuditPage)
+        query = AuditQuery(action, subject_type, subject_id, agency_id, limit, before_id)
+        return shaped(audit_log(caller, query), AuditPage)
 
     @get(
         "/price-grid",
@@ -80,10 +76,7 @@ class AdminController(Controller):
         **operation("readPriceGrid", *KEYED),
     )
     def grid(self, caller: Caller) -> PriceGridOut:
-        caller.require("admin", "finance")
-        with unit_of_work() as session:
-            grid = current_grid(session)
-        return shaped({"version": grid.version, "rules": grid.to_json()}, PriceGridOut)
+        return _grid(price_grid_in_force(caller))
 
     @put(
         "/price-grid",
@@ -93,13 +86,8 @@ class AdminController(Controller):
     )
     def publish(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> PriceGridOut:
         """Admin. Offers already priced keep their prices; new offers use this version."""
-        caller.require("admin")
-        try:
-            grid = PriceGrid.from_json(0, data)
-        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
-            raise RuleViolation.at(
-                "rules", "invalid_price_grid", f"Not a price grid: {error!s}."
-            ) from error
-        with unit_of_work() as session:
-            published = publish_grid(session, caller, grid)
-        return shaped({"version": published.version, "rules": published.to_json()}, PriceGridOut)
+        return _grid(publish_price_grid(caller, data))
+
+
+def _grid(grid: PriceGrid) -> PriceGridOut:
+    return shaped({"version": grid.version, "rules": grid.to_json()}, PriceGridOut)

@@ -8,7 +8,6 @@ import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
-from sqlalchemy import text
 
 from api.agencies.schemas import (
     AgencyIn,
@@ -22,28 +21,19 @@ from api.agencies.schemas import (
 )
 from api.auth import Caller, principal
 from api.contract import AGENCY_KEY, KEYED, UNREADABLE, conflict, not_found, operation
-from engine.accounts.keys import (
-    Principal,
-    change_agency_key_role,
-    create_key,
-    list_keys,
-    revoke_agency_key,
+from api.schemas import shaped
+from engine.agencies.flows import (
+    agency_keys,
+    agency_webhook,
+    change_api_key_role,
+    change_own_agency,
+    issue_api_key,
+    own_agency,
+    read_agency,
+    register_agency,
+    revoke_api_key,
 )
-from engine.agencies.service import (
-    AgencyView,
-    Location,
-    NewAgency,
-    create_agency,
-    update_agency,
-    view,
-)
-from engine.audit import record
-from engine.db import unit_of_work
-from engine.errors import NotFound
-
-
-def _out(agency: AgencyView) -> AgencyOut:
-    return msgspec.convert(agency, AgencyOut, from_attributes=True)
+from engine.agencies.service import Location, NewAgency
 
 
 class AgencyController(Controller):
@@ -61,17 +51,13 @@ class AgencyController(Controller):
     )
     def create(self, caller: Caller, data: JSONBody[AgencyIn]) -> AgencyOut:
         """Create an agency (admin). The zone is centred on the office, 20 km by default."""
-        caller.require("admin")
         new = NewAgency(
             **{
                 **msgspec.structs.asdict(data),
                 "office": Location(**msgspec.structs.asdict(data.office)),
             }
         )
-        with unit_of_work() as session:
-            created = create_agency(session, new)
-            record(session, caller, "agency.created", "agency", created.id)
-            return _out(created)
+        return shaped(register_agency(caller, new), AgencyOut)
 
     @get(
         "/agencies/{agency_id:uuid}",
@@ -81,9 +67,7 @@ class AgencyController(Controller):
     )
     def read(self, caller: Caller, agency_id: FromPath[uuid.UUID]) -> AgencyOut:
         """One agency (staff, or that agency's own keys)."""
-        _require_staff_or_own(caller, agency_id)
-        with unit_of_work() as session:
-            return _out(view(session, agency_id))
+        return shaped(read_agency(caller, agency_id), AgencyOut)
 
     @post(
         "/agencies/{agency_id:uuid}/api-keys",
@@ -96,12 +80,7 @@ class AgencyController(Controller):
         self, caller: Caller, agency_id: FromPath[uuid.UUID], data: JSONBody[ApiKeyIn]
     ) -> ApiKeyOut:
         """A new collaborator key (admin, or that agency's owner). The key is shown only here."""
-        if caller.role != "admin":
-            _require_staff_or_own(caller, agency_id)
-            caller.require("owner")
-        with unit_of_work() as session:
-            issued = create_key(session, data.role, agency_id, data.label)
-            record(session, caller, "api_key.issued", "api_key", issued.id, role=issued.role)
+        issued = issue_api_key(caller, agency_id, data.role, data.label)
         return ApiKeyOut(issued.id, issued.key, issued.role, issued.label, issued.agency_id)
 
     @get(
@@ -112,12 +91,7 @@ class AgencyController(Controller):
     )
     def keys(self, caller: Caller) -> list[ApiKeyInfo]:
         """Owner only. Role, label and dates of each key; the secret is never shown again."""
-        caller.require("owner")
-        with unit_of_work() as session:
-            return [
-                ApiKeyInfo(k.id, k.role, k.label, k.created_at, k.revoked_at)
-                for k in list_keys(session, caller.agency())
-            ]
+        return [shaped(key, ApiKeyInfo) for key in agency_keys(caller)]
 
     @delete(
         "/agency/api-keys/{key_id:uuid}",
@@ -128,10 +102,7 @@ class AgencyController(Controller):
     )
     def revoke(self, caller: Caller, key_id: FromPath[uuid.UUID]) -> None:
         """Owner only. Refused at the key's next request."""
-        caller.require("owner")
-        with unit_of_work() as session:
-            key = revoke_agency_key(session, caller.agency(), key_id)
-            record(session, caller, "api_key.revoked", "api_key", key.id, role=key.role)
+        revoke_api_key(caller, key_id)
 
     @patch(
         "/agency/api-keys/{key_id:uuid}",
@@ -151,16 +122,7 @@ class AgencyController(Controller):
     ) -> ApiKeyInfo:
         """Owner only, not on the caller's own key (409 own_key). Holds from the key's next
         request."""
-        caller.require("owner")
-        with unit_of_work() as session:
-            key, previous = change_agency_key_role(
-                session, caller.agency(), key_id, data.role, caller.key_id
-            )
-            record(
-                session, caller, "api_key.role_changed", "api_key", key.id,
-                old=previous, new=key.role,
-            )  # fmt: skip
-            return ApiKeyInfo(key.id, key.role, key.label, key.created_at, key.revoked_at)
+        return shaped(change_api_key_role(caller, key_id, data.role), ApiKeyInfo)
 
     @get(
         "/agency/webhook",
@@ -171,13 +133,7 @@ class AgencyController(Controller):
     def webhook(self, caller: Caller) -> WebhookOut:
         """Owner only. Each webhook carries `Mandat-Signature: t=<unix time>,v1=<hex>` with
         v1 = HMAC-SHA256(secret, "<t>.<raw body>"): recompute it, and refuse an old `t`."""
-        caller.require("owner")
-        with unit_of_work() as session:
-            row = session.execute(
-                text("SELECT webhook_url, webhook_secret FROM agency WHERE id = :a"),
-                {"a": caller.agency()},
-            ).one()
-        return WebhookOut(row.webhook_url, row.webhook_secret)
+        return shaped(agency_webhook(caller), WebhookOut)
 
     @get(
         "/agency",
@@ -187,8 +143,7 @@ class AgencyController(Controller):
     )
     def own(self, caller: Caller) -> AgencyOut:
         """The caller's agency: profile, zone, budget, pause, webhook."""
-        with unit_of_work() as session:
-            return _out(view(session, caller.agency()))
+        return shaped(own_agency(caller), AgencyOut)
 
     @patch(
         "/agency",
@@ -198,17 +153,4 @@ class AgencyController(Controller):
     )
     def change_own(self, caller: Caller, data: JSONBody[AgencyPatch]) -> AgencyOut:
         """Change the zone (radius, centre, communes), pause, budget or webhook (owner)."""
-        agency_id = caller.agency()
-        caller.require("owner")
-        changes = data.changes()
-        with unit_of_work() as session:
-            changed = update_agency(session, agency_id, changes)
-            # Which fields changed, not their values: names and contacts stay out of the log.
-            record(session, caller, "agency.changed", "agency", agency_id, fields=sorted(changes))
-            return _out(changed)
-
-
-def _require_staff_or_own(caller: Principal, agency_id: uuid.UUID) -> None:
-    # Another agency's id answers exactly like an unknown one.
-    if not caller.is_staff and caller.agency_id != agency_id:
-        raise NotFound("No such agency.", "agency_not_found")
+        return shaped(change_own_agency(caller, data.changes()), AgencyOut)

@@ -4,7 +4,6 @@ finance), the agency's payment method, and Stripe's webhooks."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post, put
@@ -35,24 +34,21 @@ from api.contract import (
 )
 from api.schemas import shaped
 from engine.accounts.keys import Principal
-from engine.billing import stripe_gateway as gateway
-from engine.billing.einvoice import stored_pdf
-from engine.billing.ereporting import ereporting_csv, ereporting_sales
+from engine.billing.ereporting import ereporting_csv
+from engine.billing.flows import (
+    ask_for_billing_run,
+    billing_document,
+    billing_documents,
+    billing_run,
+    document_lines_csv,
+    ereporting,
+    printable_document,
+    receive_stripe_event,
+    stored_document_pdf,
+)
 from engine.billing.payment_method import save_payment_method
-from engine.billing.payments import handle_event
-from engine.billing.run import parse_period, request_run, run_status
-from engine.billing.views import document, html, lines_csv, list_documents
-from engine.db import unit_of_work
-from engine.errors import MandatError
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
-
-
-def _scope(caller: Principal) -> uuid.UUID | None:
-    """Finance reads every agency's documents; an agency its own; admins none."""
-    if caller.role == "finance":
-        return None
-    return caller.agency()
 
 
 class BillingController(Controller):
@@ -73,11 +69,7 @@ class BillingController(Controller):
         every agency takes minutes: never inside a request); follow it at
         `GET /billing/runs/{id}`. Idempotent: a month billed again bills only what is left, and
         asking again while a run of that month waits answers that run."""
-        caller.require("finance")
-        period = parse_period(data.period)
-        with unit_of_work() as session:
-            run_id = request_run(session, period, datetime.now(UTC), caller)
-            return shaped(run_status(session, run_id), BillingRunOut)
+        return shaped(ask_for_billing_run(caller, data.period), BillingRunOut)
 
     @get(
         "/billing/runs/{run_id:uuid}",
@@ -88,15 +80,7 @@ class BillingController(Controller):
     def run_state(self, caller: Caller, run_id: FromPath[uuid.UUID]) -> BillingRunOut:
         """Finance. `requested`, `running` or `finished`, with its counts; once finished, the
         month's invoices (first 200)."""
-        caller.require("finance")
-        with unit_of_work() as session:
-            found = run_status(session, run_id)
-            if found["status"] == "finished":
-                period = parse_period(found["period"])
-                found["documents"], _ = list_documents(
-                    session, "invoice", None, None, 200, None, period
-                )
-        return shaped(found, BillingRunOut)
+        return shaped(billing_run(caller, run_id), BillingRunOut)
 
     @get(
         "/invoices",
@@ -111,11 +95,7 @@ class BillingController(Controller):
         limit: Limit = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> InvoicePage:
-        with unit_of_work() as session:
-            items, next_cursor = list_documents(
-                session, "invoice", _scope(caller), status, limit, cursor
-            )
-        return shaped({"items": items, "next_cursor": next_cursor}, InvoicePage)
+        return shaped(billing_documents(caller, "invoice", status, limit, cursor), InvoicePage)
 
     @get(
         "/invoices/{doc_id:uuid}",
@@ -124,8 +104,7 @@ class BillingController(Controller):
         **operation("readInvoice", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
     )
     def invoice(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> InvoiceOut:
-        with unit_of_work() as session:
-            return shaped(document(session, "invoice", doc_id, _scope(caller)), InvoiceOut)
+        return shaped(billing_document(caller, "invoice", doc_id), InvoiceOut)
 
     @get(
         "/invoices/{doc_id:uuid}/html",
@@ -135,9 +114,7 @@ class BillingController(Controller):
         **operation("readInvoicePage", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
     )
     def invoice_page(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
-        with unit_of_work() as session:
-            page = html(document(session, "invoice", doc_id, _scope(caller)))
-        return Response(page, media_type="text/html")
+        return Response(printable_document(caller, "invoice", doc_id), media_type="text/html")
 
     @get(
         "/invoices/{doc_id:uuid}/lines.csv",
@@ -147,9 +124,7 @@ class BillingController(Controller):
         **operation("readInvoiceLines", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
     )
     def invoice_lines(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
-        with unit_of_work() as session:
-            body = lines_csv(document(session, "invoice", doc_id, _scope(caller)))
-        return Response(body, media_type="text/csv")
+        return Response(document_lines_csv(caller, "invoice", doc_id), media_type="text/csv")
 
     @get(
         "/invoices/{doc_id:uuid}/pdf",
@@ -175,11 +150,8 @@ class BillingController(Controller):
         limit: Limit = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> CreditNotePage:
-        with unit_of_work() as session:
-            items, next_cursor = list_documents(
-                session, "credit_note", _scope(caller), None, limit, cursor
-            )
-        return shaped({"items": items, "next_cursor": next_cursor}, CreditNotePage)
+        page = billing_documents(caller, "credit_note", None, limit, cursor)
+        return shaped(page, CreditNotePage)
 
     @get(
         "/credit-notes/{doc_id:uuid}",
@@ -188,8 +160,7 @@ class BillingController(Controller):
         **operation("readCreditNote", *KEYED, AGENCY_KEY, not_found("credit_note_not_found")),
     )
     def credit_note(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> CreditNoteOut:
-        with unit_of_work() as session:
-            return shaped(document(session, "credit_note", doc_id, _scope(caller)), CreditNoteOut)
+        return shaped(billing_document(caller, "credit_note", doc_id), CreditNoteOut)
 
     @get(
         "/credit-notes/{doc_id:uuid}/html",
@@ -199,8 +170,7 @@ class BillingController(Controller):
         **operation("readCreditNotePage", *KEYED, AGENCY_KEY, not_found("credit_note_not_found")),
     )
     def credit_note_page(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
-        with unit_of_work() as session:
-            page = html(document(session, "credit_note", doc_id, _scope(caller)))
+        page = printable_document(caller, "credit_note", doc_id)
         return Response(page, media_type="text/html")
 
     @get(
@@ -228,9 +198,7 @@ class BillingController(Controller):
     ) -> Response[Any]:
         """Finance. The documents of a month that are not e-invoiced (agencies in Guyane and
         Mayotte, outside French VAT), for the approved platform's e-reporting."""
-        caller.require("finance")
-        with unit_of_work() as session:
-            sales = ereporting_sales(session, parse_period(period))
+        sales = ereporting(caller, period)
         if format == "csv":
             return Response(ereporting_csv(sales), media_type="text/csv")
         return Response({"period": period, "items": sales})
@@ -250,8 +218,7 @@ class BillingController(Controller):
 
 
 def _pdf(caller: Principal, kind: str, doc_id: uuid.UUID) -> Response[bytes]:
-    with unit_of_work() as session:
-        row = stored_pdf(session, kind, doc_id, _scope(caller))
+    row = stored_document_pdf(caller, kind, doc_id)
     return Response(
         bytes(row.pdf),
         media_type="application/pdf",
@@ -271,10 +238,5 @@ def _pdf(caller: Principal, kind: str, doc_id: uuid.UUID) -> Response[bytes]:
 )
 def stripe_webhook(request: Request[Any, Any, Any], body: RawBody) -> StripeEventOut:
     """Stripe's events, verified (signature, timestamp both ways) and stored once by id."""
-    try:
-        event = gateway.verify_event(body, request.headers.get("stripe-signature", ""))
-    except gateway.InvalidSignature as error:
-        raise MandatError("The signature does not check out.", code="invalid_signature") from error
-    with unit_of_work() as session:
-        outcome = handle_event(session, event)
+    outcome = receive_stripe_event(body, request.headers.get("stripe-signature", ""))
     return StripeEventOut(received=True, outcome=outcome)

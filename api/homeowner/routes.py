@@ -12,8 +12,7 @@ from litestar.params import FromPath, QueryParameter
 from api.contract import HOMEOWNER, not_found, operation
 from api.homeowner.schemas import ErasedOut, MyDataOut, WithdrawnOut
 from api.schemas import shaped
-from engine.db import unit_of_work
-from engine.privacy.service import erase, export, read_token, withdraw_consent
+from engine.privacy.flows import erase_my_data, export_my_data, withdraw_my_consent
 
 Token = Annotated[str, QueryParameter(min_length=10, max_length=400)]
 
@@ -28,9 +27,7 @@ Token = Annotated[str, QueryParameter(min_length=10, max_length=400)]
 def my_data(token: Token) -> MyDataOut:
     """Everything held about the homeowner as JSON: contact, project, property, estimate, the
     consent given (wording, time, agencies) and which agencies bought the lead and when."""
-    lead = read_token(token)
-    with unit_of_work() as session:
-        return shaped(export(session, lead), MyDataOut)
+    return shaped(export_my_data(token), MyDataOut)
 
 
 @delete(
@@ -41,11 +38,9 @@ def my_data(token: Token) -> MyDataOut:
     summary="Erase my data",
     **operation("eraseMyData", *HOMEOWNER, not_found("erased")),
 )
-def erase_my_data(token: Token) -> ErasedOut:
+def erase_data(token: Token) -> ErasedOut:
     """Personal fields anonymised, the lead withdrawn from sale, buying agencies notified."""
-    lead = read_token(token)
-    with unit_of_work() as session:
-        return shaped(erase(session, lead), ErasedOut)
+    return shaped(erase_my_data(token), ErasedOut)
 
 
 @post(
@@ -57,6 +52,4 @@ def erase_my_data(token: Token) -> ErasedOut:
     **operation("withdrawConsent", *HOMEOWNER, not_found("consent_not_found")),
 )
 def withdraw(agency_id: FromPath[uuid.UUID], token: Token) -> WithdrawnOut:
-    lead = read_token(token)
-    with unit_of_work() as session:
-        return shaped(withdraw_consent(session, lead, agency_id), WithdrawnOut)
+    return shaped(withdraw_my_consent(token, agency_id), WithdrawnOut)

@@ -29,11 +29,18 @@ from api.leads.schemas import (
     PurchaseReceiptOut,
 )
 from api.schemas import shaped
-from engine.db import unit_of_work
 from engine.errors import RuleViolation
-from engine.sales.catalogue import CatalogueQuery, catalogue, offer_for
-from engine.sales.purchase import PurchaseRequest, purchase_lead
-from engine.sales.purchases import get_purchase, list_purchases, purchases_csv, update_purchase
+from engine.sales.catalogue import CatalogueQuery
+from engine.sales.flows import (
+    browse_catalogue,
+    buy_lead,
+    export_purchases,
+    purchased_leads,
+    read_offer,
+    read_purchased_lead,
+    work_purchased_lead,
+)
+from engine.sales.purchase import PurchaseRequest
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
@@ -65,10 +72,8 @@ class LeadController(Controller):
     ) -> OfferPage:
         """Anonymised: commune, property, estimate, project, grade, distance, mode, price,
         slots left and deadline. Contact details come with the purchase."""
-        agency_id = caller.agency()
         query = CatalogueQuery(mode, property_type, min_grade, max_distance_km, sort, limit, cursor)
-        with unit_of_work() as session:
-            return shaped(catalogue(session, agency_id, query), OfferPage)
+        return shaped(browse_catalogue(caller, query), OfferPage)
 
     @get(
         "/leads/{lead_id:uuid}",
@@ -77,8 +82,7 @@ class LeadController(Controller):
         **operation("readOffer", *KEYED, AGENCY_KEY, not_found("lead_not_found")),
     )
     def read(self, caller: Caller, lead_id: FromPath[uuid.UUID]) -> OfferDetailOut:
-        with unit_of_work() as session:
-            return shaped(offer_for(session, caller.agency(), lead_id), OfferDetailOut)
+        return shaped(read_offer(caller, lead_id), OfferDetailOut)
 
     @post(
         "/leads/{lead_id:uuid}/purchase",
@@ -116,8 +120,7 @@ class LeadController(Controller):
         if idempotency_key is not None and not idempotency_key.strip():
             raise RuleViolation.at("Idempotency-Key", "invalid_idempotency_key", "Empty key.")
         request = PurchaseRequest(lead_id, data.mode, data.price_cents, idempotency_key)
-        with unit_of_work() as session:
-            answer = purchase_lead(session, caller, request)
+        answer = buy_lead(caller, request)
         headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
         return Response(
             shaped(answer.receipt, PurchaseReceiptOut), status_code=201, headers=headers
@@ -135,8 +138,7 @@ class LeadController(Controller):
         limit: Limit = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> PurchasePage:
-        with unit_of_work() as session:
-            return shaped(list_purchases(session, caller.agency(), limit, cursor), PurchasePage)
+        return shaped(purchased_leads(caller, limit, cursor), PurchasePage)
 
     @get(
         "/purchases.csv",
@@ -146,10 +148,8 @@ class LeadController(Controller):
         **operation("exportPurchases", *KEYED, AGENCY_KEY),
     )
     def purchases_export(self, caller: Caller) -> Response[str]:
-        with unit_of_work() as session:
-            body = "".join(purchases_csv(session, caller))
         return Response(
-            body,
+            export_purchases(caller),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="mandat-purchases.csv"'},
         )
@@ -161,8 +161,7 @@ class LeadController(Controller):
         **operation("readPurchase", *KEYED, AGENCY_KEY, not_found("purchase_not_found")),
     )
     def purchase_detail(self, caller: Caller, purchase_id: FromPath[uuid.UUID]) -> PurchaseOut:
-        with unit_of_work() as session:
-            return shaped(get_purchase(session, caller.agency(), purchase_id), PurchaseOut)
+        return shaped(read_purchased_lead(caller, purchase_id), PurchaseOut)
 
     @patch(
         "/purchases/{purchase_id:uuid}",
@@ -175,8 +174,5 @@ class LeadController(Controller):
     def purchase_update(
         self, caller: Caller, purchase_id: FromPath[uuid.UUID], data: JSONBody[PurchasePatch]
     ) -> PurchaseOut:
-        with unit_of_work() as session:
-            changed = update_purchase(
-                session, caller, purchase_id, data.pipeline_status, data.notes
-            )
-            return shaped(changed, PurchaseOut)
+        changed = work_purchased_lead(caller, purchase_id, data.pipeline_status, data.notes)
+        return shaped(changed, PurchaseOut)

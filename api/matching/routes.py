@@ -11,10 +11,7 @@ from litestar.params import FromQuery, QueryParameter
 from api.auth import Caller, principal
 from api.contract import KEYED, operation
 from api.matching.schemas import CandidateOut, MatchingRulesOut, MatchOut, PlaceOut
-from engine.db import unit_of_work
-from engine.geo.locate import locate
-from engine.matching.service import match_lead
-from engine.settings import matching_rules
+from engine.matching.preview import preview_matching
 
 
 @get(
@@ -26,7 +23,7 @@ from engine.settings import matching_rules
     security=[{"BearerAuth": []}],
     **operation("previewMatching", *KEYED),
 )
-def preview_matching(
+def matching_preview(
     caller: Caller,
     postal_code: FromQuery[str],
     city: FromQuery[str] = "",
@@ -34,11 +31,8 @@ def preview_matching(
     lon: Annotated[float | None, QueryParameter(ge=-180, le=180)] = None,
 ) -> MatchOut:
     """The ranked candidate agencies for a lead at this address (admin, finance)."""
-    caller.require("admin", "finance")
-    with unit_of_work() as session:
-        place = locate(session, postal_code, city, lat, lon, path="")
-        rules = matching_rules(session)
-        candidates = match_lead(session, place, rules)
+    preview = preview_matching(caller, postal_code, city, lat, lon)
+    place, rules = preview.place, preview.rules
     return MatchOut(
         place=PlaceOut(
             place.commune_code,
@@ -56,6 +50,6 @@ def preview_matching(
         ),
         agencies=[
             CandidateOut(c.agency_id, c.agency_name, c.distance_km, c.reach, rank)  # type: ignore[arg-type]
-            for rank, c in enumerate(candidates, start=1)
+            for rank, c in enumerate(preview.candidates, start=1)
         ],
     )

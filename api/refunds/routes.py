@@ -21,14 +21,13 @@ from api.refunds.schemas import (
     RefundRequestPage,
 )
 from api.schemas import shaped
-from engine.accounts.keys import Principal
-from engine.db import unit_of_work
-from engine.refunds.flows import ask_refund, decide_refund
-from engine.refunds.service import get_request, list_requests
-
-
-def _scope(caller: Principal) -> uuid.UUID | None:
-    return None if caller.role == "finance" else caller.agency()
+from engine.refunds.flows import (
+    RefundQuery,
+    ask_refund,
+    decide_refund,
+    read_refund_request,
+    refund_requests,
+)
 
 
 class RefundController(Controller):
@@ -77,12 +76,8 @@ class RefundController(Controller):
     ) -> RefundRequestPage:
         """An agency sees its own; finance sees all, with each agency's refund rate over 30
         days next to the median of all agencies."""
-        scope = _scope(caller)
-        with unit_of_work() as session:
-            page = list_requests(
-                session, scope, status, reason, agency_id, min_age_days, limit, cursor
-            )
-        return shaped(page, RefundRequestPage)
+        query = RefundQuery(status, reason, agency_id, min_age_days, limit, cursor)
+        return shaped(refund_requests(caller, query), RefundRequestPage)
 
     @get(
         "/refund-requests/{request_id:uuid}",
@@ -91,8 +86,7 @@ class RefundController(Controller):
         **operation("readRefundRequest", *KEYED, AGENCY_KEY, not_found("refund_request_not_found")),
     )
     def read(self, caller: Caller, request_id: FromPath[uuid.UUID]) -> RefundRequestOut:
-        with unit_of_work() as session:
-            return shaped(get_request(session, request_id, _scope(caller)), RefundRequestOut)
+        return shaped(read_refund_request(caller, request_id), RefundRequestOut)
 
     @post(
         "/refund-requests/{request_id:uuid}/decision",

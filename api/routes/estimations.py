@@ -28,7 +28,8 @@ from api.schemas import (
 )
 from engine.db import unit_of_work
 from engine.intake.estimations import EstimationRequest, request_estimate
-from engine.intake.leads import Client, LeadSubmission, consent_text, lead_for_staff, submit_lead
+from engine.intake.leads import Client, LeadSubmission, consent_text, submit_lead
+from engine.intake.staff import lead_as_staff_see_it
 
 
 @post(
@@ -126,6 +127,4 @@ def current_consent_text(lang: FromQuery[str] = "fr") -> ConsentTextOut:
 )
 def staff_lead(caller: Caller, lead_id: FromPath[uuid.UUID]) -> StaffLeadOut:
     """Admin and finance only."""
-    caller.require("admin", "finance")
-    with unit_of_work() as session:
-        return shaped(lead_for_staff(session, lead_id), StaffLeadOut)
+    return shaped(lead_as_staff_see_it(caller, lead_id), StaffLeadOut)

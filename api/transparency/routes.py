@@ -8,8 +8,7 @@ from litestar.response import Template
 from api.contract import BUSY, operation
 from api.schemas import shaped
 from api.transparency.schemas import TransparencyOut
-from engine.db import unit_of_work
-from engine.transparency import rules_in_force
+from engine.transparency import published_rules
 
 
 @get(
@@ -21,12 +20,9 @@ from engine.transparency import rules_in_force
 )
 def transparency() -> TransparencyOut:
     """Public. Read from the live settings and price grid."""
-    with unit_of_work() as session:
-        return shaped(rules_in_force(session), TransparencyOut)
+    return shaped(published_rules(), TransparencyOut)
 
 
 @get("/transparency", sync_to_thread=True, include_in_schema=False)
 def transparency_page() -> Template:
-    with unit_of_work() as session:
-        rules = rules_in_force(session)
-    return Template(template_name="transparency.html", context={"rules": rules})
+    return Template(template_name="transparency.html", context={"rules": published_rules()})

@@ -8,7 +8,6 @@ collected in its own transaction (`collect`).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import stripe

@@ -5,14 +5,21 @@ units of work, and pays a credit note back through Stripe only once the decision
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from engine.accounts.keys import Principal
 from engine.billing.payments import refund_credit_note
 from engine.db import unit_of_work
 from engine.errors import Conflict
-from engine.refunds.read_models import RefundDecision
-from engine.refunds.service import RefundOutcome, decide, get_request, request_refund
+from engine.refunds.read_models import RefundDecision, RefundRequestPage, RefundRequestRecord
+from engine.refunds.service import (
+    RefundOutcome,
+    decide,
+    get_request,
+    list_requests,
+    request_refund,
+)
 
 
 def ask_refund(
@@ -51,3 +58,35 @@ def decide_refund(
     refunded = refund_credit_note(outcome.credit_note_id) if outcome.credit_note_id else None
     with unit_of_work() as session:
         return RefundDecision(get_request(session, request_id, None), refunded)
+
+
+@dataclass(frozen=True)
+class RefundQuery:
+    status: str | None = None
+    reason: str | None = None
+    agency_id: uuid.UUID | None = None  # finance: one agency's
+    min_age_days: int | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+def refund_requests(caller: Principal, query: RefundQuery) -> RefundRequestPage:
+    """Oldest first. An agency sees its own; finance sees all, with each agency's refund rate
+    over 30 days and the median of all agencies."""
+    scope = _scope(caller)
+    with unit_of_work() as session:
+        return list_requests(
+            session, scope, query.status, query.reason, query.agency_id, query.min_age_days,
+            query.limit, query.cursor,
+        )  # fmt: skip
+
+
+def read_refund_request(caller: Principal, request_id: uuid.UUID) -> RefundRequestRecord:
+    scope = _scope(caller)
+    with unit_of_work() as session:
+        return get_request(session, request_id, scope)
+
+
+def _scope(caller: Principal) -> uuid.UUID | None:
+    """Finance reads every agency's requests; an agency its own."""
+    return None if caller.role == "finance" else caller.agency()

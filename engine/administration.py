@@ -1,0 +1,77 @@
+"""Platform staff's services: the rules' settings, the price grid and the audit log. Each
+checks the caller's role and owns its unit of work; each change is audited by the service it
+calls (`change_settings`, `publish_grid`)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from engine.accounts.keys import Principal
+from engine.audit import search
+from engine.db import unit_of_work
+from engine.errors import RuleViolation
+from engine.pricing.grid import PriceGrid
+from engine.pricing.service import current_grid, publish_grid
+from engine.settings import change_settings, read_settings
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    action: str | None = None
+    subject_type: str | None = None
+    subject_id: str | None = None
+    agency_id: uuid.UUID | None = None
+    limit: int = 100
+    before_id: int | None = None  # pages backwards
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[dict[str, Any]]
+    next_before_id: int | None
+
+
+def settings_in_force(caller: Principal) -> dict[str, Any]:
+    """Admin. Every setting by name."""
+    caller.require("admin")
+    with unit_of_work() as session:
+        return read_settings(session)
+
+
+def change_rules_settings(caller: Principal, changes: dict[str, Any]) -> dict[str, Any]:
+    """Admin. All or none; each change audited with its old and new value."""
+    caller.require("admin")
+    with unit_of_work() as session:
+        return change_settings(session, caller, changes)
+
+
+def audit_log(caller: Principal, query: AuditQuery) -> AuditPage:
+    """Admin and finance. Newest first; never personal data."""
+    caller.require("admin", "finance")
+    with unit_of_work() as session:
+        items = search(
+            session, query.action, query.subject_type, query.subject_id, query.agency_id,
+            query.limit, query.before_id,
+        )  # fmt: skip
+    return AuditPage(items, items[-1]["id"] if len(items) == query.limit else None)
+
+
+def price_grid_in_force(caller: Principal) -> PriceGrid:
+    caller.require("admin", "finance")
+    with unit_of_work() as session:
+        return current_grid(session)
+
+
+def publish_price_grid(caller: Principal, rules: dict[str, Any]) -> PriceGrid:
+    """Admin. Offers already priced keep their prices; new offers use this version."""
+    caller.require("admin")
+    try:
+        grid = PriceGrid.from_json(0, rules)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+        raise RuleViolation.at(
+            "rules", "invalid_price_grid", f"Not a price grid: {error!s}."
+        ) from error
+    with unit_of_work() as session:
+        return publish_grid(session, caller, grid)

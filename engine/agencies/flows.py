@@ -1,0 +1,121 @@
+"""Agencies as their callers use them (the API, the agency's pages, staff): each service checks
+the caller's role, owns its unit of work and writes its audit row.
+
+Another agency's id answers exactly like an unknown one (404), never a 403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from engine.accounts.keys import (
+    IssuedKey,
+    Principal,
+    change_agency_key_role,
+    create_key,
+    list_keys,
+    revoke_agency_key,
+)
+from engine.accounts.models import ApiKey
+from engine.agencies.service import AgencyView, NewAgency, create_agency, update_agency, view
+from engine.audit import record
+from engine.db import unit_of_work
+from engine.errors import NotFound
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str | None
+    secret: str
+
+
+def register_agency(caller: Principal, new: NewAgency) -> AgencyView:
+    """Admin. The zone is centred on the office, 20 km by default."""
+    caller.require("admin")
+    with unit_of_work() as session:
+        created = create_agency(session, new)
+        record(session, caller, "agency.created", "agency", created.id)
+        return created
+
+
+def read_agency(caller: Principal, agency_id: uuid.UUID) -> AgencyView:
+    """Staff, or that agency's own keys."""
+    _require_staff_or_own(caller, agency_id)
+    with unit_of_work() as session:
+        return view(session, agency_id)
+
+
+def own_agency(caller: Principal) -> AgencyView:
+    agency_id = caller.agency()
+    with unit_of_work() as session:
+        return view(session, agency_id)
+
+
+def change_own_agency(caller: Principal, changes: dict[str, Any]) -> AgencyView:
+    """Owner. Audited with the names of the fields changed, not their values: names and
+    contacts stay out of the log."""
+    agency_id = caller.agency()
+    caller.require("owner")
+    with unit_of_work() as session:
+        changed = update_agency(session, agency_id, changes)
+        record(session, caller, "agency.changed", "agency", agency_id, fields=sorted(changes))
+        return changed
+
+
+def issue_api_key(caller: Principal, agency_id: uuid.UUID, role: str, label: str) -> IssuedKey:
+    """Admin, or that agency's owner. The key is shown only in this answer."""
+    if caller.role != "admin":
+        _require_staff_or_own(caller, agency_id)
+        caller.require("owner")
+    with unit_of_work() as session:
+        issued = create_key(session, role, agency_id, label)
+        record(session, caller, "api_key.issued", "api_key", issued.id, role=issued.role)
+    return issued
+
+
+def agency_keys(caller: Principal) -> list[ApiKey]:
+    """Owner. Role, label and dates of each key; never the secret."""
+    caller.require("owner")
+    with unit_of_work() as session:
+        return list_keys(session, caller.agency())
+
+
+def revoke_api_key(caller: Principal, key_id: uuid.UUID) -> None:
+    """Owner. Refused at the key's next request."""
+    caller.require("owner")
+    with unit_of_work() as session:
+        key = revoke_agency_key(session, caller.agency(), key_id)
+        record(session, caller, "api_key.revoked", "api_key", key.id, role=key.role)
+
+
+def change_api_key_role(caller: Principal, key_id: uuid.UUID, role: str) -> ApiKey:
+    """Owner, not on their own key. Holds from the key's next request."""
+    caller.require("owner")
+    with unit_of_work() as session:
+        key, previous = change_agency_key_role(
+            session, caller.agency(), key_id, role, caller.key_id
+        )
+        record(
+            session, caller, "api_key.role_changed", "api_key", key.id, old=previous, new=key.role
+        )
+        return key
+
+
+def agency_webhook(caller: Principal) -> Webhook:
+    """Owner. The URL events are posted to and the secret that signs them."""
+    caller.require("owner")
+    with unit_of_work() as session:
+        row = session.execute(
+            text("SELECT webhook_url, webhook_secret FROM agency WHERE id = :a"),
+            {"a": caller.agency()},
+        ).one()
+    return Webhook(row.webhook_url, row.webhook_secret)
+
+
+def _require_staff_or_own(caller: Principal, agency_id: uuid.UUID) -> None:
+    if not caller.is_staff and caller.agency_id != agency_id:
+        raise NotFound("No such agency.", "agency_not_found")

@@ -1,0 +1,102 @@
+"""Billing as its callers use it (the API, the agency's pages, finance): each service checks
+the caller and owns its unit of work. Finance reads every agency's documents, an agency its
+own, an admin none."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.accounts.keys import Principal
+from engine.billing import stripe_gateway as gateway
+from engine.billing.einvoice import stored_pdf
+from engine.billing.ereporting import ereporting_sales
+from engine.billing.payments import handle_event
+from engine.billing.run import parse_period, request_run, run_status
+from engine.billing.views import document, html, lines_csv, list_documents
+from engine.db import unit_of_work
+from engine.errors import MandatError
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def ask_for_billing_run(caller: Principal, period: str) -> dict[str, Any]:
+    """Finance. The run is recorded here and done by the scheduler."""
+    caller.require("finance")
+    month = parse_period(period)
+    with unit_of_work() as session:
+        run_id = request_run(session, month, datetime.now(UTC), caller)
+        return run_status(session, run_id)
+
+
+def billing_run(caller: Principal, run_id: uuid.UUID) -> dict[str, Any]:
+    """Finance. Once finished, with the month's invoices (first 200)."""
+    caller.require("finance")
+    with unit_of_work() as session:
+        found = run_status(session, run_id)
+        if found["status"] == "finished":
+            month = parse_period(found["period"])
+            found["documents"], _ = list_documents(session, "invoice", None, None, 200, None, month)
+    return found
+
+
+def billing_documents(
+    caller: Principal, kind: str, status: str | None, limit: int, cursor: str | None
+) -> DocumentPage:
+    """Invoices or credit notes (`kind`), newest first."""
+    scope = _scope(caller)
+    with unit_of_work() as session:
+        return DocumentPage(*list_documents(session, kind, scope, status, limit, cursor))
+
+
+def billing_document(caller: Principal, kind: str, doc_id: uuid.UUID) -> dict[str, Any]:
+    scope = _scope(caller)
+    with unit_of_work() as session:
+        return document(session, kind, doc_id, scope)
+
+
+def printable_document(caller: Principal, kind: str, doc_id: uuid.UUID) -> str:
+    """The document's printable HTML page."""
+    return html(billing_document(caller, kind, doc_id))
+
+
+def document_lines_csv(caller: Principal, kind: str, doc_id: uuid.UUID) -> str:
+    return lines_csv(billing_document(caller, kind, doc_id))
+
+
+def stored_document_pdf(caller: Principal, kind: str, doc_id: uuid.UUID) -> Any:
+    """The document's Factur-X as stored (its bytes, number and SHA-256), issued now if it was
+    not yet: the same bytes from then on."""
+    scope = _scope(caller)
+    with unit_of_work() as session:
+        return stored_pdf(session, kind, doc_id, scope)
+
+
+def ereporting(caller: Principal, period: str) -> list[dict[str, Any]]:
+    """Finance. The month's documents to e-report rather than e-invoice."""
+    caller.require("finance")
+    month = parse_period(period)
+    with unit_of_work() as session:
+        return ereporting_sales(session, month)
+
+
+def receive_stripe_event(payload: bytes, signature: str) -> str:
+    """A Stripe event, verified (signature, timestamp both ways) and stored once by id."""
+    try:
+        event = gateway.verify_event(payload, signature)
+    except gateway.InvalidSignature as error:
+        raise MandatError("The signature does not check out.", code="invalid_signature") from error
+    with unit_of_work() as session:
+        return handle_event(session, event)
+
+
+def _scope(caller: Principal) -> uuid.UUID | None:
+    if caller.role == "finance":
+        return None
+    return caller.agency()

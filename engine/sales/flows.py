@@ -1,0 +1,55 @@
+"""The marketplace as an agency uses it (the API, the agency's pages): each service owns its
+unit of work and reads the agency from the caller, so one agency never sees another's."""
+
+from __future__ import annotations
+
+import uuid
+
+from engine.accounts.keys import Principal
+from engine.db import unit_of_work
+from engine.sales.catalogue import CatalogueQuery, catalogue, offer_for
+from engine.sales.purchase import PurchaseAnswer, PurchaseRequest, purchase_lead
+from engine.sales.purchases import get_purchase, list_purchases, purchases_csv, update_purchase
+from engine.sales.read_models import Offer, OfferDetail, Page, PurchasedLead
+
+
+def browse_catalogue(caller: Principal, query: CatalogueQuery) -> Page[Offer]:
+    """The offers the caller's agency may buy now, anonymised."""
+    agency_id = caller.agency()
+    with unit_of_work() as session:
+        return catalogue(session, agency_id, query)
+
+
+def read_offer(caller: Principal, lead_id: uuid.UUID) -> OfferDetail:
+    with unit_of_work() as session:
+        return offer_for(session, caller.agency(), lead_id)
+
+
+def buy_lead(caller: Principal, request: PurchaseRequest) -> PurchaseAnswer:
+    """Owner or buyer: one transaction that checks, takes and records, or refuses."""
+    with unit_of_work() as session:
+        return purchase_lead(session, caller, request)
+
+
+def purchased_leads(caller: Principal, limit: int, cursor: str | None) -> Page[PurchasedLead]:
+    with unit_of_work() as session:
+        return list_purchases(session, caller.agency(), limit, cursor)
+
+
+def read_purchased_lead(caller: Principal, purchase_id: uuid.UUID) -> PurchasedLead:
+    with unit_of_work() as session:
+        return get_purchase(session, caller.agency(), purchase_id)
+
+
+def work_purchased_lead(
+    caller: Principal, purchase_id: uuid.UUID, pipeline_status: str | None, notes: str | None
+) -> PurchasedLead:
+    """Owner or buyer: the lead's place in the agency's pipeline, and its notes."""
+    with unit_of_work() as session:
+        return update_purchase(session, caller, purchase_id, pipeline_status, notes)
+
+
+def export_purchases(caller: Principal) -> str:
+    """Every purchased lead of the agency as CSV (audited: contacts leave Mandat)."""
+    with unit_of_work() as session:
+        return "".join(purchases_csv(session, caller))
