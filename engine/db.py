@@ -1,7 +1,9 @@
 """Database access: one engine per process, sessions as units of work.
 
-Services take a `Session` and never commit on their own: the caller (a route, a command, a job)
-owns the transaction through `unit_of_work()`.
+The services callers use (`<area>/flows.py` and the like: the API, the pages, the command line)
+open a unit of work with `unit_of_work()` and commit it; the functions below them take a
+`Session` and never commit on their own, so a service or a job composes them in one
+transaction (docs/adr/0003).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from api.auth import Caller, principal
 from api.contract import KEYED, operation
-from api.matching.schemas import CandidateOut, MatchingRulesOut, MatchOut, PlaceOut
+from api.matching.schemas import MatchOut
 from engine.matching.preview import preview_matching
 
 
@@ -31,25 +31,4 @@ def matching_preview(
     lon: Annotated[float | None, QueryParameter(ge=-180, le=180)] = None,
 ) -> MatchOut:
     """The ranked candidate agencies for a lead at this address (admin, finance)."""
-    preview = preview_matching(caller, postal_code, city, lat, lon)
-    place, rules = preview.place, preview.rules
-    return MatchOut(
-        place=PlaceOut(
-            place.commune_code,
-            place.commune_name,
-            place.departement_code,
-            place.lat,
-            place.lon,
-            place.precision,
-        ),
-        rules=MatchingRulesOut(
-            rules.min_candidates,
-            rules.max_named_agencies,
-            [m // 1000 for m in rules.extension_steps_m],
-            rules.version,
-        ),
-        agencies=[
-            CandidateOut(c.agency_id, c.agency_name, c.distance_km, c.reach, rank)  # type: ignore[arg-type]
-            for rank, c in enumerate(preview.candidates, start=1)
-        ],
-    )
+    return MatchOut.of(preview_matching(caller, postal_code, city, lat, lon))

@@ -7,6 +7,8 @@ from typing import Literal
 
 from msgspec import Struct
 
+from engine.matching.preview import MatchPreview
+
 
 class CandidateOut(Struct):
     id: uuid.UUID
@@ -36,3 +38,21 @@ class MatchOut(Struct):
     place: PlaceOut
     rules: MatchingRulesOut
     agencies: list[CandidateOut]
+
+    @classmethod
+    def of(cls, preview: MatchPreview) -> MatchOut:
+        place, rules = preview.place, preview.rules
+        return cls(
+            place=PlaceOut(
+                place.commune_code, place.commune_name, place.departement_code, place.lat,
+                place.lon, place.precision,
+            ),
+            rules=MatchingRulesOut(
+                rules.min_candidates, rules.max_named_agencies,
+                [m // 1000 for m in rules.extension_steps_m], rules.version,
+            ),
+            agencies=[
+                CandidateOut(c.agency_id, c.agency_name, c.distance_km, c.reach, rank)  # type: ignore[arg-type]
+                for rank, c in enumerate(preview.candidates, start=1)
+            ],
+        )  # fmt: skip
