@@ -9,7 +9,6 @@ or reject with a note. Works with the keyboard alone.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -19,9 +18,10 @@ from sqlalchemy import text
 
 from api import finance_session as sessions
 from engine.accounts.keys import authenticate
-from engine.billing.views import euros
 from engine.db import unit_of_work
 from engine.errors import MandatError, RuleViolation, Unauthenticated
+from engine.money import format_euros as euros
+from engine.money import parse_euros
 from engine.refunds.flows import decide_refund
 from engine.refunds.service import list_requests
 
@@ -246,11 +246,11 @@ def decide_page(
         return _detail(request_id, cookie, ["Le formulaire a expiré : rechargez la page."], 403)
     amount = None
     errors = []
-    raw = (data.get("amount") or "").strip().replace(" ", "").replace("€", "").replace(",", ".")
+    raw = (data.get("amount") or "").strip()
     if raw:
         try:
-            amount = int(Decimal(raw) * 100)
-        except InvalidOperation:
+            amount = parse_euros(raw)
+        except ValueError:
             errors.append("Le montant se lit en euros, par exemple 15,50.")
     decision = data.get("decision")
     if decision not in ("approve", "reject"):

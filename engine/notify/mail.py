@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from engine.money import format_euros
 from engine.notify.webhooks import tls_context
 
 TIMEOUT_S = 10
@@ -90,7 +91,7 @@ def subject_and_body(message: Any) -> tuple[str, str]:
 
 def _email_text(agency: str, event: str, payload: dict[str, Any]) -> str:
     """Plain French, no personal data: the homeowner's details are read in the API."""
-    price = f"{payload.get('price_cents', 0) / 100:.2f} € HT".replace(".", ",")
+    price = f"{format_euros(int(payload.get('price_cents', 0)))} HT"
     lines = [f"Bonjour {agency},", ""]
     if event in ("lead.offered", "lead.shared"):
         mode = "en exclusivité" if payload.get("mode") == "exclusive" else "en partagé"

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from engine.accounts.keys import Principal
 from engine.audit import record
 from engine.errors import FieldError, NotFound, RuleViolation
+from engine.money import decimal_euros
 from engine.pagination import read_cursor, write_cursor
 from engine.sales.models import PIPELINE
 from engine.sales.read_models import Page, Project, PurchasedLead, address_of, contact_of
@@ -155,7 +156,7 @@ def purchases_csv(session: Session, actor: Principal) -> Iterator[str]:
                 row["id"],
                 row["created_at"].isoformat(),
                 row["mode"],
-                f"{row['price_cents'] / 100:.2f}",
+                decimal_euros(row["price_cents"]),
                 row["pipeline_status"],
                 *(_safe(row[k]) for k in ("first_name", "last_name", "email")),
                 row["phone_e164"],  # E.164, digits only: no formula to defuse
