@@ -12,11 +12,8 @@ import hmac
 import time
 import uuid
 
-from sqlalchemy import text
-
-from engine.accounts.keys import Principal
+from engine.accounts.keys import Principal, live_role
 from engine.config import secret_key
-from engine.db import unit_of_work
 
 COOKIE = "mandat_finance"
 LIFETIME_S = 8 * 3600
@@ -46,11 +43,7 @@ def principal_of(cookie: str | None) -> Principal | None:
         key = uuid.UUID(key_id)
     except ValueError:
         return None
-    with unit_of_work() as session:
-        row = session.execute(
-            text("SELECT role FROM api_key WHERE id = :id AND revoked_at IS NULL"), {"id": key}
-        ).one_or_none()
-    if row is None or row.role != "finance":
+    if live_role(key) != "finance":
         return None
     return Principal(key, "finance", None)
 

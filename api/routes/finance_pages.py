@@ -14,7 +14,6 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
-from sqlalchemy import text
 
 from api import finance_session as sessions
 from engine.accounts.keys import authenticate
@@ -23,7 +22,7 @@ from engine.errors import MandatError, RuleViolation, Unauthenticated
 from engine.money import format_euros as euros
 from engine.money import parse_euros
 from engine.refunds.flows import decide_refund
-from engine.refunds.service import list_requests
+from engine.refunds.queue import refund_case, refund_queue
 
 STATUSES = [("pending", "À décider"), ("approved", "Acceptées"), ("rejected", "Refusées")]
 REASONS_FR = {
@@ -104,11 +103,10 @@ def queue(
     signed = _signed_in(request)
     if signed is None:
         return Redirect("/finance/login")
-    _, cookie = signed
+    principal, cookie = signed
     status = status if status in dict(STATUSES) else "pending"
-    with unit_of_work() as session:
-        page = list_requests(session, None, status, None, None, None, 200, None)
-        names = dict(session.execute(text("SELECT id, name FROM agency")).tuples().all())
+    found = refund_queue(principal, status)
+    page, names = found.page, found.agency_names
     items = [
         {
             "id": item.id,
@@ -133,79 +131,60 @@ def queue(
     )
 
 
-_DETAIL = text("""
-    SELECT r.*, p.price_cents, p.mode, p.created_at AS bought_at, p.allocation,
-           coalesce((SELECT -sum(l.amount_cents) FROM ledger_line l
-                     WHERE l.purchase_id = p.id AND l.kind = 'refund'), 0) AS refunded,
-           e.postal_code, c.name AS commune, e.property, ld.grade, ld.score,
-           a.name AS agency_name,
-           (SELECT count(*) FROM refund_request x WHERE x.agency_id = r.agency_id) AS requests,
-           (SELECT count(*) FROM refund_request x WHERE x.agency_id = r.agency_id
-              AND x.status = 'approved') AS approved
-    FROM refund_request r
-    JOIN purchase p ON p.id = r.purchase_id
-    JOIN lead ld ON ld.id = p.lead_id
-    JOIN estimation e ON e.id = ld.estimation_id
-    JOIN commune c ON c.code = e.commune_code
-    JOIN agency a ON a.id = r.agency_id
-    WHERE r.id = :id
-""")
-
-
-def _detail(request_id: uuid.UUID, cookie: str, errors: list[str], status: int) -> Response[Any]:
-    with unit_of_work() as session:
-        row = session.execute(_DETAIL, {"id": request_id}).mappings().one_or_none()
-        if row is None:
-            return _page(
-                "finance_queue.html",
-                404,
-                items=[],
-                statuses=STATUSES,
-                status="",
-                median="—",
-                signed_in=True,
-                csrf=sessions.csrf_token(cookie),
-            )
-        rates = list_requests(session, None, None, None, row["agency_id"], None, 1, None)
-    agency_rate = rates.items[0].agency_refund_rate if rates.items else None
-    prop = row["property"]
+def _detail(
+    request_id: uuid.UUID, signed: tuple[Any, str], errors: list[str], status: int
+) -> Response[Any]:
+    principal, cookie = signed
+    case = refund_case(principal, request_id)
+    if case is None:
+        return _page(
+            "finance_queue.html",
+            404,
+            items=[],
+            statuses=STATUSES,
+            status="",
+            median="—",
+            signed_in=True,
+            csrf=sessions.csrf_token(cookie),
+        )
+    row, prop = case.request, case.property
     r = {
-        "id": row["id"],
-        "short": str(row["id"])[:8],
+        "id": row.id,
+        "short": str(row.id)[:8],
         "status": {"pending": "à décider", "approved": "acceptée", "rejected": "refusée"}[
-            row["status"]
+            row.status
         ],
-        "pending": row["status"] == "pending",
-        "review": "taux de remboursement élevé" if row["review_reason"] else "",
-        "created": row["created_at"].strftime("%d/%m/%Y %H:%M"),
-        "reason": REASONS_FR[row["reason"]],
-        "comment": row["comment"],
-        "calls": row["call_attempts"],
-        "decided": row["decided_at"] is not None,
-        "rule": row["decision_rule"],
-        "note": row["decision_note"],
-        "amount": euros(row["approved_amount_cents"]) if row["approved_amount_cents"] else "",
+        "pending": row.status == "pending",
+        "review": "taux de remboursement élevé" if row.review_reason else "",
+        "created": row.created_at.strftime("%d/%m/%Y %H:%M"),
+        "reason": REASONS_FR[row.reason],
+        "comment": row.comment,
+        "calls": row.call_attempts,
+        "decided": row.decided_at is not None,
+        "rule": row.decision_rule,
+        "note": row.decision_note,
+        "amount": euros(row.approved_amount_cents) if row.approved_amount_cents else "",
     }
     p = {
-        "bought": row["bought_at"].strftime("%d/%m/%Y %H:%M"),
-        "mode": "exclusif" if row["mode"] == "exclusive" else "partagé",
-        "price": euros(row["price_cents"]),
-        "refunded": euros(row["refunded"]),
-        "refundable": euros(row["price_cents"] - row["refunded"]),
-        "commune": row["commune"],
-        "postal_code": row["postal_code"],
+        "bought": case.bought_at.strftime("%d/%m/%Y %H:%M"),
+        "mode": "exclusif" if case.mode == "exclusive" else "partagé",
+        "price": euros(row.price_cents),
+        "refunded": euros(case.refunded_cents),
+        "refundable": euros(case.refundable_cents),
+        "commune": case.commune,
+        "postal_code": case.postal_code,
         "property": f"{prop.get('type')}, {prop.get('surface_m2')} m², {prop.get('rooms')} pièces",
-        "grade": row["grade"],
-        "score": row["score"],
-        "reach": row["allocation"].get("reach"),
-        "distance": f"{row['allocation'].get('distance_m', 0) / 1000:.1f} km".replace(".", ","),
+        "grade": case.grade,
+        "score": case.score,
+        "reach": case.allocation.get("reach"),
+        "distance": f"{case.allocation.get('distance_m', 0) / 1000:.1f} km".replace(".", ","),
     }
     a = {
-        "name": row["agency_name"],
-        "rate": _percent(agency_rate),
-        "median": _percent(rates.median_refund_rate),
-        "requests": row["requests"],
-        "approved": row["approved"],
+        "name": case.agency_name,
+        "rate": _percent(case.agency_refund_rate),
+        "median": _percent(case.median_refund_rate),
+        "requests": case.agency_requests,
+        "approved": case.agency_approved,
     }
     return _page(
         "finance_request.html",
@@ -224,7 +203,7 @@ def request_page(request: Request[Any, Any, Any], request_id: FromPath[uuid.UUID
     signed = _signed_in(request)
     if signed is None:
         return Redirect("/finance/login")
-    return _detail(request_id, signed[1], [], 200)
+    return _detail(request_id, signed, [], 200)
 
 
 @post(
@@ -243,27 +222,31 @@ def decide_page(
         return Redirect("/finance/login", status_code=303)
     principal, cookie = signed
     if not sessions.csrf_ok(cookie, data.get("csrf")):
-        return _detail(request_id, cookie, ["Le formulaire a expiré : rechargez la page."], 403)
-    amount = None
-    errors = []
+        return _detail(request_id, signed, ["Le formulaire a expiré : rechargez la page."], 403)
+    amount, errors = _read_decision(data)
+    if errors:
+        return _detail(request_id, signed, errors, 422)
+    try:
+        decide_refund(principal, request_id, data["decision"], amount, data.get("note") or "")
+    except RuleViolation as error:
+        return _detail(request_id, signed, [e.message for e in error.errors], 422)
+    except MandatError as error:
+        return _detail(request_id, signed, [error.message], 409)
+    return Redirect(f"/finance/refunds?decided={request_id}", status_code=303)
+
+
+def _read_decision(data: dict[str, str]) -> tuple[int | None, list[str]]:
+    """The amount typed (cents, or None for the whole refundable amount) and what is wrong."""
+    amount, errors = None, []
     raw = (data.get("amount") or "").strip()
     if raw:
         try:
             amount = parse_euros(raw)
         except ValueError:
             errors.append("Le montant se lit en euros, par exemple 15,50.")
-    decision = data.get("decision")
-    if decision not in ("approve", "reject"):
+    if data.get("decision") not in ("approve", "reject"):
         errors.append("Choisissez Accepter ou Refuser.")
-    if errors:
-        return _detail(request_id, cookie, errors, 422)
-    try:
-        decide_refund(principal, request_id, str(decision), amount, data.get("note") or "")
-    except RuleViolation as error:
-        return _detail(request_id, cookie, [e.message for e in error.errors], 422)
-    except MandatError as error:
-        return _detail(request_id, cookie, [error.message], 409)
-    return Redirect(f"/finance/refunds?decided={request_id}", status_code=303)
+    return amount, errors
 
 
 FINANCE_PAGES = [finance_home, login_page, login, logout, queue, request_page, decide_page]

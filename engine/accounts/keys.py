@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.accounts.models import AGENCY_ROLES, STAFF_ROLES, ApiKey
+from engine.db import unit_of_work
 from engine.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthenticated
 
 # OWASP's argon2id minimum (19 MiB, 2 passes): keys are 256-bit random, hashing is defence in
@@ -109,6 +110,14 @@ def authenticate(session: Session, presented: str | None) -> Principal:
     if not _verify(row.secret_hash, parts[2], presented):
         raise failure
     return Principal(row.id, row.role, row.agency_id)
+
+
+def live_role(key_id: uuid.UUID) -> str | None:
+    """The role of a key not revoked, read now (a session cookie re-checks its key with it)."""
+    with unit_of_work() as session:
+        return session.scalars(
+            select(ApiKey.role).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        ).one_or_none()
 
 
 def revoke_key(session: Session, key_id: uuid.UUID) -> None:
