@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.accounts.keys import Principal
-from engine.audit import search
+from engine.audit import AuditEntry, search
 from engine.db import unit_of_work
 from engine.errors import RuleViolation
 from engine.pricing.grid import PriceGrid
@@ -29,7 +29,7 @@ class AuditQuery:
 
 @dataclass(frozen=True)
 class AuditPage:
-    items: list[dict[str, Any]]
+    items: list[AuditEntry]
     next_before_id: int | None
 
 
@@ -55,7 +55,7 @@ def audit_log(caller: Principal, query: AuditQuery) -> AuditPage:
             session, query.action, query.subject_type, query.subject_id, query.agency_id,
             query.limit, query.before_id,
         )  # fmt: skip
-    return AuditPage(items, items[-1]["id"] if len(items) == query.limit else None)
+    return AuditPage(items, items[-1].id if len(items) == query.limit else None)
 
 
 def price_grid_in_force(caller: Principal) -> PriceGrid:

@@ -84,7 +84,7 @@ def search(
     agency_id: uuid.UUID | None,
     limit: int,
     before_id: int | None,
-) -> list[dict[str, Any]]:
+) -> list[AuditEntry]:
     """Newest first; `before_id` pages backwards."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if action:
@@ -97,17 +97,4 @@ def search(
         query = query.where(AuditEntry.agency_id == agency_id)
     if before_id:
         query = query.where(AuditEntry.id < before_id)
-    return [
-        {
-            "id": e.id,
-            "at": e.at,
-            "actor_key_id": e.actor_key_id,
-            "actor_role": e.actor_role,
-            "agency_id": e.agency_id,
-            "action": e.action,
-            "subject_type": e.subject_type,
-            "subject_id": e.subject_id,
-            "details": e.details,
-        }
-        for e in session.scalars(query)
-    ]
+    return list(session.scalars(query))

@@ -3,6 +3,7 @@ ranking and prices, read from the live settings and price grid, never from a cop
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,7 +14,62 @@ from engine.pricing.service import current_grid
 from engine.settings import read_settings
 
 
-def rules_in_force(session: Session) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Allocation:
+    zone: str
+    default_radius_km: int
+    min_candidates: int
+    extension_steps_km: list[int]
+    extension: str
+    excluded: str
+    consent: str
+
+
+@dataclass(frozen=True)
+class Ranking:
+    rule: str
+    max_named_agencies: int
+
+
+@dataclass(frozen=True)
+class Selling:
+    exclusive_window_hours: int
+    shared_cap: int
+    offer_days: int
+    rule: str
+
+
+@dataclass(frozen=True)
+class Qualification:
+    score_model: str
+    timeline_points: dict[str, int]
+    grade_a_min_score: int
+    grade_b_min_score: int
+
+
+@dataclass(frozen=True)
+class Pricing:
+    grid_version: int
+    grid: dict[str, Any]  # the grid's rules, as PUT /price-grid takes them
+
+
+@dataclass(frozen=True)
+class RefundRules:
+    window_days: int
+    review_rate_bp: int
+
+
+@dataclass(frozen=True)
+class RulesInForce:
+    allocation: Allocation
+    ranking: Ranking
+    selling: Selling
+    qualification: Qualification
+    pricing: Pricing
+    refunds: RefundRules
+
+
+def rules_in_force(session: Session) -> RulesInForce:
     settings = read_settings(session)
     grid = current_grid(session)
     steps = " then ".join(str(k) for k in settings["extension_steps_km"])
@@ -22,55 +78,53 @@ def rules_in_force(session: Session) -> dict[str, Any]:
         settings["shared_cap"],
         settings["offer_days"],
     )
-    return {
-        "allocation": {
-            "zone": (
+    return RulesInForce(
+        allocation=Allocation(
+            zone=(
                 f"An agency is offered a lead when the property lies within its zone: a radius "
                 f"around its centre (default {settings['default_radius_km']} km, 5 to 50 km) or "
                 "one of the communes it lists."
             ),
-            "default_radius_km": settings["default_radius_km"],
-            "min_candidates": settings["min_candidates"],
-            "extension_steps_km": settings["extension_steps_km"],
-            "extension": (
+            default_radius_km=settings["default_radius_km"],
+            min_candidates=settings["min_candidates"],
+            extension_steps_km=settings["extension_steps_km"],
+            extension=(
                 f"When fewer than {settings['min_candidates']} agencies cover a property, "
                 f"agencies whose centre lies within {steps} km are added, if they accept "
                 "extended leads."
             ),
-            "excluded": "Suspended, paused and budget-exhausted agencies are not offered leads.",
-            "consent": (
-                "Only the agencies the homeowner ticked among those named may buy the lead."
-            ),
-        },
-        "ranking": {
-            "rule": "Agencies are named to the homeowner nearest first (geodesic distance). "
+            excluded="Suspended, paused and budget-exhausted agencies are not offered leads.",
+            consent="Only the agencies the homeowner ticked among those named may buy the lead.",
+        ),
+        ranking=Ranking(
+            rule="Agencies are named to the homeowner nearest first (geodesic distance). "
             "There is no paid priority.",
-            "max_named_agencies": settings["max_named_agencies"],
-        },
-        "selling": {
-            "exclusive_window_hours": settings["exclusive_window_hours"],
-            "shared_cap": settings["shared_cap"],
-            "offer_days": settings["offer_days"],
-            "rule": (
+            max_named_agencies=settings["max_named_agencies"],
+        ),
+        selling=Selling(
+            exclusive_window_hours=window,
+            shared_cap=cap,
+            offer_days=days,
+            rule=(
                 f"A qualified lead is offered exclusively for {window} h (first buyer only), "
                 f"then shared with up to {cap} buyers, until {days} days after qualification."
             ),
-        },
-        "qualification": {
-            "score_model": SCORE_MODEL,
-            "timeline_points": TIMELINE_POINTS,
-            "grade_a_min_score": settings["grade_a_min_score"],
-            "grade_b_min_score": settings["grade_b_min_score"],
-        },
-        "pricing": {"grid_version": grid.version, "grid": grid.to_json()},
-        "refunds": {
-            "window_days": settings["refund_window_days"],
-            "review_rate_bp": settings["refund_review_rate_bp"],
-        },
-    }
+        ),
+        qualification=Qualification(
+            score_model=SCORE_MODEL,
+            timeline_points=TIMELINE_POINTS,
+            grade_a_min_score=settings["grade_a_min_score"],
+            grade_b_min_score=settings["grade_b_min_score"],
+        ),
+        pricing=Pricing(grid_version=grid.version, grid=grid.to_json()),
+        refunds=RefundRules(
+            window_days=settings["refund_window_days"],
+            review_rate_bp=settings["refund_review_rate_bp"],
+        ),
+    )
 
 
-def published_rules() -> dict[str, Any]:
+def published_rules() -> RulesInForce:
     """The rules in force, read in a unit of work of their own (public)."""
     with unit_of_work() as session:
         return rules_in_force(session)
