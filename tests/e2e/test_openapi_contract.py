@@ -8,9 +8,15 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from engine.accounts.keys import authenticate
+from engine.privacy.service import make_token
+from engine.refunds.service import request_refund
+from engine.sales.purchase import PurchaseRequest, purchase_lead
 from tests.conftest import issue_key
 from tests.market import buyers, offered_lead
 from tests.processes import ARTIFACTS
@@ -25,11 +31,20 @@ CHECKS = ",".join(
 )
 
 
-def schemathesis(base: str, key: str, name: str) -> subprocess.CompletedProcess[str]:
-    """One bounded, seeded run of the schemathesis command line against the live server."""
+def schemathesis(
+    base: str, key: str, name: str, ids: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """One bounded, seeded run of the schemathesis command line against the live server. The
+    path and query parameters in `ids` are pinned to real objects, so the answers of reads by
+    id are checked too, not only their 404s."""
     report = ARTIFACTS / f"schemathesis-{name}"
+    config = ARTIFACTS / f"schemathesis-{name}.toml"
+    pinned = ", ".join(f'"{where}" = "{value}"' for where, value in ids.items())
+    config.write_text(f"parameters = {{ {pinned} }}\n")
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config),
         "run",
         f"{base}/schema/openapi.json",
         "--url",
@@ -66,18 +81,35 @@ def schemathesis(base: str, key: str, name: str) -> subprocess.CompletedProcess[
 
 
 @pytest.fixture
-def world(live_server: str, stripe_fake: str, session):  # type: ignore[no-untyped-def]
-    """An agency buyer with a lead on offer, and an admin key."""
+def world(live_server: str, stripe_fake: str, session) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """An agency buyer with a lead on offer and one bought, a refund asked for it, the
+    homeowner's link, and an admin key."""
     (buyer,) = buyers(session, 1)
     offered_lead(session, consent_to=[buyer])
-    return {"admin": issue_key("admin"), "buyer": buyer.key}
+    bought = offered_lead(session, consent_to=[buyer])
+    caller = authenticate(session, buyer.key)
+    price = session.execute(
+        text("SELECT exclusive_price_cents FROM offer WHERE lead_id = :l"), {"l": bought}
+    ).scalar_one()
+    purchase = purchase_lead(session, caller, PurchaseRequest(bought, "exclusive", price))
+    purchase_id = purchase.receipt.purchase_id
+    refund = request_refund(session, caller, purchase_id, "not_owner", "Locataire.", [])
+    session.commit()
+    ids = {
+        "path.lead_id": str(bought),
+        "path.purchase_id": str(purchase_id),
+        "path.request_id": str(refund.request_id),
+        "path.agency_id": str(buyer.agency_id),
+        "query.token": make_token(bought),
+    }
+    return {"admin": issue_key("admin"), "buyer": buyer.key, "ids": ids}
 
 
 @pytest.mark.parametrize("role", ["admin", "buyer"])
 def test_every_answer_is_one_the_openapi_document_declares(
-    live_server: str, world: dict[str, str], role: str
+    live_server: str, world: dict[str, Any], role: str
 ) -> None:
-    run = schemathesis(live_server, world[role], role)
+    run = schemathesis(live_server, world[role], role, world["ids"])
     (ARTIFACTS / f"schemathesis-{role}.txt").write_text(run.stdout + run.stderr)
     out = run.stdout
     assert run.returncode == 0, out[-8000:] + run.stderr[-2000:]
