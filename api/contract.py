@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, Operation
+from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, Schema
 from msgspec import UNSET, Struct, UnsetType
 
 from api.errors import PROBLEM, TITLES
@@ -117,8 +117,15 @@ PUBLIC = (INVALID, BUSY)
 HOMEOWNER = (forbidden("invalid_token"), INVALID, BUSY)
 
 
-def operation(operation_id: str, *answers: Answer) -> dict[str, Any]:
-    """The keywords of a route decorator: its operationId and its problem answers."""
+# Operations whose success answer also comes in another media type (by a query parameter).
+_ALSO_AS: dict[str, str] = {}
+
+
+def operation(operation_id: str, *answers: Answer, also_as: str | None = None) -> dict[str, Any]:
+    """The keywords of a route decorator: its operationId and its problem answers; `also_as`
+    names a second media type its success answer may take (e.g. `text/csv`)."""
+    if also_as:
+        _ALSO_AS[operation_id] = also_as
     return {
         "operation_id": operation_id,
         "responses": problems(*answers),
@@ -161,10 +168,15 @@ def _example(status: int, code: str) -> dict[str, Any]:
 @dataclass
 class ContractOperation(Operation):
     """Drops the error answers Litestar adds by itself (a 400 `ValidationException` shape that
-    Mandat never sends: its validation errors are 422 problems, declared per operation)."""
+    Mandat never sends: its validation errors are 422 problems, declared per operation), and
+    adds the second media type of a success answer that has one."""
 
     def __post_init__(self) -> None:
+        also = _ALSO_AS.get(self.operation_id or "")
         for status, answer in list((self.responses or {}).items()):
+            content = getattr(answer, "content", None)
+            if also and status.startswith("2") and content is not None:
+                content[also] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
             content = getattr(answer, "content", None) or {}
             if status.startswith(("4", "5")) and PROBLEM not in content:
                 del self.responses[status]  # type: ignore[index]

@@ -41,6 +41,7 @@ class SettingsOut(Out):
     retention_access_log_days: int
     retention_idempotency_key_hours: int
     refund_review_rate_bp: int
+    vat_on_debits: Annotated[bool, Meta(description="VAT on the debits: mentioned on invoices")]
     seller_identity: Annotated[
         dict[str, Any],
         Meta(description="Mandat as the seller on its invoices: name, siret, vat_number, address"),

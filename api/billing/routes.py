@@ -15,6 +15,7 @@ from api.billing.schemas import (
     BillingRunOut,
     CreditNoteOut,
     CreditNotePage,
+    EReportingOut,
     InvoiceOut,
     InvoicePage,
     PaymentMethodIn,
@@ -188,20 +189,20 @@ class BillingController(Controller):
         "/billing/e-reporting",
         sync_to_thread=True,
         summary="Sales to e-report, per month",
-        **operation("exportEReporting", *KEYED),
+        **operation("exportEReporting", *KEYED, also_as="text/csv"),
     )
     def e_reporting(
         self,
         caller: Caller,
         period: Annotated[str, QueryParameter(pattern=r"^\d{4}-\d{2}$")],
         format: FromQuery[Literal["json", "csv"]] = "json",
-    ) -> Response[Any]:
+    ) -> Response[EReportingOut]:
         """Finance. The documents of a month that are not e-invoiced (agencies in Guyane and
         Mayotte, outside French VAT), for the approved platform's e-reporting."""
         sales = ereporting(caller, period)
         if format == "csv":
             return Response(ereporting_csv(sales), media_type="text/csv")
-        return Response({"period": period, "items": sales})
+        return Response(shaped({"period": period, "items": sales}, EReportingOut))
 
     @put(
         "/agency/payment-method",

@@ -110,3 +110,24 @@ class PaymentMethodOut(Out):
 class StripeEventOut(Out):
     received: bool
     outcome: str
+
+
+class ReportedSaleOut(Out):
+    """A document to e-report (outside French VAT), as the approved platform takes it."""
+
+    number: str
+    type_code: Annotated[str, Meta(description="380 invoice, 381 credit note")]
+    issued_on: date
+    agency_id: uuid.UUID
+    buyer_name: str | None
+    buyer_siren: str | None
+    departement: str | None
+    vat_category: str
+    total_ht_cents: int
+    vat_cents: int
+    total_ttc_cents: int
+
+
+class EReportingOut(Out):
+    period: Annotated[str, Meta(description="YYYY-MM")]
+    items: list[ReportedSaleOut]
