@@ -83,6 +83,16 @@ class CreditNotePage(Out):
     next_cursor: str | None
 
 
+class IncompleteAgencyOut(Out):
+    """An agency the run left unbilled: its invoice could not name its registered address."""
+
+    id: uuid.UUID
+    name: str
+    siret: str
+    email: str
+    missing: list[str]
+
+
 class BillingRunOut(Out, omit_defaults=True):
     """A month's billing run: `requested`, then `running`, then `finished` with its counts;
     once finished, `documents` lists the month's invoices (first 200)."""
@@ -96,6 +106,7 @@ class BillingRunOut(Out, omit_defaults=True):
     invoices: int
     charged: int
     failed: int
+    incomplete_agencies: list[IncompleteAgencyOut]
     documents: list[InvoiceOut] | UnsetType = UNSET
 
 
