@@ -7,16 +7,14 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
-from engine.accounts.keys import Principal, authenticate
-from engine.db import unit_of_work
+from engine.accounts.keys import Principal, principal_of_key
 
 
 def principal(request: Request[Any, Any, Any]) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     presented = key.strip() if scheme.lower() == "bearer" else None
-    with unit_of_work() as session:
-        return authenticate(session, presented)
+    return principal_of_key(presented)
 
 
 # How a route asks for its caller: `caller: Caller`, provided by `principal`.

@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from msgspec import Meta, Struct
 
+from engine.intake.estimations import EstimationAnswer, EstimationRequest
+from engine.intake.leads import LeadSubmission
+
 Latitude = Annotated[float, Meta(ge=-90, le=90)]
 Longitude = Annotated[float, Meta(ge=-180, le=180)]
 RadiusKm = Annotated[float, Meta(ge=5, le=50, description="5 to 50 km")]
@@ -74,6 +77,25 @@ class EstimationIn(Request):
     address: AddressIn
     source: Annotated[str, Meta(max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")] | None = None
 
+    def request(self) -> EstimationRequest:
+        """The engine's request: the property's optional facts as given, nothing else."""
+        facts = {
+            k: v
+            for k, v in msgspec.structs.asdict(self.property).items()
+            if v is not None and k not in ("type", "surface_m2")
+        }
+        return EstimationRequest(
+            property_type=self.property.type,
+            surface_m2=self.property.surface_m2,
+            postal_code=self.address.postal_code,
+            city=self.address.city,
+            lat=self.address.lat,
+            lon=self.address.lon,
+            property_facts=facts,
+            source=self.source,
+            street=self.address.street,
+        )
+
 
 class EstimateOut(Struct):
     available: bool
@@ -97,6 +119,17 @@ class EstimationOut(Struct):
     id: uuid.UUID
     estimate: EstimateOut
     agencies: list[NamedAgencyOut]
+
+    @classmethod
+    def of(cls, answer: EstimationAnswer) -> EstimationOut:
+        return cls(
+            id=answer.id,
+            estimate=msgspec.convert(answer.estimate, EstimateOut, from_attributes=True),
+            agencies=[
+                NamedAgencyOut(c.agency_id, c.agency_name, c.distance_km, c.reach)  # type: ignore[arg-type]
+                for c in answer.agencies
+            ],
+        )
 
 
 class ContactIn(Request):
@@ -131,6 +164,21 @@ class LeadIn(Request):
     project: ProjectIn
     consent: ConsentIn
     website: Annotated[str, Meta(max_length=500)] | None = None
+
+    def submission(self) -> LeadSubmission:
+        return LeadSubmission(
+            first_name=self.contact.first_name,
+            last_name=self.contact.last_name,
+            email=self.contact.email,
+            phone=self.contact.phone,
+            timeline=self.project.timeline,
+            is_owner=self.project.is_owner,
+            consent_agency_ids=self.consent.agency_ids,
+            consent_text_version=self.consent.text_version,
+            honeypot=self.website,
+            consent_ticked_via=dict(self.consent.ticked_via),
+            consent_origin=self.consent.embedding_origin,
+        )
 
 
 class LeadReceiptOut(Struct):

@@ -7,7 +7,6 @@ import uuid
 from datetime import date
 from typing import Any
 
-import msgspec
 from litestar import Request, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -18,17 +17,14 @@ from api.contract import KEYED, PUBLIC, UNREADABLE, not_found, operation
 from api.leads.schemas import StaffLeadOut
 from api.schemas import (
     ConsentTextOut,
-    EstimateOut,
     EstimationIn,
     EstimationOut,
     LeadIn,
     LeadReceiptOut,
-    NamedAgencyOut,
     shaped,
 )
-from engine.db import unit_of_work
-from engine.intake.estimations import EstimationRequest, request_estimate
-from engine.intake.leads import Client, LeadSubmission, consent_text, submit_lead
+from engine.intake.flows import consent_wording, estimate_property, receive_lead
+from engine.intake.leads import Client
 from engine.intake.staff import lead_as_staff_see_it
 
 
@@ -42,32 +38,7 @@ from engine.intake.staff import lead_as_staff_see_it
 )
 def create_estimation(data: JSONBody[EstimationIn]) -> EstimationOut:
     """Public. No personal data: the property, its place, and where the form is embedded."""
-    facts = {
-        k: v
-        for k, v in msgspec.structs.asdict(data.property).items()
-        if v is not None and k not in ("type", "surface_m2")
-    }
-    request = EstimationRequest(
-        property_type=data.property.type,
-        surface_m2=data.property.surface_m2,
-        postal_code=data.address.postal_code,
-        city=data.address.city,
-        lat=data.address.lat,
-        lon=data.address.lon,
-        property_facts=facts,
-        source=data.source,
-        street=data.address.street,
-    )
-    with unit_of_work() as session:
-        answer = request_estimate(session, request, date.today())
-    return EstimationOut(
-        id=answer.id,
-        estimate=msgspec.convert(answer.estimate, EstimateOut, from_attributes=True),
-        agencies=[
-            NamedAgencyOut(c.agency_id, c.agency_name, c.distance_km, c.reach)  # type: ignore[arg-type]
-            for c in answer.agencies
-        ],
-    )
+    return EstimationOut.of(estimate_property(data.request(), date.today()))
 
 
 @post(
@@ -83,22 +54,8 @@ def create_lead(
 ) -> LeadReceiptOut:
     """Public. The answer is `received` whether the lead is qualified, quarantined or a
     duplicate; sending the same estimation's step 2 again answers the first lead."""
-    submission = LeadSubmission(
-        first_name=data.contact.first_name,
-        last_name=data.contact.last_name,
-        email=data.contact.email,
-        phone=data.contact.phone,
-        timeline=data.project.timeline,
-        is_owner=data.project.is_owner,
-        consent_agency_ids=data.consent.agency_ids,
-        consent_text_version=data.consent.text_version,
-        honeypot=data.website,
-        consent_ticked_via=dict(data.consent.ticked_via),
-        consent_origin=data.consent.embedding_origin,
-    )
     client = Client(client_ip(request), request.headers.get("user-agent"))
-    with unit_of_work() as session:
-        receipt = submit_lead(session, estimation_id, submission, client)
+    receipt = receive_lead(estimation_id, data.submission(), client)
     return LeadReceiptOut(receipt.lead_id, "received")
 
 
@@ -111,9 +68,8 @@ def create_lead(
 )
 def current_consent_text(lang: FromQuery[str] = "fr") -> ConsentTextOut:
     """Public. Send its `version` back with step 2: the lead keeps which wording was agreed to."""
-    with unit_of_work() as session:
-        version, body = consent_text(session, lang)
-    return ConsentTextOut(version, "en" if lang == "en" else "fr", body)
+    wording = consent_wording(lang)
+    return ConsentTextOut(wording.version, wording.lang, wording.text)
 
 
 @get(

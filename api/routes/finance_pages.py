@@ -16,8 +16,7 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from api import finance_session as sessions
-from engine.accounts.keys import authenticate
-from engine.db import unit_of_work
+from engine.accounts.keys import principal_of_key
 from engine.errors import MandatError, RuleViolation, Unauthenticated
 from engine.money import format_euros as euros
 from engine.money import parse_euros
@@ -67,8 +66,7 @@ async def login_page() -> Template:
 @post("/finance/login", include_in_schema=False, sync_to_thread=True, status_code=303)
 def login(data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
     try:
-        with unit_of_work() as session:
-            principal = authenticate(session, (data.get("key") or "").strip())
+        principal = principal_of_key((data.get("key") or "").strip())
     except Unauthenticated:
         principal = None
     if principal is None or principal.role != "finance":

@@ -8,8 +8,7 @@ from litestar.params import FromQuery
 from msgspec import Struct
 
 from api.contract import PUBLIC, operation
-from engine.db import unit_of_work
-from engine.geo.locate import communes_for_postal_code
+from engine.intake.flows import communes_serving
 
 
 class CommuneOut(Struct):
@@ -31,6 +30,4 @@ class CommunesOut(Struct):
 )
 def communes(postal_code: FromQuery[str]) -> CommunesOut:
     """Public. An unknown or malformed postal code answers an empty list: the form then says so."""
-    with unit_of_work() as session:
-        rows = communes_for_postal_code(session, postal_code[:10])
-    return CommunesOut([CommuneOut(code, name) for code, name in rows])
+    return CommunesOut([CommuneOut(code, name) for code, name in communes_serving(postal_code)])

@@ -112,6 +112,12 @@ def authenticate(session: Session, presented: str | None) -> Principal:
     return Principal(row.id, row.role, row.agency_id)
 
 
+def principal_of_key(presented: str | None) -> Principal:
+    """The caller a bearer key names, in a unit of work of its own; Unauthenticated otherwise."""
+    with unit_of_work() as session:
+        return authenticate(session, presented)
+
+
 def live_role(key_id: uuid.UUID) -> str | None:
     """The role of a key not revoked, read now (a session cookie re-checks its key with it)."""
     with unit_of_work() as session:

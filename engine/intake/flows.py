@@ -1,0 +1,47 @@
+"""The estimation form's services, as the API (and any other front) calls them: each owns its
+unit of work. Public: no caller, the request's origin instead where the bot checks need it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from engine.db import unit_of_work
+from engine.geo.locate import communes_for_postal_code
+from engine.intake.estimations import EstimationAnswer, EstimationRequest, request_estimate
+from engine.intake.leads import Client, LeadReceipt, LeadSubmission, consent_text, submit_lead
+
+
+@dataclass(frozen=True)
+class ConsentWording:
+    version: str
+    lang: str
+    text: str
+
+
+def estimate_property(request: EstimationRequest, today: date) -> EstimationAnswer:
+    """Step 1: the estimate and the agencies named for the place; no personal data."""
+    with unit_of_work() as session:
+        return request_estimate(session, request, today)
+
+
+def receive_lead(
+    estimation_id: uuid.UUID, submission: LeadSubmission, client: Client
+) -> LeadReceipt:
+    """Step 2: the same receipt whether the lead is qualified, quarantined or a duplicate."""
+    with unit_of_work() as session:
+        return submit_lead(session, estimation_id, submission, client)
+
+
+def consent_wording(lang: str) -> ConsentWording:
+    """The consent wording in force (French unless English is asked) and its version."""
+    with unit_of_work() as session:
+        version, text = consent_text(session, lang)
+    return ConsentWording(version, "en" if lang == "en" else "fr", text)
+
+
+def communes_serving(postal_code: str) -> list[tuple[str, str]]:
+    """(code, name) of the communes a postal code serves; none for an unknown one."""
+    with unit_of_work() as session:
+        return communes_for_postal_code(session, postal_code[:10])
