@@ -22,6 +22,7 @@ from engine.money import format_euros as euros
 from engine.money import parse_euros
 from engine.refunds.flows import decide_refund
 from engine.refunds.queue import refund_case, refund_queue
+from engine.refunds.read_models import RefundRequestRecord
 
 STATUSES = [("pending", "À décider"), ("approved", "Acceptées"), ("rejected", "Refusées")]
 REASONS_FR = {
@@ -105,21 +106,9 @@ def queue(
     status = status if status in dict(STATUSES) else "pending"
     found = refund_queue(principal, status)
     page, names = found.page, found.agency_names
-    items = [
-        {
-            "id": item.id,
-            "created": item.created_at.strftime("%d/%m/%Y %H:%M"),
-            "agency": names.get(item.agency_id, "?"),
-            "reason": REASONS_FR[item.reason],
-            "price": euros(item.price_cents),
-            "rate": _percent(item.agency_refund_rate),
-            "review": "taux élevé" if item.review_reason else "",
-        }
-        for item in page.items
-    ]
     return _page(
         "finance_queue.html",
-        items=items,
+        items=[_queue_row(item, names) for item in page.items],
         current=status,
         statuses=STATUSES,
         median=_percent(page.median_refund_rate),
@@ -127,6 +116,18 @@ def queue(
         signed_in=True,
         csrf=sessions.csrf_token(cookie),
     )
+
+
+def _queue_row(item: RefundRequestRecord, names: dict[uuid.UUID, str]) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "created": item.created_at.strftime("%d/%m/%Y %H:%M"),
+        "agency": names.get(item.agency_id, "?"),
+        "reason": REASONS_FR[item.reason],
+        "price": euros(item.price_cents),
+        "rate": _percent(item.agency_refund_rate),
+        "review": "taux élevé" if item.review_reason else "",
+    }
 
 
 def _detail(
