@@ -163,7 +163,7 @@ class StaffConsentOut(Out):
     embedding_origin: str | None
 
 
-class CommuneOut(Out):
+class EstimationCommuneOut(Out):
     code: str
     name: str
 
@@ -174,7 +174,7 @@ class StaffEstimationOut(Out):
     source: str | None
     property: PropertyOut
     postal_code: str
-    commune: CommuneOut
+    commune: EstimationCommuneOut
     location_precision: str
     estimate: StoredEstimateOut
 
