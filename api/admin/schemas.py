@@ -40,6 +40,10 @@ class SettingsOut(Out):
     retention_sold_days: int
     retention_access_log_days: int
     retention_idempotency_key_hours: int
+    retention_outbox_days: int
+    retention_estimation_hours: int
+    retention_stripe_event_days: int
+    retention_client_address_hours: int
     refund_review_rate_bp: int
     vat_on_debits: Annotated[bool, Meta(description="VAT on the debits: mentioned on invoices")]
     seller_identity: Annotated[
