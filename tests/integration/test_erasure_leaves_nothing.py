@@ -91,7 +91,7 @@ def bought_and_written_about(session, agency: Buyer, lead: uuid.UUID) -> None:  
         text("SELECT exclusive_price_cents FROM offer WHERE lead_id = :l"), {"l": lead}
     ).scalar_one()
     bought = purchase_lead(session, buyer, PurchaseRequest(lead, "exclusive", price, "k-1"))
-    purchase_id = uuid.UUID(bought.body["purchase_id"])
+    purchase_id = bought.receipt.purchase_id
     update_purchase(session, buyer, purchase_id, None, "Appelé M. Zorglub, sa femme dit non")
     asked = request_refund(session, buyer, purchase_id, "other", "Zorglub ne vend plus", [])
     session.commit()
