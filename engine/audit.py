@@ -65,7 +65,11 @@ def record(
     session.add(
         AuditEntry(
             actor_key_id=actor.key_id if isinstance(actor, Principal) else None,
-            actor_user_id=None if actor is None or isinstance(actor, Principal) else actor.user_id,
+            actor_user_id=(
+                actor.person_id
+                if isinstance(actor, Principal)
+                else (actor.user_id if actor is not None else None)
+            ),
             actor_role=actor.role if actor else None,
             agency_id=actor.agency_id if actor else None,
             action=action,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -78,6 +79,17 @@ def number(value: float, lang: str, digits: int = 0) -> str:
     return format_decimal(round(value, digits), locale=LOCALES[lang])
 
 
+def phone(e164: str | None) -> str:
+    """`+33612345678` → `06 12 34 56 78` (overseas numbers keep their own national form)."""
+    if not e164:
+        return "—"
+    try:
+        number = phonenumbers.parse(e164, "FR")
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
 def install(env: Environment) -> None:
     """Gettext and the formatters in every template, in the language of the page rendered."""
 
@@ -94,6 +106,7 @@ def install(env: Environment) -> None:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["money"] = pass_context(lambda c, cents: money(cents, c.get("lang", "fr")))
     env.filters["when"] = pass_context(lambda c, moment: when(moment, c.get("lang", "fr")))
+    env.filters["phone"] = phone
     env.filters["number"] = pass_context(
         lambda c, value, digits=0: number(value, c.get("lang", "fr"), digits)
     )

@@ -7,6 +7,7 @@ render. A POST always checks its CSRF token first.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,14 +19,16 @@ from msgspec import Struct
 
 from api.pro import web
 from api.pro.account import AccountPages
+from api.pro.contacts import ContactPages
 from api.pro.dev_mail import dev_mailbox
 from api.pro.passkey_pages import PasskeyPages
 from api.pro.security import SecurityPages
 from api.pro.team import TeamPages
-from engine.db import unit_of_work
 from engine.errors import NotFound, RuleViolation, TooManyRequests, Unauthenticated
 from engine.people import second_factor, service
-from engine.sales.catalogue import GRADE_ORDER, SORTS, CatalogueQuery, catalogue
+from engine.people.sessions import SignedIn
+from engine.sales.catalogue import GRADE_ORDER, SORTS, CatalogueQuery
+from engine.sales.flows import browse_catalogue
 
 STATIC = Path(__file__).parent / "static"
 ASSETS = {
@@ -33,6 +36,7 @@ ASSETS = {
     "passkeys.js": "text/javascript; charset=utf-8",
 }
 PAGE_SIZE = 25
+PROPERTY_TYPES = ("appartement", "maison", "terrain", "autre")
 
 
 class SignInForm(Struct):
@@ -54,6 +58,21 @@ class CodeForm(Struct):
 
 T = TypeVar("T")
 FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _catalogue_query(
+    mode: str, property_type: str, min_grade: str, sort: str, cursor: str
+) -> CatalogueQuery:
+    """The inbox's filters as the catalogue takes them; a value that is not one of the choices
+    (an old bookmark, a hand-edited address) is ignored rather than refused."""
+    return CatalogueQuery(
+        mode=mode if mode in ("exclusive", "shared") else None,
+        property_type=property_type if property_type in PROPERTY_TYPES else None,
+        min_grade=min_grade if min_grade in GRADE_ORDER else None,
+        sort=sort if sort in SORTS else "newest",
+        limit=PAGE_SIZE,
+        cursor=cursor[:200] or None,
+    )
 
 
 class ProPages(Controller):
@@ -155,35 +174,27 @@ class ProPages(Controller):
         sort: FromQuery[str] = "newest",
         cursor: FromQuery[str] = "",
     ) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
-        query = CatalogueQuery(
-            mode=mode if mode in ("exclusive", "shared") else None,
-            property_type=property_type
-            if property_type in ("appartement", "maison", "terrain", "autre")
-            else None,
-            min_grade=min_grade if min_grade in GRADE_ORDER else None,
-            sort=sort if sort in SORTS else "newest",
-            limit=PAGE_SIZE,
-            cursor=cursor or None,
-        )
-        with unit_of_work() as session:
-            page = catalogue(session, person.agency_id, query)
-        filtered = bool(query.mode or query.property_type or query.min_grade)
+        person = web.gate(request)
+        if not isinstance(person, SignedIn):
+            return person
+        query = _catalogue_query(mode, property_type, min_grade, sort, cursor)
+        try:
+            page = browse_catalogue(person.caller, query)
+        except RuleViolation:  # a cursor mangled by hand: the first page
+            page = browse_catalogue(person.caller, replace(query, cursor=None))
         return web.render(
             request, "leads.html", person, offers=page.items, query=query,
-            next_cursor=page.next_cursor,
-            filtered=filtered, first_page=not cursor,
+            next_cursor=page.next_cursor, first_page=not query.cursor,
+            filtered=bool(query.mode or query.property_type or query.min_grade),
         )  # fmt: skip
 
     @get("/account/sessions", sync_to_thread=True)
     def sessions_page(
         self, request: Request[Any, Any, Any], ended: FromQuery[str] = ""
     ) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
+        person = web.gate(request)
+        if not isinstance(person, SignedIn):
+            return person
         return web.render(
             request,
             "sessions.html",
@@ -204,15 +215,21 @@ class ProPages(Controller):
         session_id: FromPath[uuid.UUID],
         data: FormOf[CsrfForm],
     ) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
-        if not web.csrf_ok(person, data.csrf):
-            return web.render(request, "refused.html", person, 403)
+        person = web.gate(request, data.csrf)
+        if not isinstance(person, SignedIn):
+            return person
         service.end_session(person, session_id)
         if session_id == person.session_id:
             return web.signed_out_response(Redirect("/pro/login", status_code=303))
         return Redirect("/pro/account/sessions?ended=1", status_code=303)
 
 
-PRO_PAGES = [ProPages, AccountPages, TeamPages, SecurityPages, PasskeyPages, dev_mailbox]
+PRO_PAGES = [
+    ProPages,
+    AccountPages,
+    ContactPages,
+    TeamPages,
+    SecurityPages,
+    PasskeyPages,
+    dev_mailbox,
+]

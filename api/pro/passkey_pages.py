@@ -16,6 +16,7 @@ from msgspec import Struct
 from api.pro import web
 from engine.errors import NotFound, RuleViolation, Unauthenticated
 from engine.people import passkeys
+from engine.people.sessions import SignedIn
 
 T = TypeVar("T")
 FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -83,12 +84,9 @@ class PasskeyPages(Controller):
         passkey_id: FromPath[uuid.UUID],
         data: FormOf[CsrfForm],
     ) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
-        assert person is not None
-        if not web.csrf_ok(person, data.csrf):
-            return web.render(request, "refused.html", person, 403)
+        person = web.gate(request, data.csrf)
+        if not isinstance(person, SignedIn):
+            return person
         try:
             passkeys.remove(person, passkey_id)
         except NotFound:

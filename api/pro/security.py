@@ -14,6 +14,7 @@ from msgspec import Struct
 from api.pro import web
 from engine.errors import Conflict, Forbidden, RuleViolation
 from engine.people import passkeys, second_factor
+from engine.people.sessions import SignedIn
 
 T = TypeVar("T")
 FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -35,10 +36,9 @@ class SecurityPages(Controller):
 
     @get("/", sync_to_thread=True)
     def security_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
-        assert person is not None
+        person = web.gate(request)
+        if not isinstance(person, SignedIn):
+            return person
         done = request.query_params.get("done", "")
         return web.render(
             request, "security.html", person, factor=second_factor.status(person), done=done,
@@ -47,12 +47,9 @@ class SecurityPages(Controller):
 
     @post("/totp/start", sync_to_thread=True, status_code=200)
     def start(self, request: Request[Any, Any, Any], data: FormOf[CodeForm]) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
-        assert person is not None
-        if not web.csrf_ok(person, data.csrf):
-            return web.render(request, "refused.html", person, 403)
+        person = web.gate(request, data.csrf)
+        if not isinstance(person, SignedIn):
+            return person
         try:
             enrolment = second_factor.start(person)
         except Conflict:
@@ -61,12 +58,9 @@ class SecurityPages(Controller):
 
     @post("/totp/confirm", sync_to_thread=True, status_code=200)
     def confirm(self, request: Request[Any, Any, Any], data: FormOf[CodeForm]) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
-        assert person is not None
-        if not web.csrf_ok(person, data.csrf):
-            return web.render(request, "refused.html", person, 403)
+        person = web.gate(request, data.csrf)
+        if not isinstance(person, SignedIn):
+            return person
         try:
             codes = second_factor.confirm(person, data.code)
         except RuleViolation:
@@ -78,12 +72,9 @@ class SecurityPages(Controller):
 
     @post("/totp/off", sync_to_thread=True, status_code=303)
     def turn_off(self, request: Request[Any, Any, Any], data: FormOf[CodeForm]) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
-        assert person is not None
-        if not web.csrf_ok(person, data.csrf):
-            return web.render(request, "refused.html", person, 403)
+        person = web.gate(request, data.csrf)
+        if not isinstance(person, SignedIn):
+            return person
         try:
             second_factor.turn_off(person, data.code)
         except RuleViolation:
@@ -95,12 +86,9 @@ class SecurityPages(Controller):
 
     @post("/policy", sync_to_thread=True, status_code=303)
     def policy(self, request: Request[Any, Any, Any], data: FormOf[PolicyForm]) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
-        assert person is not None
-        if not web.csrf_ok(person, data.csrf):
-            return web.render(request, "refused.html", person, 403)
+        person = web.gate(request, data.csrf)
+        if not isinstance(person, SignedIn):
+            return person
         try:
             second_factor.require_for_agency(person, data.required == "yes")
         except Forbidden:

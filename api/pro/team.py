@@ -14,6 +14,7 @@ from msgspec import Struct
 from api.pro import web
 from engine.errors import Conflict, Forbidden, RuleViolation
 from engine.people import team
+from engine.people.sessions import SignedIn
 
 T = TypeVar("T")
 FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -38,18 +39,16 @@ class TeamPages(Controller):
     def team_page(
         self, request: Request[Any, Any, Any], done: FromQuery[str] = ""
     ) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
+        person = web.gate(request)
+        if not isinstance(person, SignedIn):
+            return person
         return web.render(request, "team.html", person, members=team.members(person), done=done)
 
     @post("/invite", sync_to_thread=True, status_code=303)
     def invite(self, request: Request[Any, Any, Any], data: FormOf[InviteForm]) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
-        if not web.csrf_ok(person, data.csrf):
-            return web.render(request, "refused.html", person, 403)
+        person = web.gate(request, data.csrf)
+        if not isinstance(person, SignedIn):
+            return person
         try:
             team.invite(person, data.email, data.name, data.role, web.lang_of(request, person))
         except (RuleViolation, Conflict, Forbidden) as refused:
@@ -78,11 +77,9 @@ class TeamPages(Controller):
         person_id: FromPath[uuid.UUID],
         data: FormOf[CsrfForm],
     ) -> Response[Any]:
-        person = web.person_of(request)
-        if blocked := web.stop(request, person):
-            return blocked
-        if not web.csrf_ok(person, data.csrf):
-            return web.render(request, "refused.html", person, 403)
+        person = web.gate(request, data.csrf)
+        if not isinstance(person, SignedIn):
+            return person
         try:
             team.disable(person, person_id)
         except (Forbidden, Conflict) as refused:

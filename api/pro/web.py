@@ -179,6 +179,18 @@ def safe_next(target: str) -> str:
     return "/pro/leads"
 
 
+def gate(request: Request[Any, Any, Any], csrf: str | None = None) -> SignedIn | Response[Any]:
+    """The person a page is for, or the answer to send instead: the sign-in page, the second
+    factor's set-up (`stop`), or, for a form (`csrf` given), a refusal when its token is wrong."""
+    person = person_of(request)
+    blocked = stop(request, person)
+    if blocked is not None or person is None:
+        return blocked or to_sign_in(request)
+    if csrf is not None and not csrf_ok(person, csrf):
+        return render(request, "refused.html", person, 403)
+    return person
+
+
 def to_sign_in(request: Request[Any, Any, Any]) -> Redirect:
     """The sign-in page, coming back here afterwards."""
     target = request.url.path

@@ -47,11 +47,13 @@ class IssuedKey:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a staff member or an agency collaborator, and with which role."""
+    """Who is calling: a staff member or an agency collaborator, and with which role — through
+    an API key (`key_id`) or signed in to Espace Pro as a person (`person_id`)."""
 
-    key_id: uuid.UUID
+    key_id: uuid.UUID | None
     role: str
     agency_id: uuid.UUID | None
+    person_id: uuid.UUID | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -171,7 +173,11 @@ def revoke_agency_key(session: Session, agency_id: uuid.UUID, key_id: uuid.UUID)
 
 
 def change_agency_key_role(
-    session: Session, agency_id: uuid.UUID, key_id: uuid.UUID, role: str, by_key: uuid.UUID
+    session: Session,
+    agency_id: uuid.UUID,
+    key_id: uuid.UUID,
+    role: str,
+    by_key: uuid.UUID | None,
 ) -> tuple[ApiKey, str]:
     """Give one of the agency's live keys another role: (the key, its previous role). The
     role is read on every request, so the change holds from the key's next call. An owner
@@ -190,7 +196,8 @@ def change_agency_key_role(
             .with_for_update()
         )
     )
-    if by_key not in owners:
+    # An owner signed in as a person (no key) was checked by role; a key must still be an owner's.
+    if by_key is not None and by_key not in owners:
         raise Forbidden("Only an owner changes roles.", "forbidden_role")
     row = session.scalars(
         select(ApiKey).where(ApiKey.id == key_id, ApiKey.agency_id == agency_id).with_for_update()

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.accounts.keys import Principal
+
 IDLE = timedelta(minutes=30)
 ABSOLUTE = timedelta(hours=12)
 PENDING = timedelta(minutes=5)
@@ -38,6 +40,12 @@ class SignedIn:
     # The agency asks for a second factor and this person has none yet: only the security page
     # opens until they set one up.
     must_enrol: bool = False
+
+    @property
+    def caller(self) -> Principal:
+        """This person as the engine's services know a caller: the same role checks, the same
+        agency scope as an API key of that role."""
+        return Principal(None, self.role, self.agency_id, self.user_id)
 
 
 @dataclass(frozen=True)

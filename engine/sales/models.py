@@ -32,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
 from engine.intake import models as _intake  # noqa: F401 - the tables our foreign keys name
+from engine.people import models as _people  # noqa: F401
 from engine.pricing import models as _pricing  # noqa: F401
 
 PIPELINE = ("new", "contacted", "appointment", "mandate_signed", "lost")
@@ -95,6 +96,8 @@ class Purchase(Base):
     price_cents: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     bought_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_key.id"))
+    # Bought in Espace Pro by a person of the agency (no key).
+    bought_by_person: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agency_user.id"))
     pipeline_status: Mapped[str] = mapped_column(String(16), server_default=text("'new'"))
     notes: Mapped[str] = mapped_column(Text, server_default=text("''"))
     # Why this agency could buy: candidates, rank, reach, rule and price-grid versions, clock.

@@ -158,6 +158,7 @@ def purchase_lead(session: Session, buyer: Principal, request: PurchaseRequest) 
         price_cents=price,
         created_at=now,
         bought_by=buyer.key_id,
+        bought_by_person=buyer.person_id,
         allocation=_allocation(offer, lead, agency_id, current_mode, now),
     )
     try:

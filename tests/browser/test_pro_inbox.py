@@ -217,3 +217,41 @@ def test_a_buyer_adds_a_passkey_and_signs_in_with_it(browser, live_server, sessi
     ).one()
     assert used[1]
     context.close()
+
+
+@pytest.mark.parametrize(("lang", "viewport"), [("fr", PHONE), ("en", DESKTOP)])
+def test_a_buyer_buys_a_lead_with_the_keyboard_alone(
+    browser, live_server, session, shots, lang, viewport
+) -> None:
+    (agency,) = buyers(session, 1, name="Agence du Centre")
+    offered_lead(session)
+    email = person(agency.agency_id)
+    live_server = live_server.replace("127.0.0.1", "localhost")
+    page = browser.new_context(viewport=viewport).new_page()
+    page.goto(f"{live_server}/pro/login?lang={lang}")
+    sign_in_with_the_keyboard(page, live_server, email)
+
+    page.focus(".offer a.button")  # the buy link of the only offer
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#what-happens")
+    assert serious_accessibility_violations(page) == []
+    assert no_sideways_scroll(page)
+    shots(page, f"{lang}-1-confirm")
+    page.focus("form.card button[type=submit]")
+    page.keyboard.press("Enter")
+
+    page.wait_for_selector("a[href^='tel:+33']")
+    assert serious_accessibility_violations(page) == []
+    assert no_sideways_scroll(page)
+    shots(page, f"{lang}-2-contact")
+    page.select_option("#pipeline_status", "contacted")
+    page.focus("#notes")
+    page.keyboard.type("Rappeler après 18 h" if lang == "fr" else "Call back after 6 pm")
+    page.focus("form.card button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".notice")
+    page.goto(f"{live_server}/pro/contacts")
+    assert page.locator("tbody tr").count() == 1
+    assert serious_accessibility_violations(page) == []
+    shots(page, f"{lang}-3-contacts")
+    page.context.close()

@@ -21,7 +21,7 @@ def messages() -> list[str]:
 
 
 # The same word in both languages.
-SAME = {"Mandat Espace Pro", "Leads", "Action", "Code"}
+SAME = {"Mandat Espace Pro", "Leads", "Action", "Code", "Contacts", "Contact", "Notes"}
 
 
 def test_every_template_sentence_is_translated_into_french() -> None:

@@ -1,0 +1,130 @@
+"""Espace Pro: buying a lead from the inbox (asked once, an Idempotency-Key so a double click
+never buys twice), the agency's contacts, and one contact's page (call, e-mail, stage, notes).
+The same `engine.sales.flows` services as the API, with the person as the caller."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, TypeVar
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect
+from msgspec import Struct
+
+from api.pro import web
+from engine.errors import Conflict, Forbidden, NotFound, PaymentRequired, RuleViolation
+from engine.people.sessions import SignedIn
+from engine.sales.flows import (
+    buy_lead,
+    purchased_leads,
+    read_offer,
+    read_purchased_lead,
+    work_purchased_lead,
+)
+from engine.sales.purchase import PurchaseRequest
+
+T = TypeVar("T")
+FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+class BuyForm(Struct):
+    mode: str = ""
+    price_cents: int = 0
+    attempt: str = ""  # the Idempotency-Key: one per confirmation page shown
+    csrf: str = ""
+
+
+class StageForm(Struct):
+    pipeline_status: str = ""
+    notes: str = ""
+    csrf: str = ""
+
+
+class ContactPages(Controller):
+    path = "/pro"
+    include_in_schema = False
+
+    @get("/leads/{lead_id:uuid}/buy", sync_to_thread=True)
+    def confirm_page(
+        self, request: Request[Any, Any, Any], lead_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        person = web.gate(request)
+        if not isinstance(person, SignedIn):
+            return person
+        try:
+            offer = read_offer(person.caller, lead_id)
+        except NotFound:
+            return web.render(request, "not_found.html", person, 404)
+        return web.render(request, "buy.html", person, offer=offer, attempt=str(uuid.uuid4()))
+
+    @post("/leads/{lead_id:uuid}/buy", sync_to_thread=True, status_code=303)
+    def buy(
+        self, request: Request[Any, Any, Any], lead_id: FromPath[uuid.UUID], data: FormOf[BuyForm]
+    ) -> Response[Any]:
+        person = web.gate(request, data.csrf)
+        if not isinstance(person, SignedIn):
+            return person
+        order = PurchaseRequest(lead_id, data.mode, data.price_cents, f"pro:{data.attempt[:64]}")
+        try:
+            answer = buy_lead(person.caller, order)
+        except NotFound:
+            return web.render(request, "not_found.html", person, 404)
+        except (Conflict, PaymentRequired, Forbidden, RuleViolation) as refused:
+            status = {Conflict: 409, PaymentRequired: 402, Forbidden: 403}.get(type(refused), 422)
+            offer = read_offer(person.caller, lead_id)
+            return web.render(
+                request, "buy.html", person, status, offer=offer, attempt=str(uuid.uuid4()),
+                refused=refused.code,
+            )  # fmt: skip
+        return Redirect(f"/pro/contacts/{answer.receipt.purchase_id}?bought=1", status_code=303)
+
+    @get("/contacts", sync_to_thread=True)
+    def contacts(
+        self, request: Request[Any, Any, Any], cursor: FromQuery[str] = ""
+    ) -> Response[Any]:
+        person = web.gate(request)
+        if not isinstance(person, SignedIn):
+            return person
+        page = purchased_leads(person.caller, 50, cursor or None)
+        return web.render(request, "contacts.html", person, page=page, first_page=not cursor)
+
+    @get("/contacts/{purchase_id:uuid}", sync_to_thread=True)
+    def contact(
+        self,
+        request: Request[Any, Any, Any],
+        purchase_id: FromPath[uuid.UUID],
+        bought: FromQuery[str] = "",
+    ) -> Response[Any]:
+        person = web.gate(request)
+        if not isinstance(person, SignedIn):
+            return person
+        try:
+            lead = read_purchased_lead(person.caller, purchase_id)
+        except NotFound:
+            return web.render(request, "not_found.html", person, 404)
+        saved = request.query_params.get("saved") == "1"
+        return web.render(
+            request, "contact.html", person, lead=lead, bought=bool(bought), saved=saved
+        )
+
+    @post("/contacts/{purchase_id:uuid}/stage", sync_to_thread=True, status_code=303)
+    def stage(
+        self,
+        request: Request[Any, Any, Any],
+        purchase_id: FromPath[uuid.UUID],
+        data: FormOf[StageForm],
+    ) -> Response[Any]:
+        person = web.gate(request, data.csrf)
+        if not isinstance(person, SignedIn):
+            return person
+        try:
+            work_purchased_lead(
+                person.caller, purchase_id, data.pipeline_status or None, data.notes
+            )
+        except (Forbidden, RuleViolation):
+            return web.render(request, "refused.html", person, 403)
+        except NotFound:
+            return web.render(request, "not_found.html", person, 404)
+        return Redirect(f"/pro/contacts/{purchase_id}?saved=1", status_code=303)

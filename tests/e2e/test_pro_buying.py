@@ -1,0 +1,182 @@
+"""Espace Pro: buying a lead from the inbox and working the contact, with the same rules as the
+API (roles, idempotency, sold meanwhile, one agency never sees another's)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.e2e.test_pro_sign_in import browser
+from tests.market import buyers, offered_lead
+from tests.pro import form_token, person, sign_in
+
+
+def confirm(web: Any, lead: object) -> tuple[Any, dict[str, str]]:
+    page = web.get(f"/pro/leads/{lead}/buy")
+    assert page.status_code == 200, page.text
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', page.text))
+    return page, fields
+
+
+@pytest.fixture
+def market(clean_db, session):  # type: ignore[no-untyped-def]
+    mine, theirs = buyers(session, 2)
+    lead = offered_lead(session, consent_to=[mine, theirs])
+    return mine, theirs, lead
+
+
+def test_a_buyer_buys_from_the_inbox_and_gets_the_contact(clean_db, session, market) -> None:
+    mine, _, lead = market
+    email = person(mine.agency_id)
+    with browser(clean_db) as web:
+        sign_in(web, email)
+        assert f"/pro/leads/{lead}/buy" in web.get("/pro/leads").text
+        page, fields = confirm(web, lead)
+        assert "HT" in page.text
+        assert "Exclusif" in page.text
+
+        bought = web.post(f"/pro/leads/{lead}/buy", data=fields)
+        again = web.post(f"/pro/leads/{lead}/buy", data=fields)  # a double click
+
+        assert bought.status_code == 200
+        assert "le contact est à vous" in bought.text
+        phone = session.execute(
+            text("SELECT phone_e164 FROM lead WHERE id = :id"), {"id": lead}
+        ).scalar_one()
+        assert f'href="tel:{phone}"' in bought.text
+        assert again.url == bought.url  # the same purchase answered again
+        assert f"/pro/leads/{lead}/buy" not in web.get("/pro/leads").text
+        contacts = web.get("/pro/contacts").text
+        assert "Jeanne" in contacts
+    purchase = session.execute(
+        text("""SELECT count(*), max(bought_by::text), max(bought_by_person::text)
+                FROM purchase""")
+    ).one()
+    person_id = session.execute(
+        text("SELECT id::text FROM agency_user WHERE email = :e"), {"e": email}
+    ).scalar_one()
+    assert purchase == (1, None, person_id)
+    audit = (
+        session.execute(
+            text("SELECT actor_user_id::text FROM audit_log WHERE action = 'contact.revealed'")
+        )
+        .scalars()
+        .all()
+    )
+    assert person_id in audit
+
+
+def test_a_viewer_sees_no_buy_button_and_a_forged_post_buys_nothing(
+    clean_db, session, market
+) -> None:
+    mine, _, lead = market
+    with browser(clean_db) as web:
+        sign_in(web, person(mine.agency_id, role="viewer"))
+        assert f"/pro/leads/{lead}/buy" not in web.get("/pro/leads").text
+        page, _ = confirm(web, lead)
+        assert "Confirmer l'achat" not in page.text
+        price = web.get(f"/pro/leads/{lead}/buy")
+        forged = web.post(
+            f"/pro/leads/{lead}/buy",
+            data={"mode": "exclusive", "price_cents": "21600", "attempt": "x",
+                  "csrf": form_token(price.text)},
+        )  # fmt: skip
+        assert forged.status_code == 403
+    assert session.execute(text("SELECT count(*) FROM purchase")).scalar_one() == 0
+
+
+def test_a_lead_sold_meanwhile_says_so_and_charges_nothing(clean_db, session, market) -> None:
+    mine, theirs, lead = market
+    with browser(clean_db) as web:
+        sign_in(web, person(mine.agency_id))
+        _, fields = confirm(web, lead)  # the page is open…
+        offer = web.get(f"/api/v1/leads/{lead}", headers=theirs.headers).json()
+        sold = web.post(
+            f"/api/v1/leads/{lead}/purchase",
+            json={"mode": "exclusive", "price_cents": offer["price_cents"]},
+            headers=theirs.headers,
+        )  # …and another agency buys it through the API
+        assert sold.status_code == 201
+
+        late = web.post(f"/pro/leads/{lead}/buy", data=fields)
+
+        assert late.status_code == 409
+        assert "Trop tard" in late.text
+    bought = session.execute(text("SELECT agency_id FROM purchase")).scalars().all()
+    assert bought == [theirs.agency_id]
+
+
+def test_another_agencys_contacts_and_offers_are_not_found(clean_db, session, market) -> None:
+    mine, theirs, lead = market
+    offer = session.execute(
+        text("SELECT exclusive_price_cents FROM offer WHERE lead_id = :id"), {"id": lead}
+    ).scalar_one()
+    with browser(clean_db) as rival:
+        rival.post(
+            f"/api/v1/leads/{lead}/purchase",
+            json={"mode": "exclusive", "price_cents": offer},
+            headers=theirs.headers,
+        )
+    purchase = session.execute(text("SELECT id FROM purchase")).scalar_one()
+    elsewhere = offered_lead(session, consent_to=[theirs])
+    with browser(clean_db) as web:
+        sign_in(web, person(mine.agency_id))
+        page = web.get(f"/pro/contacts/{purchase}")
+        assert page.status_code == 404
+        assert "Jeanne" not in page.text
+        assert web.get(f"/pro/leads/{elsewhere}/buy").status_code == 404
+        stage = web.post(
+            f"/pro/contacts/{purchase}/stage",
+            data={"pipeline_status": "lost", "csrf": form_token(web.get("/pro/leads").text)},
+        )
+        assert stage.status_code == 404
+    assert session.execute(text("SELECT pipeline_status FROM purchase")).scalar_one() == "new"
+
+
+def test_a_buyer_moves_a_contact_along_with_a_note(clean_db, session, market) -> None:
+    mine, _, lead = market
+    with browser(clean_db) as web:
+        sign_in(web, person(mine.agency_id))
+        _, fields = confirm(web, lead)
+        contact = web.post(f"/pro/leads/{lead}/buy", data=fields)
+        saved = web.post(
+            str(contact.url).split("?")[0] + "/stage",
+            data={"pipeline_status": "appointment", "notes": "Visite jeudi 10 h",
+                  "csrf": form_token(contact.text)},
+        )  # fmt: skip
+        assert "Enregistré" in saved.text
+        assert "Visite jeudi 10 h" in saved.text
+    row = session.execute(text("SELECT pipeline_status, notes FROM purchase")).one()
+    assert tuple(row) == ("appointment", "Visite jeudi 10 h")
+
+
+def test_two_agencies_clicking_buy_at_once_make_one_buyer(clean_db, session, market) -> None:
+    mine, theirs, lead = market
+    answers: dict[str, Any] = {}
+    ready = threading.Barrier(2)
+
+    def click(name: str, agency: Any) -> None:
+        with browser(clean_db) as web:
+            sign_in(web, person(agency.agency_id))
+            _, fields = confirm(web, lead)
+            ready.wait()
+            answers[name] = web.post(f"/pro/leads/{lead}/buy", data=fields)
+
+    threads = [
+        threading.Thread(target=click, args=("mine", mine)),
+        threading.Thread(target=click, args=("theirs", theirs)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    statuses = sorted(a.status_code for a in answers.values())
+    assert statuses == [200, 409]
+    loser = next(a for a in answers.values() if a.status_code == 409)
+    assert "Trop tard" in loser.text
+    assert session.execute(text("SELECT count(*) FROM purchase")).scalar_one() == 1
