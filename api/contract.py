@@ -54,6 +54,7 @@ DETAILS = {
     "api_key_revoked": "This key is revoked: issue a new one.",
     "own_key": "Another owner must change your own key's role.",
     "siret_taken": "An agency with this SIRET already exists.",
+    "email_taken": "A person already uses this e-mail address.",
     "lead_not_found": "No lead with this id is offered to your agency.",
     "purchase_not_found": "No purchase of your agency has this id.",
     "account_suspended": "Your account is suspended: settle the unpaid invoice to buy again.",

@@ -17,6 +17,8 @@ from api.agencies.schemas import (
     ApiKeyInfo,
     ApiKeyOut,
     ApiKeyRoleIn,
+    InvitationIn,
+    InvitationOut,
     WebhookOut,
 )
 from api.auth import Caller, principal
@@ -34,6 +36,7 @@ from engine.agencies.flows import (
     revoke_api_key,
 )
 from engine.agencies.service import Location, NewAgency
+from engine.people.team import invite
 
 
 class AgencyController(Controller):
@@ -82,6 +85,24 @@ class AgencyController(Controller):
         """A new collaborator key (admin, or that agency's owner). The key is shown only here."""
         issued = issue_api_key(caller, agency_id, data.role, data.label)
         return ApiKeyOut(issued.id, issued.key, issued.role, issued.label, issued.agency_id)
+
+    @post(
+        "/agencies/{agency_id:uuid}/invitations",
+        sync_to_thread=True,
+        status_code=201,
+        summary="Invite a person to the agency's Espace Pro",
+        **operation(
+            "invitePerson", *KEYED, UNREADABLE, not_found("agency_not_found"),
+            conflict("email_taken"),
+        ),
+    )  # fmt: skip
+    def invite(
+        self, caller: Caller, agency_id: FromPath[uuid.UUID], data: JSONBody[InvitationIn]
+    ) -> InvitationOut:
+        """Admin, or that agency's owner. The person receives an e-mail whose link (single use,
+        7 days) lets them choose a password and sign in at /pro/."""
+        person = invite(caller, agency_id, data.email, data.name, data.role, data.lang)
+        return InvitationOut(person, data.email.strip(), data.role, "invited")
 
     @get(
         "/agency/api-keys",

@@ -73,6 +73,23 @@ class ApiKeyIn(Request):
     label: Annotated[str, Meta(max_length=200)] = ""
 
 
+class InvitationIn(Request):
+    """A person invited to the agency's Espace Pro: an e-mail with a single-use link (7 days)
+    lets them choose a password."""
+
+    email: Annotated[str, Meta(max_length=320)]
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    role: Literal["owner", "buyer", "viewer"]
+    lang: Literal["fr", "en"] = "fr"
+
+
+class InvitationOut(Out):
+    person_id: uuid.UUID
+    email: str
+    role: str
+    status: Literal["invited"]
+
+
 class ApiKeyRoleIn(Request):
     role: Literal["owner", "buyer", "viewer"]
 

@@ -50,7 +50,10 @@ class TeamPages(Controller):
         if not isinstance(person, SignedIn):
             return person
         try:
-            team.invite(person, data.email, data.name, data.role, web.lang_of(request, person))
+            team.invite(
+                person.caller, person.agency_id, data.email, data.name, data.role,
+                web.lang_of(request, person),
+            )  # fmt: skip
         except (RuleViolation, Conflict, Forbidden) as refused:
             errors = (
                 {e.path: e.code for e in refused.errors}

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.accounts.keys import Principal
 from engine.accounts.models import AGENCY_ROLES
 from engine.audit import record
 from engine.config import public_url
@@ -98,11 +99,15 @@ def _redeem(session: Session, token: str, purpose: str, lock: bool) -> Invitatio
     return Invitation(row.user_id, row.email, row.name, row.agency_name, row.role)
 
 
-def invite(inviter: SignedIn, email: str, name: str, role: str, lang: str = "fr") -> uuid.UUID:
-    """An owner invites a collaborator: the person exists without a password until they follow
-    the link mailed to them."""
-    if inviter.role != "owner":
-        raise Forbidden("Only an owner invites collaborators.", code="owner_only")
+def invite(
+    caller: Principal, agency_id: uuid.UUID, email: str, name: str, role: str, lang: str = "fr"
+) -> uuid.UUID:
+    """An owner (in Espace Pro or with an owner key) or an admin invites a person to the agency:
+    the person exists without a password until they follow the link mailed to them."""
+    if caller.role != "admin" and (caller.role != "owner" or caller.agency_id != agency_id):
+        if caller.agency_id != agency_id and caller.role in AGENCY_ROLES:
+            raise NotFound("No such agency.", code="agency_not_found")
+        raise Forbidden("Only an owner invites collaborators.", code="forbidden_role")
     address = normalise_email(email.strip())
     errors = []
     if address is None:
@@ -116,22 +121,27 @@ def invite(inviter: SignedIn, email: str, name: str, role: str, lang: str = "fr"
     assert address is not None
     try:
         with unit_of_work() as session:
+            agency = session.execute(
+                text("SELECT name FROM agency WHERE id = :id"), {"id": agency_id}
+            ).scalar_one_or_none()
+            if agency is None:
+                raise NotFound("No such agency.", code="agency_not_found")
             person: uuid.UUID = session.execute(
                 text("""
                     INSERT INTO agency_user (agency_id, email, name, role, lang)
                     VALUES (:agency, :email, :name, :role, :lang) RETURNING id
                 """),
                 {
-                    "agency": inviter.agency_id,
+                    "agency": agency_id,
                     "email": address,
                     "name": " ".join(name.split()),
                     "role": role,
-                    "lang": lang,
+                    "lang": lang if lang in ("fr", "en") else "fr",
                 },
             ).scalar_one()
             token = _issue(session, person, "invitation")
-            _mail_invitation(session, address, inviter, person, token)
-            record(session, inviter, "person.invited", "agency_user", person, role=role)
+            _mail_invitation(session, address, agency, person, token)
+            record(session, caller, "person.invited", "agency_user", person, role=role)
             return person
     except IntegrityError as error:
         if not isinstance(error.orig, pg_errors.UniqueViolation):
@@ -140,13 +150,13 @@ def invite(inviter: SignedIn, email: str, name: str, role: str, lang: str = "fr"
 
 
 def _mail_invitation(
-    session: Session, address: str, inviter: SignedIn, person: uuid.UUID, token: str
+    session: Session, address: str, agency: str, person: uuid.UUID, token: str
 ) -> None:
     body = "\n".join(
         [
             "Bonjour,",
             "",
-            f"Vous êtes invité(e) à rejoindre l'agence {inviter.agency_name} sur Mandat",
+            f"Vous êtes invité(e) à rejoindre l'agence {agency} sur Mandat",
             "Espace Pro, pour recevoir et traiter les demandes d'estimation de vendeurs.",
             "",
             "Choisissez votre mot de passe avec ce lien (valable 7 jours, une seule fois) :",
@@ -156,7 +166,7 @@ def _mail_invitation(
             "— Mandat",
         ]
     )
-    subject = f"Invitation à rejoindre {inviter.agency_name} sur Mandat"
+    subject = f"Invitation à rejoindre {agency} sur Mandat"
     enqueue_mail(session, address, "person.invitation", f"{person}:{token[:8]}", subject, body)
 
 

@@ -27,6 +27,11 @@ BODIES: dict[str, Any] = {
     "PATCH /api/v1/purchases/{purchase_id:uuid}": {"notes": "mine now"},
     "POST /api/v1/agencies/{agency_id:uuid}/api-keys": {"role": "owner"},
     "PATCH /api/v1/agency/api-keys/{key_id:uuid}": {"role": "viewer"},
+    "POST /api/v1/agencies/{agency_id:uuid}/invitations": {
+        "email": "intruder@agence.example",
+        "name": "Intrus",
+        "role": "owner",
+    },
     "POST /api/v1/purchases/{purchase_id:uuid}/refund-requests": {"reason": "fake"},
     "POST /api/v1/refund-requests/{request_id:uuid}/decision": {"decision": "approve", "note": "x"},
     "POST /api/v1/estimations/{estimation_id:uuid}/lead": None,  # public: the id is the secret
@@ -74,6 +79,7 @@ def table_checksum(session) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
             "invoice",
             "credit_note",
             "refund_request",
+            "agency_user",
         )
     )
 

@@ -210,3 +210,38 @@ def test_a_reset_link_is_dead_after_30_minutes_and_is_no_invitation(
         )  # fmt: skip
         session.commit()
         assert web.get(link).status_code == 410
+
+
+def test_an_admin_or_the_agencys_owner_key_invites_over_the_api(client, session, mailbox) -> None:
+    from tests.conftest import issue_key
+    from tests.market import buyers
+
+    (owner,) = buyers(session, 1, role="owner", name="Agence du Centre")
+    admin = {"Authorization": f"Bearer {issue_key('admin')}"}
+    buyer = {"Authorization": f"Bearer {issue_key('buyer', owner.agency_id)}"}
+    url = f"/api/v1/agencies/{owner.agency_id}/invitations"
+    body = {"email": "odile@agence.example", "name": "Odile", "role": "owner"}
+
+    by_admin = client.post(url, json=body, headers=admin)
+    by_owner = client.post(
+        url, json={**body, "email": "bruno@agence.example"}, headers=owner.headers
+    )
+    by_buyer = client.post(url, json={**body, "email": "x@agence.example"}, headers=buyer)
+    again = client.post(url, json=body, headers=owner.headers)
+
+    assert by_admin.status_code == by_owner.status_code == 201
+    assert by_admin.json()["status"] == "invited"
+    assert by_buyer.status_code == 403
+    assert again.status_code == 409
+    assert again.json()["code"] == "email_taken"
+    link = link_in(delivered(mailbox, "bruno@agence.example"))
+    with browser("") as newcomer:
+        welcome = newcomer.get(link)
+        assert "Agence du Centre" in welcome.text
+    invited = session.execute(
+        text("SELECT email, role, password_hash IS NULL FROM agency_user ORDER BY email")
+    ).all()
+    assert [tuple(r) for r in invited] == [
+        ("bruno@agence.example", "owner", True),
+        ("odile@agence.example", "owner", True),
+    ]
