@@ -145,6 +145,9 @@ class PurchaseOut(Out):
     property: PropertyOut
     estimate: StoredEstimateOut
     grade: str
+    # Set when the homeowner withdrew this agency's consent or erased their data: do not contact
+    # them again (the e-mail and phone are no longer given).
+    do_not_contact: Literal["consent_withdrawn", "erased"] | None = None
 
 
 class PurchasePage(Out):

@@ -25,9 +25,16 @@ from engine.sales.read_models import Page, Project, PurchasedLead, address_of, c
 
 NOTES_MAX = 10_000
 
+# A homeowner who withdrew this agency's consent, or erased their data, must not be contacted
+# again: the row says so and no longer holds the e-mail and phone.
 _PURCHASES = """
     SELECT p.id, p.lead_id, p.mode, p.price_cents, p.created_at, p.pipeline_status, p.notes,
-           l.first_name, l.last_name, l.email, l.phone_e164, l.timeline, l.is_owner, l.grade,
+           CASE WHEN l.erased_at IS NOT NULL THEN 'erased'
+                WHEN lc.withdrawn_at IS NOT NULL THEN 'consent_withdrawn' END AS do_not_contact,
+           l.first_name, l.last_name,
+           CASE WHEN lc.withdrawn_at IS NULL THEN l.email END AS email,
+           CASE WHEN lc.withdrawn_at IS NULL THEN l.phone_e164 END AS phone_e164,
+           l.timeline, l.is_owner, l.grade,
            e.street, e.postal_code, c.code AS commune_code, c.name AS commune_name,
            ST_Y(e.location::geometry) AS lat, ST_X(e.location::geometry) AS lon,
            e.property, e.estimate
@@ -35,6 +42,7 @@ _PURCHASES = """
     JOIN lead l ON l.id = p.lead_id
     JOIN estimation e ON e.id = l.estimation_id
     JOIN commune c ON c.code = e.commune_code
+    LEFT JOIN lead_consent lc ON lc.lead_id = p.lead_id AND lc.agency_id = p.agency_id
     WHERE p.agency_id = :agency
 """
 
@@ -136,6 +144,7 @@ CSV_COLUMNS = [
     "is_owner",
     "grade",
     "notes",
+    "do_not_contact",
 ]
 
 
@@ -171,6 +180,7 @@ def purchases_csv(session: Session, actor: Principal) -> Iterator[str]:
                 "yes" if row["is_owner"] else "no",
                 row["grade"],
                 _safe(row["notes"]),
+                row["do_not_contact"] or "",
             ]
         )
         yield _drain(buffer)
@@ -204,4 +214,5 @@ def _item(row: Any) -> PurchasedLead:
         property=row["property"],
         estimate=row["estimate"],
         grade=row["grade"],
+        do_not_contact=row["do_not_contact"],
     )

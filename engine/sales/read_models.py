@@ -108,6 +108,8 @@ class PurchasedLead:
     property: dict[str, Any]
     estimate: dict[str, Any]
     grade: str
+    # "consent_withdrawn" or "erased": the homeowner must not be contacted (no e-mail or phone).
+    do_not_contact: str | None = None
 
 
 def contact_of(row: Any) -> Contact:

@@ -180,3 +180,38 @@ def test_two_agencies_clicking_buy_at_once_make_one_buyer(clean_db, session, mar
     loser = next(a for a in answers.values() if a.status_code == 409)
     assert "Trop tard" in loser.text
     assert session.execute(text("SELECT count(*) FROM purchase")).scalar_one() == 1
+
+
+def test_a_withdrawn_consent_says_do_not_contact_everywhere(clean_db, client, session) -> None:
+    """The homeowner withdraws this agency's consent after it bought: the page, the API and the
+    CSV say "do not contact" and no longer give the e-mail or phone."""
+    from engine.privacy.service import make_token
+
+    (mine,) = buyers(session, 1)
+    lead = offered_lead(session, consent_to=[mine])
+    price = client.get(f"/api/v1/leads/{lead}", headers=mine.headers).json()["price_cents"]
+    bought = client.post(
+        f"/api/v1/leads/{lead}/purchase",
+        json={"mode": "exclusive", "price_cents": price},
+        headers=mine.headers,
+    ).json()
+    phone = bought["contact"]["phone"]
+
+    withdrawn = client.post(
+        f"/api/v1/me/consents/{mine.agency_id}/withdraw?token={make_token(lead)}"
+    )
+
+    assert withdrawn.status_code == 200
+    api = client.get(f"/api/v1/purchases/{bought['purchase_id']}", headers=mine.headers).json()
+    assert api["do_not_contact"] == "consent_withdrawn"
+    assert api["contact"]["phone"] is None
+    assert api["contact"]["email"] is None
+    export = client.get("/api/v1/purchases.csv", headers=mine.headers).text
+    assert "consent_withdrawn" in export
+    assert phone not in export
+    with browser(clean_db) as web:
+        sign_in(web, person(mine.agency_id))
+        page = web.get(f"/pro/contacts/{bought['purchase_id']}").text
+        assert "Ne plus contacter" in page
+        assert "tel:" not in page
+        assert "ne plus contacter" in web.get("/pro/contacts").text
