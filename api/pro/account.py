@@ -71,7 +71,7 @@ class AccountPages(Controller):
             )  # fmt: skip
         except NotFound:
             return web.anonymous_page(request, "link_expired.html", 410)
-        return web.signed_in_response(Redirect("/pro/leads", status_code=303), session_token)
+        return web.signed_in_response(Redirect("/pro/", status_code=303), session_token)
 
     @get("/forgot", sync_to_thread=True)
     def forgot_page(self, request: Request[Any, Any, Any]) -> Response[Any]:

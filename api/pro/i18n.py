@@ -8,14 +8,14 @@ English by choice (`?lang=en`, remembered in a cookie) or by the browser's langu
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -75,6 +75,13 @@ def when(moment: datetime | None, lang: str) -> str:
     return format_datetime(moment, "d MMM y, HH:mm", tzinfo=PARIS, locale=LOCALES[lang])
 
 
+def day(moment: date | None, lang: str) -> str:
+    """`16 janv. 2027` (`16 Jan 2027`)."""
+    if moment is None:
+        return "—"
+    return format_date(moment, "d MMM y", locale=LOCALES[lang])
+
+
 def number(value: float, lang: str, digits: int = 0) -> str:
     return format_decimal(round(value, digits), locale=LOCALES[lang])
 
@@ -107,6 +114,7 @@ def install(env: Environment) -> None:
     env.filters["money"] = pass_context(lambda c, cents: money(cents, c.get("lang", "fr")))
     env.filters["when"] = pass_context(lambda c, moment: when(moment, c.get("lang", "fr")))
     env.filters["phone"] = phone
+    env.filters["day"] = pass_context(lambda c, moment: day(moment, c.get("lang", "fr")))
     env.filters["number"] = pass_context(
         lambda c, value, digits=0: number(value, c.get("lang", "fr"), digits)
     )

@@ -28,6 +28,7 @@ from engine.errors import NotFound, RuleViolation, TooManyRequests, Unauthentica
 from engine.people import second_factor, service
 from engine.people.sessions import SignedIn
 from engine.sales.catalogue import GRADE_ORDER, SORTS, CatalogueQuery
+from engine.sales.dashboard import agency_dashboard
 from engine.sales.flows import browse_catalogue
 
 STATIC = Path(__file__).parent / "static"
@@ -81,9 +82,12 @@ class ProPages(Controller):
     path = "/pro"
     include_in_schema = False
 
-    @get("/")
-    async def pro_home(self) -> Redirect:
-        return Redirect("/pro/leads")
+    @get("/", sync_to_thread=True)
+    def dashboard(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        person = web.gate(request)
+        if not isinstance(person, SignedIn):
+            return person
+        return web.render(request, "dashboard.html", person, board=agency_dashboard(person.caller))
 
     @get("/static/{name:str}")
     async def pro_static(self, name: FromPath[str]) -> Response[bytes]:

@@ -176,7 +176,7 @@ def safe_next(target: str) -> str:
     """Only a page of Espace Pro: never another site (no open redirect)."""
     if target.startswith("/pro/") and not target.startswith("//") and "\\" not in target:
         return target
-    return "/pro/leads"
+    return "/pro/"
 
 
 def gate(request: Request[Any, Any, Any], csrf: str | None = None) -> SignedIn | Response[Any]:

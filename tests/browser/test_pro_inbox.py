@@ -123,7 +123,7 @@ def test_an_owner_invites_a_collaborator_who_joins(
     newcomer.fill("#password", "une phrase que je retiens bien")
     newcomer.fill("#confirm", "une phrase que je retiens bien")
     newcomer.keyboard.press("Enter")
-    newcomer.wait_for_url("**/pro/leads")
+    newcomer.wait_for_selector("nav")
     assert "Agence du Centre" in (newcomer.text_content("header") or "")
     assert "Bruno Buyer" in (newcomer.text_content("header") or "")
     shots(newcomer, f"{lang}-3-joined-inbox")
@@ -211,7 +211,7 @@ def test_a_buyer_adds_a_passkey_and_signs_in_with_it(browser, live_server, sessi
     page.click("#passkey-sign-in")  # no e-mail, no password
 
     page.wait_for_selector("nav")
-    assert page.url.endswith("/pro/leads")
+    assert page.url.endswith("/pro/")
     used = session.execute(
         text("SELECT sign_count, last_used_at IS NOT NULL FROM person_passkey")
     ).one()
@@ -254,4 +254,9 @@ def test_a_buyer_buys_a_lead_with_the_keyboard_alone(
     assert page.locator("tbody tr").count() == 1
     assert serious_accessibility_violations(page) == []
     shots(page, f"{lang}-3-contacts")
+    page.click("nav >> text=" + ("Tableau de bord" if lang == "fr" else "Dashboard"))
+    page.wait_for_selector("#stages-title")
+    assert serious_accessibility_violations(page) == []
+    assert no_sideways_scroll(page)
+    shots(page, f"{lang}-4-dashboard")
     page.context.close()

@@ -43,7 +43,7 @@ def test_a_person_signs_in_and_gets_a_secure_session_cookie(web, agency) -> None
     answer = sign_in(web, email.upper())  # the address in any case
 
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/pro/leads"
+    assert answer.headers["location"] == "/pro/"
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE}=")
     for attribute in ("HttpOnly", "Secure", "Path=/", "SameSite=lax"):
