@@ -18,6 +18,7 @@ from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from api.homeowner.routes import erase_data, my_data, withdraw
 from api.leads.routes import LeadController
+from api.limits import MAX_BODY, configured, rate_limits
 from api.logging import request_ids
 from api.matching.routes import matching_preview
 from api.metrics import PROMETHEUS, metrics
@@ -38,6 +39,8 @@ from api.transparency.routes import transparency, transparency_page
 
 
 def create_app() -> Litestar:
+    limits = configured()
+    limiter = [rate_limits(limits)] if limits is not None else []
     return Litestar(
         route_handlers=[
             healthz,
@@ -69,7 +72,8 @@ def create_app() -> Litestar:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=refuse_nul_characters,
-        middleware=[request_ids, PROMETHEUS.middleware],
+        middleware=[request_ids, PROMETHEUS.middleware, *limiter],
+        request_max_body_size=MAX_BODY,
         template_config=TemplateConfig(
             directory=[
                 Path(__file__).parent / "templates",

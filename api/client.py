@@ -12,7 +12,7 @@ import os
 from functools import cache
 from typing import Any
 
-from litestar import Request
+from litestar.connection import ASGIConnection
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -34,7 +34,7 @@ def _is_trusted(address: str, proxies: tuple[Network, ...]) -> bool:
     return any(ip in network for network in proxies)
 
 
-def client_ip(request: Request[Any, Any, Any]) -> str | None:
+def client_ip(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     peer = request.client.host if request.client else None
     proxies = trusted_proxies(os.environ.get("MANDAT_TRUSTED_PROXIES", ""))
     if peer is None or not _is_trusted(peer, proxies):

@@ -77,6 +77,9 @@ DETAILS = {
     "erased": "These data were erased.",
     "consent_not_found": "This agency was not among those you agreed to.",
     "invalid_signature": "The signature does not check out.",
+    "too_many_requests": "Too many requests: wait before trying again.",
+    "too_many_failures": "Too many wrong keys with this prefix: wait before trying again.",
+    "body_too_large": "The request body is larger than this route takes.",
 }
 
 
@@ -111,11 +114,16 @@ AGENCY_KEY = forbidden("agency_key_required")
 INVALID = Answer(422, ("validation_failed",))
 UNREADABLE = Answer(400, ("invalid_request",))
 BUSY = Answer(503, ("try_again",))
-# What every operation with an API key may answer.
-KEYED = (UNAUTHENTICATED, ROLE, INVALID, BUSY)
-PUBLIC = (INVALID, BUSY)
+# A body over the route's limit (64 KB unless the route says otherwise: api.limits).
+TOO_LARGE = Answer(413, ("body_too_large",))
+# A rate limit (api.limits), answered with Retry-After.
+LIMITED = Answer(429, ("too_many_requests",))
+# What every operation with an API key may answer: wrong secrets under one key prefix are
+# throttled (engine.accounts.keys).
+KEYED = (UNAUTHENTICATED, ROLE, INVALID, BUSY, TOO_LARGE, Answer(429, ("too_many_failures",)))
+PUBLIC = (INVALID, BUSY, LIMITED)
 # The homeowner's private link: a token, no key.
-HOMEOWNER = (forbidden("invalid_token"), INVALID, BUSY)
+HOMEOWNER = (forbidden("invalid_token"), INVALID, BUSY, LIMITED)
 
 
 # Operations whose success answer also comes in another media type (by a query parameter).

@@ -24,6 +24,7 @@ from engine.errors import (
     NotFound,
     PaymentRequired,
     RuleViolation,
+    TooManyRequests,
     Unauthenticated,
 )
 
@@ -37,6 +38,7 @@ STATUS = {
     PaymentRequired: 402,
     Unauthenticated: 401,
     Forbidden: 403,
+    TooManyRequests: 429,
 }
 TITLES = {
     400: "Bad request",
@@ -46,7 +48,9 @@ TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     402: "Payment required",
+    413: "Content too large",
     422: "Unprocessable content",
+    429: "Too many requests",
     500: "Internal error",
     503: "Try again",
 }
@@ -72,7 +76,10 @@ def on_mandat_error(_: Request[Any, Any, Any], exc: MandatError) -> Response[dic
         extra["errors"] = [
             {"path": e.path, "code": e.code, "message": e.message} for e in exc.errors
         ]
-    return problem(status, exc.code, exc.message, **extra)
+    answer = problem(status, exc.code, exc.message, **extra)
+    if isinstance(exc, TooManyRequests):
+        answer.headers["Retry-After"] = str(exc.retry_after_s)
+    return answer
 
 
 def on_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -121,6 +128,8 @@ def on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
     status = exc.status_code
     if status == 400:
         return problem(400, "invalid_request", "The request could not be read (is the body JSON?).")
+    if status == 413:
+        return problem(413, "body_too_large", "The request body is larger than this route takes.")
     if status >= 500:
         log.error("HTTP error %s: %s", status, exc.detail)
         return problem(500, "internal_error", "Something went wrong on our side.")

@@ -27,12 +27,14 @@ from api.contract import (
     AGENCY_KEY,
     BUSY,
     KEYED,
+    TOO_LARGE,
     UNREADABLE,
     Answer,
     not_found,
     operation,
     payment_required,
 )
+from api.limits import MAX_STRIPE_BODY
 from api.schemas import shaped
 from engine.accounts.keys import Principal
 from engine.billing.ereporting import ereporting_csv
@@ -232,10 +234,11 @@ def _pdf(caller: Principal, kind: str, doc_id: uuid.UUID) -> Response[bytes]:
 
 @post(
     "/webhooks/stripe",
+    request_max_body_size=MAX_STRIPE_BODY,
     sync_to_thread=True,
     status_code=200,
     tags=["billing"],
-    **operation("receiveStripeEvent", Answer(400, ("invalid_signature",)), BUSY),
+    **operation("receiveStripeEvent", Answer(400, ("invalid_signature",)), BUSY, TOO_LARGE),
 )
 def stripe_webhook(request: Request[Any, Any, Any], body: RawBody) -> StripeEventOut:
     """Stripe's events, verified (signature, timestamp both ways) and stored once by id."""

@@ -20,6 +20,7 @@ Token = Annotated[str, QueryParameter(min_length=10, max_length=400)]
 @get(
     "/api/v1/me/data",
     sync_to_thread=True,
+    opt={"limit": "me"},
     tags=["homeowner"],
     summary="Export my data",
     **operation("exportMyData", *HOMEOWNER, not_found("erased")),
@@ -34,6 +35,7 @@ def my_data(token: Token) -> MyDataOut:
     "/api/v1/me/data",
     sync_to_thread=True,
     status_code=200,
+    opt={"limit": "me"},
     tags=["homeowner"],
     summary="Erase my data",
     **operation("eraseMyData", *HOMEOWNER, not_found("erased")),
@@ -47,6 +49,7 @@ def erase_data(token: Token) -> ErasedOut:
     "/api/v1/me/consents/{agency_id:uuid}/withdraw",
     sync_to_thread=True,
     status_code=200,
+    opt={"limit": "me"},
     tags=["homeowner"],
     summary="Withdraw my consent for one agency",
     **operation("withdrawConsent", *HOMEOWNER, not_found("consent_not_found")),

@@ -13,7 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import Caller, principal
 from api.client import client_ip
-from api.contract import KEYED, PUBLIC, UNREADABLE, not_found, operation
+from api.contract import KEYED, PUBLIC, TOO_LARGE, UNREADABLE, not_found, operation
 from api.leads.schemas import StaffLeadOut
 from api.schemas import (
     ConsentTextOut,
@@ -30,11 +30,12 @@ from engine.intake.staff import lead_as_staff_see_it
 
 @post(
     "/api/v1/estimations",
+    opt={"limit": "step1"},
     sync_to_thread=True,
     status_code=201,
     tags=["estimation form"],
     summary="Step 1: estimate a property and name the agencies near it",
-    **operation("createEstimation", *PUBLIC, UNREADABLE),
+    **operation("createEstimation", *PUBLIC, UNREADABLE, TOO_LARGE),
 )
 def create_estimation(data: JSONBody[EstimationIn]) -> EstimationOut:
     """Public. No personal data: the property, its place, and where the form is embedded."""
@@ -43,11 +44,12 @@ def create_estimation(data: JSONBody[EstimationIn]) -> EstimationOut:
 
 @post(
     "/api/v1/estimations/{estimation_id:uuid}/lead",
+    opt={"limit": "step2"},
     sync_to_thread=True,
     status_code=201,
     tags=["estimation form"],
     summary="Step 2: contact, project and consent per named agency",
-    **operation("createLead", *PUBLIC, UNREADABLE, not_found("estimation_not_found")),
+    **operation("createLead", *PUBLIC, UNREADABLE, TOO_LARGE, not_found("estimation_not_found")),
 )
 def create_lead(
     estimation_id: FromPath[uuid.UUID], data: JSONBody[LeadIn], request: Request[Any, Any, Any]
@@ -61,6 +63,7 @@ def create_lead(
 
 @get(
     "/api/v1/consent-text",
+    opt={"limit": "public"},
     sync_to_thread=True,
     tags=["estimation form"],
     summary="The consent wording in force, to show above the agencies' tick boxes",

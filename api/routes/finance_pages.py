@@ -64,7 +64,13 @@ async def login_page() -> Template:
     return _page("finance_login.html")
 
 
-@post("/finance/login", include_in_schema=False, sync_to_thread=True, status_code=303)
+@post(
+    "/finance/login",
+    include_in_schema=False,
+    sync_to_thread=True,
+    status_code=303,
+    opt={"limit": "signin"},
+)
 def login(data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
     try:
         principal = principal_of_key((data.get("key") or "").strip())

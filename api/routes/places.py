@@ -22,6 +22,7 @@ class CommunesOut(Struct):
 
 @get(
     "/api/v1/communes",
+    opt={"limit": "public"},
     sync_to_thread=True,
     tags=["estimation form"],
     summary="The communes a postal code serves (city suggestions)",

@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session
 
 from engine.accounts.models import AGENCY_ROLES, STAFF_ROLES, ApiKey
 from engine.db import unit_of_work
-from engine.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthenticated
+from engine.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RuleViolation,
+    TooManyRequests,
+    Unauthenticated,
+)
+from engine.people import throttle
 
 # OWASP's argon2id minimum (19 MiB, 2 passes): keys are 256-bit random, hashing is defence in
 # depth.
@@ -34,6 +42,13 @@ _VERIFIED_TTL_S = 60.0
 # most two hashes run at once per process, whatever the number of request threads.
 _ARGON2_SLOTS = threading.BoundedSemaphore(2)
 _verified: dict[bytes, float] = {}
+# Wrong secrets under one prefix: 10, then one every 90 s (a protection, not a business rule).
+FAILURE_BURST = 10
+FAILURE_REFILL_S = 900.0
+
+
+def _failure() -> Unauthenticated:
+    return Unauthenticated("A valid API key is required.", "invalid_api_key")
 
 
 @dataclass(frozen=True)
@@ -98,26 +113,56 @@ def create_key(
 
 def authenticate(session: Session, presented: str | None) -> Principal:
     """The principal of a bearer key; any failure is the same 401, whatever went wrong."""
-    failure = Unauthenticated("A valid API key is required.", "invalid_api_key")
+    row = _live_row(session, _prefix(presented))
+    if not _verify(row.secret_hash, presented or ""):
+        raise _failure()
+    return Principal(row.id, row.role, row.agency_id)
+
+
+def principal_of_key(presented: str | None) -> Principal:
+    """The caller a bearer key names; Unauthenticated otherwise. The key's row is read in a unit
+    of work of its own, and argon2 runs after it has given its connection back; wrong secrets
+    under one prefix are throttled (`too_many_failures`, 429) before argon2 runs again, so one
+    key holder flooding wrong secrets costs an indexed read each and stalls nobody."""
+    prefix = _prefix(presented)
+    bucket = (f"api-key:{prefix}", FAILURE_BURST, FAILURE_BURST / FAILURE_REFILL_S)
+    with unit_of_work() as session:
+        row = _live_row(session, prefix)
+        known = _remembered(row.secret_hash, presented or "")
+        wait = 0.0 if known else throttle.wait(session, *bucket)
+        principal = Principal(row.id, row.role, row.agency_id)
+        secret_hash = row.secret_hash
+    if known:
+        return principal
+    if wait > 0:
+        raise TooManyRequests(
+            "Too many wrong keys with this prefix: wait before trying again.",
+            wait,
+            "too_many_failures",
+        )
+    if not _verify(secret_hash, presented or ""):
+        with unit_of_work() as session:
+            throttle.take(session, *bucket)
+        raise _failure()
+    return principal
+
+
+def _prefix(presented: str | None) -> str:
     if not presented:
         raise Unauthenticated(
             "An API key is required: Authorization: Bearer <key>.", "missing_api_key"
         )
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != "mdt" or len(parts[1]) != 12:
-        raise failure
-    row = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).one_or_none()
+        raise _failure()
+    return parts[1]
+
+
+def _live_row(session: Session, prefix: str) -> ApiKey:
+    row = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
     if row is None or row.revoked_at is not None:
-        raise failure
-    if not _verify(row.secret_hash, parts[2], presented):
-        raise failure
-    return Principal(row.id, row.role, row.agency_id)
-
-
-def principal_of_key(presented: str | None) -> Principal:
-    """The caller a bearer key names, in a unit of work of its own; Unauthenticated otherwise."""
-    with unit_of_work() as session:
-        return authenticate(session, presented)
+        raise _failure()
+    return row
 
 
 def live_role(key_id: uuid.UUID) -> str | None:
@@ -134,19 +179,25 @@ def revoke_key(session: Session, key_id: uuid.UUID) -> None:
         row.revoked_at = func.now()
 
 
-def _verify(secret_hash: str, secret: str, presented: str) -> bool:
-    fingerprint = hmac.digest(secret_hash.encode(), presented.encode(), hashlib.sha256)
-    now = time.monotonic()
-    if _verified.get(fingerprint, 0.0) > now:
+def _fingerprint(secret_hash: str, presented: str) -> bytes:
+    return hmac.digest(secret_hash.encode(), presented.encode(), hashlib.sha256)
+
+
+def _remembered(secret_hash: str, presented: str) -> bool:
+    return _verified.get(_fingerprint(secret_hash, presented), 0.0) > time.monotonic()
+
+
+def _verify(secret_hash: str, presented: str) -> bool:
+    if _remembered(secret_hash, presented):
         return True
     try:
         with _ARGON2_SLOTS:
-            _HASHER.verify(secret_hash, secret)
+            _HASHER.verify(secret_hash, presented.split("_", 2)[2])
     except (VerificationError, InvalidHashError):
         return False
     if len(_verified) > 10_000:
         _verified.clear()
-    _verified[fingerprint] = now + _VERIFIED_TTL_S
+    _verified[_fingerprint(secret_hash, presented)] = time.monotonic() + _VERIFIED_TTL_S
     return True
 
 

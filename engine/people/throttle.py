@@ -9,6 +9,7 @@ passwords costs one indexed read each, never an argon2 hash.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -57,3 +58,56 @@ def client_key(ip: str | None) -> str:
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
+
+
+# The client's bucket first; the overall one is spent only when the client's had a token, so a
+# client refused for its own flood does not drain everyone's share. One round trip for both.
+_BUCKET_UPSERT = """
+    INSERT INTO rate_bucket AS b (key, tokens, updated_at)
+    SELECT {key}, {burst} - 1, clock_timestamp() {source}
+    ON CONFLICT (key) DO UPDATE SET
+        tokens = CASE WHEN {level} >= 1 THEN {level} - 1 ELSE greatest({level}, 0) - 1 END,
+        updated_at = clock_timestamp()
+    RETURNING tokens
+"""
+
+
+def _level(burst: str, per_second: str) -> str:
+    return _LEVEL.replace(":burst", burst).replace(":per_second", per_second)
+
+
+_TAKE_PAIR = text(
+    "WITH client AS ("
+    + _BUCKET_UPSERT.format(
+        key=":key", burst=":burst", source="", level=_level(":burst", ":per_second")
+    )
+    + "), overall AS ("
+    + _BUCKET_UPSERT.format(
+        key=":all_key",
+        burst=":all_burst",
+        source="FROM client WHERE client.tokens >= 0",
+        level=_level(":all_burst", ":all_per_second"),
+    )
+    + ") SELECT (SELECT tokens FROM client), (SELECT tokens FROM overall)"
+)
+
+
+def take_pair(
+    session: Session | Any,
+    client: tuple[str, float, float],
+    overall: tuple[str, float, float],
+) -> float:
+    """Spends a token from a client's bucket and, if it had one, from the overall bucket: 0 when
+    both had one, else the seconds to wait (`client` and `overall` are key, burst, per second).
+    `session` may be a Connection: the limiter spends in a transaction of its own."""
+    (key, burst, per_second), (all_key, all_burst, all_per_second) = client, overall
+    mine, everyone = session.execute(
+        _TAKE_PAIR,
+        {"key": key, "burst": burst, "per_second": per_second, "all_key": all_key,
+         "all_burst": all_burst, "all_per_second": all_per_second},
+    ).one()  # fmt: skip
+    if mine < 0:
+        return float(-mine) / per_second
+    if everyone is not None and everyone < 0:
+        return float(-everyone) / all_per_second
+    return 0.0

@@ -1,0 +1,119 @@
+"""Rate limits on the routes anyone may call: token buckets in PostgreSQL (`rate_bucket`), so
+every worker of every server counts against the same limit.
+
+A route joins a group with `opt={"limit": "<group>"}`. Each request then spends a token from
+its client's bucket (the address `api.client.client_ip` names: X-Forwarded-For only from a
+trusted proxy; an IPv6 client by its /64) and, if that one had a token, from the group's overall
+bucket; either empty answers 429 `too_many_requests` with `Retry-After`. The tokens are spent in
+one statement on an autocommit connection taken for that moment only: no row lock is held while
+the route works, and a refused request never reaches the route's own queries.
+
+The sizes are protections, not business rules, so they are constants here rather than settings
+an admin edits: they follow what a server can serve, not what the marketplace promises anyone.
+`MANDAT_RATE_LIMITS` resizes them per deployment (`step1=30/0.033,step1.all=600/300`: burst,
+then tokens a second; `.all` is the overall bucket) or turns the limiter off (`off`, e.g. behind
+a proxy that limits, or to measure its cost).
+
+Not limited: the form page, its script and assets are served from memory without the database
+(a flood costs less than a limit check would; a proxy or CDN caches them); routes with an API
+key are limited per key prefix where the key is checked (`engine.accounts.keys`); Espace Pro
+limits its own sign-in.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy import Engine
+
+from api.client import client_ip
+from engine.db import get_engine
+from engine.errors import TooManyRequests
+from engine.people import throttle
+
+
+@dataclass(frozen=True)
+class Bucket:
+    burst: float
+    per_second: float
+
+
+# group: (per client, overall). Step 1 costs up to ~10 queries and writes a row; step 2 mails;
+# the homeowner's link holds a secret worth guessing; the public reads are cheap but use the
+# database. The overall sizes sit near what two workers serve, so a distributed flood slows the
+# form down without stalling the agencies' API.
+LIMITS: dict[str, tuple[Bucket, Bucket]] = {
+    "step1": (Bucket(30, 1 / 30), Bucket(600, 300)),  # 30 at once, then 120 an hour
+    "step2": (Bucket(10, 1 / 60), Bucket(200, 100)),  # 10 at once, then 60 an hour
+    "me": (Bucket(20, 1 / 10), Bucket(100, 50)),
+    "signin": (Bucket(10, 1 / 60), Bucket(50, 5)),
+    "public": (Bucket(120, 2), Bucket(1000, 500)),  # the form's city suggestions per keystroke
+}
+
+
+def configured(setting: str | None = None) -> dict[str, tuple[Bucket, Bucket]] | None:
+    """The limits in force: `LIMITS` resized by `MANDAT_RATE_LIMITS`; None when it says `off`."""
+    setting = os.environ.get("MANDAT_RATE_LIMITS", "") if setting is None else setting
+    if setting.strip().lower() == "off":
+        return None
+    limits = dict(LIMITS)
+    for item in filter(None, (part.strip() for part in setting.split(","))):
+        name, _, size = item.partition("=")
+        group, _, which = name.strip().partition(".")
+        burst, _, rate = size.partition("/")
+        if group not in limits or which not in ("", "all"):
+            raise ValueError(f"MANDAT_RATE_LIMITS: unknown limit {name!r}")
+        bucket = Bucket(float(burst), float(rate))
+        client, overall = limits[group]
+        limits[group] = (client, bucket) if which else (bucket, overall)
+    return limits
+
+
+class Limiter:
+    """Spends the tokens of a request in its own short transaction."""
+
+    def __init__(self, limits: dict[str, tuple[Bucket, Bucket]]) -> None:
+        self.limits = limits
+        self._engine: Engine | None = None
+
+    def spend(self, group: str, client: str) -> float:
+        if self._engine is None:
+            self._engine = get_engine().execution_options(isolation_level="AUTOCOMMIT")
+        mine, everyone = self.limits[group]
+        with self._engine.connect() as connection:
+            return throttle.take_pair(
+                connection,
+                (f"limit:{group}:{client}", mine.burst, mine.per_second),
+                (f"limit:{group}:all", everyone.burst, everyone.per_second),
+            )
+
+
+def rate_limits(limits: dict[str, tuple[Bucket, Bucket]]) -> Any:
+    """The middleware: limits the routes whose `opt` names a group."""
+    limiter = Limiter(limits)
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+            handler = scope.get("route_handler")
+            group = handler.opt.get("limit") if handler is not None else None
+            if scope["type"] == ScopeType.HTTP and group in limits:
+                client = throttle.client_key(client_ip(ASGIConnection(scope)))
+                wait = await anyio.to_thread.run_sync(limiter.spend, group, client)
+                if wait > 0:
+                    raise TooManyRequests("Too many requests: wait before trying again.", wait)
+            await app(scope, receive, send)
+
+        return limited
+
+    return middleware
+
+
+# Request bodies: the form's and the API's are a few kilobytes; Stripe's events carry invoices.
+MAX_BODY = 64 * 1024
+MAX_STRIPE_BODY = 1024 * 1024
