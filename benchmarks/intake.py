@@ -9,7 +9,9 @@ emptied) and kept afterwards.
 
 It then starts `mandat serve --workers 2` as a subprocess on a free loopback port, with loopback
 as the trusted proxy so that each simulated homeowner carries its own address in
-`X-Forwarded-For` (the limit of 10 leads per address and hour never applies), and drives it with
+`X-Forwarded-For` (neither the rate limits per client nor the limit of 10 leads per address and
+hour apply; the overall buckets and the limiter's work do: `--limits off` measures without the
+limiter, to compare), and drives it with
 concurrent clients (one thread and one keep-alive `httpx.Client` each): the floor `GET /healthz`,
 step 1 `POST /api/v1/estimations` at places drawn like the population (postal code + commune
 name), and step 2 `POST /api/v1/estimations/{id}/lead` on estimations answered more than 3 s
@@ -28,12 +30,13 @@ benchmarks/results/intake.json; the server's log goes to benchmarks/results/inta
 
 Run: .venv/bin/python benchmarks/intake.py [--agencies 35000] [--sales 1000000]
      [--requests 2000] [--clients 8] [--warmup 200] [--alone 200]
-     [--workers 2] [--keep]
+     [--workers 2] [--keep] [--limits on|off]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -91,6 +94,7 @@ STALLED = (
     " TCP_NODELAY off, uvicorn issue #3149), so every figure includes that stall"
     " (compare with --workers 1)"
 )
+LIMITS = {"on": "", "off": "off"}  # MANDAT_RATE_LIMITS: the default sizes, or no limiter
 BUSY = 0.10  # share of the CPUs others use before the run, past which the figures are noisy
 
 
@@ -295,7 +299,12 @@ def deal(jobs: list[Job], clients: int) -> list[list[Job]]:
     return [jobs[i::clients] for i in range(clients)]
 
 
+_homeowners = itertools.count(1 << 20)
+
+
 def step1(place: tuple[str, str], rng: np.random.Generator) -> Job:
+    """A homeowner of their own address (the rate limits count each one apart)."""
+    n = next(_homeowners)
     body = {
         "property": {
             "type": "appartement" if rng.random() < 0.5 else "maison",
@@ -305,7 +314,8 @@ def step1(place: tuple[str, str], rng: np.random.Generator) -> Job:
         "address": {"postal_code": place[0], "city": place[1]},
         "source": "bench",
     }
-    return Job("step1", "POST", "/api/v1/estimations", body)
+    ip = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+    return Job("step1", "POST", "/api/v1/estimations", body, {"X-Forwarded-For": ip})
 
 
 def step2(n: int, estimation_id: str, agency_id: str, consent_version: str) -> Job:
@@ -490,6 +500,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep", action="store_true", help="reuse and keep the seeded database")
+    parser.add_argument(
+        "--limits", choices=("on", "off"), default="on", help="the rate limiter (api.limits)"
+    )
     args = parser.parse_args()
     admin, url = bench_urls(BENCH_DB)
     # Whatever the engine reads from the environment is the bench database from now on.
@@ -505,7 +518,10 @@ def main() -> None:
         )
         busy, busiest = cpu_busy()
         with server(
-            plain(url), args.workers, SERVER_LOG, {"MANDAT_TRUSTED_PROXIES": "127.0.0.1"}
+            plain(url),
+            args.workers,
+            SERVER_LOG,
+            {"MANDAT_TRUSTED_PROXIES": "127.0.0.1", "MANDAT_RATE_LIMITS": LIMITS[args.limits]},
         ) as (base, process):
             load["before_run"] = os.getloadavg()
             result = measure(base, url, args)
@@ -537,6 +553,7 @@ def main() -> None:
     machine = {
         "cpus": os.cpu_count(),
         "server_workers": args.workers,
+        "rate_limits": args.limits,
         "clients": args.clients,
         "postgresql": facts["postgresql"],
         "postgis": facts["postgis"],
@@ -570,7 +587,7 @@ def main() -> None:
     )
     print(f"memory MiB: server processes {rss}; "
           f"this process peak {machine['bench_process_peak_rss_mb']:.0f}")  # fmt: skip
-    print(f"load average (1, 5, 15 min): {load}")
+    print(f"rate limiter: {args.limits}; load average (1, 5, 15 min): {load}")
     if result.get("busy"):
         print(f"NOTE: {result['busy']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
