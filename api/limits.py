@@ -50,7 +50,9 @@ class Bucket:
 # form down without stalling the agencies' API.
 LIMITS: dict[str, tuple[Bucket, Bucket]] = {
     "step1": (Bucket(30, 1 / 30), Bucket(600, 300)),  # 30 at once, then 120 an hour
-    "step2": (Bucket(10, 1 / 60), Bucket(200, 100)),  # 10 at once, then 60 an hour
+    # Above the 10 leads an address may send an hour before they are quarantined (a setting):
+    # the quarantine is the business rule, this the hard stop.
+    "step2": (Bucket(20, 1 / 60), Bucket(200, 100)),  # 20 at once, then 60 an hour
     "me": (Bucket(20, 1 / 10), Bucket(100, 50)),
     "signin": (Bucket(10, 1 / 60), Bucket(50, 5)),
     "public": (Bucket(120, 2), Bucket(1000, 500)),  # the form's city suggestions per keystroke
