@@ -35,6 +35,7 @@ from api.routes.finance_pages import FINANCE_PAGES
 from api.routes.forms import embed_script, form_asset, form_page
 from api.routes.health import healthz, readyz
 from api.routes.places import communes
+from api.security_headers import security_headers
 from api.transparency.routes import transparency, transparency_page
 
 
@@ -72,7 +73,7 @@ def create_app() -> Litestar:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=refuse_nul_characters,
-        middleware=[request_ids, PROMETHEUS.middleware, *limiter],
+        middleware=[request_ids, security_headers, PROMETHEUS.middleware, *limiter],
         request_max_body_size=MAX_BODY,
         template_config=TemplateConfig(
             directory=[
