@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -146,6 +147,16 @@ def client(clean_db: str):  # type: ignore[no-untyped-def]
 
     with TestClient(create_app(), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on loopback; SMTP_URL points at it."""
+    from tests.processes import smtp_relay
+
+    with smtp_relay() as (box, url):
+        monkeypatch.setenv("SMTP_URL", url)
+        yield box
 
 
 @pytest.fixture

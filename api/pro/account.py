@@ -3,20 +3,17 @@ and a forgotten password (asking for a link, then choosing a new one)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 from litestar.response import Redirect
 from msgspec import Struct
 
 from api.pro import web
+from api.pro.web import FormOf
 from engine.errors import NotFound, RuleViolation, TooManyRequests
 from engine.people import team
-
-T = TypeVar("T")
-FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class PasswordForm(Struct):

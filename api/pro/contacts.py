@@ -5,15 +5,15 @@ The same `engine.sales.flows` services as the API, with the person as the caller
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from msgspec import Struct
 
 from api.pro import web
+from api.pro.web import FormOf
 from engine.errors import Conflict, Forbidden, NotFound, PaymentRequired, RuleViolation
 from engine.people.sessions import SignedIn
 from engine.sales.flows import (
@@ -24,9 +24,6 @@ from engine.sales.flows import (
     work_purchased_lead,
 )
 from engine.sales.purchase import PurchaseRequest
-
-T = TypeVar("T")
-FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class BuyForm(Struct):

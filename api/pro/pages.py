@@ -9,11 +9,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from msgspec import Struct
 
@@ -24,6 +23,7 @@ from api.pro.dev_mail import dev_mailbox
 from api.pro.passkey_pages import PasskeyPages
 from api.pro.security import SecurityPages
 from api.pro.team import TeamPages
+from api.pro.web import CsrfForm, FormOf
 from engine.errors import NotFound, RuleViolation, TooManyRequests, Unauthenticated
 from engine.people import second_factor, service
 from engine.people.sessions import SignedIn
@@ -47,18 +47,10 @@ class SignInForm(Struct):
     next: str = ""
 
 
-class CsrfForm(Struct):
-    csrf: str = ""
-
-
 class CodeForm(Struct):
     code: str = ""
     csrf: str = ""
     next: str = ""
-
-
-T = TypeVar("T")
-FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 def _catalogue_query(
@@ -96,7 +88,7 @@ class ProPages(Controller):
         return Response(
             (STATIC / name).read_bytes(),
             media_type=ASSETS[name],
-            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+            headers={"Cache-Control": "public, max-age=3600"},
         )
 
     @get("/login", sync_to_thread=True)

@@ -4,27 +4,20 @@ browser's answer. JSON in and out; the page's CSRF token comes in the X-CSRF-Tok
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.concurrency import sync_to_thread
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.response import Redirect
-from msgspec import Struct
 
 from api.pro import web
+from api.pro.web import CsrfForm, FormOf
 from engine.errors import NotFound, RuleViolation, Unauthenticated
 from engine.people import passkeys
 from engine.people.sessions import SignedIn
 
-T = TypeVar("T")
-FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
 JSON = "application/json"
-
-
-class CsrfForm(Struct):
-    csrf: str = ""
 
 
 def _refused(status: int, code: str) -> Response[Any]:

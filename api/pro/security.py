@@ -3,21 +3,17 @@ for an owner, whether the agency requires one."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Redirect
 from msgspec import Struct
 
 from api.pro import web
+from api.pro.web import FormOf
 from engine.errors import Conflict, Forbidden, RuleViolation
 from engine.people import passkeys, second_factor
 from engine.people.sessions import SignedIn
-
-T = TypeVar("T")
-FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class CodeForm(Struct):

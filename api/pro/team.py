@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from msgspec import Struct
 
 from api.pro import web
+from api.pro.web import CsrfForm, FormOf
 from engine.errors import Conflict, Forbidden, RuleViolation
 from engine.people import team
 from engine.people.sessions import SignedIn
-
-T = TypeVar("T")
-FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class InviteForm(Struct):
     email: str = ""
     name: str = ""
     role: str = "buyer"
-    csrf: str = ""
-
-
-class CsrfForm(Struct):
     csrf: str = ""
 
 

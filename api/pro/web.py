@@ -14,12 +14,15 @@ import hashlib
 import hmac
 import os
 import secrets
-from typing import Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from litestar.response import Redirect, Template
+from msgspec import Struct
 
 from api.client import client_ip
 from api.pro import i18n
@@ -28,11 +31,18 @@ from engine.people import service
 from engine.people.passkeys import RelyingParty
 from engine.people.sessions import ABSOLUTE, PENDING, SignedIn
 
-NO_STORE = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
+# Framing, sniffing and referrer headers come with every page (api/security_headers.py).
+NO_STORE = {"Cache-Control": "no-store"}
+
+T = TypeVar("T")
+# A page's form body, as browsers send it.
+FormOf = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+class CsrfForm(Struct):
+    """A form whose only field is its CSRF token (sign out, remove, end a session…)."""
+
+    csrf: str = ""
 
 
 def development() -> bool:

@@ -24,6 +24,7 @@ from engine.errors import (
 from engine.people import passwords, sessions, throttle
 from engine.people.second_factor import has_totp
 from engine.people.sessions import SessionRow, SignedIn
+from engine.people.team import active_person
 
 # Failed sign-ins: 5 per account and 20 per address, each refilled over 15 minutes.
 ACCOUNT_BURST, ADDRESS_BURST, REFILL_S = 5, 20, 15 * 60
@@ -61,13 +62,7 @@ def sign_in(credentials: Credentials, replaced_token: str | None = None) -> Sign
         wait = max(throttle.wait(session, *bucket) for bucket in buckets)
         if wait:
             raise TooManyRequests("Too many failed sign-ins: wait before trying again.", wait)
-        row = session.execute(
-            text("""
-                SELECT id, password_hash FROM agency_user
-                WHERE email_key = :email AND disabled_at IS NULL
-            """),
-            {"email": email},
-        ).one_or_none()
+        row = active_person(session, email)
     if not passwords.verify(row.password_hash if row else None, credentials.password):
         with unit_of_work() as session:
             for bucket in buckets:

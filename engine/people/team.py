@@ -12,6 +12,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from psycopg import errors as pg_errors
 from sqlalchemy import text
@@ -176,18 +177,35 @@ def invitation(token: str) -> Invitation | None:
         return _redeem(session, token, "invitation", lock=False)
 
 
+def active_person(session: Session, email: str) -> Any:
+    """The person (id, email, password_hash) who may sign in with this address, or None."""
+    return session.execute(
+        text("""
+            SELECT id, email, password_hash FROM agency_user
+            WHERE email_key = :email AND disabled_at IS NULL
+        """),
+        {"email": email.strip().lower()},
+    ).one_or_none()
+
+
+def _new_password(session: Session, token: str, purpose: str, password: str) -> Invitation:
+    """Uses up a live link of this purpose and sets the new password; whose link it was."""
+    person = _redeem(session, token, purpose, lock=True)
+    if person is None:
+        raise NotFound("This link is no longer valid.", code="link_expired")
+    weak = passwords.weakness(password, person.email)
+    if weak:
+        raise RuleViolation([weak])
+    _set_password(session, person.person_id, token, password)
+    return person
+
+
 def accept_invitation(
     token: str, password: str, ip: str | None = None, user_agent: str | None = None
 ) -> str:
     """Sets the invited person's password, uses the link up, and signs them in."""
     with unit_of_work() as session:
-        invited = _redeem(session, token, "invitation", lock=True)
-        if invited is None:
-            raise NotFound("This invitation link is no longer valid.", code="link_expired")
-        weak = passwords.weakness(password, invited.email)
-        if weak:
-            raise RuleViolation([weak])
-        _set_password(session, invited.person_id, token, password)
+        invited = _new_password(session, token, "invitation", password)
         return sessions.open_session(session, invited.person_id, ip, user_agent)
 
 
@@ -214,13 +232,7 @@ def request_reset(email: str, ip: str | None) -> None:
             wait = throttle.take(session, key, burst, burst / RESET_REFILL_S)
             if wait:
                 raise TooManyRequests("Too many requests: wait before asking again.", wait)
-        person = session.execute(
-            text("""
-                SELECT id, email FROM agency_user
-                WHERE email_key = :email AND disabled_at IS NULL
-            """),
-            {"email": address},
-        ).one_or_none()
+        person = active_person(session, address)
         if person is None:
             return
         token = _issue(session, person.id, "password_reset")
@@ -250,13 +262,7 @@ def reset_is_valid(token: str) -> bool:
 def complete_reset(token: str, password: str) -> None:
     """The new password; every session of the person ends (signed in anywhere: not any more)."""
     with unit_of_work() as session:
-        person = _redeem(session, token, "password_reset", lock=True)
-        if person is None:
-            raise NotFound("This link is no longer valid.", code="link_expired")
-        weak = passwords.weakness(password, person.email)
-        if weak:
-            raise RuleViolation([weak])
-        _set_password(session, person.person_id, token, password)
+        person = _new_password(session, token, "password_reset", password)
         sessions.revoke_all(session, person.person_id)
 
 

@@ -5,7 +5,7 @@ refund requests, and an unpaid invoice with the date the account would be suspen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 
@@ -13,6 +13,7 @@ from engine.accounts.keys import Principal
 from engine.db import unit_of_work
 from engine.sales.catalogue import CatalogueQuery, catalogue
 from engine.sales.models import PIPELINE
+from engine.sales.purchase import SPENT_THIS_MONTH
 from engine.settings import read_settings
 
 
@@ -37,16 +38,12 @@ class Dashboard:
 
 OFFERS_SHOWN = 100
 
-_NUMBERS = text("""
-    SELECT a.monthly_budget_cents AS budget,
-           coalesce((SELECT sum(amount_cents) FROM ledger_line l
-                     WHERE l.agency_id = a.id AND l.kind = 'purchase'
-                       AND l.created_at >= date_trunc('month', now(), 'Europe/Paris')), 0)
-               AS spent,
-           (SELECT coalesce(jsonb_object_agg(pipeline_status, n), '{}') FROM (
+_NUMBERS = text(f"""
+    SELECT a.monthly_budget_cents AS budget, {SPENT_THIS_MONTH} AS spent,
+           (SELECT coalesce(jsonb_object_agg(pipeline_status, n), '{{}}') FROM (
                 SELECT pipeline_status, count(*) AS n FROM purchase
                 WHERE agency_id = a.id GROUP BY 1) s) AS by_stage,
-           (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (
+           (SELECT coalesce(jsonb_object_agg(status, n), '{{}}') FROM (
                 SELECT status, count(*) AS n FROM refund_request
                 WHERE agency_id = a.id GROUP BY 1) r) AS refunds
     FROM agency a WHERE a.id = :agency
@@ -64,7 +61,11 @@ def agency_dashboard(caller: Principal) -> Dashboard:
     agency_id = caller.agency()
     with unit_of_work() as session:
         offers = catalogue(session, agency_id, CatalogueQuery(limit=OFFERS_SHOWN)).items
-        numbers = session.execute(_NUMBERS, {"agency": agency_id}).mappings().one()
+        numbers = (
+            session.execute(_NUMBERS, {"agency": agency_id, "now": datetime.now(UTC)})
+            .mappings()
+            .one()
+        )
         unpaid = session.execute(_UNPAID, {"agency": agency_id}).all()
         suspend_after = int(read_settings(session)["dunning_suspend_days"])
     by_stage = {stage: int(numbers["by_stage"].get(stage, 0)) for stage in PIPELINE}

@@ -68,12 +68,16 @@ _OFFER = text("""
 # key-share lock, which this does not wait for. FOR UPDATE would: two purchases of one agency,
 # each holding the key-share lock of its claimed key, would wait for each other (deadlock).
 _LOCK_AGENCY = text("SELECT 1 FROM agency WHERE id = :agency FOR NO KEY UPDATE")
-_AGENCY = text("""
+# What agency `a` has spent on leads since the start of `:now`'s month (Paris time): the budget
+# check and the dashboard read the same sum.
+SPENT_THIS_MONTH = """
+    coalesce((SELECT sum(amount_cents) FROM ledger_line l
+              WHERE l.agency_id = a.id AND l.kind = 'purchase'
+                AND l.created_at >= date_trunc('month', :now, 'Europe/Paris')), 0)
+"""
+_AGENCY = text(f"""
     SELECT a.status, a.paused, a.monthly_budget_cents,
-           coalesce((SELECT sum(amount_cents) FROM ledger_line l
-                     WHERE l.agency_id = a.id AND l.kind = 'purchase'
-                       AND l.created_at >= date_trunc('month', :now, 'Europe/Paris')), 0)
-               AS spent_this_month,
+           {SPENT_THIS_MONTH} AS spent_this_month,
            EXISTS (SELECT 1 FROM purchase p WHERE p.lead_id = :lead AND p.agency_id = a.id)
                AS already
     FROM agency a WHERE a.id = :agency

@@ -3,7 +3,6 @@ pdftoppm renders its first page, kept as a screenshot in test-artifacts/ to look
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -17,7 +16,6 @@ from tests.integration.test_facturx import billed
 pytestmark = pytest.mark.usefixtures("stripe_fake")
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
 def test_the_invoice_pdf_opens_in_chromium_and_its_first_page_renders(
     browser, live_server, client, session
 ) -> None:

@@ -19,6 +19,13 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 360, "height": 740}
 
 
+@pytest.fixture
+def pro_site(live_server: str) -> str:
+    """The server as `localhost`: a secure context for Chromium, which keeps the production
+    session cookie (Secure, __Host-) over plain HTTP there, as it would over HTTPS."""
+    return live_server.replace("127.0.0.1", "localhost")
+
+
 def no_sideways_scroll(page: Any) -> bool:
     return bool(
         page.evaluate(
@@ -41,22 +48,19 @@ def sign_in_with_the_keyboard(page: Any, base: str, email: str) -> None:
 
 @pytest.mark.parametrize(("lang", "viewport"), [("fr", DESKTOP), ("en", PHONE)])
 def test_a_buyer_signs_in_and_reads_the_inbox(
-    browser, live_server, session, shots, lang, viewport
+    browser, pro_site, session, shots, lang, viewport
 ) -> None:
     (agency,) = buyers(session, 1, name="Agence du Centre")
     offered_lead(session)
     email = person(agency.agency_id)
-    # `localhost`: a secure context for Chromium, which keeps the production cookie (Secure,
-    # __Host-) over plain HTTP there, as it would over HTTPS.
-    live_server = live_server.replace("127.0.0.1", "localhost")
     context = browser.new_context(viewport=viewport, locale="fr-FR" if lang == "fr" else "en-GB")
     page = context.new_page()
 
-    page.goto(f"{live_server}/pro/login?lang={lang}")  # the choice is remembered
+    page.goto(f"{pro_site}/pro/login?lang={lang}")  # the choice is remembered
     assert page.evaluate("() => document.documentElement.lang") == lang
     assert serious_accessibility_violations(page) == []
     shots(page, f"{lang}-1-sign-in")
-    sign_in_with_the_keyboard(page, live_server, email)
+    sign_in_with_the_keyboard(page, pro_site, email)
 
     assert page.evaluate("() => document.documentElement.lang") == lang
     assert page.locator(".offer").count() == 1
@@ -75,7 +79,7 @@ def test_a_buyer_signs_in_and_reads_the_inbox(
     assert serious_accessibility_violations(page) == []
     shots(page, f"{lang}-3-filtered-empty")
 
-    page.goto(f"{live_server}/pro/account/sessions")
+    page.goto(f"{pro_site}/pro/account/sessions")
     assert page.locator("tbody tr").count() == 1
     assert no_sideways_scroll(page)
     assert serious_accessibility_violations(page) == []
@@ -83,22 +87,21 @@ def test_a_buyer_signs_in_and_reads_the_inbox(
 
     page.click("header button[type=submit]")  # sign out
     page.wait_for_url("**/pro/login")
-    page.goto(f"{live_server}/pro/leads")
+    page.goto(f"{pro_site}/pro/leads")
     page.wait_for_url("**/pro/login**")
     context.close()
 
 
 @pytest.mark.parametrize(("lang", "viewport"), [("fr", PHONE), ("en", DESKTOP)])
 def test_an_owner_invites_a_collaborator_who_joins(
-    browser, live_server, session, shots, lang, viewport
+    browser, pro_site, session, shots, lang, viewport
 ) -> None:
     (agency,) = buyers(session, 1, name="Agence du Centre")
     owner = person(agency.agency_id, role="owner", name="Odile Owner")
-    live_server = live_server.replace("127.0.0.1", "localhost")
     context = browser.new_context(viewport=viewport)
     page = context.new_page()
-    page.goto(f"{live_server}/pro/login?lang={lang}")
-    sign_in_with_the_keyboard(page, live_server, owner)
+    page.goto(f"{pro_site}/pro/login?lang={lang}")
+    sign_in_with_the_keyboard(page, pro_site, owner)
 
     page.click("nav >> text=" + ("Équipe" if lang == "fr" else "Team"))
     page.wait_for_selector("#invite-email")
@@ -116,7 +119,7 @@ def test_an_owner_invites_a_collaborator_who_joins(
     ).scalar_one()
     link = re.search(r"/pro/welcome\?token=\S+", text_of_mail).group(0)  # type: ignore[union-attr]
     newcomer = browser.new_context(viewport=viewport).new_page()
-    newcomer.goto(f"{live_server}{link}&lang={lang}")
+    newcomer.goto(f"{pro_site}{link}&lang={lang}")
     assert "Bruno Buyer" in (newcomer.text_content("h1") or "")
     assert serious_accessibility_violations(newcomer) == []
     shots(newcomer, f"{lang}-2-welcome")
@@ -131,14 +134,13 @@ def test_an_owner_invites_a_collaborator_who_joins(
     newcomer.context.close()
 
 
-def test_a_buyer_sets_up_two_step_sign_in_and_uses_it(browser, live_server, session, shots) -> None:
+def test_a_buyer_sets_up_two_step_sign_in_and_uses_it(browser, pro_site, session, shots) -> None:
     (agency,) = buyers(session, 1, name="Agence du Centre")
     email = person(agency.agency_id)
-    live_server = live_server.replace("127.0.0.1", "localhost")
     page = browser.new_context(viewport=PHONE).new_page()
-    sign_in_with_the_keyboard(page, live_server, email)
+    sign_in_with_the_keyboard(page, pro_site, email)
 
-    page.goto(f"{live_server}/pro/account/security")
+    page.goto(f"{pro_site}/pro/account/security")
     assert serious_accessibility_violations(page) == []
     shots(page, "1-security")
     page.click("text=Activer la connexion en deux étapes")
@@ -156,7 +158,7 @@ def test_a_buyer_sets_up_two_step_sign_in_and_uses_it(browser, live_server, sess
     page.context.close()
 
     again = browser.new_context(viewport=PHONE).new_page()
-    sign_in_with_the_keyboard_then_code(again, live_server, email, secret)
+    sign_in_with_the_keyboard_then_code(again, pro_site, email, secret)
     assert again.locator("nav").count() == 1
     again.context.close()
 
@@ -174,11 +176,10 @@ def sign_in_with_the_keyboard_then_code(page: Any, base: str, email: str, secret
     assert page.locator(".alert").count() == 0, page.text_content(".alert")
 
 
-def test_a_buyer_adds_a_passkey_and_signs_in_with_it(browser, live_server, session, shots) -> None:
+def test_a_buyer_adds_a_passkey_and_signs_in_with_it(browser, pro_site, session, shots) -> None:
     """Chromium's virtual authenticator (DevTools protocol) stands for the phone or laptop."""
     (agency,) = buyers(session, 1, name="Agence du Centre")
     email = person(agency.agency_id)
-    live_server = live_server.replace("127.0.0.1", "localhost")
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     devtools = context.new_cdp_session(page)
@@ -196,8 +197,8 @@ def test_a_buyer_adds_a_passkey_and_signs_in_with_it(browser, live_server, sessi
             }
         },
     )
-    sign_in_with_the_keyboard(page, live_server, email)
-    page.goto(f"{live_server}/pro/account/security")
+    sign_in_with_the_keyboard(page, pro_site, email)
+    page.goto(f"{pro_site}/pro/account/security")
     page.fill("#passkey-name", "Ordinateur du bureau")
     page.click("#passkey-add")
     page.wait_for_selector("#passkeys")
@@ -221,15 +222,14 @@ def test_a_buyer_adds_a_passkey_and_signs_in_with_it(browser, live_server, sessi
 
 @pytest.mark.parametrize(("lang", "viewport"), [("fr", PHONE), ("en", DESKTOP)])
 def test_a_buyer_buys_a_lead_with_the_keyboard_alone(
-    browser, live_server, session, shots, lang, viewport
+    browser, pro_site, session, shots, lang, viewport
 ) -> None:
     (agency,) = buyers(session, 1, name="Agence du Centre")
     offered_lead(session)
     email = person(agency.agency_id)
-    live_server = live_server.replace("127.0.0.1", "localhost")
     page = browser.new_context(viewport=viewport).new_page()
-    page.goto(f"{live_server}/pro/login?lang={lang}")
-    sign_in_with_the_keyboard(page, live_server, email)
+    page.goto(f"{pro_site}/pro/login?lang={lang}")
+    sign_in_with_the_keyboard(page, pro_site, email)
 
     page.focus(".offer a.button")  # the buy link of the only offer
     page.keyboard.press("Enter")
@@ -250,7 +250,7 @@ def test_a_buyer_buys_a_lead_with_the_keyboard_alone(
     page.focus("form.card button[type=submit]")
     page.keyboard.press("Enter")
     page.wait_for_selector(".notice")
-    page.goto(f"{live_server}/pro/contacts")
+    page.goto(f"{pro_site}/pro/contacts")
     assert page.locator("tbody tr").count() == 1
     assert serious_accessibility_violations(page) == []
     shots(page, f"{lang}-3-contacts")

@@ -16,16 +16,9 @@ from engine.notify.deliver import deliver_due
 from tests.e2e.test_pro_sign_in import browser
 from tests.helpers import add_agency
 from tests.pro import PASSWORD, form_token, person, sign_in
-from tests.processes import Mailbox, smtp_relay
+from tests.processes import Mailbox
 
 NEW_PASSWORD = "une phrase que je retiens bien"
-
-
-@pytest.fixture
-def mailbox(monkeypatch) -> Iterator[Mailbox]:
-    with smtp_relay() as (box, url):
-        monkeypatch.setenv("SMTP_URL", url)
-        yield box
 
 
 @pytest.fixture

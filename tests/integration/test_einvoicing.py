@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,16 +20,8 @@ from tests.conftest import issue_key
 from tests.integration.test_billing import buy, save_card, this_month
 from tests.integration.test_facturx import agencies_in, billed
 from tests.market import Buyer, buyers
-from tests.processes import Mailbox, smtp_relay
 
 pytestmark = pytest.mark.usefixtures("stripe_fake")
-
-
-@pytest.fixture
-def mailbox(monkeypatch) -> Iterator[Mailbox]:
-    with smtp_relay() as (box, url):
-        monkeypatch.setenv("SMTP_URL", url)
-        yield box
 
 
 def e_invoiced(client, session, *places: str) -> list[Buyer]:  # type: ignore[no-untyped-def]

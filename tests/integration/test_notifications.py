@@ -17,16 +17,8 @@ from sqlalchemy import text
 from engine.notify.deliver import deliver_due
 from engine.sales.offers import announce_transitions
 from tests.market import buyers, end_exclusive_window, offered_lead, shift_offer
-from tests.processes import Mailbox, Scheduler, smtp_relay
+from tests.processes import Scheduler
 from tests.receivers import Receiver
-
-
-@pytest.fixture
-def mailbox(monkeypatch) -> Iterator[Mailbox]:
-    """A real SMTP server (aiosmtpd) on loopback; SMTP_URL points at it."""
-    with smtp_relay() as (box, url):
-        monkeypatch.setenv("SMTP_URL", url)
-        yield box
 
 
 @pytest.fixture
