@@ -4,16 +4,27 @@ Request latency histograms by route come from Litestar's Prometheus middleware (
 as labels, so ids never multiply the series); with several server processes they are shared
 through prometheus_client's multiprocess directory, which `mandat serve` prepares. Business
 figures — leads by status, purchases, refunds, outbox backlog, job runs — are read from
-PostgreSQL at each scrape, so every process answers the same.
+PostgreSQL, so every process answers the same; each process reads them at most once every
+`FIGURES_SECONDS`, so a client looping on the route cannot keep PostgreSQL scanning.
+
+Who may read it (finding F10: the figures are our sales volumes): with `MANDAT_METRICS_TOKEN`
+set, only a scraper sending `Authorization: Bearer <token>`; without it, only a client on this
+machine that no proxy relayed (loopback peer, no `X-Forwarded-For`). Anyone else gets a 404,
+as if the route did not exist.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
-from litestar import Response, get
+from litestar import Request, Response, get
+from litestar.exceptions import NotFoundException
 from litestar.plugins.prometheus import PrometheusConfig
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -68,20 +79,51 @@ _LABEL = {
 }
 
 
+FIGURES_SECONDS = 15.0
+_figures: tuple[float, list[tuple[str, str, float]]] = (-FIGURES_SECONDS, [])
+_figures_lock = threading.Lock()
+
+
+def _business_rows() -> list[tuple[str, str, float]]:
+    """The business figures, read at most once every FIGURES_SECONDS by this process."""
+    global _figures
+    with _figures_lock:
+        read_at, rows = _figures
+        if time.monotonic() - read_at >= FIGURES_SECONDS:
+            with unit_of_work() as session:
+                rows = [(f, label, float(v)) for f, label, v in session.execute(_FIGURES)]
+            _figures = (time.monotonic(), rows)
+        return rows
+
+
 class BusinessFigures(Collector):
     def collect(self) -> Iterator[Any]:
         families = {
             key: GaugeMetricFamily(name, doc, labels=[_LABEL[key]])
             for key, (name, doc) in _HELP.items()
         }
-        with unit_of_work() as session:
-            for family, label, value in session.execute(_FIGURES):
-                families[family].add_metric([label], float(value))
+        for family, label, value in _business_rows():
+            families[family].add_metric([label], value)
         yield from families.values()
 
 
+def _may_scrape(request: Request[Any, Any, Any]) -> bool:
+    token = os.environ.get("MANDAT_METRICS_TOKEN")
+    if token:
+        sent = request.headers.get("authorization", "").encode()
+        return hmac.compare_digest(sent, b"Bearer " + token.encode())
+    peer = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        loopback = False
+    return loopback and "x-forwarded-for" not in request.headers
+
+
 @get("/metrics", include_in_schema=False, sync_to_thread=True)
-def metrics() -> Response[bytes]:
+def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    if not _may_scrape(request):
+        raise NotFoundException()
     requests = REGISTRY  # one process: its own figures
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         requests = CollectorRegistry()  # every process's figures, from the shared directory

@@ -37,3 +37,42 @@ def test_metrics_in_prometheus_format_across_workers(live_server: str, session) 
     assert "mandat_request_duration_seconds_bucket" in body
     assert 'mandat_leads{status="qualified"} 1.0' in body
     assert "mandat_outbox_messages" in body
+
+
+def test_F10_metrics_are_hidden_from_clients_relayed_by_a_proxy(live_server: str) -> None:
+    """The live server runs behind loopback as its trusted proxy: a request the proxy relays
+    (X-Forwarded-For) comes from the Internet, and must not see the sales figures."""
+    relayed = httpx.get(f"{live_server}/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert relayed.status_code == 404
+    assert "mandat_purchases" not in relayed.text
+
+
+def test_F10_with_a_token_only_a_scraper_sending_it_reads_the_metrics(
+    client, session, monkeypatch
+) -> None:
+    monkeypatch.setenv("MANDAT_METRICS_TOKEN", "s3cret-scraper-token")
+    assert client.get("/metrics").status_code == 404
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer not-the-token"})
+    assert wrong.status_code == 404
+    good = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scraper-token"})
+    assert good.status_code == 200
+    assert "mandat_leads" in good.text
+
+
+def test_F10_a_client_looping_on_metrics_does_not_rescan_the_tables(
+    client, session, monkeypatch
+) -> None:
+    """The business figures are read at most once per window by a process: a scrape right
+    after another answers the figures of the first, however many leads arrived between."""
+    import api.metrics
+
+    monkeypatch.setenv("MANDAT_METRICS_TOKEN", "t")
+    monkeypatch.setattr(api.metrics, "_figures", (-api.metrics.FIGURES_SECONDS, []))
+    bearer = {"Authorization": "Bearer t"}
+    first = client.get("/metrics", headers=bearer).text
+    assert 'mandat_leads{status="qualified"}' not in first
+    buyers(session, 1)
+    offered_lead(session)
+    assert 'mandat_leads{status="qualified"}' not in client.get("/metrics", headers=bearer).text
+    monkeypatch.setattr(api.metrics, "_figures", (-api.metrics.FIGURES_SECONDS, []))
+    assert 'mandat_leads{status="qualified"} 1.0' in client.get("/metrics", headers=bearer).text
