@@ -9,6 +9,7 @@ key (a new attempt) is only made after a decline, once the card has changed.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Session
 from engine.billing import stripe_gateway as gateway
 from engine.db import unit_of_work
 from engine.notify.outbox import enqueue
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,13 @@ def handle_event(session: Session, event: dict[str, Any]) -> str:
     if invoice is None:
         return "ignored"
     if event["type"] == "payment_intent.succeeded":
+        if not _pays_this_invoice(intent, invoice):
+            log.warning(
+                "payment_intent.succeeded %s does not match invoice %s: left unpaid",
+                intent.get("id"),
+                invoice["number"],
+            )
+            return "mismatch"
         session.execute(
             text("""
                 UPDATE payment_attempt SET status = 'succeeded', finished_at = clock_timestamp()
@@ -263,6 +273,22 @@ def handle_event(session: Session, event: dict[str, Any]) -> str:
         _mark_failed(session, invoice, code)  # a paid invoice stays paid: events come late
         return "failed"
     return "ignored"
+
+
+def _pays_this_invoice(intent: dict[str, Any], invoice: Any) -> bool:
+    """A succeeded payment settles the invoice only if it is what the invoice asks: the amount
+    still due (total less credit notes), in euros, from the agency's own Stripe customer. A
+    payment of another amount (or a forged metadata on some other charge) stays for
+    reconciliation to report; it never marks the invoice paid (finding F19)."""
+    received = intent.get("amount_received", intent.get("amount"))
+    due = invoice["total_ttc_cents"] - invoice["credited"]
+    customer = invoice["stripe_customer_id"]
+    return (
+        isinstance(received, int)
+        and received == due
+        and str(intent.get("currency", "")).lower() == "eur"
+        and (customer is None or intent.get("customer") == customer)
+    )
 
 
 def run_dunning(session: Session, now: datetime, settings: dict[str, Any]) -> dict[str, int]:

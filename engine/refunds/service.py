@@ -28,6 +28,13 @@ from engine.refunds.read_models import RefundRequestPage, RefundRequestRecord
 from engine.settings import read_settings
 
 MAX_ATTEMPTS = 20
+# A lead reached beyond the agency's zone says so in the catalogue before it is bought: buying it
+# accepts the distance, so "out of zone" is no ground for a refund (finding F12). A lead that was
+# in the zone when it was allocated is not provably out of it either: finance decides.
+EXTENDED_REACH = ("extended_30", "extended_50")
+BOUGHT_AS_EXTENDED = (
+    "Bought as extended reach: the catalogue showed the distance before the purchase."
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,9 @@ def request_refund(
     if now > purchase["created_at"] + window:
         _close(session, request, "rejected", "auto:late", None, "Asked after the refund window.")
         return RefundOutcome(request.id, "rejected", "auto:late")
+    if reason == "out_of_zone" and purchase["allocation"].get("reach") in EXTENDED_REACH:
+        _close(session, request, "rejected", "auto:bought_as_extended", None, BOUGHT_AS_EXTENDED)
+        return RefundOutcome(request.id, "rejected", "auto:bought_as_extended")
     rule = _provable(session, purchase, reason)
     rate = session.execute(_RATE, {"agency": agency_id, "now": now}).one()
     over = rate.bought and rate.refunded * 10_000 > rate.bought * int(
@@ -174,11 +184,6 @@ def _provable(session: Session, purchase: Any, reason: str) -> str | None:
         ).scalar_one()
     ):
         return "duplicate"
-    if reason == "out_of_zone" and purchase["allocation"].get("reach") in (
-        "extended_30",
-        "extended_50",
-    ):
-        return "out_of_zone"
     if reason == "wrong_number" and (
         not purchase["phone_e164"] or phone_e164(purchase["phone_e164"]) is None
     ):

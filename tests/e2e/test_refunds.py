@@ -177,12 +177,10 @@ def test_a_duplicate_of_a_lead_the_agency_bought_is_approved_and_withdrawn_for_a
     assert actions[-2:] == ["refund.requested", "refund.approved"]
 
 
-def test_consent_withdrawn_invalid_phone_and_extended_reach_are_approved_by_rule(
-    client, session
-) -> None:
-    agencies = buyers(session, 3)  # one case each: a refund moves its agency's refund rate
+def test_consent_withdrawn_and_invalid_phone_are_approved_by_rule(client, session) -> None:
+    agencies = buyers(session, 2)  # one case each: a refund moves its agency's refund rate
     cases = {}
-    for agency, reason in zip(agencies, ("not_owner", "wrong_number", "out_of_zone"), strict=True):
+    for agency, reason in zip(agencies, ("not_owner", "wrong_number"), strict=True):
         cases[reason] = (agency, bought(client, session, agency)[0])
     lead_of = "(SELECT lead_id FROM purchase WHERE id = :p)"
     session.execute(
@@ -192,13 +190,6 @@ def test_consent_withdrawn_invalid_phone_and_extended_reach_are_approved_by_rule
     session.execute(
         text(f"UPDATE lead SET phone_e164 = '+3300' WHERE id = {lead_of}"),
         {"p": cases["wrong_number"][1]},
-    )
-    session.execute(
-        text(
-            "UPDATE purchase SET allocation = jsonb_set(allocation, '{reach}', '\"extended_30\"')"
-            " WHERE id = :p"
-        ),
-        {"p": cases["out_of_zone"][1]},
     )
     session.commit()
 
@@ -210,8 +201,35 @@ def test_consent_withdrawn_invalid_phone_and_extended_reach_are_approved_by_rule
     assert rules == {
         "not_owner": "auto:consent_withdrawn",
         "wrong_number": "auto:invalid_phone",
-        "out_of_zone": "auto:out_of_zone",
     }
+
+
+def test_F12_a_lead_bought_as_extended_reach_is_not_refunded_as_out_of_zone(
+    client, session
+) -> None:
+    """Issue 12 reverses the rule this test replaces (out of zone used to be approved by rule
+    for extended reach): the catalogue shows the reach before the purchase, so an agency could
+    buy far leads, call them, and get its money back automatically while keeping the contact."""
+    extended, in_zone = buyers(session, 2)
+    far = bought(client, session, extended)[0]
+    near = bought(client, session, in_zone)[0]
+    session.execute(
+        text(
+            "UPDATE purchase SET allocation = jsonb_set(allocation, '{reach}', '\"extended_30\"')"
+            " WHERE id = :p"
+        ),
+        {"p": far},
+    )
+    session.commit()
+
+    refused = ask(client, extended, far, reason="out_of_zone").json()
+    assert (refused["status"], refused["rule"]) == ("rejected", "auto:bought_as_extended")
+    pending = ask(client, in_zone, near, reason="out_of_zone").json()
+    assert (pending["status"], pending["rule"]) == ("pending", None)  # finance decides
+    refunded = session.execute(
+        text("SELECT count(*) FROM ledger_line WHERE kind = 'refund'")
+    ).scalar_one()
+    assert refunded == 0
 
 
 def test_an_agency_over_the_refund_rate_goes_to_manual_review(client, session) -> None:

@@ -380,7 +380,10 @@ def signed(event: dict[str, Any], at: float | None = None) -> tuple[bytes, str]:
     return body, f"t={stamp},v1={mac}"
 
 
-def intent_event(kind: str, invoice_id: object, created: int) -> dict[str, Any]:
+def intent_event(
+    kind: str, invoice_id: object, created: int, amount: int, currency: str = "eur"
+) -> dict[str, Any]:
+    """A PaymentIntent event as Stripe sends it: the amount and currency it charged."""
     return {
         "id": f"evt_{uuid.uuid4().hex[:16]}",
         "type": f"payment_intent.{kind}",
@@ -389,6 +392,9 @@ def intent_event(kind: str, invoice_id: object, created: int) -> dict[str, Any]:
             "object": {
                 "id": "pi_test",
                 "status": kind,
+                "amount": amount,
+                "amount_received": amount if kind == "succeeded" else 0,
+                "currency": currency,
                 "metadata": {"invoice_id": str(invoice_id)},
                 "last_payment_error": {"code": "card_declined"}
                 if kind == "payment_failed"
@@ -403,7 +409,7 @@ def test_stripe_webhooks_are_verified_stored_once_and_never_undo_a_payment(clien
     buy(client, session, agency, 1)  # no card saved: the invoice waits unpaid
     period, after = this_month()
     run_billing(period.date(), after)
-    invoice_id = invoices(session)[0]["id"]
+    invoice_id, due = invoices(session)[0]["id"], invoices(session)[0]["total_ttc_cents"]
     now = int(time.time())
 
     def post(body: bytes, signature: str) -> Any:
@@ -413,15 +419,15 @@ def test_stripe_webhooks_are_verified_stored_once_and_never_undo_a_payment(clien
             headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
         )
 
-    succeeded = intent_event("succeeded", invoice_id, now)
+    succeeded = intent_event("succeeded", invoice_id, now, due)
     body, signature = signed(succeeded)
     assert post(body, signature).json()["outcome"] == "paid"
     assert post(body, signature).json()["outcome"] == "duplicate"  # Stripe retried it
-    late_failure = intent_event("payment_failed", invoice_id, now - 60)  # older, arrives later
+    late_failure = intent_event("payment_failed", invoice_id, now - 60, due)  # older, arrives later
     assert post(*signed(late_failure)).status_code == 200
     assert invoices(session)[0]["status"] == "paid"
 
-    forged_body, _ = signed(intent_event("succeeded", invoice_id, now))
+    forged_body, _ = signed(intent_event("succeeded", invoice_id, now, due))
     for bad_signature in (
         signature,  # another body's signature
         signed(succeeded, at=time.time() - 301)[1],  # too old
@@ -432,6 +438,43 @@ def test_stripe_webhooks_are_verified_stored_once_and_never_undo_a_payment(clien
         assert refused.status_code == 400
         assert refused.json()["code"] == "invalid_signature"
     assert session.execute(text("SELECT count(*) FROM stripe_event")).scalar_one() == 2
+
+
+def test_F19_a_payment_of_another_amount_or_currency_leaves_the_invoice_unpaid(
+    client, session
+) -> None:
+    (agency,) = buyers(session, 1, role="owner")
+    buy(client, session, agency, 1)
+    period, after = this_month()
+    run_billing(period.date(), after)
+    invoice_id, due = invoices(session)[0]["id"], invoices(session)[0]["total_ttc_cents"]
+    now = int(time.time())
+
+    for event in (
+        intent_event("succeeded", invoice_id, now, 100),  # a one-euro charge
+        intent_event("succeeded", invoice_id, now, due - 1),  # a cent short
+        intent_event("succeeded", invoice_id, now, due, currency="usd"),
+    ):
+        body, signature = signed(event)
+        answer = client.post(
+            "/webhooks/stripe",
+            content=body,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 200
+        assert answer.json()["outcome"] == "mismatch"
+        assert invoices(session)[0]["status"] != "paid"
+        session.rollback()
+
+    exact = intent_event("succeeded", invoice_id, now, due)
+    body, signature = signed(exact)
+    paid = client.post(
+        "/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+    )
+    assert paid.json()["outcome"] == "paid"
+    assert invoices(session)[0]["status"] == "paid"
 
 
 def test_localstripe_delivers_signed_events_to_a_live_server(live_server, session) -> None:
