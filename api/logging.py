@@ -59,6 +59,7 @@ LOG_CONFIG: dict[str, Any] = {
         "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "uvicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        "httpx": {"level": "WARNING"},  # it logs whole URLs, and a URL may embed a secret
     },
 }
 

@@ -301,6 +301,7 @@ def scheduler() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a webhook URL may embed its secret
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
         run_scheduler(on_locked=lambda: click.echo("scheduler running", err=True))
 

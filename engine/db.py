@@ -66,6 +66,7 @@ def _new_engine(url: str) -> Engine:
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
+        hide_parameters=True,  # errors and logs never carry a homeowner's name, e-mail or phone
         connect_args={"prepare_threshold": prepare},
     )
 
