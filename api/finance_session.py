@@ -35,7 +35,7 @@ def principal_of(cookie: str | None) -> Principal | None:
     if not cookie or cookie.count(".") != 2:
         return None
     key_id, expires, signature = cookie.split(".")
-    if not hmac.compare_digest(signature, _sign(f"{key_id}.{expires}")):
+    if not hmac.compare_digest(signature.encode(), _sign(f"{key_id}.{expires}").encode()):
         return None
     try:
         if int(expires) < time.time():
@@ -53,4 +53,6 @@ def csrf_token(cookie: str) -> str:
 
 
 def csrf_ok(cookie: str | None, token: str | None) -> bool:
-    return bool(cookie and token and hmac.compare_digest(csrf_token(cookie), token))
+    return bool(
+        cookie and token and hmac.compare_digest(csrf_token(cookie).encode(), token.encode())
+    )

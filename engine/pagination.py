@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import uuid
 from datetime import datetime
 from typing import Any
 
 from engine.errors import RuleViolation
+
+MAX_SORT_VALUE = 2**53  # prices in cents and distances in metres stay far below it
 
 
 def write_cursor(value: Any, last_id: uuid.UUID) -> str:
@@ -26,6 +29,8 @@ def read_cursor(cursor: str, kind: type) -> tuple[Any, uuid.UUID]:
             value = datetime.fromisoformat(value)
         elif isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError("not a number")
+        elif not math.isfinite(value) or abs(value) > MAX_SORT_VALUE:
+            raise ValueError("out of range")  # NaN, Infinity, 1e300: no sort value is that
         return value, uuid.UUID(last_id)
     except (ValueError, TypeError, binascii.Error) as error:
         raise RuleViolation.at(

@@ -86,7 +86,7 @@ def csrf_for(person: SignedIn) -> str:
 
 
 def csrf_ok(person: SignedIn, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(csrf_for(person), token or "")
+    return bool(token) and hmac.compare_digest(csrf_for(person).encode(), (token or "").encode())
 
 
 def pre_session(request: Request[Any, Any, Any]) -> tuple[str, bool]:
@@ -103,7 +103,9 @@ def pre_csrf(value: str) -> str:
 
 def pre_csrf_ok(request: Request[Any, Any, Any], token: str | None) -> bool:
     value = request.cookies.get(pre_cookie())
-    return bool(value and token) and hmac.compare_digest(pre_csrf(value or ""), token or "")
+    return bool(value and token) and hmac.compare_digest(
+        pre_csrf(value or "").encode(), (token or "").encode()
+    )
 
 
 def relying_party(request: Request[Any, Any, Any]) -> RelyingParty:

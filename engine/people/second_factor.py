@@ -149,13 +149,15 @@ def _step(session: Session, user_id: object, code: str, confirmed: bool) -> int 
         {"u": user_id, "confirmed": confirmed},
     ).one_or_none()
     code = code.replace(" ", "")
-    if row is None or not code.isdigit() or len(code) != 6:
+    if row is None or not (code.isascii() and code.isdigit()) or len(code) != 6:
         return None
     totp = pyotp.TOTP(_open(bytes(row.secret_sealed)))
     now = datetime.now(UTC)
     for offset in (0, -1, 1):
         step = totp.timecode(now) + offset
-        if hmac.compare_digest(totp.generate_otp(step), code) and step > (row.last_step or -1):
+        if hmac.compare_digest(totp.generate_otp(step).encode(), code.encode()) and step > (
+            row.last_step or -1
+        ):
             session.execute(
                 text("UPDATE person_totp SET last_step = :s WHERE user_id = :u"),
                 {"s": step, "u": user_id},

@@ -44,7 +44,7 @@ def read_token(token: str) -> uuid.UUID:
         lead, expires, signature = raw.split(".")
         payload = f"{lead}.{expires}"
         mac = hmac.new(secret_key(), b"homeowner:" + payload.encode(), hashlib.sha256).digest()
-        good = hmac.compare_digest(base64.urlsafe_b64encode(mac[:24]).decode(), signature)
+        good = hmac.compare_digest(base64.urlsafe_b64encode(mac[:24]), signature.encode())
         if not good or int(expires) < time.time():
             raise ValueError("expired or forged")
         return uuid.UUID(lead)

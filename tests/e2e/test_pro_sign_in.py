@@ -152,7 +152,7 @@ def test_every_post_page_refuses_a_missing_or_forged_csrf_token(web, session, ag
 
     for path in posts:
         url = re.sub(r"\{\w+:uuid\}", str(session_id), path)
-        for data in ({}, {"csrf": "forged"}):
+        for data in ({}, {"csrf": "forged"}, {"csrf": "é"}):  # F17: non-ASCII, never a 500
             answer = web.post(url, data={**data, "email": "x@y.fr", "password": PASSWORD})
             assert answer.status_code == 403, (path, data, answer.status_code)
     # Nothing happened: the session is still open and the person still signed in.
