@@ -21,7 +21,14 @@ from engine.accounts.keys import (
     revoke_agency_key,
 )
 from engine.accounts.models import ApiKey
-from engine.agencies.service import AgencyView, NewAgency, create_agency, update_agency, view
+from engine.agencies.service import (
+    AgencyView,
+    NewAgency,
+    create_agency,
+    read_agency_name,
+    update_agency,
+    view,
+)
 from engine.audit import record
 from engine.db import unit_of_work
 from engine.errors import NotFound
@@ -56,13 +63,19 @@ def own_agency(caller: Principal) -> AgencyView:
 
 
 def change_own_agency(caller: Principal, changes: dict[str, Any]) -> AgencyView:
-    """Owner. Audited with the names of the fields changed, not their values: names and
-    contacts stay out of the log."""
+    """Owner. Audited with the names of the fields changed, not their values: contacts stay out
+    of the log. A rename is the exception (F16): the agency's name is shown to homeowners, so
+    the log keeps the old and the new one (a company's name, not a person's data)."""
     agency_id = caller.agency()
     caller.require("owner")
     with unit_of_work() as session:
+        before = read_agency_name(session, agency_id)
         changed = update_agency(session, agency_id, changes)
         record(session, caller, "agency.changed", "agency", agency_id, fields=sorted(changes))
+        if changed.name != before:
+            record(
+                session, caller, "agency.renamed", "agency", agency_id, old=before, new=changed.name
+            )
         return changed
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +104,12 @@ def create_agency(session: Session, new: NewAgency) -> AgencyView:
             raise Conflict("An agency with this SIRET already exists.", "siret_taken") from exc
         raise
     return view(session, agency.id)
+
+
+def read_agency_name(session: Session, agency_id: uuid.UUID) -> str | None:
+    return session.execute(
+        text("SELECT name FROM agency WHERE id = :id"), {"id": agency_id}
+    ).scalar_one_or_none()
 
 
 def update_agency(session: Session, agency_id: uuid.UUID, changes: dict[str, Any]) -> AgencyView:
@@ -210,6 +217,14 @@ def _identity_errors(name: str, siret: str, email: str, phone: str | None) -> li
     errors = []
     if not name or not name.strip() or len(name.strip()) > 200:
         errors.append(FieldError("name", "invalid_name", "A name has 1 to 200 characters."))
+    elif not name_is_plain(name):
+        errors.append(
+            FieldError(
+                "name",
+                "name_not_plain",
+                "A name holds no web address, e-mail address, phone number or control character.",
+            )
+        )
     if not siret_is_valid(siret):
         errors.append(
             FieldError("siret", "invalid_siret", "A SIRET has 14 digits and a valid check digit.")
@@ -219,6 +234,22 @@ def _identity_errors(name: str, siret: str, email: str, phone: str | None) -> li
     if phone and phone_e164(phone) is None:
         errors.append(FieldError("phone", "invalid_phone", "This is not a French phone number."))
     return errors
+
+
+# The name is shown to homeowners (the form, the confirmation e-mail): an owner must not turn it
+# into a message sent from Mandat ("confirmez sur mandat-verif.fr", "rappelez le 06…": F16).
+_URL_LIKE = re.compile(
+    r"(?i)(://|\bwww\.|@|\b[a-z0-9-]{2,}\.(fr|com|net|org|eu|io|info|biz|immo|co)\b)"
+)
+_DIGITS_RUN = re.compile(r"(?:\d[\s.\-/]?){8,}")
+
+
+def name_is_plain(name: str) -> bool:
+    """No web or e-mail address, no run of eight digits or more (a phone number), no control
+    or invisible formatting character."""
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in name):
+        return False
+    return _URL_LIKE.search(name) is None and _DIGITS_RUN.search(name) is None
 
 
 def _einvoicing_address_errors(siren: str, address: str | None) -> list[FieldError]:

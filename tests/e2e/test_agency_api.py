@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import issue_key
 
@@ -132,3 +133,42 @@ def test_a_webhook_cannot_point_at_an_internal_address_or_plain_http(
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["code"] == "invalid_webhook_url"
     assert accepted.json()["webhook_url"] == "https://crm.agence.fr/mandat"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Agence X – confirmez sur mandat-verif.fr",
+        "Agence Y, voir https://example.org",
+        "Agence Z www.agence-z",
+        "Agence rappelez le 06 12 34 56 78",
+        "Agence contact@agence.fr",
+        "Agence\u200b invisible",
+    ],
+)
+def test_F16_an_owner_cannot_rename_the_agency_into_a_message(
+    client, admin_headers, session, name: str
+) -> None:
+    agency = client.post("/api/v1/agencies", json=new_agency(), headers=admin_headers).json()
+    owner = {"Authorization": f"Bearer {issue_key('owner', agency['id'])}"}
+
+    refused = client.patch("/api/v1/agency", json={"name": name}, headers=owner)
+
+    assert refused.status_code == 422
+    assert [(e["path"], e["code"]) for e in refused.json()["errors"]] == [
+        ("name", "name_not_plain")
+    ]
+    assert client.get("/api/v1/agency", headers=owner).json()["name"] == agency["name"]
+
+
+def test_F16_a_rename_is_audited_with_the_old_and_new_names(client, admin_headers, session) -> None:
+    agency = client.post("/api/v1/agencies", json=new_agency(), headers=admin_headers).json()
+    owner = {"Authorization": f"Bearer {issue_key('owner', agency['id'])}"}
+
+    renamed = client.patch("/api/v1/agency", json={"name": "Century 21 Bastille"}, headers=owner)
+
+    assert renamed.status_code == 200
+    details = session.execute(
+        text("SELECT details FROM audit_log WHERE action = 'agency.renamed'")
+    ).scalar_one()
+    assert details == {"old": agency["name"], "new": "Century 21 Bastille"}
