@@ -31,10 +31,10 @@ from api.routes.estimations import (
     current_consent_text,
     staff_lead,
 )
-from api.routes.finance_pages import FINANCE_PAGES
 from api.routes.forms import embed_script, form_asset, form_page
 from api.routes.health import healthz, readyz
 from api.routes.places import communes
+from api.routes.staff_pages import STAFF_PAGES
 from api.security_headers import security_headers
 from api.transparency.routes import transparency, transparency_page
 
@@ -62,7 +62,7 @@ def create_app() -> Litestar:
             embed_script,
             form_page,
             form_asset,
-            *FINANCE_PAGES,
+            *STAFF_PAGES,
             *PRO_PAGES,
             transparency,
             my_data,

@@ -206,6 +206,23 @@ def admin_add_person(agency_id: uuid.UUID, email: str, name: str, role: str, lan
     click.echo(f"{person} {email} can sign in at /pro/login")
 
 
+@admin.command("add-staff")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["finance", "admin"]), required=True)
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@_fail_in_one_line
+def admin_add_staff(email: str, name: str, role: str, lang: str) -> None:
+    """Add a member of Mandat's staff (the finance refund queue under /staff/). They sign in at
+    /pro/login like agency people; the password is asked, never taken from the command line."""
+    from engine.people.service import add_person
+
+    password = click.prompt("Password (12 characters at least)", hide_input=True,
+                            confirmation_prompt=True)  # fmt: skip
+    person = add_person(None, email, name, role, password, lang)
+    click.echo(f"{person} {email} can sign in at /pro/login (staff pages: /staff/)")
+
+
 @main.group()
 def billing() -> None:
     """Monthly invoices, credit notes and their payments."""

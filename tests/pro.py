@@ -20,6 +20,13 @@ def person(agency_id: uuid.UUID, role: str = "buyer", name: str = "Camille Leroy
     return email
 
 
+def staff(role: str = "finance", name: str = "Dominique Martin") -> str:
+    """A member of Mandat's staff (no agency) with PASSWORD; returns their e-mail address."""
+    email = f"dominique.{next(_numbers)}@mandat.example"
+    add_person(None, email, name, role, PASSWORD)
+    return email
+
+
 def form_token(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found, "the page has no CSRF token"

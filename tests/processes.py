@@ -56,7 +56,7 @@ def served(env: dict[str, str], name: str, workers: int = 2) -> Iterator[str]:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90  # a busy machine imports slowly
             while True:
                 try:
                     if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:

@@ -29,7 +29,7 @@ from api.pro import i18n
 from engine.config import secret_key
 from engine.people import service
 from engine.people.passkeys import RelyingParty
-from engine.people.sessions import ABSOLUTE, PENDING, SignedIn
+from engine.people.sessions import ABSOLUTE, PENDING, SignedIn, StaffSignedIn
 
 # Framing, sniffing and referrer headers come with every page (api/security_headers.py).
 NO_STORE = {"Cache-Control": "no-store"}
@@ -81,11 +81,11 @@ def _mac(purpose: str, value: str) -> str:
     return hmac.new(secret_key(), f"pro-{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def csrf_for(person: SignedIn) -> str:
+def csrf_for(person: SignedIn | StaffSignedIn) -> str:
     return _mac("csrf", str(person.session_id))
 
 
-def csrf_ok(person: SignedIn, token: str | None) -> bool:
+def csrf_ok(person: SignedIn | StaffSignedIn, token: str | None) -> bool:
     return bool(token) and hmac.compare_digest(csrf_for(person).encode(), (token or "").encode())
 
 
@@ -171,12 +171,15 @@ def anonymous_page(
 
 
 ENROL_PAGE = "/pro/account/security"
+STAFF_HOME = "/staff/refunds"
 
 
 def stop(request: Request[Any, Any, Any], person: SignedIn | None) -> Response[Any] | None:
     """Where a page sends someone who may not see it: not signed in → the sign-in page; in an
     agency that requires a second factor without one yet → the page that sets it up."""
     if person is None:
+        if service.current_staff(token_of(request)) is not None:
+            return Redirect(STAFF_HOME, status_code=303)  # Espace Pro is for agency people
         return to_sign_in(request)
     allowed = request.url.path.startswith(ENROL_PAGE) or request.url.path == "/pro/logout"
     if person.must_enrol and not allowed:
@@ -185,8 +188,9 @@ def stop(request: Request[Any, Any, Any], person: SignedIn | None) -> Response[A
 
 
 def safe_next(target: str) -> str:
-    """Only a page of Espace Pro: never another site (no open redirect)."""
-    if target.startswith("/pro/") and not target.startswith("//") and "\\" not in target:
+    """Only a page of Espace Pro or of the staff pages: never another site (no open
+    redirect)."""
+    if target.startswith(("/pro/", "/staff/")) and "\\" not in target:
         return target
     return "/pro/"
 

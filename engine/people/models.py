@@ -1,6 +1,7 @@
 """A person of an agency, and the web sessions they open.
 
-A person belongs to one agency with one role (owner, buyer, viewer), as an API key does. Their
+A person belongs to one agency with one role (owner, buyer, viewer), as an API key does; platform
+staff (finance, admin) are people of no agency, on the same sign-in and sessions. Their
 password is stored as an argon2id hash; a session is a random token of which only the SHA-256 is
 stored, so a copy of the database opens no session.
 """
@@ -28,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.accounts.models import AGENCY_ROLES
+from engine.accounts.models import AGENCY_ROLES, STAFF_ROLES
 from engine.agencies import models as _agencies  # noqa: F401 - the table our foreign key names
 from engine.db import Base
 
@@ -36,7 +37,11 @@ from engine.db import Base
 class AgencyUser(Base):
     __tablename__ = "agency_user"
     __table_args__ = (
-        CheckConstraint(f"role IN {AGENCY_ROLES!r}", name="role"),
+        CheckConstraint(f"role IN {AGENCY_ROLES + STAFF_ROLES!r}", name="role"),
+        # Platform staff (finance, admin) belong to no agency; everyone else to exactly one.
+        CheckConstraint(
+            f"(agency_id IS NULL) = (role IN {STAFF_ROLES!r})", name="staff_has_no_agency"
+        ),
         CheckConstraint("lang IN ('fr', 'en')", name="lang"),
         CheckConstraint("email ~ '^[^@[:space:]]+@[^@[:space:]]+$'", name="email"),
         CheckConstraint("length(btrim(name)) BETWEEN 1 AND 200", name="name"),
@@ -45,7 +50,7 @@ class AgencyUser(Base):
     id: Mapped[uuid.UUID] = mapped_column(
         primary_key=True, server_default=text("gen_random_uuid()")
     )
-    agency_id: Mapped[uuid.UUID] = mapped_column(
+    agency_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("agency.id", ondelete="CASCADE"), index=True
     )
     email: Mapped[str] = mapped_column(Text)

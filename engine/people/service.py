@@ -10,7 +10,7 @@ from psycopg import errors as pg_errors
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from engine.accounts.models import AGENCY_ROLES
+from engine.accounts.models import AGENCY_ROLES, STAFF_ROLES
 from engine.contact.validation import normalise_email
 from engine.db import unit_of_work
 from engine.errors import (
@@ -23,7 +23,7 @@ from engine.errors import (
 )
 from engine.people import passwords, sessions, throttle
 from engine.people.second_factor import has_totp
-from engine.people.sessions import SessionRow, SignedIn
+from engine.people.sessions import SessionRow, SignedIn, StaffSignedIn
 from engine.people.team import active_person
 
 # Failed sign-ins: 5 per account and 20 per address, each refilled over 15 minutes.
@@ -84,6 +84,12 @@ def current(token: str | None) -> SignedIn | None:
         return sessions.signed_in(session, token)
 
 
+def current_staff(token: str | None) -> StaffSignedIn | None:
+    """The staff member (finance, admin) a session token belongs to, if it is one."""
+    with unit_of_work() as session:
+        return sessions.staff_signed_in(session, token)
+
+
 def is_pending(token: str | None) -> bool:
     with unit_of_work() as session:
         return sessions.pending(session, token) is not None
@@ -106,13 +112,20 @@ def end_session(person: SignedIn, session_id: uuid.UUID) -> None:
 
 
 def add_person(
-    agency_id: uuid.UUID, email: str, name: str, role: str, password: str, lang: str = "fr"
+    agency_id: uuid.UUID | None,
+    email: str,
+    name: str,
+    role: str,
+    password: str,
+    lang: str = "fr",
 ) -> uuid.UUID:
-    """A person of an agency with a password (the command line, the demo; invitations come
-    next). Refuses an unknown agency or role, a weak password and an address already in use."""
+    """A person with a password (the command line, the demo): of an agency (owner, buyer,
+    viewer), or of Mandat's staff with no agency (finance, admin). Refuses an unknown agency or
+    role, a weak password and an address already in use."""
     errors: list[FieldError] = []
-    if role not in AGENCY_ROLES:
-        errors.append(FieldError("role", "unknown_role", f"One of {', '.join(AGENCY_ROLES)}."))
+    roles = STAFF_ROLES if agency_id is None else AGENCY_ROLES
+    if role not in roles:
+        errors.append(FieldError("role", "unknown_role", f"One of {', '.join(roles)}."))
     if normalise_email(email.strip()) is None:
         errors.append(FieldError("email", "invalid_email", "This e-mail address is not valid."))
     weak = passwords.weakness(password, email)
@@ -122,9 +135,12 @@ def add_person(
         raise RuleViolation(errors)
     try:
         with unit_of_work() as session:
-            if not session.execute(
-                text("SELECT 1 FROM agency WHERE id = :id"), {"id": agency_id}
-            ).first():
+            if (
+                agency_id is not None
+                and not session.execute(
+                    text("SELECT 1 FROM agency WHERE id = :id"), {"id": agency_id}
+                ).first()
+            ):
                 raise NotFound("No agency has this id.", code="agency_not_found")
             person: uuid.UUID = session.execute(
                 text("""

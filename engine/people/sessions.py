@@ -49,6 +49,23 @@ class SignedIn:
 
 
 @dataclass(frozen=True)
+class StaffSignedIn:
+    """A member of Mandat's staff (finance, admin) behind a valid session: a person of no
+    agency, on the same sessions, timeouts and revocation as agency people."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    email: str
+    role: str
+    lang: str
+
+    @property
+    def caller(self) -> Principal:
+        return Principal(None, self.role, None, self.user_id)
+
+
+@dataclass(frozen=True)
 class Pending:
     """A session between the password and the second factor: it opens no page."""
 
@@ -147,6 +164,33 @@ def signed_in(session: Session, token: str | None) -> SignedIn | None:
         row.lang,
         row.must_enrol,
     )
+
+
+_STAFF_SIGNED_IN = text("""
+    SELECT s.id AS session_id, s.last_seen_at, clock_timestamp() AS now, u.id AS user_id,
+           u.name, u.email, u.role, u.lang
+    FROM web_session s
+    JOIN agency_user u ON u.id = s.user_id
+    WHERE s.token_hash = :hash AND s.revoked_at IS NULL AND u.disabled_at IS NULL
+      AND u.agency_id IS NULL AND NOT s.pending_second_factor
+      AND s.expires_at > clock_timestamp() AND s.last_seen_at > clock_timestamp() - :idle
+""")
+
+
+def staff_signed_in(session: Session, token: str | None) -> StaffSignedIn | None:
+    """The staff member behind a live session token, or None (an agency person's session,
+    unknown, revoked, idle, expired)."""
+    if not token or len(token) > 100:
+        return None
+    row = session.execute(_STAFF_SIGNED_IN, {"hash": token_hash(token), "idle": IDLE}).one_or_none()
+    if row is None:
+        return None
+    if row.now - row.last_seen_at > _TOUCH_EVERY:
+        session.execute(
+            text("UPDATE web_session SET last_seen_at = clock_timestamp() WHERE id = :id"),
+            {"id": row.session_id},
+        )
+    return StaffSignedIn(row.session_id, row.user_id, row.name, row.email, row.role, row.lang)
 
 
 def pending(session: Session, token: str | None) -> Pending | None:

@@ -86,3 +86,10 @@ def serious_accessibility_violations(page: Any) -> list[dict[str, Any]]:
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+@pytest.fixture
+def pro_site(live_server: str) -> str:
+    """The server as `localhost`: a secure context for Chromium, which keeps the production
+    session cookie (Secure, __Host-) over plain HTTP there, as it would over HTTPS."""
+    return live_server.replace("127.0.0.1", "localhost")

@@ -1,4 +1,5 @@
-"""A finance clerk works the refund queue in a real browser, with the keyboard alone."""
+"""A finance clerk works the refund queue in a real browser, with the keyboard alone. Clerks are
+people of Mandat's staff: they sign in at /pro/login on the same sessions as agency people."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.browser.conftest import serious_accessibility_violations
-from tests.conftest import issue_key
 from tests.market import buyers, offered_lead
+from tests.pro import PASSWORD, person, staff
 
 
 def pending_request(client, session) -> tuple[str, int]:  # type: ignore[no-untyped-def]
@@ -37,31 +38,34 @@ def pending_request(client, session) -> tuple[str, int]:  # type: ignore[no-unty
     return request.json()["id"], price
 
 
-def sign_in(page: Any, live_server: str, key: str) -> None:
-    page.goto(f"{live_server}/finance/refunds")
-    assert page.url.endswith("/finance/login")
-    page.focus("#key")
-    page.keyboard.type(key)
+def sign_in(page: Any, site: str, email: str) -> None:
+    """The queue's address, the sign-in page it leads to, then back to the queue."""
+    page.goto(f"{site}/staff/refunds")
+    page.wait_for_selector("#email")
+    page.focus("#email")
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server}/finance/refunds")
+    page.wait_for_url(f"{site}/staff/refunds")
 
 
 def test_a_clerk_approves_part_of_a_refund_with_the_keyboard(
-    browser, live_server, client, session, shots
+    browser, pro_site, client, session, shots
 ) -> None:
     request_id, price = pending_request(client, session)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
 
-    sign_in(page, live_server, issue_key("finance"))
+    sign_in(page, pro_site, staff())
     assert page.locator("tbody tr").count() == 1
     assert "pas propriétaire" in page.text_content("tbody") or ""
     assert serious_accessibility_violations(page) == []
     shots(page, "1-queue")
 
-    page.focus(f"a[href='/finance/refunds/{request_id}']")
+    page.focus(f"a[href='/staff/refunds/{request_id}']")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**/finance/refunds/{request_id}")
+    page.wait_for_url(f"**/staff/refunds/{request_id}")
     assert "Locataire" in (page.text_content("main") or "")
     assert serious_accessibility_violations(page) == []
     page.focus("#decision-approve")
@@ -74,7 +78,7 @@ def test_a_clerk_approves_part_of_a_refund_with_the_keyboard(
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
 
-    page.wait_for_url("**/finance/refunds?decided=*")
+    page.wait_for_url("**/staff/refunds?decided=*")
     assert page.is_visible("#decided")
     shots(page, "3-decided")
     row = session.execute(
@@ -89,14 +93,14 @@ def test_a_clerk_approves_part_of_a_refund_with_the_keyboard(
 
 
 def test_a_refund_above_the_price_is_refused_on_the_page(
-    browser, live_server, client, session, shots
+    browser, pro_site, client, session, shots
 ) -> None:
     request_id, price = pending_request(client, session)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
-    sign_in(page, live_server, issue_key("finance"))
+    sign_in(page, pro_site, staff())
 
-    page.goto(f"{live_server}/finance/refunds/{request_id}")
+    page.goto(f"{pro_site}/staff/refunds/{request_id}")
     page.check("#decision-approve")
     page.fill("#amount", f"{price / 100 + 1:.2f}")
     page.fill("#note", "Trop.")
@@ -110,15 +114,38 @@ def test_a_refund_above_the_price_is_refused_on_the_page(
     context.close()
 
 
-def test_only_finance_keys_open_the_pages(browser, live_server, session) -> None:
+def test_only_finance_staff_open_the_pages(browser, pro_site, session) -> None:
+    """An agency's owner signs in to Espace Pro, never to the staff pages."""
     (agency,) = buyers(session, 1, role="owner")
     page = browser.new_page()
 
-    page.goto(f"{live_server}/finance/login")
-    page.fill("#key", agency.key)
+    page.goto(f"{pro_site}/pro/login")
+    page.fill("#email", person(agency.agency_id, role="owner"))
+    page.fill("#password", PASSWORD)
     page.keyboard.press("Enter")
+    page.wait_for_url("**/pro/")
 
-    page.wait_for_selector("#login-error")
-    page.goto(f"{live_server}/finance/refunds")
-    assert page.url.endswith("/finance/login")
+    answer = page.goto(f"{pro_site}/staff/refunds")
+    assert answer is not None
+    assert answer.status == 404
+    assert page.locator("table").count() == 0
     page.close()
+
+
+def test_a_clerk_who_signs_out_has_a_dead_cookie_everywhere(browser, pro_site, session) -> None:
+    """Sign-out ends the session in the database: the cookie copied before it opens nothing."""
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, pro_site, staff())
+    copied = context.cookies()
+
+    page.click("text=Se déconnecter")
+    page.wait_for_url("**/pro/login")
+
+    thief = browser.new_context()
+    thief.add_cookies(copied)
+    stolen = thief.new_page()
+    stolen.goto(f"{pro_site}/staff/refunds")
+    assert "/pro/login" in stolen.url
+    thief.close()
+    context.close()

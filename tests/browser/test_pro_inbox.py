@@ -19,13 +19,6 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 360, "height": 740}
 
 
-@pytest.fixture
-def pro_site(live_server: str) -> str:
-    """The server as `localhost`: a secure context for Chromium, which keeps the production
-    session cookie (Secure, __Host-) over plain HTTP there, as it would over HTTPS."""
-    return live_server.replace("127.0.0.1", "localhost")
-
-
 def no_sideways_scroll(page: Any) -> bool:
     return bool(
         page.evaluate(

@@ -7,7 +7,7 @@ import pytest
 
 from tests.e2e.test_pro_sign_in import browser
 
-PAGES = ["/pro/login", "/finance/login", "/transparency"]
+PAGES = ["/pro/login", "/pro/forgot", "/transparency"]
 
 
 @pytest.mark.parametrize("path", PAGES)

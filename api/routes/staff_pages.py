@@ -1,6 +1,8 @@
-"""The finance refund queue: server-rendered pages (Litestar templates), no build step.
+"""Staff pages: the finance refund queue, server-rendered (Litestar templates), no build step.
 
-A clerk signs in once with a finance key; the queue lists pending requests oldest first with
+A clerk is a person of Mandat's staff (role finance): they sign in at /pro/login like agency
+people, on the same server-side sessions (30 minutes idle, 12 hours at most, ended for good at
+sign-out). The queue lists pending requests oldest first with
 each agency's refund rate next to the median; a request's page shows the request, the purchase
 and lead, the call attempts and the agency's history, and a form to approve (in full or in part)
 or reject with a note. Works with the keyboard alone.
@@ -15,11 +17,12 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from api import finance_session as sessions
-from engine.accounts.keys import principal_of_key
-from engine.errors import MandatError, RuleViolation, Unauthenticated
+from api.pro import web
+from engine.errors import MandatError, RuleViolation
 from engine.money import format_euros as euros
 from engine.money import parse_euros
+from engine.people import service
+from engine.people.sessions import StaffSignedIn
 from engine.refunds.flows import decide_refund
 from engine.refunds.queue import refund_case, refund_queue
 from engine.refunds.read_models import RefundRequestRecord
@@ -42,75 +45,59 @@ def _percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f} %".replace(".", ",")
 
 
-def _signed_in(request: Request[Any, Any, Any]) -> tuple[Any, str] | None:
-    cookie = request.cookies.get(sessions.COOKIE)
-    principal = sessions.principal_of(cookie)
-    if principal is None or cookie is None:
-        return None
-    return principal, cookie
+def _clerk(request: Request[Any, Any, Any]) -> StaffSignedIn | None:
+    """The finance clerk this browser's session belongs to, or None."""
+    staff = service.current_staff(web.token_of(request))
+    return staff if staff is not None and staff.role == "finance" else None
+
+
+def _sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Not a clerk: the sign-in page, coming back here; an agency person signed in to Espace
+    Pro gets a page that does not exist for them (never a loop through the sign-in page)."""
+    person = web.person_of(request)
+    if person is not None:
+        return web.render(request, "not_found.html", person, 404)
+    return web.to_sign_in(request)
 
 
 def _page(name: str, status: int = 200, **context: Any) -> Template:
     return Template(template_name=name, context=context, status_code=status, headers=NO_STORE)
 
 
-@get("/finance", include_in_schema=False)
-async def finance_home() -> Redirect:
-    return Redirect("/finance/refunds")
+@get(["/staff", "/finance", "/finance/login", "/finance/refunds"], include_in_schema=False)
+async def staff_home() -> Redirect:
+    """The staff pages' home; the finance pages' old addresses lead here."""
+    return Redirect("/staff/refunds")
 
 
-@get("/finance/login", include_in_schema=False)
-async def login_page() -> Template:
-    return _page("finance_login.html")
+@get("/finance/refunds/{request_id:uuid}", include_in_schema=False)
+async def old_request_page(request_id: FromPath[uuid.UUID]) -> Redirect:
+    return Redirect(f"/staff/refunds/{request_id}")
 
 
-@post(
-    "/finance/login",
-    include_in_schema=False,
-    sync_to_thread=True,
-    status_code=303,
-    opt={"limit": "signin"},
-)
-def login(data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
-    try:
-        principal = principal_of_key((data.get("key") or "").strip())
-    except Unauthenticated:
-        principal = None
-    if principal is None or principal.role != "finance":
-        return _page("finance_login.html", 401, error="Cette clé n'ouvre pas l'espace finance.")
-    redirect = Redirect("/finance/refunds", status_code=303)
-    redirect.set_cookie(
-        sessions.COOKIE,
-        sessions.issue(principal.key_id),
-        max_age=sessions.LIFETIME_S,
-        path="/finance",
-        httponly=True,
-        samesite="strict",
-        secure=False,  # served behind TLS in production; loopback in development
-    )
+@post("/staff/logout", include_in_schema=False, sync_to_thread=True, status_code=303)
+def logout(request: Request[Any, Any, Any], data: URLEncodedBody[dict[str, str]]) -> Redirect:
+    """Ends the session in the database, not only in this browser: a copied cookie dies too."""
+    staff = service.current_staff(web.token_of(request))
+    if staff is None or not web.csrf_ok(staff, data.get("csrf")):
+        return Redirect("/staff/refunds", status_code=303)
+    service.sign_out(web.token_of(request) or "")
+    redirect = Redirect("/pro/login", status_code=303)
+    web.signed_out_response(redirect)
     return redirect
 
 
-@post("/finance/logout", include_in_schema=False, status_code=303)
-async def logout(request: Request[Any, Any, Any], data: URLEncodedBody[dict[str, str]]) -> Redirect:
-    redirect = Redirect("/finance/login", status_code=303)
-    if sessions.csrf_ok(request.cookies.get(sessions.COOKIE), data.get("csrf")):
-        redirect.delete_cookie(sessions.COOKIE, path="/finance")
-    return redirect
-
-
-@get("/finance/refunds", include_in_schema=False, sync_to_thread=True)
+@get("/staff/refunds", include_in_schema=False, sync_to_thread=True)
 def queue(
     request: Request[Any, Any, Any],
     status: FromQuery[str] = "pending",
     decided: FromQuery[str | None] = None,
 ) -> Response[Any]:
-    signed = _signed_in(request)
-    if signed is None:
-        return Redirect("/finance/login")
-    principal, cookie = signed
+    clerk = _clerk(request)
+    if clerk is None:
+        return _sign_in(request)
     status = status if status in dict(STATUSES) else "pending"
-    found = refund_queue(principal, status)
+    found = refund_queue(clerk.caller, status)
     page, names = found.page, found.agency_names
     return _page(
         "finance_queue.html",
@@ -120,7 +107,7 @@ def queue(
         median=_percent(page.median_refund_rate),
         decided=decided,
         signed_in=True,
-        csrf=sessions.csrf_token(cookie),
+        csrf=web.csrf_for(clerk),
     )
 
 
@@ -137,20 +124,19 @@ def _queue_row(item: RefundRequestRecord, names: dict[uuid.UUID, str]) -> dict[s
 
 
 def _detail(
-    request_id: uuid.UUID, signed: tuple[Any, str], errors: list[str], status: int
+    request_id: uuid.UUID, clerk: StaffSignedIn, errors: list[str], status: int
 ) -> Response[Any]:
-    principal, cookie = signed
-    case = refund_case(principal, request_id)
+    case = refund_case(clerk.caller, request_id)
     if case is None:
         return _page(
             "finance_queue.html",
             404,
             items=[],
             statuses=STATUSES,
-            status="",
+            current="",
             median="—",
             signed_in=True,
-            csrf=sessions.csrf_token(cookie),
+            csrf=web.csrf_for(clerk),
         )
     row, prop = case.request, case.property
     r = {
@@ -199,20 +185,20 @@ def _detail(
         a=a,
         errors=errors,
         signed_in=True,
-        csrf=sessions.csrf_token(cookie),
+        csrf=web.csrf_for(clerk),
     )
 
 
-@get("/finance/refunds/{request_id:uuid}", include_in_schema=False, sync_to_thread=True)
+@get("/staff/refunds/{request_id:uuid}", include_in_schema=False, sync_to_thread=True)
 def request_page(request: Request[Any, Any, Any], request_id: FromPath[uuid.UUID]) -> Response[Any]:
-    signed = _signed_in(request)
-    if signed is None:
-        return Redirect("/finance/login")
-    return _detail(request_id, signed, [], 200)
+    clerk = _clerk(request)
+    if clerk is None:
+        return _sign_in(request)
+    return _detail(request_id, clerk, [], 200)
 
 
 @post(
-    "/finance/refunds/{request_id:uuid}/decision",
+    "/staff/refunds/{request_id:uuid}/decision",
     include_in_schema=False,
     sync_to_thread=True,
     status_code=303,
@@ -222,22 +208,21 @@ def decide_page(
     request_id: FromPath[uuid.UUID],
     data: URLEncodedBody[dict[str, str]],
 ) -> Response[Any]:
-    signed = _signed_in(request)
-    if signed is None:
-        return Redirect("/finance/login", status_code=303)
-    principal, cookie = signed
-    if not sessions.csrf_ok(cookie, data.get("csrf")):
-        return _detail(request_id, signed, ["Le formulaire a expiré : rechargez la page."], 403)
+    clerk = _clerk(request)
+    if clerk is None:
+        return _sign_in(request)
+    if not web.csrf_ok(clerk, data.get("csrf")):
+        return _detail(request_id, clerk, ["Le formulaire a expiré : rechargez la page."], 403)
     amount, errors = _read_decision(data)
     if errors:
-        return _detail(request_id, signed, errors, 422)
+        return _detail(request_id, clerk, errors, 422)
     try:
-        decide_refund(principal, request_id, data["decision"], amount, data.get("note") or "")
+        decide_refund(clerk.caller, request_id, data["decision"], amount, data.get("note") or "")
     except RuleViolation as error:
-        return _detail(request_id, signed, [e.message for e in error.errors], 422)
+        return _detail(request_id, clerk, [e.message for e in error.errors], 422)
     except MandatError as error:
-        return _detail(request_id, signed, [error.message], 409)
-    return Redirect(f"/finance/refunds?decided={request_id}", status_code=303)
+        return _detail(request_id, clerk, [error.message], 409)
+    return Redirect(f"/staff/refunds?decided={request_id}", status_code=303)
 
 
 def _read_decision(data: dict[str, str]) -> tuple[int | None, list[str]]:
@@ -254,4 +239,4 @@ def _read_decision(data: dict[str, str]) -> tuple[int | None, list[str]]:
     return amount, errors
 
 
-FINANCE_PAGES = [finance_home, login_page, login, logout, queue, request_page, decide_page]
+STAFF_PAGES = [staff_home, old_request_page, logout, queue, request_page, decide_page]
