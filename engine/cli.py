@@ -138,6 +138,12 @@ def demo_seed(agencies: int, sales: int, leads: int, rng_seed: int, if_empty: bo
     with unit_of_work() as session:
         person = seed_demo_person(session)
     if person:
+        from engine.demo.purchases import seed_demo_work
+
+        work = seed_demo_work(person.email)
+        if work:
+            invoice = f", last month's invoice {work.invoice_number}" if work.invoice_number else ""
+            click.echo(f"demo agency at work: {work.purchases} contacts bought{invoice}")
         click.echo(
             f"Espace Pro demo ({person.agency}): sign in at /pro/login with {person.email} "
             f"and the password {person.password}"

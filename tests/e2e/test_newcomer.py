@@ -58,3 +58,44 @@ def test_dev_mail_shows_the_emails_in_development_only(clean_db, session, monkey
     assert "Invitation à rejoindre Agence du Centre" in mailbox.text
     assert "/pro/welcome?token=" in mailbox.text
     assert "bruno@agence.example" in mailbox.text
+
+
+def test_the_demo_agency_has_contacts_at_every_stage_and_last_months_invoice(
+    clean_db, session, tmp_path: Path
+) -> None:
+    from engine.demo.purchases import seed_demo_work
+    from engine.sales.models import PIPELINE
+
+    (agency,) = buyers(session, 1, name="Agence Démo du Centre")
+    session.execute(text("UPDATE agency SET is_demo = true"))
+    session.commit()
+    for _ in range(len(PIPELINE) + 1):
+        offered_lead(session, consent_to=[agency])
+    demo = seed_demo_person(session, tmp_path / "demo-sign-in.txt")
+    session.commit()
+    assert demo is not None
+
+    work = seed_demo_work(DEMO_EMAIL)
+
+    assert work is not None
+    assert work.purchases == len(PIPELINE)
+    stages = session.execute(
+        text("SELECT pipeline_status FROM purchase WHERE agency_id = :a"), {"a": agency.agency_id}
+    ).scalars()
+    assert sorted(stages) == sorted(PIPELINE)
+    invoice = session.execute(
+        text("""
+            SELECT number, status, period < date_trunc('month', now()) AS past
+            FROM invoice WHERE agency_id = :a
+        """),
+        {"a": agency.agency_id},
+    ).one()
+    assert invoice.number == work.invoice_number
+    assert invoice.past
+    assert invoice.status != "paid"  # the demo has no card: the dashboard shows the banner
+    assert seed_demo_work(DEMO_EMAIL) is None  # made once
+
+    with browser(clean_db) as web:
+        web_sign_in(web, DEMO_EMAIL, demo.password)
+        dashboard = web.get("/pro/")
+    assert invoice.number in dashboard.text
