@@ -109,6 +109,21 @@ def invite(
         if caller.agency_id != agency_id and caller.role in AGENCY_ROLES:
             raise NotFound("No such agency.", code="agency_not_found")
         raise Forbidden("Only an owner invites collaborators.", code="forbidden_role")
+    with unit_of_work() as session:
+        return invite_in(session, caller, agency_id, email, name, role, lang)
+
+
+def invite_in(
+    session: Session,
+    caller: Principal,
+    agency_id: uuid.UUID,
+    email: str,
+    name: str,
+    role: str,
+    lang: str = "fr",
+) -> uuid.UUID:
+    """The invitation inside the caller's unit of work (an approved application invites its
+    applicant in the transaction that creates the agency); the caller checked the right to."""
     address = normalise_email(email.strip())
     errors = []
     if address is None:
@@ -120,13 +135,13 @@ def invite(
     if errors:
         raise RuleViolation(errors)
     assert address is not None
+    agency = session.execute(
+        text("SELECT name FROM agency WHERE id = :id"), {"id": agency_id}
+    ).scalar_one_or_none()
+    if agency is None:
+        raise NotFound("No such agency.", code="agency_not_found")
     try:
-        with unit_of_work() as session:
-            agency = session.execute(
-                text("SELECT name FROM agency WHERE id = :id"), {"id": agency_id}
-            ).scalar_one_or_none()
-            if agency is None:
-                raise NotFound("No such agency.", code="agency_not_found")
+        with session.begin_nested():
             person: uuid.UUID = session.execute(
                 text("""
                     INSERT INTO agency_user (agency_id, email, name, role, lang)
@@ -140,14 +155,14 @@ def invite(
                     "lang": lang if lang in ("fr", "en") else "fr",
                 },
             ).scalar_one()
-            token = _issue(session, person, "invitation")
-            _mail_invitation(session, address, agency, person, token)
-            record(session, caller, "person.invited", "agency_user", person, role=role)
-            return person
     except IntegrityError as error:
         if not isinstance(error.orig, pg_errors.UniqueViolation):
             raise
         raise Conflict("A person already uses this e-mail address.", code="email_taken") from error
+    token = _issue(session, person, "invitation")
+    _mail_invitation(session, address, agency, person, token)
+    record(session, caller, "person.invited", "agency_user", person, role=role)
+    return person
 
 
 def _mail_invitation(
