@@ -20,6 +20,7 @@ from api.pro import web
 from api.pro.account import AccountPages
 from api.pro.contacts import ContactPages
 from api.pro.dev_mail import dev_mailbox
+from api.pro.join import JoinPages
 from api.pro.passkey_pages import PasskeyPages
 from api.pro.security import SecurityPages
 from api.pro.team import TeamPages
@@ -223,6 +224,7 @@ class ProPages(Controller):
 PRO_PAGES = [
     ProPages,
     AccountPages,
+    JoinPages,
     ContactPages,
     TeamPages,
     SecurityPages,

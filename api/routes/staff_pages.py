@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from api.pro import web
-from engine.errors import MandatError, RuleViolation
+from engine.agencies import applications as joining
+from engine.errors import Conflict, MandatError, RuleViolation
 from engine.money import format_euros as euros
 from engine.money import parse_euros
 from engine.people import service
@@ -39,6 +41,7 @@ REASONS_FR = {
     "other": "autre",
 }
 NO_STORE = {"Cache-Control": "no-store"}
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def _percent(rate: float | None) -> str:
@@ -51,12 +54,18 @@ def _clerk(request: Request[Any, Any, Any]) -> StaffSignedIn | None:
     return staff if staff is not None and staff.role == "finance" else None
 
 
+def _admin(request: Request[Any, Any, Any]) -> StaffSignedIn | None:
+    """The admin this browser's session belongs to, or None."""
+    staff = service.current_staff(web.token_of(request))
+    return staff if staff is not None and staff.role == "admin" else None
+
+
 def _sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
     """Not a clerk: the sign-in page, coming back here; an agency person signed in to Espace
     Pro gets a page that does not exist for them (never a loop through the sign-in page)."""
     person = web.person_of(request)
-    if person is not None:
-        return web.render(request, "not_found.html", person, 404)
+    if person is not None or service.current_staff(web.token_of(request)) is not None:
+        return web.render(request, "not_found.html", person, 404)  # another role's page
     return web.to_sign_in(request)
 
 
@@ -239,4 +248,114 @@ def _read_decision(data: dict[str, str]) -> tuple[int | None, list[str]]:
     return amount, errors
 
 
-STAFF_PAGES = [staff_home, old_request_page, logout, queue, request_page, decide_page]
+APPLICATION_STATUSES = [
+    ("pending", "À décider"),
+    ("approved", "Acceptées"),
+    ("refused", "Refusées"),
+]
+
+
+def _when(at: Any) -> str:
+    return str(at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M"))
+
+
+@get("/staff/applications", include_in_schema=False, sync_to_thread=True)
+def applications_page(
+    request: Request[Any, Any, Any],
+    status: FromQuery[str] = "pending",
+    decided: FromQuery[str] = "",
+) -> Response[Any]:
+    """Admin: agencies asking to join, oldest first."""
+    admin = _admin(request)
+    if admin is None:
+        return _sign_in(request)
+    status = status if status in dict(APPLICATION_STATUSES) else "pending"
+    items = [
+        {**vars(item), "created": _when(item.created_at)}
+        for item in joining.applications(admin.caller, status)
+    ]
+    return _page(
+        "staff_applications.html",
+        items=items,
+        current=status,
+        statuses=APPLICATION_STATUSES,
+        decided=decided,
+        signed_in=True,
+        csrf=web.csrf_for(admin),
+    )
+
+
+def _application(
+    admin: StaffSignedIn, application_id: uuid.UUID, errors: list[str], status: int
+) -> Response[Any]:
+    try:
+        found = joining.application(admin.caller, application_id)
+    except MandatError:
+        return _page("staff_applications.html", 404, items=[], statuses=APPLICATION_STATUSES,
+                     current="", signed_in=True, csrf=web.csrf_for(admin))  # fmt: skip
+    return _page(
+        "staff_application.html",
+        status,
+        a=found,
+        created=_when(found.created_at),
+        errors=errors,
+        signed_in=True,
+        csrf=web.csrf_for(admin),
+    )
+
+
+@get("/staff/applications/{application_id:uuid}", include_in_schema=False, sync_to_thread=True)
+def application_page(
+    request: Request[Any, Any, Any], application_id: FromPath[uuid.UUID]
+) -> Response[Any]:
+    admin = _admin(request)
+    if admin is None:
+        return _sign_in(request)
+    return _application(admin, application_id, [], 200)
+
+
+@post(
+    "/staff/applications/{application_id:uuid}/{decision:str}",
+    include_in_schema=False,
+    sync_to_thread=True,
+    status_code=303,
+)
+def decide_application(
+    request: Request[Any, Any, Any],
+    application_id: FromPath[uuid.UUID],
+    decision: FromPath[str],
+    data: URLEncodedBody[dict[str, str]],
+) -> Response[Any]:
+    """Admin: approve (the agency is created, its applicant invited as owner) or refuse."""
+    admin = _admin(request)
+    if admin is None:
+        return _sign_in(request)
+    if decision not in ("approve", "refuse"):
+        return _application(admin, application_id, ["Décision inconnue."], 404)
+    if not web.csrf_ok(admin, data.get("csrf")):
+        return _application(
+            admin, application_id, ["Le formulaire a expiré : rechargez la page."], 403
+        )
+    try:
+        if decision == "approve":
+            joining.approve(admin.caller, application_id)
+        else:
+            joining.refuse(admin.caller, application_id, data.get("reason") or "")
+    except RuleViolation as error:
+        return _application(admin, application_id, [e.message for e in error.errors], 422)
+    except Conflict as error:
+        return _application(admin, application_id, [error.message], 409)
+    return Redirect(f"/staff/applications?decided={application_id}", status_code=303)
+
+
+STAFF_PAGES = [
+    staff_home,
+    old_request_page,
+    logout,
+    queue,
+    request_page,
+    decide_page,
+    applications_page,
+    application_page,
+    decide_application,
+]

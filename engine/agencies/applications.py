@@ -1,0 +1,321 @@
+"""Joining Mandat: an agency applies by itself, Mandat's staff approve or refuse.
+
+An application holds what an agency must be to buy leads in France: its name, its SIRET (spaces
+accepted as people type them), its professional card number (carte professionnelle "T",
+issued by a chamber of commerce: CPI, the chamber's 4 digits, the year's 4, then 9 digits), its
+office address and the person who will own the account. One open application per SIRET.
+
+An admin approves: in one transaction the agency is created (office at its commune, the default
+radius, its registered address from the application) and the applicant invited as its owner (the
+link that sets the password is mailed). Or refuses, with a reason mailed to the applicant. Both
+are audited.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import errors as pg_errors
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.accounts.keys import Principal
+from engine.agencies.service import Location, NewAgency, create_agency, name_is_plain
+from engine.audit import record
+from engine.config import public_url
+from engine.contact.validation import normalise_email, phone_e164, siret_is_valid
+from engine.db import unit_of_work
+from engine.errors import Conflict, FieldError, Forbidden, NotFound, RuleViolation
+from engine.geo.locate import locate
+from engine.notify.outbox import enqueue_mail
+from engine.people.team import invite_in
+
+CARD_NUMBER = re.compile(r"^CPI(\d{4})(\d{4})(\d{9})$")
+
+
+@dataclass(frozen=True)
+class Application:
+    """What the joining form sends."""
+
+    name: str
+    siret: str
+    card_number: str
+    street: str
+    postal_code: str
+    city: str
+    contact_name: str
+    contact_email: str
+    contact_phone: str = ""
+    lang: str = "fr"
+
+
+@dataclass(frozen=True)
+class ApplicationRecord:
+    id: uuid.UUID
+    created_at: datetime
+    name: str
+    siret: str
+    card_number: str
+    street: str
+    postal_code: str
+    city: str
+    contact_name: str
+    contact_email: str
+    contact_phone: str | None
+    status: str
+    decided_at: datetime | None
+    refusal_reason: str | None
+    agency_id: uuid.UUID | None
+
+
+def plain_siret(typed: str) -> str:
+    """A SIRET as people type it ("123 456 789 00012"): spaces and dots dropped."""
+    return re.sub(r"[\s.\u00a0\u202f]", "", typed)
+
+
+def plain_card_number(typed: str) -> str:
+    return re.sub(r"[\s.\-\u00a0\u202f]", "", typed).upper()
+
+
+def submit(application: Application) -> uuid.UUID:
+    """Anyone (the public joining page). Checks every field at once; 409 when this SIRET is
+    already an agency of Mandat or has an application waiting."""
+    siret = plain_siret(application.siret)
+    card = plain_card_number(application.card_number)
+    email = normalise_email(application.contact_email.strip())
+    errors: list[FieldError] = []
+    name = " ".join(application.name.split())
+    if not name or len(name) > 200 or not name_is_plain(name):
+        errors.append(FieldError("name", "invalid_name", "The agency's name, as registered."))
+    if not siret_is_valid(siret):
+        errors.append(
+            FieldError("siret", "invalid_siret", "A SIRET has 14 digits and a valid check digit.")
+        )
+    if CARD_NUMBER.match(card) is None:
+        errors.append(
+            FieldError(
+                "card_number",
+                "invalid_card_number",
+                "A professional card number reads CPI followed by 17 digits.",
+            )
+        )
+    if not application.street.strip() or len(application.street) > 200:
+        errors.append(FieldError("street", "required", "The office's street and number."))
+    contact = " ".join(application.contact_name.split())
+    if not contact or len(contact) > 200:
+        errors.append(FieldError("contact_name", "required", "Who will own the account."))
+    if email is None:
+        errors.append(
+            FieldError("contact_email", "invalid_email", "This e-mail address is not valid.")
+        )
+    phone = application.contact_phone.strip()
+    if phone and phone_e164(phone) is None:
+        errors.append(
+            FieldError("contact_phone", "invalid_phone", "This is not a French phone number.")
+        )
+    with unit_of_work() as session:
+        try:
+            place = locate(session, application.postal_code, application.city, path="")
+        except RuleViolation as violation:
+            errors.extend(violation.errors)
+            place = None
+        if errors or place is None:
+            raise RuleViolation(errors)
+        assert email is not None
+        if session.execute(text("SELECT 1 FROM agency WHERE siret = :s"), {"s": siret}).first():
+            raise Conflict("An agency with this SIRET is already on Mandat.", "siret_taken")
+        try:
+            with session.begin_nested():
+                application_id: uuid.UUID = session.execute(
+                    text("""
+                        INSERT INTO agency_application
+                            (name, siret, card_number, street, postal_code, city, commune_code,
+                             contact_name, contact_email, contact_phone, lang)
+                        VALUES (:name, :siret, :card, :street, :postal_code, :city, :commune,
+                                :contact, :email, :phone, :lang)
+                        RETURNING id
+                    """),
+                    {
+                        "name": name,
+                        "siret": siret,
+                        "card": card,
+                        "street": " ".join(application.street.split()),
+                        "postal_code": application.postal_code.strip(),
+                        "city": place.commune_name,
+                        "commune": place.commune_code,
+                        "contact": contact,
+                        "email": email,
+                        "phone": phone_e164(phone) if phone else None,
+                        "lang": application.lang if application.lang in ("fr", "en") else "fr",
+                    },
+                ).scalar_one()
+        except IntegrityError as error:
+            if not isinstance(error.orig, pg_errors.UniqueViolation):
+                raise
+            raise Conflict(
+                "An application for this SIRET is already waiting for a decision.",
+                "application_pending",
+            ) from error
+        _mail(
+            session,
+            email,
+            application_id,
+            "received",
+            f"Votre demande d'inscription de {name} sur Mandat",
+            [
+                f"Bonjour {contact},",
+                "",
+                f"Nous avons bien reçu la demande d'inscription de l'agence {name} "
+                f"(SIRET {siret}).",
+                "Notre équipe vérifie votre carte professionnelle et votre SIRET, en général "
+                "sous deux jours ouvrés. Vous recevrez ensuite un e-mail pour créer votre accès "
+                "à l'Espace Pro.",
+            ],
+        )
+        return application_id
+
+
+def _require_admin(caller: Principal) -> None:
+    if caller.role != "admin":
+        raise Forbidden("Only Mandat's admins decide on applications.", code="forbidden_role")
+
+
+_RECORD = """
+    SELECT id, created_at, name, siret, card_number, street, postal_code, city, contact_name,
+           contact_email, contact_phone, status, decided_at, refusal_reason, agency_id
+    FROM agency_application
+"""
+
+
+def applications(caller: Principal, status: str = "pending") -> list[ApplicationRecord]:
+    """Admin: the applications in a state, oldest first (the order to decide them in)."""
+    _require_admin(caller)
+    with unit_of_work() as session:
+        rows = session.execute(
+            text(f"{_RECORD} WHERE status = :status ORDER BY created_at, id LIMIT 200"),
+            {"status": status},
+        ).mappings()
+        return [ApplicationRecord(**row) for row in rows]
+
+
+def application(caller: Principal, application_id: uuid.UUID) -> ApplicationRecord:
+    _require_admin(caller)
+    with unit_of_work() as session:
+        return _read(session, application_id, lock=False)
+
+
+def _read(session: Session, application_id: uuid.UUID, lock: bool) -> ApplicationRecord:
+    row = (
+        session.execute(
+            text(f"{_RECORD} WHERE id = :id {'FOR UPDATE' if lock else ''}"),
+            {"id": application_id},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFound("No such application.", code="application_not_found")
+    return ApplicationRecord(**row)
+
+
+def approve(caller: Principal, application_id: uuid.UUID) -> uuid.UUID:
+    """Admin: the agency is created and its applicant invited as owner, in one transaction;
+    the new agency's id. A decided application is not decided again (409)."""
+    _require_admin(caller)
+    with unit_of_work() as session:
+        found = _read(session, application_id, lock=True)
+        _still_pending(found)
+        agency = create_agency(
+            session,
+            NewAgency(
+                name=found.name,
+                siret=found.siret,
+                email=found.contact_email,
+                office=Location(postal_code=found.postal_code, city=found.city),
+                phone=found.contact_phone,
+            ),
+        )
+        session.execute(
+            text("""
+                UPDATE agency SET registered_street = :street, registered_postcode = :postal_code,
+                                  registered_city = :city
+                WHERE id = :agency
+            """),
+            {
+                "street": found.street,
+                "postal_code": found.postal_code,
+                "city": found.city,
+                "agency": agency.id,
+            },
+        )
+        invite_in(session, caller, agency.id, found.contact_email, found.contact_name, "owner")
+        session.execute(
+            text("""
+                UPDATE agency_application
+                SET status = 'approved', decided_at = clock_timestamp(), decided_by = :by,
+                    agency_id = :agency
+                WHERE id = :id
+            """),
+            {"by": caller.person_id or caller.key_id, "agency": agency.id, "id": found.id},
+        )
+        record(session, caller, "agency.created", "agency", agency.id, application=str(found.id))
+        record(session, caller, "application.approved", "agency_application", found.id)
+        return agency.id
+
+
+def refuse(caller: Principal, application_id: uuid.UUID, reason: str) -> None:
+    """Admin: refused with a reason, which the applicant receives by e-mail."""
+    _require_admin(caller)
+    if not reason.strip() or len(reason) > 2000:
+        raise RuleViolation.at(
+            "reason", "required", "Say why, in a few words: the agency reads it."
+        )
+    with unit_of_work() as session:
+        found = _read(session, application_id, lock=True)
+        _still_pending(found)
+        session.execute(
+            text("""
+                UPDATE agency_application
+                SET status = 'refused', decided_at = clock_timestamp(), decided_by = :by,
+                    refusal_reason = :reason
+                WHERE id = :id
+            """),
+            {"by": caller.person_id or caller.key_id, "reason": reason.strip(), "id": found.id},
+        )
+        _mail(
+            session,
+            found.contact_email,
+            found.id,
+            "refused",
+            f"Votre demande d'inscription de {found.name} sur Mandat",
+            [
+                f"Bonjour {found.contact_name},",
+                "",
+                f"Nous ne pouvons pas inscrire l'agence {found.name} sur Mandat pour le moment.",
+                f"Motif : {reason.strip()}",
+                "",
+                f"Vous pouvez déposer une nouvelle demande : {public_url()}/pro/join",
+            ],
+        )
+        record(session, caller, "application.refused", "agency_application", found.id)
+
+
+def _still_pending(found: ApplicationRecord) -> None:
+    if found.status != "pending":
+        raise Conflict("This application was already decided.", "application_decided")
+
+
+def _mail(
+    session: Session,
+    address: str,
+    application_id: uuid.UUID,
+    kind: str,
+    subject: str,
+    lines: list[str],
+) -> None:
+    body = "\n".join([*lines, "", "— Mandat"])
+    enqueue_mail(session, address, f"application.{kind}", f"{application_id}:{kind}", subject, body)
