@@ -134,3 +134,32 @@ def test_only_admins_decide(web, session) -> None:
     assert session.execute(text("SELECT status FROM agency_application")).scalar_one() == (
         "pending"
     )
+
+
+def test_two_admins_approving_at_once_create_one_agency(web, session) -> None:
+    """Both click "approve" at the same moment: the application row is locked, so one creates
+    the agency and invites its owner, the other is told it was decided."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.accounts.keys import Principal
+    from engine.agencies.applications import approve
+    from engine.errors import Conflict
+
+    apply(web)
+    application_id = session.execute(text("SELECT id FROM agency_application")).scalar_one()
+    session.commit()
+    admins = [Principal(None, "admin", None) for _ in range(2)]
+
+    def decide(admin: Principal) -> str:
+        try:
+            approve(admin, application_id)
+            return "approved"
+        except Conflict as refused:
+            return refused.code
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(decide, admins))
+
+    assert outcomes == ["application_decided", "approved"]
+    assert session.execute(text("SELECT count(*) FROM agency")).scalar_one() == 1
+    assert session.execute(text("SELECT count(*) FROM agency_user")).scalar_one() == 1
