@@ -62,8 +62,9 @@ bench: setup
 lock:
 	uv pip compile requirements-dev.in -o requirements.lock --python-version 3.11 --no-header --generate-hashes
 
-# Espace Pro's wording: new sentences of the templates go into each language's catalogue (then
-# translate the empty French ones in api/pro/locale/fr/LC_MESSAGES/messages.po).
+# The pages' wording (Espace Pro, the homeowner's and public pages): new sentences of the
+# templates go into each language's catalogue (then translate the empty French ones in
+# api/pro/locale/fr/LC_MESSAGES/messages.po).
 messages: env
 	$(BIN)/pybabel -q extract -F babel.cfg --no-location --sort-output -o api/pro/locale/messages.pot .
 	$(BIN)/pybabel -q update -i api/pro/locale/messages.pot -d api/pro/locale --no-fuzzy-matching --ignore-obsolete

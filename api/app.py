@@ -16,6 +16,7 @@ from api.agencies.routes import AgencyController
 from api.billing.routes import BillingController, stripe_webhook
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
+from api.homeowner.pages import HomeownerPages
 from api.homeowner.routes import erase_data, my_data, withdraw
 from api.leads.routes import LeadController
 from api.limits import MAX_BODY, configured, rate_limits
@@ -37,6 +38,8 @@ from api.routes.places import communes
 from api.routes.staff_pages import STAFF_PAGES
 from api.security_headers import security_headers
 from api.transparency.routes import transparency, transparency_page
+from api.web.legal import legal_notice, privacy_policy
+from api.web.public import public_static
 
 
 def create_app() -> Litestar:
@@ -69,6 +72,10 @@ def create_app() -> Litestar:
             erase_data,
             withdraw,
             transparency_page,
+            HomeownerPages,
+            legal_notice,
+            privacy_policy,
+            public_static,
             swagger_assets(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -68,11 +68,25 @@ DEFAULTS: dict[str, Any] = {
         "city": "Paris",
         "country_code": "FR",
     },
+    # The legal notice and privacy policy's facts beside seller_identity (the company): who
+    # answers for the site, how to reach Mandat and its privacy contact, who hosts it.
+    # Demonstration values until set for real (PATCH /settings).
+    "publisher": {
+        "director": "Camille Martin, présidente (identité de démonstration)",
+        "email": "contact@mandat.example",
+        "phone": "+33100000000",
+        "privacy_email": "donnees-personnelles@mandat.example",
+        "host_name": "Hébergeur Exemple SAS (identité de démonstration)",
+        "host_address": "1 quai de l'Exemple, 59100 Roubaix",
+        "host_phone": "+33300000000",
+    },
     # VAT on the debits (TVA sur les débits), when Mandat opted for it: a mention of every
     # invoice and BT-8 in its Factur-X. Off until the accountant says otherwise.
     "vat_on_debits": False,
 }
 
+
+PUBLISHER_FIELDS = tuple(DEFAULTS["publisher"])
 
 # What each setting may hold: (type, lowest, highest). A list setting checks each item.
 LIMITS: dict[str, tuple[type, float, float]] = {
@@ -94,6 +108,7 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "dunning_suspend_days": (int, 1, 120),
     "vat_rates_bp": (dict, 0, 10_000),
     "seller_identity": (dict, 0, 0),
+    "publisher": (dict, 0, 0),
     "vat_on_debits": (bool, 0, 0),
     "refund_window_days": (int, 1, 90),
     "retention_unsold_days": (int, 1, 3650),
@@ -127,6 +142,13 @@ def check_setting(key: str, value: Any) -> str | None:
         needed = {"name", "siret", "vat_number", "address", "siren", "street", "postcode", "city"}
         if not isinstance(value, dict) or not needed <= set(value):
             return f"an object with {', '.join(sorted(needed))}"
+        return None
+    if key == "publisher":
+        needed = set(PUBLISHER_FIELDS)
+        if not isinstance(value, dict) or set(value) != needed:
+            return f"an object with exactly {', '.join(sorted(needed))}"
+        if not all(isinstance(v, str) and v.strip() for v in value.values()):
+            return "text for each field"
         return None
     if kind is dict:
         if not isinstance(value, dict) or "default" not in value:

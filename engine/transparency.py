@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.db import unit_of_work
 from engine.intake.scoring import SCORE_MODEL, TIMELINE_POINTS
+from engine.pricing.grid import PriceGrid, quote
 from engine.pricing.service import current_grid
 from engine.settings import read_settings
 
@@ -128,3 +129,37 @@ def published_rules() -> RulesInForce:
     """The rules in force, read in a unit of work of their own (public)."""
     with unit_of_work() as session:
         return rules_in_force(session)
+
+
+@dataclass(frozen=True)
+class WorkedExample:
+    """One lead priced with the grid in force, step by step, for people to follow."""
+
+    estimate_eur: int
+    grade: str
+    consented: int
+    value_factor: str
+    grade_factor: str
+    competition_factor: str
+    exclusive_cents: int
+    shared_cents: int
+
+
+def worked_example(
+    pricing: Pricing, estimate_eur: int = 250_000, grade: str = "B", consented: int = 4
+) -> WorkedExample:
+    """A flat estimated at 250,000 €, grade B, four agencies consented: its two prices, from
+    the same quote function a sale uses."""
+    grid = PriceGrid.from_json(pricing.grid_version, pricing.grid)
+    exclusive = quote(grid, "exclusive", estimate_eur, grade, consented)
+    shared = quote(grid, "shared", estimate_eur, grade, consented)
+    return WorkedExample(
+        estimate_eur=estimate_eur,
+        grade=grade,
+        consented=consented,
+        value_factor=shared.factors["value"],
+        grade_factor=shared.factors["grade"],
+        competition_factor=shared.factors["competition"],
+        exclusive_cents=exclusive.price_cents,
+        shared_cents=shared.price_cents,
+    )

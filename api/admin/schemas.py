@@ -50,6 +50,13 @@ class SettingsOut(Out):
         dict[str, Any],
         Meta(description="Mandat as the seller on its invoices: name, siret, vat_number, address"),
     ]
+    publisher: Annotated[
+        dict[str, str],
+        Meta(
+            description="The legal notice's facts: director, email, phone, privacy_email, "
+            "host_name, host_address, host_phone"
+        ),
+    ]
 
 
 class ValueBandOut(Out):

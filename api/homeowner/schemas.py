@@ -38,15 +38,23 @@ class BuyerOut(Out):
     mode: Literal["exclusive", "shared"]
 
 
+class NamedAgencyOut(Out):
+    agency_name: str
+    rank: int
+    distance_m: float
+
+
 class MyDataOut(Out):
     """Everything Mandat holds about the homeowner."""
 
+    reference: str
     contact: ContactOut
     project: ProjectOut
     property: PropertyOut
     address: HomeAddressOut
     estimate: StoredEstimateOut
     requested_at: datetime
+    named_agencies: list[NamedAgencyOut]
     consent: ConsentOut
     bought_by: list[BuyerOut]
 

@@ -1,5 +1,6 @@
-"""Espace Pro's languages: message catalogues (gettext .po files, read with Babel when the process
-starts: no build step), and dates and amounts in the reader's format (Babel's CLDR data).
+"""The pages' languages (Espace Pro, the homeowner's pages, the legal and transparency pages):
+one message catalogue per language (gettext .po files, read with Babel when the process starts:
+no build step), and dates and amounts in the reader's format (Babel's CLDR data).
 
 Templates say `{{ _("Leads") }}`; the page's `lang` picks the catalogue. French is the default;
 English by choice (`?lang=en`, remembered in a cookie) or by the browser's languages.
@@ -68,6 +69,14 @@ def money(cents: int | None, lang: str) -> str:
     return format_currency(cents / 100, "EUR", locale=LOCALES[lang])
 
 
+def euros(whole: int | None, lang: str) -> str:
+    """An estimate in whole euros: `250 000 €` in French, `€250,000` in English."""
+    if whole is None:
+        return "—"
+    pattern = "#,##0\u00a0¤" if lang == "fr" else "¤#,##0"
+    return format_currency(whole, "EUR", format=pattern, locale=LOCALES[lang], currency_digits=False)
+
+
 def when(moment: datetime | None, lang: str) -> str:
     """`2 déc. 2026, 14:05` in Paris time (`2 Dec 2026, 14:05` in English)."""
     if moment is None:
@@ -112,6 +121,7 @@ def install(env: Environment) -> None:
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["money"] = pass_context(lambda c, cents: money(cents, c.get("lang", "fr")))
+    env.filters["euros"] = pass_context(lambda c, whole: euros(whole, c.get("lang", "fr")))
     env.filters["when"] = pass_context(lambda c, moment: when(moment, c.get("lang", "fr")))
     env.filters["phone"] = phone
     env.filters["day"] = pass_context(lambda c, moment: day(moment, c.get("lang", "fr")))

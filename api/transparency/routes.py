@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from litestar import get
+from typing import Any
+
+from litestar import Request, get
 from litestar.response import Template
 
 from api.contract import BUSY, LIMITED, operation
 from api.schemas import shaped
 from api.transparency.schemas import TransparencyOut
-from engine.transparency import published_rules
+from api.web.public import page
+from engine.transparency import published_rules, worked_example
 
 
 @get(
@@ -25,5 +28,7 @@ def transparency() -> TransparencyOut:
 
 
 @get("/transparency", sync_to_thread=True, include_in_schema=False, opt={"limit": "public"})
-def transparency_page() -> Template:
-    return Template(template_name="transparency.html", context={"rules": published_rules()})
+def transparency_page(request: Request[Any, Any, Any]) -> Template:
+    """The same rules as the JSON route, for people: French or English, the grid as a table."""
+    rules = published_rules()
+    return page(request, "transparency.html", rules=rules, example=worked_example(rules.pricing))

@@ -17,6 +17,13 @@ def export_my_data(token: str) -> dict[str, Any]:
         return export(session, lead)
 
 
+def see_my_data(token: str) -> dict[str, Any]:
+    """The same data, shown on the homeowner's page (audited as seen, not as exported)."""
+    lead = read_token(token)
+    with unit_of_work() as session:
+        return export(session, lead, audited_as="homeowner.viewed")
+
+
 def erase_my_data(token: str) -> dict[str, Any]:
     """Personal fields anonymised, the lead withdrawn from sale, buying agencies notified."""
     lead = read_token(token)

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from engine.audit import record
 from engine.config import public_url, secret_key
 from engine.errors import Forbidden, NotFound
+from engine.intake.reference import reference_of
 from engine.notify.outbox import enqueue, enqueue_homeowner_mail
 from engine.privacy.erasure import anonymise, same_person
+from engine.settings import read_settings
 
 TOKEN_DAYS = 365
 
@@ -53,26 +55,37 @@ def read_token(token: str) -> uuid.UUID:
 
 
 def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
-    """Step 2's confirmation: who may call, and the private link to the homeowner's data."""
+    """Step 2's confirmation: the reference, the estimate, who may call and when, the private
+    link to the homeowner's page, and the privacy policy."""
     row = session.execute(
         text("""
-            SELECT l.first_name, l.email,
+            SELECT l.first_name, l.email, e.estimate,
                    (SELECT string_agg(agency_name, ', ' ORDER BY rank) FROM lead_consent
                     WHERE lead_id = l.id) AS agencies
-            FROM lead l WHERE l.id = :id
+            FROM lead l JOIN estimation e ON e.id = l.estimation_id WHERE l.id = :id
         """),
         {"id": lead_id},
     ).one()
-    link = f"{public_url()}/api/v1/me/data?token={make_token(lead_id)}"
+    settings = read_settings(session)
+    site = public_url()
+    link = f"{site}/me?token={make_token(lead_id)}"
     body = "\n".join(
         [
             f"Bonjour {row.first_name},",
             "",
             "Nous avons bien reçu votre demande d'estimation.",
+            f"Référence de votre demande : {reference_of(lead_id)}",
+            "",
+            _estimate_line(row.estimate),
+            "",
             f"Seules les agences que vous avez choisies pourront vous contacter : {row.agencies}.",
+            _when_to_expect_a_call(settings),
             "",
             "Pour consulter, exporter ou effacer vos données, ou retirer votre accord pour une "
             f"agence, utilisez ce lien personnel (ne le partagez pas) : {link}",
+            "",
+            f"Politique de confidentialité : {site}/privacy",
+            f"Mentions légales : {site}/legal",
             "",
             "— Mandat",
         ]
@@ -82,11 +95,33 @@ def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
     )
 
 
+def _estimate_line(estimate: dict[str, Any]) -> str:
+    if not estimate.get("available"):
+        return "Estimation : pas assez de ventes comparables pour estimer votre bien en ligne."
+    low, mid, high = (_euros(estimate[k]) for k in ("low_eur", "mid_eur", "high_eur"))
+    synthetic = " (données de démonstration)" if estimate.get("synthetic") else ""
+    return f"Estimation : {mid}, entre {low} et {high}{synthetic}."
+
+
+def _when_to_expect_a_call(settings: dict[str, Any]) -> str:
+    """The selling rule in the homeowner's words, from the live settings (PRODUCT §5)."""
+    window, cap = settings["exclusive_window_hours"], settings["shared_cap"]
+    return (
+        f"Une seule d'entre elles peut d'abord vous appeler, dans les {window} heures ; "
+        f"sinon, {cap} au plus pourront le faire ensuite, dans les {settings['offer_days']} "
+        "jours. Les agences paient Mandat pour recevoir vos coordonnées."
+    )
+
+
+def _euros(whole: int) -> str:
+    return f"{int(whole):,}".replace(",", "\u202f") + "\u00a0€"
+
+
 _LEAD = text("""
     SELECT l.id, l.created_at, l.first_name, l.last_name, l.email, l.phone_e164, l.timeline,
            l.is_owner, l.consent_text_version, l.consented_at, l.consent_origin, l.erased_at,
            t.body AS consent_text, e.property, e.postal_code, e.street, c.name AS commune,
-           e.estimate, e.created_at AS estimated_at
+           e.estimate, e.candidates, e.created_at AS estimated_at
     FROM lead l
     JOIN estimation e ON e.id = l.estimation_id
     JOIN commune c ON c.code = e.commune_code
@@ -95,8 +130,11 @@ _LEAD = text("""
 """)
 
 
-def export(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
-    """Everything Mandat holds about this homeowner, as JSON."""
+def export(
+    session: Session, lead_id: uuid.UUID, audited_as: str = "homeowner.exported"
+) -> dict[str, Any]:
+    """Everything Mandat holds about this homeowner, as JSON (`audited_as`: exported, or only
+    seen on their page)."""
     lead = session.execute(_LEAD, {"id": lead_id}).mappings().one_or_none()
     if lead is None or lead["erased_at"] is not None:
         raise NotFound("These data were erased.", code="erased")
@@ -122,8 +160,9 @@ def export(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
         .mappings()
         .all()
     )
-    record(session, None, "homeowner.exported", "lead", lead_id)
+    record(session, None, audited_as, "lead", lead_id)
     return {
+        "reference": reference_of(lead_id),
         "contact": {
             "first_name": lead["first_name"],
             "last_name": lead["last_name"],
@@ -139,6 +178,10 @@ def export(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
         },
         "estimate": lead["estimate"],
         "requested_at": lead["estimated_at"],
+        "named_agencies": [
+            {"agency_name": c["name"], "rank": c["rank"], "distance_m": c["distance_m"]}
+            for c in lead["candidates"] or []
+        ],
         "consent": {
             "text_version": lead["consent_text_version"],
             "text": lead["consent_text"],

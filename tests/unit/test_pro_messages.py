@@ -1,4 +1,5 @@
-"""Every sentence of Espace Pro's templates has its French wording in the catalogue."""
+"""Every sentence of the pages' templates (Espace Pro, the homeowner's and the public pages) has
+its French wording in the catalogue."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from jinja2.ext import babel_extract
 
 from api.pro.i18n import gettext, money, translations, when
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "api" / "pro" / "templates" / "pro"
+API = Path(__file__).resolve().parents[2] / "api"
+TEMPLATES = [API / "pro" / "templates" / "pro", API / "templates" / "public"]
 
 
 def messages() -> list[str]:
     found = []
-    for template in sorted(TEMPLATES.glob("*.html")):
+    for template in sorted(t for folder in TEMPLATES for t in folder.glob("*.html")):
         with template.open("rb") as source:
             for _, _, message, _ in babel_extract(source, ["_", "gettext", "ngettext"], [], {}):
                 found.append(message if isinstance(message, str) else message[0])
@@ -22,6 +24,7 @@ def messages() -> list[str]:
 
 # The same word in both languages.
 SAME = {"Mandat Espace Pro", "Leads", "Action", "Code", "Contacts", "Contact", "Notes"}
+SAME |= {"E-mail", "Mode"}
 
 
 def test_every_template_sentence_is_translated_into_french() -> None:
