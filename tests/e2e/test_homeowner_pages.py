@@ -1,0 +1,118 @@
+"""The homeowner's pages over HTTP: the private page and its three actions (never on GET, always
+with the page's form token), the legal pages from the live settings, transparency for people."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+
+from engine.intake.reference import reference_of
+from tests.e2e.test_homeowner_rights import link_token
+from tests.market import buyers, offered_lead
+
+
+@pytest.fixture
+def client(clean_db: str) -> Iterator[Any]:
+    """Over HTTPS, as in production: the browser keeps the page's Secure cookie."""
+    with TestClient(
+        create_app(), base_url="https://mandat.test", raise_server_exceptions=False
+    ) as https:
+        yield https
+
+
+def form_of(html: str, action: str) -> dict[str, str]:
+    """The hidden fields of the first form posting to `action`."""
+    form = re.search(rf'<form method="post" action="{action}">(.*?)</form>', html, re.S)
+    assert form, f"no form to {action}"
+    return dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', form.group(1)))
+
+
+def test_the_private_page_shows_the_request_and_acts_only_on_a_confirmed_post(
+    client, session
+) -> None:
+    a, b = buyers(session, 2, name="Agence Horizon")
+    lead = offered_lead(session, consent_to=[a, b])
+    token = link_token(session)
+
+    page = client.get(f"/me?token={token}", headers={"Accept-Language": "fr-FR"})
+
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    assert reference_of(lead) in page.text
+    assert "Agence Horizon" in page.text and "Retirer mon accord" in page.text
+    assert "Aucune agence n'a encore acheté" in page.text
+    assert 'href="/privacy"' in page.text and 'href="/legal"' in page.text
+
+    withdraw = form_of(page.text, "/me/withdraw")
+    asked = client.post("/me/withdraw", data=withdraw)
+    assert "Oui, retirer mon accord" in asked.text  # asked once, nothing done yet
+    assert session.execute(
+        text("SELECT count(*) FROM lead_consent WHERE withdrawn_at IS NOT NULL")
+    ).scalar_one() == 0
+    done = client.post("/me/withdraw", data={**withdraw, "confirmed": "yes"})
+    assert "C'est fait" in done.text
+    withdrawn = session.execute(
+        text("SELECT agency_id FROM lead_consent WHERE withdrawn_at IS NOT NULL")
+    ).scalars().all()
+    assert [str(x) for x in withdrawn] == [withdraw["agency_id"]]
+
+    download = client.post("/me/export", data=form_of(page.text, "/me/export"))
+    assert download.headers["content-disposition"].startswith("attachment;")
+    assert download.json()["reference"] == reference_of(lead)
+
+    erase = form_of(page.text, "/me/erase")
+    assert "Oui, tout effacer" in client.post("/me/erase", data=erase).text
+    erased = client.post("/me/erase", data={**erase, "confirmed": "yes"})
+    assert "Vos données sont effacées" in erased.text
+    assert client.get(f"/me?token={token}").status_code == 410
+
+
+def test_a_post_without_the_pages_form_token_does_nothing(client, session) -> None:
+    buyers(session, 1)
+    offered_lead(session)
+    token = link_token(session)
+
+    forged = client.post("/me/erase", data={"token": token, "csrf": "x" * 64, "confirmed": "yes"})
+
+    assert forged.status_code == 403
+    assert client.get(f"/me?token={token}").status_code == 200  # still there
+
+
+def test_a_forged_link_opens_a_page_that_says_so(client) -> None:
+    page = client.get("/me?token=not-a-real-token", headers={"Accept-Language": "en"})
+    assert page.status_code == 403
+    assert "not valid or has expired" in page.text
+
+
+def test_the_privacy_policy_prints_the_retention_in_force(client, session, admin_headers) -> None:
+    before = client.get("/privacy", headers={"Accept-Language": "fr"})
+    assert re.search(r'id="retention-unsold">90 jours<', before.text)
+
+    changed = client.patch(
+        "/api/v1/settings", json={"retention_unsold_days": 60}, headers=admin_headers
+    )
+    assert changed.status_code == 200
+
+    after = client.get("/privacy?lang=en")
+    assert re.search(r'id="retention-unsold">60 days<', after.text)
+    assert "cnil.fr" in after.text
+    legal = client.get("/legal")
+    assert "Mandat SAS" in legal.text and "Directeur de la publication" not in legal.text
+
+
+def test_transparency_reads_the_same_rules_in_french_and_english(client) -> None:
+    rules = client.get("/api/v1/transparency").json()
+    french = client.get("/transparency", headers={"Accept-Language": "fr"})
+    english = client.get("/transparency?lang=en")
+
+    assert french.status_code == english.status_code == 200
+    assert "Un exemple chiffré" in french.text and "A worked example" in english.text
+    assert f"{rules['selling']['exclusive_window_hours']} heures" in french.text
+    assert "84,00" in french.text  # 80 € × 1.05 (four agencies), the worked example
