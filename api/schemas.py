@@ -184,6 +184,7 @@ class LeadIn(Request):
 class LeadReceiptOut(Struct):
     lead_id: uuid.UUID
     status: Literal["received"]
+    reference: Annotated[str, Meta(description="The request's short reference for people")]
 
 
 class ConsentTextOut(Struct):

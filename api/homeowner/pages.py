@@ -111,7 +111,9 @@ class HomeownerPages(Controller):
         try:
             withdraw_my_consent(data.token, agency)
         except (InvalidToken, NotFound) as error:
-            return _gone(request, error) if not _unknown_agency(error) else _show(request, data.token)
+            return (
+                _gone(request, error) if not _unknown_agency(error) else _show(request, data.token)
+            )
         return _show(request, data.token, done="withdrawn", agency_id=str(agency))
 
     @post("/erase", sync_to_thread=True, status_code=200)

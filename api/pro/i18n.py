@@ -74,7 +74,9 @@ def euros(whole: int | None, lang: str) -> str:
     if whole is None:
         return "—"
     pattern = "#,##0\u00a0¤" if lang == "fr" else "¤#,##0"
-    return format_currency(whole, "EUR", format=pattern, locale=LOCALES[lang], currency_digits=False)
+    return format_currency(
+        whole, "EUR", format=pattern, locale=LOCALES[lang], currency_digits=False
+    )
 
 
 def when(moment: datetime | None, lang: str) -> str:

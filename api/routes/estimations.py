@@ -25,6 +25,7 @@ from api.schemas import (
 )
 from engine.intake.flows import consent_wording, estimate_property, receive_lead
 from engine.intake.leads import Client
+from engine.intake.reference import reference_of
 from engine.intake.staff import lead_as_staff_see_it
 
 
@@ -58,7 +59,7 @@ def create_lead(
     duplicate; sending the same estimation's step 2 again answers the first lead."""
     client = Client(client_ip(request), request.headers.get("user-agent"))
     receipt = receive_lead(estimation_id, data.submission(), client)
-    return LeadReceiptOut(receipt.lead_id, "received")
+    return LeadReceiptOut(receipt.lead_id, "received", reference_of(receipt.lead_id))
 
 
 @get(

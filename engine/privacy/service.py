@@ -61,7 +61,8 @@ def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
         text("""
             SELECT l.first_name, l.email, e.estimate,
                    (SELECT string_agg(agency_name, ', ' ORDER BY rank) FROM lead_consent
-                    WHERE lead_id = l.id) AS agencies
+                    WHERE lead_id = l.id) AS agencies,
+                   (SELECT count(*) FROM lead_consent WHERE lead_id = l.id) AS consented
             FROM lead l JOIN estimation e ON e.id = l.estimation_id WHERE l.id = :id
         """),
         {"id": lead_id},
@@ -79,7 +80,7 @@ def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
             _estimate_line(row.estimate),
             "",
             f"Seules les agences que vous avez choisies pourront vous contacter : {row.agencies}.",
-            _when_to_expect_a_call(settings),
+            _when_to_expect_a_call(settings, row.consented),
             "",
             "Pour consulter, exporter ou effacer vos données, ou retirer votre accord pour une "
             f"agence, utilisez ce lien personnel (ne le partagez pas) : {link}",
@@ -103,13 +104,14 @@ def _estimate_line(estimate: dict[str, Any]) -> str:
     return f"Estimation : {mid}, entre {low} et {high}{synthetic}."
 
 
-def _when_to_expect_a_call(settings: dict[str, Any]) -> str:
+def _when_to_expect_a_call(settings: dict[str, Any], consented: int) -> str:
     """The selling rule in the homeowner's words, from the live settings (PRODUCT §5)."""
-    window, cap = settings["exclusive_window_hours"], settings["shared_cap"]
+    window, cap = settings["exclusive_window_hours"], min(settings["shared_cap"], consented)
     return (
-        f"Une seule d'entre elles peut d'abord vous appeler, dans les {window} heures ; "
-        f"sinon, {cap} au plus pourront le faire ensuite, dans les {settings['offer_days']} "
-        "jours. Les agences paient Mandat pour recevoir vos coordonnées."
+        "Quand attendre un appel : la première agence qui achète votre demande l'a pour elle "
+        f"seule pendant {window} heures ; attendez son appel dans ce délai. Sinon, jusqu'à {cap} "
+        f"agences pourront vous appeler au cours des {settings['offer_days']} jours suivants. "
+        "Les agences paient Mandat pour recevoir vos coordonnées."
     )
 
 

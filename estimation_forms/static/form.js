@@ -97,6 +97,13 @@ const TEXTS = {
   privacy: ["Vos coordonnées ne sont transmises qu'aux agences que vous avez cochées ci-dessus : elles seules pourront vous appeler, pour vous proposer une visite d'estimation gratuite et vous accompagner dans la vente si vous le souhaitez. Mandat conserve vos données le temps nécessaire à ce service. Un lien dans l'e-mail de confirmation vous permet à tout moment de les consulter, de les exporter ou de les effacer.", "Your details go only to the agencies you ticked above: only they may call you, to offer a free valuation visit and help you sell if you wish. Mandat keeps your data for as long as this service needs it. A link in the confirmation e-mail lets you see, export or erase your data at any time."],
   lead_submit: ["Être contacté(e)", "Get contacted"],
   lead_busy: ["Envoi en cours…", "Sending…"],
+  selling: ["Une seule des agences cochées peut d'abord acheter votre demande, pour elle seule pendant {hours} heures ; si aucune ne le fait, {cap} au plus pourront l'acheter ensuite. Les agences paient Mandat pour recevoir vos coordonnées.", "One of the agencies you tick may buy your request first, alone, for {hours} hours; if none does, at most {cap} may buy it after that. Agencies pay Mandat to receive your contact details."],
+  selling_unknown: ["Une seule des agences cochées peut d'abord acheter votre demande, pour elle seule pendant quelques heures ; ensuite, quelques-unes au plus. Les agences paient Mandat pour recevoir vos coordonnées.", "One of the agencies you tick may buy your request first, alone, for a few hours; after that, only a few may. Agencies pay Mandat to receive your contact details."],
+  privacy_link: ["Politique de confidentialité", "Privacy policy"],
+  done_reference: ["Référence de votre demande :", "Your request's reference:"],
+  done_estimate: ["Votre estimation : {mid}, entre {low} et {high}.", "Your estimate: {mid}, between {low} and {high}."],
+  done_no_estimate: ["Votre estimation : pas assez de ventes comparables pour estimer votre bien en ligne.", "Your estimate: not enough comparable sales to estimate your property online."],
+  done_call: ["Quand appeler ? La première agence qui achète votre demande l'a pour elle seule pendant {hours} heures : attendez son appel dans ce délai. Sinon, jusqu'à {cap} agences pourront vous appeler au cours des {days} jours suivants.", "When to expect a call: the first agency that buys your request has it alone for {hours} hours, so expect its call within that time. Otherwise, up to {cap} agencies may call you over the next {days} days."],
   h_done: ["Merci, votre demande est bien envoyée", "Thank you, your request has been sent"],
   done_agencies: ["Les agences que vous avez choisies pourront vous appeler pour convenir d'une visite d'estimation gratuite :", "The agencies you chose may call you to arrange a free valuation visit:"],
   done_email: ["Vous allez recevoir un e-mail de confirmation. Il contient un lien pour consulter, exporter ou effacer vos données.", "You will receive a confirmation e-mail with a link to see, export or erase your data."],
@@ -159,6 +166,8 @@ const S = {
   pcState: "idle", // idle | loading | failed
   abort: null,
   consent: {}, // lang → {version, text}
+  rules: null, // the selling rule in force (exclusive hours, shared cap, offer days), read once
+  reference: "",
   estimation: null,
   ticks: new Map(), // agency id → "box" | "all": the boxes the person ticked, and how
   chosen: [],
@@ -530,6 +539,23 @@ async function loadConsent() {
 function renderConsent() {
   const consent = S.consent[S.lang];
   $("consent-text").textContent = consent ? consent.text : t("consent_fallback");
+  $("selling-rule").textContent = S.rules ? t("selling", S.rules) : t("selling_unknown");
+  $("privacy-link").href = `/privacy?lang=${S.lang}`;
+}
+
+/** The selling rule the consent agrees to, from the live settings (the transparency route). */
+async function loadRules() {
+  try {
+    const { status, data } = await send("/api/v1/transparency");
+    if (status === 200 && data && data.selling) {
+      const { exclusive_window_hours: hours, shared_cap: cap, offer_days: days } = data.selling;
+      S.rules = { hours: format(hours), cap: format(cap), days: format(days), shared: cap };
+    }
+  } catch (_) {
+    // The sentence without figures stays.
+  }
+  renderConsent();
+  renderDone();
 }
 
 function readLead() {
@@ -577,6 +603,7 @@ async function submitLead(event) {
   else if (answer.status === 201) {
     const ids = new Set(body.consent.agency_ids);
     S.chosen = S.estimation.agencies.filter((a) => ids.has(a.id)).map((a) => a.name);
+    S.reference = (answer.data && answer.data.reference) || "";
     renderDone();
     goTo("done");
   } else if (answer.status === 422) showErrors(serverErrors(answer.data));
@@ -585,6 +612,12 @@ async function submitLead(event) {
 
 function renderDone() {
   $("done-agencies").replaceChildren(...S.chosen.map((name) => el("li", {}, name)));
+  $("done-reference").textContent = S.reference;
+  const e = S.estimation && S.estimation.estimate;
+  $("done-estimate").textContent = !e ? "" : e.available ? t("done_estimate", { mid: euros(e.mid_eur), low: euros(e.low_eur), high: euros(e.high_eur) }) : t("done_no_estimate");
+  // Never more callers than agencies ticked.
+  const cap = S.rules && format(Math.min(S.rules.shared, S.chosen.length || S.rules.shared));
+  $("done-call").textContent = S.rules ? t("done_call", { ...S.rules, cap }) : "";
 }
 
 /* ---------- steps ---------- */
@@ -628,6 +661,7 @@ function start() {
   }
   if (DIGITS5.test($("postal_code").value.trim())) onPostalCode(); // a value restored by the browser
   loadConsent();
+  loadRules();
   postHeight();
   window.addEventListener("load", postHeight);
   if (window.ResizeObserver) new ResizeObserver(postHeight).observe(document.body);

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from engine.intake.reference import reference_of
 from tests.browser.conftest import serious_accessibility_violations
 from tests.helpers import add_agency, add_sale
 
@@ -108,6 +109,15 @@ def test_a_homeowner_fills_both_steps_on_a_partner_site(
     )
     assert order == ["agency-group", "privacy", "lead-submit"]
     assert "cochées" in (form.text_content("#consent-text") or "")
+    # Next to the consent: who buys and when, from the live settings, that agencies pay, and
+    # the privacy policy.
+    form.wait_for_function(
+        "() => /24 heures/.test(document.querySelector('#selling-rule').textContent)"
+    )
+    rule = form.text_content("#selling-rule") or ""
+    assert "3 au plus" in rule
+    assert "paient Mandat" in rule
+    assert form.get_attribute("#privacy-link", "href") == "/privacy?lang=fr"
     shots(page, "2-estimate-and-agencies")
 
     boxes.nth(0).click()  # the mouse: these two agencies may call, the second may not
@@ -124,6 +134,10 @@ def test_a_homeowner_fills_both_steps_on_a_partner_site(
 
     form.wait_for_selector("#step-done:not([hidden])")
     assert form.evaluate("() => document.activeElement.id") == "h-done"
+    lead_id = session.execute(text("SELECT id FROM lead")).scalar_one()
+    assert form.text_content("#done-reference") == reference_of(lead_id)
+    assert "€" in (form.text_content("#done-estimate") or "")
+    assert "24 heures" in (form.text_content("#done-call") or "")
     shots(page, "3-done")
 
     lead = session.execute(
@@ -151,11 +165,16 @@ def test_a_homeowner_fills_both_steps_on_a_partner_site(
 def test_no_agency_is_consented_until_the_person_ticks_one_or_all(
     browser, live_server, session, rennes, shots
 ) -> None:
+    session.execute(text("UPDATE setting SET value = '2' WHERE key = 'shared_cap'"))
+    session.commit()  # the sentence next to the consent follows the live settings
     page = browser.new_page(viewport=DESKTOP)
     page.goto(f"{live_server}/forms/estimation")
     fill_property(page)
     page.click("#estimate-submit")
     page.wait_for_selector("#step-contact:not([hidden])")
+    page.wait_for_function(
+        "() => /2 au plus/.test(document.querySelector('#selling-rule').textContent)"
+    )
     page.fill("#first_name", "Luc")
     page.fill("#last_name", "Bernard")
     page.fill("#email", "luc.bernard@exemple.fr")

@@ -12,7 +12,6 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-
 from engine.intake.reference import reference_of
 from tests.e2e.test_homeowner_rights import link_token
 from tests.market import buyers, offered_lead
@@ -46,21 +45,28 @@ def test_the_private_page_shows_the_request_and_acts_only_on_a_confirmed_post(
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
     assert reference_of(lead) in page.text
-    assert "Agence Horizon" in page.text and "Retirer mon accord" in page.text
+    assert "Agence Horizon" in page.text
+    assert "Retirer mon accord" in page.text
     assert "Aucune agence n'a encore acheté" in page.text
-    assert 'href="/privacy"' in page.text and 'href="/legal"' in page.text
+    assert 'href="/privacy"' in page.text
+    assert 'href="/legal"' in page.text
 
     withdraw = form_of(page.text, "/me/withdraw")
     asked = client.post("/me/withdraw", data=withdraw)
     assert "Oui, retirer mon accord" in asked.text  # asked once, nothing done yet
-    assert session.execute(
-        text("SELECT count(*) FROM lead_consent WHERE withdrawn_at IS NOT NULL")
-    ).scalar_one() == 0
+    assert (
+        session.execute(
+            text("SELECT count(*) FROM lead_consent WHERE withdrawn_at IS NOT NULL")
+        ).scalar_one()
+        == 0
+    )
     done = client.post("/me/withdraw", data={**withdraw, "confirmed": "yes"})
     assert "C'est fait" in done.text
-    withdrawn = session.execute(
-        text("SELECT agency_id FROM lead_consent WHERE withdrawn_at IS NOT NULL")
-    ).scalars().all()
+    withdrawn = (
+        session.execute(text("SELECT agency_id FROM lead_consent WHERE withdrawn_at IS NOT NULL"))
+        .scalars()
+        .all()
+    )
     assert [str(x) for x in withdrawn] == [withdraw["agency_id"]]
 
     download = client.post("/me/export", data=form_of(page.text, "/me/export"))
@@ -104,7 +110,8 @@ def test_the_privacy_policy_prints_the_retention_in_force(client, session, admin
     assert re.search(r'id="retention-unsold">60 days<', after.text)
     assert "cnil.fr" in after.text
     legal = client.get("/legal")
-    assert "Mandat SAS" in legal.text and "Directeur de la publication" not in legal.text
+    assert "Mandat SAS" in legal.text
+    assert "Directeur de la publication" not in legal.text
 
 
 def test_transparency_reads_the_same_rules_in_french_and_english(client) -> None:
@@ -113,6 +120,26 @@ def test_transparency_reads_the_same_rules_in_french_and_english(client) -> None
     english = client.get("/transparency?lang=en")
 
     assert french.status_code == english.status_code == 200
-    assert "Un exemple chiffré" in french.text and "A worked example" in english.text
+    assert "Un exemple chiffré" in french.text
+    assert "A worked example" in english.text
     assert f"{rules['selling']['exclusive_window_hours']} heures" in french.text
     assert "84,00" in french.text  # 80 € × 1.05 (four agencies), the worked example
+
+
+def test_the_confirmation_mail_gives_the_reference_the_estimate_and_when_to_expect_a_call(
+    session,
+) -> None:
+    buyers(session, 2, name="Agence Horizon")
+    lead = offered_lead(session)
+    body = session.execute(
+        text("SELECT payload->>'text' FROM outbox WHERE event = 'homeowner.mail'")
+    ).scalar_one()
+
+    assert f"Référence de votre demande : {reference_of(lead)}" in body
+    assert "Estimation :" in body
+    assert "Agence Horizon, Agence Horizon" in body
+    assert "pendant 24 heures" in body
+    assert "jusqu'à 2 agences" in body
+    assert re.search(r"https?://\S+/me\?token=\S+", body)
+    assert re.search(r"https?://\S+/privacy\b", body)
+    assert "/api/v1/me/data" not in body

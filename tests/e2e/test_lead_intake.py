@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from engine.intake.reference import reference_of
 from tests.conftest import issue_key
 from tests.helpers import add_agency
 
@@ -91,8 +92,9 @@ def test_a_homeowner_consents_to_two_of_three_agencies(client, session, rennes_a
     answer = client.post(f"/api/v1/estimations/{step1['id']}/lead", json=step2(named[:2]))
 
     assert answer.status_code == 201
-    assert set(answer.json()) == {"lead_id", "status"}
+    assert set(answer.json()) == {"lead_id", "status", "reference"}
     assert answer.json()["status"] == "received"
+    assert answer.json()["reference"] == reference_of(uuid.UUID(answer.json()["lead_id"]))
     row = lead_row(session, answer.json()["lead_id"])
     assert row["status"] == "qualified"
     assert row["phone_e164"] == "+33612345678"
