@@ -111,9 +111,9 @@ class HomeownerPages(Controller):
         try:
             withdraw_my_consent(data.token, agency)
         except (InvalidToken, NotFound) as error:
-            return (
-                _gone(request, error) if not _unknown_agency(error) else _show(request, data.token)
-            )
+            if getattr(error, "code", None) == "consent_not_found":  # an edited form
+                return _show(request, data.token)
+            return _gone(request, error)
         return _show(request, data.token, done="withdrawn", agency_id=str(agency))
 
     @post("/erase", sync_to_thread=True, status_code=200)
@@ -127,7 +127,3 @@ class HomeownerPages(Controller):
         except (InvalidToken, NotFound) as error:
             return _gone(request, error)
         return public.page(request, "me_erased.html", private=True, result=result)
-
-
-def _unknown_agency(error: Exception) -> bool:
-    return getattr(error, "code", None) == "consent_not_found"
