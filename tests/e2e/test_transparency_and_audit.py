@@ -14,7 +14,8 @@ def test_transparency_follows_a_settings_change(client, session) -> None:
 
     client.patch("/api/v1/settings", json={"shared_cap": 5, "min_candidates": 4}, headers=admin)
     after = client.get("/api/v1/transparency").json()
-    page = client.get("/transparency")
+    page = client.get("/transparency?lang=en")
+    french = client.get("/transparency", headers={"Accept-Language": "fr-FR"})
 
     assert before["selling"]["shared_cap"] == 3
     assert after["selling"]["shared_cap"] == 5
@@ -23,7 +24,8 @@ def test_transparency_follows_a_settings_change(client, session) -> None:
     assert after["pricing"]["grid_version"] == 1
     assert "no paid priority" in after["ranking"]["rule"]
     assert page.status_code == 200
-    assert "up to 5 buyers" in page.text
+    assert "up to 5 agencies may buy it" in page.text
+    assert "jusqu'à 5 agences peuvent l'acheter" in french.text.replace("&#39;", "'")
 
 
 def test_staff_read_the_audit_log_and_it_holds_no_personal_data(client, session) -> None:
