@@ -38,7 +38,9 @@ class BuyerOut(Out):
     mode: Literal["exclusive", "shared"]
 
 
-class NamedAgencyOut(Out):
+class AgencyNamedOut(Out):
+    """An agency named to the homeowner at step 1, nearest first."""
+
     agency_name: str
     rank: int
     distance_m: float
@@ -54,7 +56,7 @@ class MyDataOut(Out):
     address: HomeAddressOut
     estimate: StoredEstimateOut
     requested_at: datetime
-    named_agencies: list[NamedAgencyOut]
+    named_agencies: list[AgencyNamedOut]
     consent: ConsentOut
     bought_by: list[BuyerOut]
 
