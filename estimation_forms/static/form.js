@@ -100,6 +100,7 @@ const TEXTS = {
   selling: ["Une seule des agences cochées peut d'abord acheter votre demande, pour elle seule pendant {hours} heures ; si aucune ne le fait, {cap} au plus pourront l'acheter ensuite. Les agences paient Mandat pour recevoir vos coordonnées.", "One of the agencies you tick may buy your request first, alone, for {hours} hours; if none does, at most {cap} may buy it after that. Agencies pay Mandat to receive your contact details."],
   selling_unknown: ["Une seule des agences cochées peut d'abord acheter votre demande, pour elle seule pendant quelques heures ; ensuite, quelques-unes au plus. Les agences paient Mandat pour recevoir vos coordonnées.", "One of the agencies you tick may buy your request first, alone, for a few hours; after that, only a few may. Agencies pay Mandat to receive your contact details."],
   privacy_link: ["Politique de confidentialité", "Privacy policy"],
+  legal_link: ["Mentions légales", "Legal notice"],
   done_reference: ["Référence de votre demande :", "Your request's reference:"],
   done_estimate: ["Votre estimation : {mid}, entre {low} et {high}.", "Your estimate: {mid}, between {low} and {high}."],
   done_no_estimate: ["Votre estimation : pas assez de ventes comparables pour estimer votre bien en ligne.", "Your estimate: not enough comparable sales to estimate your property online."],
@@ -541,6 +542,7 @@ function renderConsent() {
   $("consent-text").textContent = consent ? consent.text : t("consent_fallback");
   $("selling-rule").textContent = S.rules ? t("selling", S.rules) : t("selling_unknown");
   $("privacy-link").href = `/privacy?lang=${S.lang}`;
+  $("legal-link").href = `/legal?lang=${S.lang}`;
 }
 
 /** The selling rule the consent agrees to, from the live settings (the transparency route). */

@@ -118,6 +118,7 @@ def test_a_homeowner_fills_both_steps_on_a_partner_site(
     assert "3 au plus" in rule
     assert "paient Mandat" in rule
     assert form.get_attribute("#privacy-link", "href") == "/privacy?lang=fr"
+    assert form.get_attribute("#legal-link", "href") == "/legal?lang=fr"
     shots(page, "2-estimate-and-agencies")
 
     boxes.nth(0).click()  # the mouse: these two agencies may call, the second may not
