@@ -29,6 +29,18 @@ class RegisteredAddressIn(Request):
     city: Annotated[str, Meta(min_length=1, max_length=100)]
 
 
+# A zone's extra communes: INSEE codes, postal codes or names (`Saint-Denis (93)`).
+ZoneCommunes = Annotated[
+    list[str],
+    Meta(
+        max_length=500,
+        description="Each an INSEE code, a postal code (every commune it serves) or a commune's "
+        "name, with its département in brackets when the name is shared; answered as INSEE codes.",
+        examples=[["35238", "35400", "Saint-Denis (93)"]],
+    ),
+]
+
+
 class AgencyIn(Request):
     name: Annotated[str, Meta(min_length=1, max_length=200)]
     siret: Annotated[str, Meta(description="14 digits")]
@@ -37,7 +49,7 @@ class AgencyIn(Request):
     phone: str | None = None
     radius_km: RadiusKm | None = None
     accepts_extended_leads: bool = True
-    communes: Annotated[list[str], Meta(max_length=500)] = msgspec.field(default_factory=list)
+    communes: ZoneCommunes = msgspec.field(default_factory=list)
     monthly_budget_cents: Cents | None = None
 
 
@@ -49,7 +61,7 @@ class AgencyPatch(Request):
     phone: str | UnsetType | None = UNSET
     radius_km: RadiusKm | UnsetType = UNSET
     center: LocationIn | UnsetType | None = UNSET
-    communes: Annotated[list[str], Meta(max_length=500)] | UnsetType = UNSET
+    communes: ZoneCommunes | UnsetType = UNSET
     accepts_extended_leads: bool | UnsetType = UNSET
     paused: bool | UnsetType = UNSET
     monthly_budget_cents: Cents | UnsetType | None = UNSET

@@ -19,6 +19,7 @@ from engine.agencies.models import Agency, AgencyCommune
 from engine.contact.validation import normalise_email, phone_e164, siret_is_valid
 from engine.errors import Conflict, FieldError, NotFound, RuleViolation
 from engine.geo.locate import Place, locate, locate_point
+from engine.geo.names import normalise
 from engine.notify.webhooks import is_public_address
 from engine.settings import read_settings
 
@@ -298,28 +299,68 @@ def _radius_m(radius_km: float, errors: list[FieldError]) -> int:
     return round(radius_km * 1000)
 
 
-def _communes(session: Session, codes: list[str], errors: list[FieldError]) -> list[str]:
-    unique = list(dict.fromkeys(codes))
+_NAME_WITH_DEPARTEMENT = re.compile(r"^(?P<name>.+?)\s*\((?P<dep>\d[0-9AB]|\d{3})\)$")
+_ZONE_CODES = text("SELECT code FROM commune WHERE code = ANY(:entries)")
+_ZONE_POSTAL_CODES = text("""
+    SELECT postal_code, commune_code FROM postal_code WHERE postal_code = ANY(:entries)
+    ORDER BY postal_code, commune_code
+""")
+_ZONE_NAMES = text("""
+    SELECT code, name, departement_code FROM commune WHERE search_name = :name
+    ORDER BY departement_code, code
+""")
+
+
+def _communes(session: Session, entries: list[str], errors: list[FieldError]) -> list[str]:
+    """The INSEE codes of the communes a zone lists. Each entry is an INSEE code (`35238`), a
+    postal code (`35000`: every commune it serves) or a commune's name (`Rennes`; with its
+    département when the name is shared: `Saint-Denis (93)`). Five digits read as an INSEE code
+    when one exists, as a postal code otherwise."""
+    typed = [e.strip() for e in entries]
+    unique = list(dict.fromkeys(typed))
     if len(unique) > MAX_COMMUNES:
         errors.append(
             FieldError("communes", "too_many_communes", f"At most {MAX_COMMUNES} communes.")
         )
         return []
-    known = set(
-        session.scalars(
-            text("SELECT code FROM commune WHERE code = ANY(:codes)"), {"codes": unique}
-        )
-    )
-    for code in unique:
-        if code not in known:
-            errors.append(
-                FieldError(
-                    f"communes[{codes.index(code)}]",
-                    "unknown_commune",
-                    f"{code} is not an INSEE commune code.",
-                )
+    codes = set(session.scalars(_ZONE_CODES, {"entries": unique}))
+    by_postal_code: dict[str, list[str]] = {}
+    for postal_code, commune in session.execute(_ZONE_POSTAL_CODES, {"entries": unique}):
+        by_postal_code.setdefault(postal_code, []).append(commune)
+    found: list[str] = []
+    for entry in unique:
+        path = f"communes[{typed.index(entry)}]"
+        if entry in codes:
+            found.append(entry)
+        elif entry in by_postal_code:
+            found.extend(by_postal_code[entry])
+        else:
+            found.extend(_commune_named(session, entry, path, errors))
+    return list(dict.fromkeys(found))[:MAX_COMMUNES]
+
+
+def _commune_named(session: Session, entry: str, path: str, errors: list[FieldError]) -> list[str]:
+    qualified = _NAME_WITH_DEPARTEMENT.match(entry)
+    name, departement = (qualified["name"], qualified["dep"]) if qualified else (entry, None)
+    rows = session.execute(_ZONE_NAMES, {"name": normalise(name)}).all()
+    if departement:
+        rows = [r for r in rows if r.departement_code == departement]
+    if len(rows) == 1:
+        return [rows[0].code]
+    if not rows:
+        errors.append(
+            FieldError(
+                path,
+                "unknown_commune",
+                f"{entry} is neither an INSEE code, a postal code nor a commune's name.",
             )
-    return [c for c in unique if c in known]
+        )
+    else:
+        choices = ", ".join(f"{r.name} ({r.departement_code})" for r in rows[:10])
+        errors.append(
+            FieldError(path, "ambiguous_commune", f"Several communes have this name: {choices}.")
+        )
+    return []
 
 
 def _webhook_url_ok(url: str) -> bool:

@@ -172,3 +172,22 @@ def test_F16_a_rename_is_audited_with_the_old_and_new_names(client, admin_header
         text("SELECT details FROM audit_log WHERE action = 'agency.renamed'")
     ).scalar_one()
     assert details == {"old": agency["name"], "new": "Century 21 Bastille"}
+
+
+def test_a_zone_is_set_with_postal_codes_and_commune_names(client, admin_headers) -> None:
+    agency = client.post("/api/v1/agencies", json=new_agency(), headers=admin_headers).json()
+    owner = {"Authorization": f"Bearer {issue_key('owner', agency['id'])}"}
+
+    changed = client.patch(
+        "/api/v1/agency",
+        json={"communes": ["35000", "saint-malo", "Saint-Denis (93)", "75056"]},
+        headers=owner,
+    )
+
+    assert changed.status_code == 200, changed.text
+    assert set(changed.json()["zone"]["communes"]) >= {"35238", "35288", "93066", "75056"}
+    ambiguous = client.patch("/api/v1/agency", json={"communes": ["Saint-Denis"]}, headers=owner)
+    assert ambiguous.status_code == 422
+    (error,) = ambiguous.json()["errors"]
+    assert (error["path"], error["code"]) == ("communes[0]", "ambiguous_commune")
+    assert "(974)" in error["message"]  # La Réunion's Saint-Denis is among the choices
