@@ -1,7 +1,7 @@
 """Every mapped table, imported once so that the metadata is complete (Alembic, tests)."""
 
 from engine.accounts.models import ApiKey
-from engine.agencies.models import Agency, AgencyCommune
+from engine.agencies.models import Agency, AgencyApplication, AgencyCommune
 from engine.audit import AuditEntry
 from engine.billing.models import (
     BillingRun,
@@ -38,6 +38,7 @@ from engine.settings import Setting
 
 __all__ = [
     "Agency",
+    "AgencyApplication",
     "AgencyCommune",
     "AgencyUser",
     "ApiKey",

@@ -105,3 +105,45 @@ class AgencyCommune(Base):
         ForeignKey("agency.id", ondelete="CASCADE"), primary_key=True
     )
     commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"), primary_key=True)
+
+
+class AgencyApplication(Base):
+    """An agency asking to join Mandat (engine/agencies/applications.py); an admin decides."""
+
+    __tablename__ = "agency_application"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'refused')", name="status"),
+        CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name="decided"),
+        CheckConstraint("status <> 'refused' OR length(btrim(refusal_reason)) > 0", name="reason"),
+        # One open application per SIRET at a time.
+        Index(
+            "uq_agency_application_pending_siret",
+            "siret",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_agency_application_status", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    name: Mapped[str] = mapped_column(Text)
+    siret: Mapped[str] = mapped_column(String(14))
+    card_number: Mapped[str] = mapped_column(Text)
+    street: Mapped[str] = mapped_column(Text)
+    postal_code: Mapped[str] = mapped_column(String(5))
+    city: Mapped[str] = mapped_column(Text)
+    commune_code: Mapped[str] = mapped_column(String(5))
+    contact_name: Mapped[str] = mapped_column(Text)
+    contact_email: Mapped[str] = mapped_column(Text)
+    contact_phone: Mapped[str | None] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(2), server_default=text("'fr'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[uuid.UUID | None]
+    refusal_reason: Mapped[str | None] = mapped_column(Text)
+    agency_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("agency.id", ondelete="SET NULL")
+    )

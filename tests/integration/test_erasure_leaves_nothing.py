@@ -43,6 +43,7 @@ SEEDED = {
 # Tables that hold nothing a homeowner typed or that was written about one.
 UNRELATED = {
     "agency", "agency_commune", "agency_user", "api_key", "web_session",  # agencies' people
+    "agency_application",  # an agency's own application: its future owner, not a homeowner
     "person_token", "person_totp", "person_recovery_code", "person_passkey", "webauthn_challenge",
     "audit_log",  # ids and rule names, never a person
     "lead_consent", "offer",  # agency names, distances (rounded on erasure), prices
