@@ -61,7 +61,9 @@ def request_estimate(session: Session, request: EstimationRequest, today: date) 
     place = locate(session, request.postal_code, request.city, request.lat, request.lon)
     rules = matching_rules(session)
     agencies = match_lead(session, place, rules)
-    result = estimate(session, request.property_type, request.surface_m2, place, today)
+    result = estimate(
+        session, request.property_type, request.surface_m2, place, today, request.property_facts
+    )
     row = Estimation(
         source=request.source,
         property_type=request.property_type,
