@@ -76,6 +76,16 @@ class EstimationIn(Request):
     property: PropertyIn
     address: AddressIn
     source: Annotated[str, Meta(max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")] | None = None
+    embedding_origin: (
+        Annotated[
+            str,
+            Meta(
+                max_length=300,
+                description="the origin (scheme://host[:port]) of the page that framed the form",
+            ),
+        ]
+        | None
+    ) = None
 
     def request(self) -> EstimationRequest:
         """The engine's request: the property's optional facts as given, nothing else."""
@@ -94,6 +104,7 @@ class EstimationIn(Request):
             property_facts=facts,
             source=self.source,
             street=self.address.street,
+            embedding_origin=self.embedding_origin,
         )
 
 

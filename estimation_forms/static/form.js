@@ -420,6 +420,8 @@ function readProperty() {
 
   const body = { property, address };
   if (source) body.source = source;
+  const origin = embeddingOrigin();
+  if (origin) body.embedding_origin = origin;
   return { body, errors };
 }
 
