@@ -1,7 +1,7 @@
 """partners who may frame the estimation form; the estimation keeps the embedding origin
 
 Revision ID: 0023
-Revises: 0018
+Revises: 0027
 
 A partner (the `source` slug of the embed script) is registered by platform staff with the
 origins whose pages may frame the form: the form page's `frame-ancestors` lists them, and an
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0023"
-down_revision = "0018"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
