@@ -50,6 +50,8 @@ DETAILS = {
     "try_again": "A concurrent change got in the way: send the same request again.",
     "not_found": "Nothing here.",
     "agency_not_found": "No such agency.",
+    "partner_not_found": "No partner named 'immo-partenaire'.",
+    "partner_exists": "A partner named 'immo-partenaire' exists.",
     "api_key_not_found": "Your agency has no key with this id.",
     "api_key_revoked": "This key is revoked: issue a new one.",
     "own_key": "Another owner must change your own key's role.",

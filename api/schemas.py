@@ -76,6 +76,16 @@ class EstimationIn(Request):
     property: PropertyIn
     address: AddressIn
     source: Annotated[str, Meta(max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")] | None = None
+    embedding_origin: (
+        Annotated[
+            str,
+            Meta(
+                max_length=300,
+                description="the origin (scheme://host[:port]) of the page that framed the form",
+            ),
+        ]
+        | None
+    ) = None
 
     def request(self) -> EstimationRequest:
         """The engine's request: the property's optional facts as given, nothing else."""
@@ -94,18 +104,36 @@ class EstimationIn(Request):
             property_facts=facts,
             source=self.source,
             street=self.address.street,
+            embedding_origin=self.embedding_origin,
         )
 
 
+class AdjustmentOut(Struct):
+    """One published factor the property's facts called for ("+4 % : balcon")."""
+
+    key: str
+    basis_points: Annotated[int, Meta(description="+400 is +4 %")]
+    label_fr: str
+    label_en: str
+
+
 class EstimateOut(Struct):
+    """`mid_eur` lies within [`low_eur`, `high_eur`]; `eur_per_m2` is the comparables' median
+    before the property's `adjustments`. `confidence` is read from the comparables' count,
+    dispersion (`dispersion_pct`), distance and age, and is never `high` when `synthetic`."""
+
     available: bool
     low_eur: int | None
     mid_eur: int | None
     high_eur: int | None
     eur_per_m2: int | None
     comparables: int
-    confidence: str
+    confidence: Literal["high", "medium", "low", "none"]
     synthetic: bool
+    adjustments: list[AdjustmentOut] = msgspec.field(default_factory=list)
+    dispersion_pct: int | None = None
+    median_distance_m: int | None = None
+    median_age_months: int | None = None
 
 
 class NamedAgencyOut(Struct):

@@ -21,6 +21,7 @@ from engine.estimation.models import ComparableSale
 from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, PostalCode
 from engine.intake.models import ConsentText, Estimation, Lead, LeadConsent
 from engine.notify.models import OutboxMessage
+from engine.partners.models import Partner
 from engine.people.models import (
     AgencyUser,
     PersonPasskey,
@@ -66,6 +67,7 @@ __all__ = [
     "NumberSeries",
     "Offer",
     "OutboxMessage",
+    "Partner",
     "PaymentAttempt",
     "PersonPasskey",
     "PersonRecoveryCode",

@@ -49,6 +49,7 @@ BUSINESS_TABLES = (
     "web_session",
     "agency_user",
     "rate_bucket",
+    "partner",
 )
 
 

@@ -1,17 +1,25 @@
-"""Platform staff: the rules' settings and the price grid, each change audited."""
+"""Platform staff: the rules' settings, the price grid and the partners who may embed the form,
+each change audited."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, get, patch, put
+from litestar import Controller, get, patch, post, put
 from litestar.di import Provide
-from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.admin.schemas import AuditPage, PriceGridOut, SettingsOut
+from api.admin.schemas import (
+    AuditPage,
+    PartnerChangeIn,
+    PartnerIn,
+    PartnerOut,
+    PriceGridOut,
+    SettingsOut,
+)
 from api.auth import Caller, principal
-from api.contract import KEYED, UNREADABLE, operation
+from api.contract import KEYED, UNREADABLE, conflict, not_found, operation
 from api.schemas import shaped
 from engine.administration import (
     AuditQuery,
@@ -21,6 +29,7 @@ from engine.administration import (
     publish_price_grid,
     settings_in_force,
 )
+from engine.partners.service import change_partner, list_partners, register_partner
 from engine.pricing.grid import PriceGrid
 
 
@@ -87,6 +96,42 @@ class AdminController(Controller):
     def publish(self, caller: Caller, data: JSONBody[dict[str, Any]]) -> PriceGridOut:
         """Admin. Offers already priced keep their prices; new offers use this version."""
         return _grid(publish_price_grid(caller, data))
+
+    @get(
+        "/admin/partners",
+        sync_to_thread=True,
+        summary="The partners who may embed the estimation form, and their origins",
+        **operation("listPartners", *KEYED),
+    )
+    def partners(self, caller: Caller) -> list[PartnerOut]:
+        """Admin and finance."""
+        return shaped(list_partners(caller), list[PartnerOut])
+
+    @post(
+        "/admin/partners",
+        sync_to_thread=True,
+        status_code=201,
+        summary="Register a partner: the form's source slug and the origins that may frame it",
+        **operation("registerPartner", *KEYED, UNREADABLE, conflict("partner_exists")),
+    )
+    def register(self, caller: Caller, data: JSONBody[PartnerIn]) -> PartnerOut:
+        """Admin. The form page sent with `source=<slug>` may then be framed by these origins
+        only; origins are HTTPS (loopback excepted). Audited."""
+        partner = register_partner(caller, data.slug, data.name, data.allowed_origins)
+        return shaped(partner, PartnerOut)
+
+    @patch(
+        "/admin/partners/{slug:str}",
+        sync_to_thread=True,
+        summary="Rename a partner or replace its allowed origins",
+        **operation("changePartner", *KEYED, UNREADABLE, not_found("partner_not_found")),
+    )
+    def amend_partner(
+        self, caller: Caller, slug: FromPath[str], data: JSONBody[PartnerChangeIn]
+    ) -> PartnerOut:
+        """Admin. Audited with the origins before and after."""
+        partner = change_partner(caller, slug, data.name, data.allowed_origins)
+        return shaped(partner, PartnerOut)
 
 
 def _grid(grid: PriceGrid) -> PriceGridOut:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
-from api.schemas import Out
+from api.schemas import Out, Request
 
 Decimal = Annotated[str, Meta(description="an exact decimal, as text", examples=["1.2"])]
 
@@ -99,3 +99,45 @@ class AuditEntryOut(Out):
 class AuditPage(Out):
     items: list[AuditEntryOut]
     next_before_id: Annotated[int | None, Meta(description="send as before_id for older")]
+
+
+Slug = Annotated[
+    str,
+    Meta(
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="the embed script's data-source, and the form URL's source",
+    ),
+]
+Origins = Annotated[
+    list[Annotated[str, Meta(max_length=300)]],
+    Meta(
+        min_length=1,
+        max_length=20,
+        description="scheme://host[:port] of the pages that may frame the form; HTTPS",
+        examples=[["https://www.immo-partenaire.fr"]],
+    ),
+]
+
+
+class PartnerIn(Request):
+    """A partner site that embeds the estimation form."""
+
+    slug: Slug
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    allowed_origins: Origins
+
+
+class PartnerChangeIn(Request):
+    """A new name, or a new list of origins replacing the old one."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    allowed_origins: Origins | None = None
+
+
+class PartnerOut(Out):
+    slug: str
+    name: str
+    allowed_origins: list[str]
+    created_at: datetime
+    updated_at: datetime

@@ -147,11 +147,24 @@ class LeadController(Controller):
         media_type="text/csv",
         **operation("exportPurchases", *KEYED, AGENCY_KEY),
     )
-    def purchases_export(self, caller: Caller) -> Response[str]:
+    def purchases_export(
+        self,
+        caller: Caller,
+        format: Annotated[
+            Literal["excel"] | None,
+            QueryParameter(
+                description="`excel`: as French Excel opens it (UTF-8 with BOM, semicolons, "
+                "French columns and values, decimal comma); without it, the CRM layout: "
+                "UTF-8, commas, English column names, ISO dates, decimal point"
+            ),
+        ] = None,
+    ) -> Response[str]:
+        excel = format == "excel"
+        name = "mandat-achats.csv" if excel else "mandat-purchases.csv"
         return Response(
-            export_purchases(caller),
+            export_purchases(caller, excel),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="mandat-purchases.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     @get(

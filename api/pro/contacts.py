@@ -18,6 +18,7 @@ from engine.errors import Conflict, Forbidden, NotFound, PaymentRequired, RuleVi
 from engine.people.sessions import SignedIn
 from engine.sales.flows import (
     buy_lead,
+    export_purchases,
     purchased_leads,
     read_offer,
     read_purchased_lead,
@@ -86,6 +87,21 @@ class ContactPages(Controller):
             return person
         page = purchased_leads(person.caller, 50, cursor or None)
         return web.render(request, "contacts.html", person, page=page, first_page=not cursor)
+
+    @get("/contacts.csv", sync_to_thread=True)
+    def contacts_for_excel(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Every contact of the agency as French Excel opens it (audited, like the API's)."""
+        person = web.gate(request)
+        if not isinstance(person, SignedIn):
+            return person
+        return Response(
+            export_purchases(person.caller, excel=True),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": 'attachment; filename="mandat-achats.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @get("/contacts/{purchase_id:uuid}", sync_to_thread=True)
     def contact(

@@ -1,7 +1,9 @@
 """The embeddable estimation form: the loader script, the form page and its assets.
 
-The page is embeddable by any site (`frame-ancestors *`) but runs only its own code: the
-content security policy allows scripts, styles and requests to this origin alone.
+The page runs only its own code (the content security policy allows scripts, styles and
+requests to this origin alone), and may be framed only by the pages of the partner named by its
+`source` (the embed script's `data-source`): `frame-ancestors` lists that partner's registered
+origins. An unknown or missing `source` is framed by Mandat's own pages only (issue 12, F3).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from functools import cache
 
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
+from engine.partners.service import origins_for_form
 from estimation_forms import STATIC_DIR
 
 ASSETS = {"form.css": "text/css", "form.js": "text/javascript"}
@@ -22,9 +25,16 @@ FORM_POLICY = "; ".join(
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",
-        "frame-ancestors *",
     ]
 )
+
+
+def form_policy(framing_origins: list[str]) -> str:
+    """The form's policy: framed by the partner's origins, or by Mandat's own pages only."""
+    ancestors = " ".join(framing_origins) or "'self'"
+    return f"{FORM_POLICY}; frame-ancestors {ancestors}"
+
+
 COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
@@ -43,14 +53,14 @@ async def embed_script() -> Response[bytes]:
     )
 
 
-@get("/forms/estimation", include_in_schema=False)
-async def form_page() -> Response[bytes]:
+@get("/forms/estimation", include_in_schema=False, sync_to_thread=True)
+def form_page(source: FromQuery[str | None] = None) -> Response[bytes]:
     return Response(
         _read("form.html"),
         media_type="text/html",
         headers={
             **COMMON_HEADERS,
-            "Content-Security-Policy": FORM_POLICY,
+            "Content-Security-Policy": form_policy(origins_for_form(source)),
             "Cache-Control": "no-cache",
         },
     )

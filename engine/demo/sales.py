@@ -1,11 +1,16 @@
 """Synthetic comparable sales, written as a DVF file and imported by the real importer.
 
-Generated, deterministic for a seed, flagged `synthetic` everywhere they show. Prices follow a
-log-normal model calibrated on the public anchors of `data/price_anchors.csv` (each row names
-its source): the national 10th and 90th percentiles of €/m² per type set the spread, population
-density explains part of it, and a few city medians pin their communes. Sales are placed like
-the population, dated within the last three years; houses sometimes come with an outbuilding
-and a second parcel, so that the importer's grouping is exercised.
+Generated, deterministic for a seed, flagged `synthetic` everywhere they show (an estimate made
+from them says so, and is never more than medium confidence). Prices follow a log-normal model
+calibrated on the public anchors of `data/price_anchors.csv` (each row names its source): the
+big cities' medians per type (2025 orders of magnitude) pin their communes and arrondissements;
+elsewhere, the national 10th and 90th percentiles of €/m² per type set the spread, population
+density explains part of it, and each commune gets its own draw of the rest, kept within those
+percentiles, so that no unanchored town outprices the anchored cities (a flat in a dense town is
+never dearer per m² than a house in Paris). A sale then varies around its commune's median as
+sales do within a few streets. Sales are placed like the population, dated within the last
+three years; houses sometimes come with an outbuilding and a second parcel, so that the
+importer's grouping is exercised.
 """
 
 from __future__ import annotations
@@ -27,25 +32,52 @@ from engine.progress import Progress
 
 ANCHORS = Path(__file__).parent / "data" / "price_anchors.csv"
 Z90 = 1.2816  # standard normal 90th percentile
-DENSITY_SHARE = 0.6  # of the log-price variance explained by density
+DENSITY_SHARE = 0.6  # of the communes' log-price variance explained by density
+LOCAL_SIGMA = 0.15  # a sale's log-price spread around its commune's median (≈ ±10 % IQR)
 HEADER = LAYOUT
 
 
-def price_model() -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
-    """({type: (log median, log sigma)}, {city INSEE code: apartment median €/m²})."""
+Spread = dict[str, tuple[float, float, float, float]]
+
+
+def price_model() -> tuple[Spread, dict[tuple[str, str], float]]:
+    """({type: (log median, log sigma, log p10, log p90)}, {(city INSEE code, type): median
+    €/m²})."""
     with ANCHORS.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    spread: dict[str, tuple[float, float]] = {}
+    spread: Spread = {}
     for kind in ("maison", "appartement"):
         p10, p90 = (
-            float(next(r["eur_per_m2"] for r in rows
-                       if r["anchor"] == "france" and r["property_type"] == kind
-                       and r["statistic"] == s))
+            math.log(float(next(r["eur_per_m2"] for r in rows
+                                if r["anchor"] == "france" and r["property_type"] == kind
+                                and r["statistic"] == s)))
             for s in ("p10", "p90")
         )  # fmt: skip
-        spread[kind] = ((math.log(p10) + math.log(p90)) / 2, math.log(p90 / p10) / (2 * Z90))
-    cities = {r["anchor"]: float(r["eur_per_m2"]) for r in rows if r["statistic"] == "median"}
+        spread[kind] = ((p10 + p90) / 2, (p90 - p10) / (2 * Z90), p10, p90)
+    cities = {
+        (r["anchor"], r["property_type"]): float(r["eur_per_m2"])
+        for r in rows
+        if r["statistic"] == "median"
+    }
     return spread, cities
+
+
+def commune_median(
+    kind: str,
+    anchor: float | None,
+    density_z: float,
+    own_z: float,
+    spread: Spread,
+) -> float:
+    """A commune's median €/m² for a type: its city's anchor, or the national model for its
+    density and its own draw, within the national 10th–90th percentiles."""
+    if anchor:
+        return anchor
+    log_median, sigma, log_p10, log_p90 = spread[kind]
+    value = log_median + sigma * (
+        math.sqrt(DENSITY_SHARE) * density_z + math.sqrt(1 - DENSITY_SHARE) * own_z
+    )
+    return math.exp(min(max(value, log_p10), log_p90))
 
 
 def _densities(session: Session, codes: list[str]) -> np.ndarray:
@@ -75,6 +107,7 @@ def write_sales(session: Session, count: int, path: Path, seed: int, today: date
     z = (log_density - log_density.mean()) / max(log_density.std(), 1e-9)
     houses = rng.random(count) < 1 / (1 + np.exp(1.5 * z))  # the denser, the fewer houses
     spread, cities = price_model()
+    own = {kind: rng.normal(0, 1, size=len(sample.codes)) for kind in spread}
     days = rng.integers(0, 3 * 365, size=count)
     with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -82,17 +115,14 @@ def write_sales(session: Session, count: int, path: Path, seed: int, today: date
         for i in range(count):
             kind = "maison" if houses[i] else "appartement"
             code = sample.codes[picks[i]]
-            log_median, sigma = spread[kind]
-            city = cities.get(parent.get(code) or code)
-            if city and kind == "appartement":
-                log_median, z_i = math.log(city), 0.0
-            else:
-                z_i = float(z[i])
-            log_price = (
-                log_median
-                + sigma * math.sqrt(DENSITY_SHARE) * z_i
-                + rng.normal(0, sigma * math.sqrt(1 - DENSITY_SHARE))
+            median = commune_median(
+                kind,
+                cities.get((parent.get(code) or code, kind)),
+                float(z[i]),
+                float(own[kind][picks[i]]),
+                spread,
             )
+            log_price = math.log(median) + rng.normal(0, LOCAL_SIGMA)
             surface = round(float(rng.lognormal(math.log(100 if houses[i] else 55), 0.35)))
             surface = max(surface, 9)
             price = round(math.exp(log_price) * surface, -2)

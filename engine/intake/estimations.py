@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine.errors import RuleViolation
 from engine.estimation.estimate import Estimate, estimate
 from engine.geo.locate import locate
+from engine.intake.leads import ORIGIN
 from engine.intake.models import Estimation
 from engine.matching.rules import Candidate
 from engine.matching.service import match_lead
@@ -36,6 +37,7 @@ class EstimationRequest:
     property_facts: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
     street: str | None = None
+    embedding_origin: str | None = None  # the page that framed the form, as the form saw it
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,22 @@ def request_estimate(session: Session, request: EstimationRequest, today: date) 
             "surface_out_of_range",
             f"The surface is between {SURFACE_MIN_M2} and {SURFACE_MAX_M2:,} m².",
         )
+    origin = request.embedding_origin.lower() if request.embedding_origin else None
+    if origin is not None and not ORIGIN.match(origin):
+        raise RuleViolation.at(
+            "embedding_origin",
+            "invalid_origin",
+            "The embedding page's origin, as scheme://host[:port].",
+        )
     place = locate(session, request.postal_code, request.city, request.lat, request.lon)
     rules = matching_rules(session)
     agencies = match_lead(session, place, rules)
-    result = estimate(session, request.property_type, request.surface_m2, place, today)
+    result = estimate(
+        session, request.property_type, request.surface_m2, place, today, request.property_facts
+    )
     row = Estimation(
         source=request.source,
+        embedding_origin=origin,
         property_type=request.property_type,
         surface_m2=request.surface_m2,
         property={

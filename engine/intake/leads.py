@@ -38,7 +38,7 @@ NAME_MAX = 100
 TICKED_VIA = ("box", "all")
 # A web origin: scheme, host (name, IPv4 or [IPv6]) and an optional port; "null" for a page
 # without one (a sandboxed frame, a file).
-_ORIGIN = re.compile(r"^(https?://([a-z0-9.-]{1,253}|\[[0-9a-f:.]{2,45}\])(:[0-9]{1,5})?|null)$")
+ORIGIN = re.compile(r"^(https?://([a-z0-9.-]{1,253}|\[[0-9a-f:.]{2,45}\])(:[0-9]{1,5})?|null)$")
 
 
 @dataclass
@@ -313,7 +313,7 @@ def _validate(
                 )
             )
     origin = submission.consent_origin
-    if origin is not None and not _ORIGIN.match(origin.lower()):
+    if origin is not None and not ORIGIN.match(origin.lower()):
         errors.append(
             FieldError(
                 "consent.embedding_origin",

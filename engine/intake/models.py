@@ -41,6 +41,8 @@ class Estimation(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     source: Mapped[str | None] = mapped_column(Text)
+    # The origin of the page that framed the form (as the form saw it), or the form's own.
+    embedding_origin: Mapped[str | None] = mapped_column(Text)
     property_type: Mapped[str] = mapped_column(String(16))
     surface_m2: Mapped[float] = mapped_column(Numeric(8, 2))
     # Every property fact as given (rooms, floor, lift, …), for the lead and the catalogue.

@@ -49,7 +49,8 @@ def work_purchased_lead(
         return update_purchase(session, caller, purchase_id, pipeline_status, notes)
 
 
-def export_purchases(caller: Principal) -> str:
-    """Every purchased lead of the agency as CSV (audited: contacts leave Mandat)."""
+def export_purchases(caller: Principal, excel: bool = False) -> str:
+    """Every purchased lead of the agency as CSV (audited: contacts leave Mandat); `excel`: as
+    French Excel opens it."""
     with unit_of_work() as session:
-        return "".join(purchases_csv(session, caller))
+        return "".join(purchases_csv(session, caller, excel))

@@ -20,6 +20,7 @@ from engine.audit import record
 from engine.errors import FieldError, NotFound, RuleViolation
 from engine.money import decimal_euros
 from engine.pagination import read_cursor, write_cursor
+from engine.sales import excel as excel_layout
 from engine.sales.models import PIPELINE
 from engine.sales.read_models import Page, Project, PurchasedLead, address_of, contact_of
 
@@ -148,18 +149,24 @@ CSV_COLUMNS = [
 ]
 
 
-def purchases_csv(session: Session, actor: Principal) -> Iterator[str]:
-    """Every purchase of the agency as CSV rows (UTF-8, header first), for its CRM."""
+def purchases_csv(session: Session, actor: Principal, excel: bool = False) -> Iterator[str]:
+    """Every purchase of the agency as CSV rows, header first: for its CRM (UTF-8, commas,
+    the API's names and values), or, `excel`, as French Excel opens it (engine/sales/excel.py)."""
     agency_id = actor.agency()
-    record(session, actor, "purchases.exported", "agency", agency_id)
+    layout = {"layout": "excel"} if excel else {}
+    record(session, actor, "purchases.exported", "agency", agency_id, **layout)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    yield _drain(buffer)
+    writer = csv.writer(buffer, delimiter=";" if excel else ",")
+    writer.writerow(excel_layout.HEADERS if excel else CSV_COLUMNS)
+    yield (excel_layout.BOM if excel else "") + _drain(buffer)
     rows = session.execute(
         text(f"{_PURCHASES} ORDER BY p.created_at, p.id"), {"agency": agency_id}
     ).mappings()
     for row in rows:
+        if excel:
+            writer.writerow(excel_layout.row_cells(row, decimal_euros(row["price_cents"]), _safe))
+            yield _drain(buffer)
+            continue
         writer.writerow(
             [
                 row["id"],

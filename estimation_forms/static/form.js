@@ -66,6 +66,12 @@ const TEXTS = {
   conf_medium: ["moyenne", "medium"],
   conf_low: ["faible", "low"],
   conf_none: ["non évaluée", "unrated"],
+  conf_why: ["Cette fiabilité tient au nombre de ventes comparables, à l'écart de leurs prix au m² (±{p} % autour de la médiane), à leur distance ({d} en médiane) et à leur ancienneté ({m} mois en médiane).", "This confidence comes from the number of comparable sales, the spread of their prices per m² (±{p} % around the median), their distance ({d} median) and their age ({m} months median)."],
+  conf_why_synthetic: ["Elle n'est jamais élevée sur des ventes fictives.", "It is never high on fictitious sales."],
+  adjustments: ["Ajustements pour votre bien, inclus dans la valeur :", "Adjustments for your property, included in the value:"],
+  adjustment: ["{p} : {l}", "{p}: {l}"],
+  km: ["{v} km", "{v} km"],
+  km_near: ["moins de 0,1 km", "under 0.1 km"],
   unavailable_title: ["Estimation indisponible", "Estimate unavailable"],
   unavailable: ["Nous n'avons pas assez de ventes comparables pour estimer ce bien automatiquement.", "There are not enough comparable sales to estimate this property automatically."],
   unavailable_agencies: ["Les agences ci-dessous peuvent l'estimer gratuitement lors d'une visite.", "The agencies below can estimate it for free during a visit."],
@@ -424,6 +430,8 @@ function readProperty() {
 
   const body = { property, address };
   if (source) body.source = source;
+  const origin = embeddingOrigin();
+  if (origin) body.embedding_origin = origin;
   return { body, errors };
 }
 
@@ -449,6 +457,13 @@ async function submitProperty(event) {
 
 /* ---------- step 2: the estimate, the agencies, the contact ---------- */
 
+/** Why the estimate is as sure as it says: what its comparables are like. */
+function confidenceWhy(e) {
+  const km = e.median_distance_m < 100 ? t("km_near") : t("km", { v: format(e.median_distance_m / 1000, { maximumFractionDigits: 1 }) });
+  const why = t("conf_why", { p: format(e.dispersion_pct / 2), d: km, m: format(e.median_age_months) });
+  return e.synthetic ? `${why} ${t("conf_why_synthetic")}` : why;
+}
+
 function renderEstimation(fresh) {
   const { estimate: e, agencies } = S.estimation;
   const texts = e.available
@@ -464,6 +479,15 @@ function renderEstimation(fresh) {
       ]
     : ["", t("unavailable_title"), t("unavailable"), agencies.length ? t("unavailable_agencies") : ""];
   ["estimate-lead-in", "estimate-range", "estimate-mid", "estimate-facts"].forEach((id, i) => ($(id).textContent = texts[i]));
+  $("estimate-why").textContent = e.available && e.dispersion_pct != null ? confidenceWhy(e) : "";
+  const adjustments = (e.available && e.adjustments) || [];
+  $("adjustments").hidden = !adjustments.length;
+  $("adjustment-list").replaceChildren(
+    ...adjustments.map((a) => {
+      const percent = format(a.basis_points / 10000, { style: "percent", signDisplay: "always", maximumFractionDigits: 1 });
+      return el("li", {}, t("adjustment", { p: percent, l: S.lang === "en" ? a.label_en : a.label_fr }));
+    }),
+  );
   $("synthetic-notice").hidden = !e.synthetic;
 
   // No box is ticked in advance: only the person's own ticks count as consent (S.ticks).

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,34 +33,65 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
-def partner_site(live_server: str) -> Iterator[str]:
-    """A partner's page on another origin (`localhost`, another port) embedding the form."""
-    page = f"""<!doctype html>
+class PartnerPages(BaseHTTPRequestHandler):
+    """A partner's page at `/<slug>`: it embeds the form with one script tag, `data-source` the
+    slug. Its host CSS tries hard to leak into the form."""
+
+    form_base = ""
+
+    def do_GET(self) -> None:
+        slug = self.path.strip("/").split("?")[0] or "immo-partenaire"
+        page = f"""<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><title>Immo Partenaire</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body {{ font: 20px Georgia, serif; color: #400; margin: 0 8px; }}
 input, button, label {{ font-size: 40px !important; color: red !important; }}</style></head>
 <body><h1>Immo Partenaire</h1><p>Estimez votre bien gratuitement :</p>
-<script src="{live_server}/embed/estimation.js" data-source="immo-partenaire" async></script>
+<script src="{self.form_base}/embed/estimation.js" data-source="{slug}" async></script>
 <p>Pied de page du partenaire.</p></body></html>""".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
 
-    class Partner(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
+    def log_message(self, *_: Any) -> None:
+        pass
 
-        def log_message(self, *_: Any) -> None:
-            pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Partner)
+def serve_partner_pages(form_base: str, host: str) -> Iterator[str]:
+    """Partner pages on `host` (another origin than the form's), until the generator closes."""
+    handler = type("Pages", (PartnerPages,), {"form_base": form_base})
+    server = ThreadingHTTPServer((host, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://localhost:{server.server_address[1]}/"
-    server.shutdown()
+    try:
+        yield f"http://{'localhost' if host == '127.0.0.1' else host}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def partner_origin(live_server: str) -> Iterator[str]:
+    """The origin of a partner's site (`localhost`, another port than the form's)."""
+    yield from serve_partner_pages(live_server, "127.0.0.1")
+
+
+@pytest.fixture
+def partner_site(partner_origin: str, clean_db: str) -> str:
+    """The page of the partner `immo-partenaire`, registered with its origin, embedding the
+    form."""
+    register_partner(clean_db, "immo-partenaire", [partner_origin])
+    return f"{partner_origin}/immo-partenaire"
+
+
+def register_partner(database_url: str, slug: str, origins: list[str]) -> None:
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO partner (slug, name, allowed_origins) VALUES (%s, %s, %s)"
+            " ON CONFLICT (slug) DO UPDATE SET allowed_origins = excluded.allowed_origins",
+            (slug, slug.replace("-", " ").title(), origins),
+        )
 
 
 @pytest.fixture

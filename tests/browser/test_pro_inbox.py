@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -247,6 +248,10 @@ def test_a_buyer_buys_a_lead_with_the_keyboard_alone(
     assert page.locator("tbody tr").count() == 1
     assert serious_accessibility_violations(page) == []
     shots(page, f"{lang}-3-contacts")
+    with page.expect_download() as download:  # the export for French Excel, from the page
+        page.click("#export")
+    header = Path(download.value.path()).read_bytes().splitlines()[0]
+    assert header.startswith("\ufeffRéférence de l'achat;Acheté le;".encode())
     page.click("nav >> text=" + ("Tableau de bord" if lang == "fr" else "Dashboard"))
     page.wait_for_selector("#stages-title")
     assert serious_accessibility_violations(page) == []

@@ -128,6 +128,25 @@ def change_setting(w: World) -> list[Entry]:
     return [("setting.changed", "shared_cap", "admin")]
 
 
+def register_and_change_partner(w: World) -> list[Entry]:
+    partner = {
+        "slug": "immo-partenaire",
+        "name": "Immo Partenaire",
+        "allowed_origins": ["https://www.immo-partenaire.fr"],
+    }
+    registered = w.client.post("/api/v1/admin/partners", json=partner, headers=w.admin)
+    changed = w.client.patch(
+        "/api/v1/admin/partners/immo-partenaire",
+        json={"allowed_origins": ["https://estimer.immo-partenaire.fr"]},
+        headers=w.admin,
+    )
+    assert (registered.status_code, changed.status_code) == (201, 200)
+    return [
+        ("partner.registered", "immo-partenaire", "admin"),
+        ("partner.changed", "immo-partenaire", "admin"),
+    ]
+
+
 def create_agency(w: World) -> list[Entry]:
     body = {
         "name": "Agence de la Gare",
@@ -191,7 +210,8 @@ def issue_staff_key(w: World) -> list[Entry]:
 ACTIONS = [
     reveal, export_purchases, export_homeowner, erase_homeowner, withdraw_consent,
     refund_decision("approve"), refund_decision("reject"), publish_price_grid, change_setting,
-    create_agency, change_agency, issue_agency_key, revoke_key, change_role, issue_staff_key,
+    register_and_change_partner, create_agency, change_agency, issue_agency_key, revoke_key,
+    change_role, issue_staff_key,
 ]  # fmt: skip
 
 

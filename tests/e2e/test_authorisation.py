@@ -21,6 +21,7 @@ STAFF_ONLY = {
     "/api/v1/admin/leads/{lead_id:uuid}",
     "/api/v1/refund-requests/{request_id:uuid}/decision",
     "/api/v1/billing/runs/{run_id:uuid}",
+    "/api/v1/admin/partners/{slug:str}",
 }
 BODIES: dict[str, Any] = {
     "POST /api/v1/leads/{lead_id:uuid}/purchase": {"mode": "exclusive", "price_cents": 100},
@@ -36,6 +37,7 @@ BODIES: dict[str, Any] = {
     "POST /api/v1/refund-requests/{request_id:uuid}/decision": {"decision": "approve", "note": "x"},
     "POST /api/v1/estimations/{estimation_id:uuid}/lead": None,  # public: the id is the secret
     "POST /api/v1/me/consents/{agency_id:uuid}/withdraw": None,  # the homeowner's signed link
+    "PATCH /api/v1/admin/partners/{slug:str}": {"allowed_origins": ["https://evil.example"]},
 }
 
 

@@ -54,16 +54,21 @@ def test_a_homeowner_gets_an_estimate_and_the_nearest_agencies(client, session) 
 
     assert answer.status_code == 201
     body = answer.json()
-    assert body["estimate"] == {
-        "available": True,
-        "low_eur": 227_500,
+    estimate = body["estimate"]
+    # Twelve identical generated sales: medium at most (never high on synthetic data), and a
+    # range no narrower than ±10 % around the central value, which it contains.
+    assert {k: estimate[k] for k in ("low_eur", "mid_eur", "high_eur")} == {
+        "low_eur": 204_800,
         "mid_eur": 227_500,
-        "high_eur": 227_500,
-        "eur_per_m2": 3_500,
-        "comparables": 12,
-        "confidence": "high",
-        "synthetic": True,
+        "high_eur": 250_300,
     }
+    assert (estimate["confidence"], estimate["synthetic"]) == ("medium", True)
+    assert (estimate["eur_per_m2"], estimate["comparables"], estimate["available"]) == (
+        3_500,
+        12,
+        True,
+    )
+    assert (estimate["adjustments"], estimate["dispersion_pct"]) == ([], 0)  # 2nd floor, lift
     assert [a["name"] for a in body["agencies"]] == ["Agence Rennes Centre", "Agence Cesson"]
     assert body["agencies"][0]["id"] == str(near)
     assert set(body["agencies"][0]) == {"id", "name", "distance_km", "reach"}
@@ -115,3 +120,25 @@ def test_bad_input_is_a_422_at_its_field_and_nothing_is_stored(
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert path in [e["path"] for e in answer.json()["errors"]]
     assert session.execute(text("SELECT count(*) FROM estimation")).scalar_one() == 0
+
+
+def test_the_property_s_facts_move_the_estimate_by_published_factors(client, session) -> None:
+    add_rennes_sales(session, 12, 3_500)
+    session.commit()
+    ground_floor = with_changes(
+        property__floor=0, property__outdoor_space="balcony", property__parking=True
+    )
+
+    plain = client.post("/api/v1/estimations", json=BODY).json()["estimate"]
+    moved = client.post("/api/v1/estimations", json=ground_floor).json()["estimate"]
+
+    assert [(a["key"], a["basis_points"], a["label_fr"]) for a in moved["adjustments"]] == [
+        ("ground_floor", -800, "rez-de-chaussée"),
+        ("balcony", 400, "balcon"),
+        ("parking", 400, "parking ou garage"),
+    ]
+    assert moved["mid_eur"] == round(plain["mid_eur"] * 0.92 * 1.04 * 1.04, -2)
+    assert moved["low_eur"] <= moved["mid_eur"] <= moved["high_eur"]
+    assert moved["eur_per_m2"] == plain["eur_per_m2"]  # the comparables did not change
+    stored = session.execute(text("SELECT estimate->'adjustments' FROM estimation")).scalars()
+    assert sorted(len(a) for a in stored) == [0, 3]

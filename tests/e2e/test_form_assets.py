@@ -21,12 +21,12 @@ def test_the_whole_form_weighs_under_50_kb_over_the_wire(client) -> None:
     assert sum(sizes.values()) < 50_000, sizes
 
 
-def test_the_form_page_runs_only_its_own_code_and_may_be_framed_anywhere(client) -> None:
-    page = client.get("/forms/estimation")
+def test_the_form_page_runs_only_its_own_code_and_no_unknown_site_may_frame_it(client) -> None:
+    page = client.get("/forms/estimation?source=unregistered")
 
     policy = page.headers["content-security-policy"]
     assert "default-src 'self'" in policy
-    assert "frame-ancestors *" in policy
+    assert "frame-ancestors 'self'" in policy  # registered partners: tests/e2e/test_partners.py
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["content-type"].startswith("text/html")
     assert client.get("/embed/estimation.js").headers["content-type"].startswith("text/javascript")

@@ -50,7 +50,7 @@ UNRELATED = {
     "ledger_line", "invoice", "credit_note", "document_line", "number_series", "billing_run",
     "einvoice", "einvoice_status", "einvoice_transmission", "payment_attempt", "dunning",
     "stripe_event",  # agencies' payments; payloads emptied by retention (own test below)
-    "price_grid", "setting", "consent_text",
+    "price_grid", "setting", "consent_text", "partner",  # partner sites and their origins
     "commune", "commune_alias", "departement", "postal_code", "comparable_sale", "dataset_load",
     "spatial_ref_sys", "alembic_version",
 }  # fmt: skip
