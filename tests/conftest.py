@@ -49,6 +49,8 @@ BUSINESS_TABLES = (
     "web_session",
     "agency_user",
     "rate_bucket",
+    "ban_address",
+    "ban_street",
 )
 
 

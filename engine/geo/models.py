@@ -75,3 +75,51 @@ class DatasetLoad(Base):
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     version: Mapped[str] = mapped_column(Text)
     rows: Mapped[int] = mapped_column(Integer)
+
+
+class BanAddress(Base):
+    """An address point of the Base Adresse Nationale: a number (and its bis, ter…) on a street
+    or a lieu-dit of a commune. Loaded by `mandat ban import`, one département at a time."""
+
+    __tablename__ = "ban_address"
+    __table_args__ = (
+        Index("ix_ban_address_departement_code", "departement_code"),
+        Index("ix_ban_address_street", "commune_code", "street_key", "number"),
+        Index("ix_ban_address_lieu_dit", "commune_code", "lieu_dit_key", "number"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    departement_code: Mapped[str] = mapped_column(String(3))
+    # The commune as the BAN names it (an arrondissement in Paris, Lyon and Marseille).
+    commune_code: Mapped[str] = mapped_column(String(5))
+    postal_code: Mapped[str | None] = mapped_column(String(5))
+    # Street and lieu-dit names reduced to comparable words (`engine.geo.street_names`).
+    street_key: Mapped[str] = mapped_column(Text)
+    lieu_dit_key: Mapped[str | None] = mapped_column(Text)
+    number: Mapped[int | None] = mapped_column(Integer)
+    # The repetition index, lower case: "" for none, "bis", "ter", "a", "b"…
+    rep: Mapped[str] = mapped_column(Text)
+    location: Mapped[WKBElement] = mapped_column(Geography("POINT", srid=4326, spatial_index=False))
+    synthetic: Mapped[bool]
+
+
+class BanStreet(Base):
+    """A street or lieu-dit of a commune, derived from its address points on import: the name
+    the form suggests, and the centre of its points where a lead is placed when its number is
+    not known."""
+
+    __tablename__ = "ban_street"
+    __table_args__ = (
+        Index("ix_ban_street_departement_code", "departement_code"),
+        Index("ix_ban_street_commune_code_search_key", "commune_code", "search_key", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    departement_code: Mapped[str] = mapped_column(String(3))
+    commune_code: Mapped[str] = mapped_column(String(5))
+    postal_code: Mapped[str | None] = mapped_column(String(5))
+    name: Mapped[str] = mapped_column(Text)
+    search_key: Mapped[str] = mapped_column(Text)
+    addresses: Mapped[int] = mapped_column(Integer)
+    location: Mapped[WKBElement] = mapped_column(Geography("POINT", srid=4326, spatial_index=False))
+    synthetic: Mapped[bool]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import RuleViolation
 from engine.estimation.estimate import Estimate, estimate
+from engine.geo.addresses import place_at_street
 from engine.geo.locate import locate
 from engine.intake.models import Estimation
 from engine.matching.rules import Candidate
@@ -43,6 +44,8 @@ class EstimationAnswer:
     id: uuid.UUID
     estimate: Estimate
     agencies: list[Candidate]
+    # address, street, coordinates or town_hall: where the distances to the agencies are from.
+    location_precision: str
 
 
 def request_estimate(session: Session, request: EstimationRequest, today: date) -> EstimationAnswer:
@@ -59,6 +62,8 @@ def request_estimate(session: Session, request: EstimationRequest, today: date) 
             f"The surface is between {SURFACE_MIN_M2} and {SURFACE_MAX_M2:,} m².",
         )
     place = locate(session, request.postal_code, request.city, request.lat, request.lon)
+    if place.precision == "town_hall":
+        place = place_at_street(session, place, request.street)
     rules = matching_rules(session)
     agencies = match_lead(session, place, rules)
     result = estimate(session, request.property_type, request.surface_m2, place, today)
@@ -96,4 +101,4 @@ def request_estimate(session: Session, request: EstimationRequest, today: date) 
     )
     session.add(row)
     session.flush()
-    return EstimationAnswer(row.id, result, agencies)
+    return EstimationAnswer(row.id, result, agencies, place.precision)
