@@ -192,7 +192,7 @@ def main() -> None:
         print(f"  {name:<22} {figure['median']:>12,.0f}  (min {figure['min']:,.0f})")
     floor = speed["bare COPY (floor)"]["median"]
     print(f"  import / floor        {speed['mandat ban import']['median'] / floor:>12.2f}")
-    print(f"\none client, ms: median p90 p99 (× floor median)   placed at")
+    print("\none client, ms: median p90 p99 (× floor median)   placed at")
     for kind, figure in step1_figures["latency_ms"].items():
         placed = step1_figures["placed"].get(kind, "")
         print(

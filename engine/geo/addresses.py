@@ -24,11 +24,8 @@ from engine.geo.street_names import parse_street
 SIMILAR = 0.55
 SUGGESTIONS = 8
 
-_COMMUNES = text("""
-    SELECT c.code FROM commune c, (SELECT parent_code FROM commune WHERE code = :code) me
-    WHERE c.code = :code OR (me.parent_code IS NOT NULL AND c.parent_code = me.parent_code)
-    ORDER BY c.code = :code DESC, c.code
-""")
+# The other arrondissements of Paris, Lyon or Marseille, for an arrondissement.
+_SIBLINGS = text("SELECT code FROM commune WHERE parent_code = :parent AND code <> :code")
 
 _STREET = text("""
     SELECT s.commune_code, s.search_key, ST_X(s.location::geometry) AS lon,
@@ -58,7 +55,10 @@ def place_at_street(session: Session, place: Place, street: str | None) -> Place
     typed = parse_street(street or "")
     if not typed.key:
         return place
-    communes = list(session.execute(_COMMUNES, {"code": place.commune_code}).scalars())
+    communes = [place.commune_code]
+    if place.parent_code:
+        siblings = {"parent": place.parent_code, "code": place.commune_code}
+        communes += session.execute(_SIBLINGS, siblings).scalars()
     params = {"communes": communes, "commune": place.commune_code}
     found = (
         session.execute(_STREET, {**params, "key": typed.key, "similar": SIMILAR})

@@ -90,24 +90,26 @@ def _rows(path: Path) -> Iterator[tuple[Any, ...]]:
             ld = position.get("nom_ld")
             width = max([*at, ld or 0]) + 1
             for row in reader:
-                if len(row) < width:
-                    continue
-                yield from _address(row, at, ld)
+                if len(row) >= width and (address := _address(row, at, ld)) is not None:
+                    yield address
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, zlib.error, csv.Error) as error:
         raise BanFormatError(f"{path.name}: not a BAN address file ({error})") from None
 
 
-def _address(row: list[str], at: list[int], ld: int | None) -> Iterator[tuple[Any, ...]]:
+def _address(row: list[str], at: list[int], ld: int | None) -> tuple[Any, ...] | None:
+    """The row as staged; None for a row without a street, commune or point."""
     ban_id, numero, rep, street, postal_code, commune, lon, lat = (row[i].strip() for i in at)
     if not (ban_id and street and commune and lon and lat):
-        return
+        return None
     try:
         point = (float(lon), float(lat))
     except ValueError:
-        return
-    number = int(numero) if numero.isdigit() and int(numero) < NO_NUMBER else None
+        return None
+    number = int(numero) if numero.isdigit() else None
+    if number is not None and number >= NO_NUMBER:
+        number = None
     lieu_dit = row[ld].strip() if ld is not None else ""
-    yield (
+    return (
         ban_id, departement_of(commune), commune, postal_code or None, street, street_key(street),
         lieu_dit or None, street_key(lieu_dit) if lieu_dit else None, number, rep.lower(), *point,
     )  # fmt: skip

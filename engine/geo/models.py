@@ -25,6 +25,7 @@ class Commune(Base):
         CheckConstraint("kind IN ('COM', 'ARM')", name="kind"),
         CheckConstraint("code ~ '^[0-9][0-9AB][0-9]{3}$'", name="insee_code"),
         Index("ix_commune_boundary", "boundary", postgresql_using="gist"),
+        Index("ix_commune_parent_code", "parent_code"),
     )
 
     code: Mapped[str] = mapped_column(String(5), primary_key=True)

@@ -74,6 +74,8 @@ def upgrade() -> None:
         "ix_ban_street_commune_code_search_key", "ban_street", ["commune_code", "search_key"],
         unique=True,
     )  # fmt: skip
+    # A street is looked for in the other arrondissements of the city too.
+    op.create_index("ix_commune_parent_code", "commune", ["parent_code"], unique=False)
     op.create_check_constraint(
         op.f("ck_estimation_location_precision"),
         "estimation",
@@ -83,6 +85,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_constraint(op.f("ck_estimation_location_precision"), "estimation", "check")
+    op.drop_index("ix_commune_parent_code", table_name="commune")
     op.drop_geospatial_table("ban_street")
     op.drop_geospatial_table("ban_address")
     op.execute("DROP EXTENSION IF EXISTS pg_trgm")
