@@ -17,9 +17,9 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 from sqlalchemy.orm import Session
 
 from engine.errors import MandatError
@@ -46,14 +46,17 @@ class BanFormatError(MandatError):
 @dataclass(frozen=True)
 class BanImportReport:
     rows: int
-    addresses: int
+    addresses: int  # the address points the départements covered now hold
+    written: int  # of which new or changed
+    removed: int  # points of those départements the files no longer hold
     streets: int
     departements: tuple[str, ...]
 
     def __str__(self) -> str:
         return (
-            f"{self.rows:,} rows → {self.addresses:,} address points and {self.streets:,} streets"
-            f" or lieux-dits in département(s) {', '.join(self.departements) or 'none'}"
+            f"{self.rows:,} rows → {self.addresses:,} address points ({self.written:,} new or"
+            f" changed, {self.removed:,} removed) and {self.streets:,} streets or lieux-dits in"
+            f" département(s) {', '.join(self.departements) or 'none'}"
         )
 
 
@@ -127,13 +130,40 @@ _COLUMNS = (
     " lieu_dit_key, number, rep, lon, lat"
 )
 
-_ADDRESSES = """
+# A release repeats most points of the previous one: they are left as they are (rewriting them
+# would cost five times more than writing them into an empty table, the index entries of the
+# rows just deleted being checked one by one); the new and changed ones are written, and the
+# points of the covered départements the files no longer hold are deleted.
+_GONE = """
+    DELETE FROM ban_address a
+    WHERE a.commune_code >= :low AND a.commune_code < :high
+      AND NOT EXISTS (SELECT 1 FROM ban_row r WHERE r.id = a.id)
+"""
+_STAGED = """
+    SELECT DISTINCT ON (id) id, departement_code, commune_code, postal_code, street_key,
+           lieu_dit_key, number, rep,
+           ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography AS location,
+           CAST(:synthetic AS boolean) AS synthetic
+    FROM ban_row ORDER BY id
+"""
+_CHANGED = f"""
+    UPDATE ban_address a
+    SET departement_code = s.departement_code, commune_code = s.commune_code,
+        postal_code = s.postal_code, street_key = s.street_key, lieu_dit_key = s.lieu_dit_key,
+        number = s.number, rep = s.rep, location = s.location, synthetic = s.synthetic
+    FROM ({_STAGED}) s
+    WHERE a.id = s.id
+      AND (a.departement_code, a.commune_code, a.postal_code, a.street_key, a.lieu_dit_key,
+           a.number, a.rep, ST_AsEWKB(a.location::geometry), a.synthetic)
+          IS DISTINCT FROM
+          (s.departement_code, s.commune_code, s.postal_code, s.street_key, s.lieu_dit_key,
+           s.number, s.rep, ST_AsEWKB(s.location::geometry), s.synthetic)
+"""
+_NEW = f"""
     INSERT INTO ban_address (id, departement_code, commune_code, postal_code, street_key,
                              lieu_dit_key, number, rep, location, synthetic)
-    SELECT id, departement_code, commune_code, postal_code, street_key, lieu_dit_key, number,
-           rep, ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography, :synthetic
-    FROM ban_row
-    ON CONFLICT (id) DO NOTHING
+    SELECT * FROM ({_STAGED}) s
+    WHERE NOT EXISTS (SELECT 1 FROM ban_address a WHERE a.id = s.id)
 """
 
 # A street of a commune is every point under its name; a lieu-dit named as a complement
@@ -174,25 +204,29 @@ def import_ban(
                 for row in _rows(Path(path)):
                     copy.write_row(row)
                     rows += 1
+    session.execute(text("ANALYZE ban_row"))
     departements = tuple(
         session.execute(text("SELECT DISTINCT departement_code FROM ban_row ORDER BY 1")).scalars()
     )
-    covered = {"departements": list(departements)}
-    session.execute(
-        text("DELETE FROM ban_address WHERE departement_code = ANY(:departements)"), covered
-    )
-    session.execute(
-        text("DELETE FROM ban_street WHERE departement_code = ANY(:departements)"), covered
-    )
-    session.execute(text(_ADDRESSES), {"synthetic": synthetic})
-    session.execute(text(_STREETS), {"synthetic": synthetic})
-    counts = session.execute(
-        text("""
-            SELECT (SELECT count(*) FROM ban_address WHERE departement_code = ANY(:departements)),
-                   (SELECT count(*) FROM ban_street WHERE departement_code = ANY(:departements))
-        """),
-        covered,
-    ).one()
+    removed = 0
+    for departement in departements:
+        # Its communes' codes are a range (35 → [35, 36), 2A → [2A, 2B), 974 → [974, 975)):
+        # the commune index finds them.
+        span = {"low": departement, "high": departement[:-1] + chr(ord(departement[-1]) + 1)}
+        removed += _count(session.execute(text(_GONE), span))
+        session.execute(
+            text("DELETE FROM ban_street WHERE commune_code >= :low AND commune_code < :high"),
+            span,
+        )
+    flag = {"synthetic": synthetic}
+    written = _count(session.execute(text(_CHANGED), flag))
+    written += _count(session.execute(text(_NEW), flag))
+    streets = _count(session.execute(text(_STREETS), {"synthetic": synthetic}))
+    held = session.execute(text("SELECT count(DISTINCT id) FROM ban_row")).scalar_one()
     session.execute(text("ANALYZE ban_address"))
     session.execute(text("ANALYZE ban_street"))
-    return BanImportReport(rows, counts[0], counts[1], departements)
+    return BanImportReport(rows, held, written, removed, streets, departements)
+
+
+def _count(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)

@@ -83,11 +83,10 @@ class BanAddress(Base):
     or a lieu-dit of a commune. Loaded by `mandat ban import`, one département at a time."""
 
     __tablename__ = "ban_address"
-    __table_args__ = (
-        Index("ix_ban_address_departement_code", "departement_code"),
-        Index("ix_ban_address_street", "commune_code", "street_key", "number"),
-        Index("ix_ban_address_lieu_dit", "commune_code", "lieu_dit_key", "number"),
-    )
+    # One narrow index: a number recurs a few hundred times in a commune at most, so the street
+    # (or lieu-dit) is filtered on those rows; it also finds a département's rows to replace
+    # (a range of commune codes). Fewer, narrower indexes make the import faster.
+    __table_args__ = (Index("ix_ban_address_commune_code_number", "commune_code", "number"),)
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     departement_code: Mapped[str] = mapped_column(String(3))
@@ -111,7 +110,6 @@ class BanStreet(Base):
 
     __tablename__ = "ban_street"
     __table_args__ = (
-        Index("ix_ban_street_departement_code", "departement_code"),
         Index("ix_ban_street_commune_code_search_key", "commune_code", "search_key", unique=True),
     )
 

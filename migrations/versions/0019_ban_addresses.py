@@ -44,14 +44,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ban_address")),
     )
     op.create_index(
-        "ix_ban_address_departement_code", "ban_address", ["departement_code"], unique=False
-    )
-    op.create_index(
-        "ix_ban_address_street", "ban_address", ["commune_code", "street_key", "number"],
-        unique=False,
-    )  # fmt: skip
-    op.create_index(
-        "ix_ban_address_lieu_dit", "ban_address", ["commune_code", "lieu_dit_key", "number"],
+        "ix_ban_address_commune_code_number", "ban_address", ["commune_code", "number"],
         unique=False,
     )  # fmt: skip
     op.create_geospatial_table(
@@ -66,9 +59,6 @@ def upgrade() -> None:
         sa.Column("location", _point(), nullable=False),
         sa.Column("synthetic", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ban_street")),
-    )
-    op.create_index(
-        "ix_ban_street_departement_code", "ban_street", ["departement_code"], unique=False
     )
     op.create_index(
         "ix_ban_street_commune_code_search_key", "ban_street", ["commune_code", "search_key"],

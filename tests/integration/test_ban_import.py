@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -124,12 +125,22 @@ def test_ten_thousand_addresses_import_and_import_again_to_the_same_rows(
 def test_a_newer_file_replaces_its_departement_and_leaves_the_others(
     session, sample, tmp_path: Path
 ) -> None:
-    path, _ = sample
+    path, rows = sample
     import_ban(session, [path])
     rennes = towns(session, ["35238"])[0]
-    newer = write_ban(tmp_path / "adresses-35.csv", addresses(rennes, 3), gz=False)
+    kept = addresses(rennes, 3)
+    moved = replace(kept[0], lon=kept[0].lon + 0.001)  # a point the commune corrected
+    newer = write_ban(tmp_path / "adresses-35.csv", [moved, *kept[1:]], gz=False)
 
-    import_ban(session, [newer])
+    report = import_ban(session, [newer])
+
+    assert report.departements == ("35",)
+    assert report.addresses == len(kept)
+    assert report.removed == sum(1 for a in rows if a.town.code == "35238") - len(kept)
+    assert report.written == 1
+    assert session.execute(
+        text("SELECT ST_X(location::geometry) FROM ban_address WHERE id = :id"), {"id": moved.id}
+    ).scalar_one() == pytest.approx(moved.lon)
 
     per_departement = dict(
         session.execute(text("SELECT departement_code, count(*) FROM ban_address GROUP BY 1")).all()
