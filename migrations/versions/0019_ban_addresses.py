@@ -1,7 +1,7 @@
 """addresses of the Base Adresse Nationale, and how precisely an estimation is placed
 
 Revision ID: 0019
-Revises: 0018
+Revises: 0027
 Create Date: 2026-12-02 12:00:00.000000
 
 `mandat ban import` loads the BAN's address points (`ban_address`) and derives its streets and
@@ -15,7 +15,7 @@ from alembic import op
 from geoalchemy2 import Geography
 
 revision = "0019"
-down_revision = "0018"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
