@@ -14,7 +14,7 @@ PORT ?= 8000
 # e-mails to the address served, e-mails readable at /dev/mail; `demo seed` prints the demo's
 # Espace Pro sign-in.
 run: setup
-	$(MANDAT) demo seed --if-empty --agencies 2000 --sales 100000 --leads 300
+	$(MANDAT) demo seed --if-empty --agencies 2000 --sales 100000 --leads 300 --addresses
 	MANDAT_ENV=development MANDAT_PUBLIC_URL=http://$(HOST):$(PORT) sh -c \
 	  '$(MANDAT) scheduler & trap "kill $$! 2>/dev/null" EXIT INT TERM; $(MANDAT) serve --host $(HOST) --port $(PORT)'
 

@@ -34,7 +34,7 @@ from api.routes.estimations import (
 )
 from api.routes.forms import embed_script, form_asset, form_page
 from api.routes.health import healthz, readyz
-from api.routes.places import communes
+from api.routes.places import communes, streets
 from api.routes.staff_pages import STAFF_PAGES
 from api.security_headers import security_headers
 from api.transparency.routes import transparency, transparency_page
@@ -58,6 +58,7 @@ def create_app() -> Litestar:
             stripe_webhook,
             matching_preview,
             communes,
+            streets,
             create_estimation,
             create_lead,
             current_consent_text,

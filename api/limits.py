@@ -54,7 +54,7 @@ LIMITS: dict[str, tuple[Bucket, Bucket]] = {
     # the quarantine is the business rule, this the hard stop.
     "step2": (Bucket(20, 1 / 60), Bucket(200, 100)),  # 20 at once, then 60 an hour
     "me": (Bucket(20, 1 / 10), Bucket(100, 50)),
-    "public": (Bucket(120, 2), Bucket(1000, 500)),  # the form's city suggestions per keystroke
+    "public": (Bucket(120, 2), Bucket(1000, 500)),  # the form's city and street suggestions
 }
 
 

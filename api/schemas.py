@@ -143,10 +143,20 @@ class NamedAgencyOut(Struct):
     reach: Literal["zone", "communes", "extended_30", "extended_50"]
 
 
+LocationPrecision = Literal["address", "street", "coordinates", "town_hall"]
+
+
 class EstimationOut(Struct):
     id: uuid.UUID
     estimate: EstimateOut
     agencies: list[NamedAgencyOut]
+    location_precision: Annotated[
+        LocationPrecision,
+        Meta(
+            description="Where the distances are from: the address point, the centre of the"
+            " street, the coordinates sent, or the town hall (the street was not found)"
+        ),
+    ]
 
     @classmethod
     def of(cls, answer: EstimationAnswer) -> EstimationOut:
@@ -157,6 +167,7 @@ class EstimationOut(Struct):
                 NamedAgencyOut(c.agency_id, c.agency_name, c.distance_km, c.reach)  # type: ignore[arg-type]
                 for c in answer.agencies
             ],
+            location_precision=answer.location_precision,  # type: ignore[arg-type]
         )
 
 

@@ -110,12 +110,20 @@ def demo() -> None:
 @click.option("--agencies", default=2000, show_default=True, help="synthetic agencies")
 @click.option("--sales", default=0, show_default=True, help="synthetic comparable sales")
 @click.option("--leads", default=0, show_default=True, help="synthetic leads, through the form")
+@click.option(
+    "--addresses", is_flag=True, help="a synthetic address base (BAN) for the demo cities"
+)
 @click.option("--seed", "rng_seed", default=2026, show_default=True, help="random seed")
 @click.option("--if-empty", is_flag=True, help="skip each kind of data that already exists")
 @_fail_in_one_line
-def demo_seed(agencies: int, sales: int, leads: int, rng_seed: int, if_empty: bool) -> None:
+def demo_seed(
+    agencies: int, sales: int, leads: int, addresses: bool, rng_seed: int, if_empty: bool
+) -> None:
     """Synthetic agencies (named "Démo"), sales (flagged synthetic) and leads (homeowners named
-    "Démo", fiction phone numbers), spread like people."""
+    "Démo", fiction phone numbers), spread like people; with --addresses, streets and numbers
+    around the town halls of the demo cities (flagged synthetic)."""
+    import tempfile
+
     from engine.db import unit_of_work
     from engine.demo.sales import seed_sales
     from engine.demo.seed import seed_agencies
@@ -128,6 +136,12 @@ def demo_seed(agencies: int, sales: int, leads: int, rng_seed: int, if_empty: bo
     with unit_of_work() as session:
         report = seed_sales(session, sales, seed=rng_seed, if_empty=if_empty, progress=_progress)
     click.echo(f"demo sales: {report}" if report else "demo sales: none added")
+    if addresses:
+        from engine.demo.ban import seed_ban
+
+        with tempfile.TemporaryDirectory() as directory, unit_of_work() as session:
+            loaded = seed_ban(session, Path(directory), if_empty=if_empty)
+        click.echo(f"demo addresses: {loaded}" if loaded else "demo addresses: none added")
     from engine.demo.leads import seed_leads
 
     with unit_of_work() as session:
@@ -167,6 +181,27 @@ def dvf_import(files: tuple[Path, ...]) -> None:
 
     with unit_of_work() as session:
         report = import_dvf(session, list(files), progress=_progress)
+    click.echo(report)
+
+
+@main.group()
+def ban() -> None:
+    """Addresses from the Base Adresse Nationale's files."""
+
+
+@ban.command("import")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@_fail_in_one_line
+def ban_import(files: tuple[Path, ...]) -> None:
+    """Import BAN address files (adresses-XX.csv, plain or .gz); a newer file replaces its
+    département."""
+    from engine.db import unit_of_work
+    from engine.geo.ban import import_ban
+
+    with unit_of_work() as session:
+        report = import_ban(session, list(files), progress=_progress)
     click.echo(report)
 
 

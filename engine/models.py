@@ -18,7 +18,15 @@ from engine.billing.models import (
 )
 from engine.db import Base
 from engine.estimation.models import ComparableSale
-from engine.geo.models import Commune, CommuneAlias, DatasetLoad, Departement, PostalCode
+from engine.geo.models import (
+    BanAddress,
+    BanStreet,
+    Commune,
+    CommuneAlias,
+    DatasetLoad,
+    Departement,
+    PostalCode,
+)
 from engine.intake.models import ConsentText, Estimation, Lead, LeadConsent
 from engine.notify.models import OutboxMessage
 from engine.partners.models import Partner
@@ -44,6 +52,8 @@ __all__ = [
     "AgencyUser",
     "ApiKey",
     "AuditEntry",
+    "BanAddress",
+    "BanStreet",
     "Base",
     "BillingRun",
     "Commune",

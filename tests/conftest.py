@@ -50,6 +50,8 @@ BUSINESS_TABLES = (
     "agency_user",
     "rate_bucket",
     "partner",
+    "ban_address",
+    "ban_street",
 )
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta
 
-from api.schemas import Cents, EstimateOut, Out, Request
+from api.schemas import Cents, EstimateOut, LocationPrecision, Out, Request
 
 Mode = Literal["exclusive", "shared"]
 Pipeline = Literal["new", "contacted", "appointment", "mandate_signed", "lost"]
@@ -76,6 +76,13 @@ class OfferOut(Out):
     grade: str
     distance_km: float
     reach: str
+    location_precision: Annotated[
+        LocationPrecision,
+        Meta(
+            description="How precisely the property is placed, so the distance measured:"
+            " address point, street, coordinates sent, or town hall"
+        ),
+    ]
 
 
 class OfferDetailOut(OfferOut):
@@ -106,6 +113,13 @@ class AddressOut(Out):
     city: str
     lat: float
     lon: float
+    precision: Annotated[
+        LocationPrecision,
+        Meta(
+            description="What lat/lon are: the address point, the centre of the street, the"
+            " coordinates sent, or the town hall"
+        ),
+    ]
 
 
 class PurchaseReceiptOut(Out):
@@ -166,6 +180,13 @@ class StaffConsentOut(Out):
     embedding_origin: str | None
 
 
+class PointOut(Out):
+    """Where the lead is placed (see `location_precision`)."""
+
+    lat: float
+    lon: float
+
+
 class EstimationCommuneOut(Out):
     code: str
     name: str
@@ -178,7 +199,8 @@ class StaffEstimationOut(Out):
     property: PropertyOut
     postal_code: str
     commune: EstimationCommuneOut
-    location_precision: str
+    location_precision: LocationPrecision
+    location: PointOut
     estimate: StoredEstimateOut
 
 

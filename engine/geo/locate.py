@@ -28,7 +28,9 @@ class Place:
     parent_code: str | None
     lon: float
     lat: float
-    precision: str  # "coordinates" (given by the caller) or "town_hall"
+    # "coordinates" (given by the caller), "address" or "street" (found in the BAN: see
+    # `engine.geo.addresses`), or "town_hall"
+    precision: str
 
     @property
     def ewkt(self) -> str:

@@ -25,6 +25,7 @@ class Commune(Base):
         CheckConstraint("kind IN ('COM', 'ARM')", name="kind"),
         CheckConstraint("code ~ '^[0-9][0-9AB][0-9]{3}$'", name="insee_code"),
         Index("ix_commune_boundary", "boundary", postgresql_using="gist"),
+        Index("ix_commune_parent_code", "parent_code"),
     )
 
     code: Mapped[str] = mapped_column(String(5), primary_key=True)
@@ -75,3 +76,49 @@ class DatasetLoad(Base):
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     version: Mapped[str] = mapped_column(Text)
     rows: Mapped[int] = mapped_column(Integer)
+
+
+class BanAddress(Base):
+    """An address point of the Base Adresse Nationale: a number (and its bis, ter…) on a street
+    or a lieu-dit of a commune. Loaded by `mandat ban import`, one département at a time."""
+
+    __tablename__ = "ban_address"
+    # One narrow index: a number recurs a few hundred times in a commune at most, so the street
+    # (or lieu-dit) is filtered on those rows; it also finds a département's rows to replace
+    # (a range of commune codes). Fewer, narrower indexes make the import faster.
+    __table_args__ = (Index("ix_ban_address_commune_code_number", "commune_code", "number"),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    departement_code: Mapped[str] = mapped_column(String(3))
+    # The commune as the BAN names it (an arrondissement in Paris, Lyon and Marseille).
+    commune_code: Mapped[str] = mapped_column(String(5))
+    postal_code: Mapped[str | None] = mapped_column(String(5))
+    # Street and lieu-dit names reduced to comparable words (`engine.geo.street_names`).
+    street_key: Mapped[str] = mapped_column(Text)
+    lieu_dit_key: Mapped[str | None] = mapped_column(Text)
+    number: Mapped[int | None] = mapped_column(Integer)
+    # The repetition index, lower case: "" for none, "bis", "ter", "a", "b"…
+    rep: Mapped[str] = mapped_column(Text)
+    location: Mapped[WKBElement] = mapped_column(Geography("POINT", srid=4326, spatial_index=False))
+    synthetic: Mapped[bool]
+
+
+class BanStreet(Base):
+    """A street or lieu-dit of a commune, derived from its address points on import: the name
+    the form suggests, and the centre of its points where a lead is placed when its number is
+    not known."""
+
+    __tablename__ = "ban_street"
+    __table_args__ = (
+        Index("ix_ban_street_commune_code_search_key", "commune_code", "search_key", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    departement_code: Mapped[str] = mapped_column(String(3))
+    commune_code: Mapped[str] = mapped_column(String(5))
+    postal_code: Mapped[str | None] = mapped_column(String(5))
+    name: Mapped[str] = mapped_column(Text)
+    search_key: Mapped[str] = mapped_column(Text)
+    addresses: Mapped[int] = mapped_column(Integer)
+    location: Mapped[WKBElement] = mapped_column(Geography("POINT", srid=4326, spatial_index=False))
+    synthetic: Mapped[bool]

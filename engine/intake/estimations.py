@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import RuleViolation
 from engine.estimation.estimate import Estimate, estimate
+from engine.geo.addresses import place_at_street
 from engine.geo.locate import locate
 from engine.intake.leads import ORIGIN
 from engine.intake.models import Estimation
@@ -45,6 +46,8 @@ class EstimationAnswer:
     id: uuid.UUID
     estimate: Estimate
     agencies: list[Candidate]
+    # address, street, coordinates or town_hall: where the distances to the agencies are from.
+    location_precision: str
 
 
 def request_estimate(session: Session, request: EstimationRequest, today: date) -> EstimationAnswer:
@@ -68,6 +71,8 @@ def request_estimate(session: Session, request: EstimationRequest, today: date) 
             "The embedding page's origin, as scheme://host[:port].",
         )
     place = locate(session, request.postal_code, request.city, request.lat, request.lon)
+    if place.precision == "town_hall":
+        place = place_at_street(session, place, request.street)
     rules = matching_rules(session)
     agencies = match_lead(session, place, rules)
     result = estimate(
@@ -108,4 +113,4 @@ def request_estimate(session: Session, request: EstimationRequest, today: date) 
     )
     session.add(row)
     session.flush()
-    return EstimationAnswer(row.id, result, agencies)
+    return EstimationAnswer(row.id, result, agencies, place.precision)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from engine.db import unit_of_work
+from engine.geo.addresses import StreetSuggestion, suggest_streets
 from engine.geo.locate import communes_for_postal_code
 from engine.intake.estimations import EstimationAnswer, EstimationRequest, request_estimate
 from engine.intake.leads import Client, LeadReceipt, LeadSubmission, consent_text, submit_lead
@@ -45,3 +46,10 @@ def communes_serving(postal_code: str) -> list[tuple[str, str]]:
     """(code, name) of the communes a postal code serves; none for an unknown one."""
     with unit_of_work() as session:
         return communes_for_postal_code(session, postal_code[:10])
+
+
+def streets_matching(postal_code: str, typed: str, city: str = "") -> list[StreetSuggestion]:
+    """The streets of the BAN a postal code's communes have that match what was typed; none
+    when the BAN is not loaded there."""
+    with unit_of_work() as session:
+        return suggest_streets(session, postal_code[:10], typed[:200], city[:100])

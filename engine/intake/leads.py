@@ -382,7 +382,8 @@ _LEAD_FOR_STAFF = text("""
            host(l.client_ip) AS client_ip,
            l.rules, e.id AS estimation_id, e.created_at AS estimated_at, e.source, e.property,
            e.postal_code, e.commune_code, c.name AS commune_name, e.location_precision,
-           e.estimate, e.candidates, e.matching_rules,
+           ST_Y(e.location::geometry) AS lat, ST_X(e.location::geometry) AS lon, e.estimate,
+           e.candidates, e.matching_rules,
            coalesce((SELECT jsonb_object_agg(lc.agency_id::text, lc.ticked_via)
                      FROM lead_consent lc WHERE lc.lead_id = l.id), '{}') AS consented,
            coalesce((SELECT jsonb_agg(d.id::text ORDER BY d.created_at) FROM lead d
@@ -435,6 +436,7 @@ def lead_for_staff(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
             "postal_code": row["postal_code"],
             "commune": {"code": row["commune_code"], "name": row["commune_name"]},
             "location_precision": row["location_precision"],
+            "location": {"lat": row["lat"], "lon": row["lon"]},
             "estimate": row["estimate"],
         },
         "candidates": [{**c, "consented": c["agency_id"] in consented} for c in row["candidates"]],

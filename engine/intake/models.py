@@ -26,6 +26,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
 
+# Where the property is placed: its address point, the centre of its street, coordinates sent by
+# the embedding site, or the town hall of its commune.
+LOCATION_PRECISIONS = ("address", "street", "coordinates", "town_hall")
+
 
 class Estimation(Base):
     __tablename__ = "estimation"
@@ -34,6 +38,9 @@ class Estimation(Base):
             "property_type IN ('appartement', 'maison', 'terrain', 'autre')", name="property_type"
         ),
         CheckConstraint("surface_m2 BETWEEN 5 AND 10000", name="surface"),
+        CheckConstraint(
+            f"location_precision IN {LOCATION_PRECISIONS!r}", name="location_precision"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(

@@ -40,7 +40,7 @@ _OFFERS = f"""
                 ELSE o.expires_at END AS offer_ends_at,
            c.name AS commune, c.code AS commune_code, e.postal_code, e.property,
            e.property_type, e.estimate, l.timeline, l.is_owner, l.grade,
-           lc.distance_m::float AS distance_m, lc.reach,
+           lc.distance_m::float AS distance_m, lc.reach, e.location_precision,
            EXISTS (SELECT 1 FROM purchase p
                    WHERE p.lead_id = o.lead_id AND p.agency_id = lc.agency_id) AS bought
     FROM lead_consent lc
@@ -150,6 +150,7 @@ def _fields(row: Any) -> dict[str, Any]:
         "grade": row["grade"],
         "distance_km": round(row["distance_m"] / 1000, 1),
         "reach": row["reach"],
+        "location_precision": row["location_precision"],
     }
 
 

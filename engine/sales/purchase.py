@@ -87,7 +87,8 @@ _CONTACT = text("""
     SELECT l.first_name, l.last_name, l.email, l.phone_e164, l.timeline, l.is_owner,
            e.street, e.postal_code, c.code AS commune_code, c.name AS commune_name,
            ST_Y(e.location::geometry) AS lat, ST_X(e.location::geometry) AS lon,
-           e.property, e.estimate, e.candidates, e.matching_rules, l.rules AS intake_rules,
+           e.location_precision, e.property, e.estimate, e.candidates, e.matching_rules,
+           l.rules AS intake_rules,
            l.consent_text_version, l.consented_at, l.score, l.grade
     FROM lead l
     JOIN estimation e ON e.id = l.estimation_id
@@ -262,6 +263,7 @@ def purchase_body(
             "city": lead["commune_name"],
             "lat": lead["lat"],
             "lon": lead["lon"],
+            "precision": lead["location_precision"],
         },
         "project": {"timeline": lead["timeline"], "is_owner": lead["is_owner"]},
         "property": lead["property"],

@@ -38,7 +38,7 @@ _PURCHASES = """
            l.timeline, l.is_owner, l.grade,
            e.street, e.postal_code, c.code AS commune_code, c.name AS commune_name,
            ST_Y(e.location::geometry) AS lat, ST_X(e.location::geometry) AS lon,
-           e.property, e.estimate
+           e.location_precision, e.property, e.estimate
     FROM purchase p
     JOIN lead l ON l.id = p.lead_id
     JOIN estimation e ON e.id = l.estimation_id

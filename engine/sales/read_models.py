@@ -46,6 +46,8 @@ class Address:
     city: str
     lat: float
     lon: float
+    # address, street, coordinates or town_hall: what lat/lon are.
+    precision: str
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Offer:
     grade: str
     distance_km: float
     reach: str
+    # How precisely the property is placed, so how exact the distance is.
+    location_precision: str
 
 
 @dataclass(frozen=True)
@@ -124,4 +128,5 @@ def address_of(row: Any) -> Address:
         row["commune_name"],
         row["lat"],
         row["lon"],
+        row["location_precision"],
     )

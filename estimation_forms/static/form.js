@@ -30,6 +30,14 @@ const TEXTS = {
   city_none: ["Aucune commune", "No town"],
   city_many: ["{n} communes ont ce code postal : choisissez la vôtre.", "{n} towns share this postcode: choose yours."],
   street: ["Adresse (facultatif)", "Street address (optional)"],
+  street_options: ["Rues proposées", "Suggested streets"],
+  streets_1: ["1 rue proposée : flèches haut et bas pour la choisir.", "1 street suggested: use the up and down arrows to choose it."],
+  streets_n: ["{n} rues proposées : flèches haut et bas pour choisir.", "{n} streets suggested: use the up and down arrows to choose."],
+  street_demo: ["adresse de démonstration", "demonstration address"],
+  from_address: ["Distances mesurées depuis votre adresse.", "Distances measured from your address."],
+  from_street: ["Distances mesurées depuis le milieu de votre rue (numéro non trouvé).", "Distances measured from the middle of your street (number not found)."],
+  from_coordinates: ["Distances mesurées depuis le point indiqué.", "Distances measured from the point given."],
+  from_town_hall: ["Distances mesurées depuis la mairie de votre commune.", "Distances measured from your town hall."],
   details: ["Précisions sur le bien (facultatif)", "More about the property (optional)"],
   details_hint: ["Elles aident les agences à préparer leur visite.", "This helps agencies prepare their visit."],
   bedrooms: ["Chambres", "Bedrooms"],
@@ -179,6 +187,10 @@ const S = {
   ticks: new Map(), // agency id → "box" | "all": the boxes the person ticked, and how
   chosen: [],
   busy: false,
+  streets: [], // the street suggestions shown
+  street: -1, // the one the arrows point at
+  streetAbort: null,
+  streetTimer: 0,
 };
 
 function t(key, vars) {
@@ -214,6 +226,7 @@ function translate() {
   $("estimate-submit").textContent = t(S.busy && S.step === "property" ? "estimate_busy" : "estimate_submit");
   $("lead-submit").textContent = t(S.busy && S.step === "contact" ? "lead_busy" : "lead_submit");
   renderCities();
+  renderStreets();
   renderConsent();
   if (S.estimation) renderEstimation(false);
   renderDone();
@@ -391,6 +404,82 @@ function renderCities() {
   $("city-status").textContent = communes.length > 1 ? t("city_many", { n: communes.length }) : "";
 }
 
+/* ---------- the street: suggestions from the address base, as an ARIA combobox ---------- */
+
+function onStreetInput() {
+  clearTimeout(S.streetTimer);
+  S.streetTimer = setTimeout(suggestStreets, 150);
+}
+
+async function suggestStreets() {
+  const typed = $("street").value.trim();
+  const code = $("postal_code").value.trim();
+  if (S.streetAbort) S.streetAbort.abort();
+  if (!DIGITS5.test(code) || (typed.match(/\p{L}/gu) || []).length < 2) return showStreets([]);
+  const abort = (S.streetAbort = new AbortController());
+  const params = new URLSearchParams({ postal_code: code, q: typed, city: $("city").value || "" });
+  try {
+    const response = await fetch(`/api/v1/places/streets?${params}`, { signal: abort.signal });
+    const items = response.ok ? (await response.json()).items : [];
+    showStreets(Array.isArray(items) ? items : []);
+  } catch (_) {
+    if (!abort.signal.aborted) showStreets([]); // the street is then typed freely
+  }
+}
+
+function showStreets(items) {
+  Object.assign(S, { streets: items, street: -1 });
+  renderStreets();
+}
+
+function renderStreets() {
+  const input = $("street");
+  const list = $("street-options");
+  const open = S.streets.length > 0 && document.activeElement === input;
+  list.replaceChildren(
+    ...S.streets.map((s, i) => {
+      const where = [s.postal_code, s.city].filter(Boolean).join(" ") + (s.synthetic ? ` – ${t("street_demo")}` : "");
+      const option = el("li", { id: `street-option-${i}` }, s.label, el("span", { className: "where" }, where));
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", String(i === S.street));
+      option.addEventListener("mousedown", (event) => event.preventDefault()); // the focus stays in the field
+      option.addEventListener("click", () => chooseStreet(i));
+      return option;
+    }),
+  );
+  list.hidden = !open;
+  input.setAttribute("aria-expanded", String(open));
+  if (open && S.street >= 0) input.setAttribute("aria-activedescendant", `street-option-${S.street}`);
+  else input.removeAttribute("aria-activedescendant");
+  const count = S.streets.length;
+  $("street-status").textContent = !open ? "" : count === 1 ? t("streets_1") : t("streets_n", { n: count });
+  if (open && S.street >= 0) $(`street-option-${S.street}`).scrollIntoView({ block: "nearest" });
+}
+
+function chooseStreet(index) {
+  $("street").value = S.streets[index].label;
+  showStreets([]);
+  $("street").focus();
+}
+
+function onStreetKey(event) {
+  const count = S.streets.length;
+  if (!count || $("street-options").hidden) return;
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    // Down from the last, or up from the first, goes back to the text as typed (-1).
+    const next = S.street + (event.key === "ArrowDown" ? 1 : -1);
+    S.street = next >= count ? -1 : next < -1 ? count - 1 : next;
+    renderStreets();
+  } else if (event.key === "Enter" && S.street >= 0) {
+    event.preventDefault(); // choose the street, do not send the form yet
+    chooseStreet(S.street);
+  } else if (event.key === "Escape") {
+    event.preventDefault();
+    showStreets([]);
+  }
+}
+
 function readProperty() {
   const form = $("property-form");
   const value = (name) => form.elements.namedItem(name).value.trim();
@@ -505,6 +594,7 @@ function renderEstimation(fresh) {
   list.replaceChildren(...boxes);
   renderAllControl();
   $("no-agency").hidden = agencies.length > 0;
+  $("distance-from").textContent = agencies.length ? t(`from_${S.estimation.location_precision || "town_hall"}`) : "";
   $("lead-form").hidden = !agencies.length;
 }
 
@@ -674,6 +764,9 @@ function start() {
   document.querySelectorAll(".lang button").forEach((b) => b.addEventListener("click", () => setLang(b.dataset.lang)));
   $("edit-property").addEventListener("click", () => goTo("property"));
   $("postal_code").addEventListener("input", onPostalCode);
+  $("street").addEventListener("input", onStreetInput);
+  $("street").addEventListener("keydown", onStreetKey);
+  $("street").addEventListener("blur", () => setTimeout(renderStreets, 0));
   $("property-form").addEventListener("submit", submitProperty);
   $("lead-form").addEventListener("submit", submitLead);
   $("lead-form").addEventListener("change", onTick);

@@ -52,6 +52,7 @@ UNRELATED = {
     "stripe_event",  # agencies' payments; payloads emptied by retention (own test below)
     "price_grid", "setting", "consent_text", "partner",  # partner sites and their origins
     "commune", "commune_alias", "departement", "postal_code", "comparable_sale", "dataset_load",
+    "ban_address", "ban_street",  # the public address base, not what a homeowner typed
     "spatial_ref_sys", "alembic_version",
 }  # fmt: skip
 
