@@ -76,6 +76,10 @@ class OfferOut(Out):
     grade: str
     distance_km: float
     reach: str
+    contact_confirmed: Annotated[
+        bool,
+        Meta(description="the homeowner confirmed the contact is theirs (link in our e-mail)"),
+    ]
 
 
 class OfferDetailOut(OfferOut):

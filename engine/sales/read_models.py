@@ -68,6 +68,8 @@ class Offer:
     grade: str
     distance_km: float
     reach: str
+    # The homeowner clicked "c'est bien moi" in the confirmation e-mail.
+    contact_confirmed: bool
 
 
 @dataclass(frozen=True)
