@@ -83,10 +83,8 @@ def parse_key(value: str, name: str = "MANDAT_SECRET_KEY") -> bytes:
     text = value.strip()
     try:
         padded = text + "=" * (-len(text) % 4)
-        if "-" in text or "_" in text:
-            material = base64.urlsafe_b64decode(padded)
-        else:
-            material = base64.b64decode(padded, validate=True)
+        altchars = b"-_" if "-" in text or "_" in text else None
+        material = base64.b64decode(padded, altchars=altchars, validate=True)
     except (binascii.Error, ValueError) as error:
         raise MissingSecretKey(f"{name} is not base64 ({_HOW})") from error
     if len(material) < MIN_KEY_BYTES:
