@@ -16,7 +16,7 @@ from api.agencies.routes import AgencyController
 from api.billing.routes import BillingController, stripe_webhook
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
-from api.homeowner.routes import confirm, erase_data, my_data, not_me, withdraw
+from api.homeowner.routes import confirm, erase_data, my_data, not_me, renew, withdraw
 from api.leads.routes import LeadController
 from api.limits import MAX_BODY, configured, rate_limits
 from api.logging import request_ids
@@ -70,6 +70,7 @@ def create_app() -> Litestar:
             withdraw,
             confirm,
             not_me,
+            renew,
             transparency_page,
             swagger_assets(),
         ],

@@ -17,6 +17,7 @@ from api.homeowner.schemas import (
     ContactConfirmedOut,
     DisownedOut,
     ErasedOut,
+    LinksRenewedOut,
     MyDataOut,
     WithdrawnOut,
 )
@@ -26,6 +27,7 @@ from engine.privacy.flows import (
     disown_request,
     erase_my_data,
     export_my_data,
+    renew_my_links,
     withdraw_my_consent,
 )
 
@@ -108,3 +110,19 @@ def not_me(token: Token) -> DisownedOut:
     at once, every buyer refunded in full (rule `auto:not_me`) and told. Again: the same answer.
     After a confirmation: 409 `contact_confirmed`."""
     return shaped(disown_request(token), DisownedOut)
+
+
+@post(
+    "/api/v1/me/links/renew",
+    sync_to_thread=True,
+    cache_control=NO_STORE,
+    status_code=200,
+    opt={"limit": "me"},
+    tags=["homeowner"],
+    summary="Replace my links",
+    **operation("renewMyLinks", *HOMEOWNER, not_found("erased")),
+)
+def renew(token: Token) -> LinksRenewedOut:
+    """With the private link: every link sent so far stops working, and new ones are e-mailed to
+    the homeowner's address (never in this answer)."""
+    return shaped(renew_my_links(token), LinksRenewedOut)

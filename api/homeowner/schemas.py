@@ -72,3 +72,7 @@ class DisownedOut(Out):
     withdrawn: bool
     disowned_at: datetime
     buyers_refunded: int
+
+
+class LinksRenewedOut(Out):
+    renewed: bool

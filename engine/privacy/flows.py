@@ -10,7 +10,14 @@ from typing import Any
 from engine.billing.payments import refund_credit_note
 from engine.db import unit_of_work
 from engine.privacy.confirmation import confirm, disown
-from engine.privacy.service import erase, export, opened, read_token, withdraw_consent
+from engine.privacy.service import (
+    erase,
+    export,
+    opened,
+    read_token,
+    renew_links,
+    withdraw_consent,
+)
 
 
 def export_my_data(token: str) -> dict[str, Any]:
@@ -33,6 +40,13 @@ def withdraw_my_consent(token: str, agency_id: uuid.UUID) -> dict[str, Any]:
     link = read_token(token, "data")
     with unit_of_work() as session:
         return withdraw_consent(session, opened(session, link).id, agency_id)
+
+
+def renew_my_links(token: str) -> dict[str, Any]:
+    """Every link sent to the homeowner stops working; new ones go to their e-mail address."""
+    link = read_token(token, "data")
+    with unit_of_work() as session:
+        return renew_links(session, opened(session, link).id)
 
 
 def confirm_contact(token: str) -> dict[str, Any]:

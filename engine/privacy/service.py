@@ -118,9 +118,10 @@ def links(lead_id: uuid.UUID, generation: int) -> dict[str, str]:
     }
 
 
-def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
+def send_confirmation(session: Session, lead_id: uuid.UUID, renewed: bool = False) -> None:
     """Step 2's confirmation: is it you, who may call, and the private link to the homeowner's
-    data. Nothing the person typed is in it (their name could be anyone's words, sent from our
+    data; or, `renewed`, the same links made anew after the homeowner revoked the old ones.
+    Nothing the person typed is in it (their name could be anyone's words, sent from our
     domain): plain text with the agencies' names, the links and our own wording only."""
     row = session.execute(
         text("""
@@ -132,11 +133,16 @@ def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
         {"id": lead_id},
     ).one()
     link = links(lead_id, row.token_generation)
+    opening = (
+        "Voici vos nouveaux liens : ceux que nous vous avions envoyés ne fonctionnent plus."
+        if renewed
+        else "Une demande d'estimation a été faite avec votre adresse e-mail sur Mandat."
+    )
     body = "\n".join(
         [
             "Bonjour,",
             "",
-            "Une demande d'estimation a été faite avec votre adresse e-mail sur Mandat.",
+            opening,
             "",
             f"C'est bien vous ? Confirmez-le ici : {link['confirm']}",
             f"Ce n'était pas vous ? Dites-le ici, la demande sera retirée : {link['not_me']}",
@@ -150,9 +156,18 @@ def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
             "— Mandat",
         ]
     )
-    enqueue_homeowner_mail(
-        session, row.email, f"{lead_id}:confirmation", "Votre demande d'estimation", body
-    )
+    key = f"{lead_id}:links:{row.token_generation}" if renewed else f"{lead_id}:confirmation"
+    subject = "Vos nouveaux liens Mandat" if renewed else "Votre demande d'estimation"
+    enqueue_homeowner_mail(session, row.email, key, subject, body)
+
+
+def renew_links(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
+    """The homeowner's request: every link sent so far stops working, new ones are mailed to
+    their address (never shown here: a leaked link can end the links, not obtain new ones)."""
+    revoke_links(session, lead_id)
+    send_confirmation(session, lead_id, renewed=True)
+    record(session, None, "homeowner.links_renewed", "lead", lead_id)
+    return {"renewed": True}
 
 
 _LEAD = text("""

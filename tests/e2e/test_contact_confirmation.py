@@ -283,6 +283,26 @@ def test_F13_revoked_links_open_nothing_and_answers_are_never_cached(client, ses
     assert client.get(f"/api/v1/me/data?token={fresh}").status_code == 200
 
 
+def test_F13_the_homeowner_replaces_their_links_and_the_old_ones_open_nothing(
+    client, session, mailbox
+) -> None:
+    buyers(session, 1)
+    offered_lead(session)
+    old_data, old_confirm = link_token(session), link_token(session, "/me/confirm")
+
+    renewed = client.post(f"/api/v1/me/links/renew?token={old_data}")
+
+    assert renewed.status_code == 200
+    assert renewed.headers["cache-control"] == "no-store"
+    assert "token" not in renewed.text  # the new links go to the mailbox only
+    assert client.get(f"/api/v1/me/data?token={old_data}").json()["code"] == "invalid_token"
+    assert client.post(CONFIRM.format(old_confirm)).json()["code"] == "invalid_token"
+    deliver_due(datetime.now(UTC))
+    (mail,) = [m for m in mailbox.messages if m["Subject"] == "Vos nouveaux liens Mandat"]
+    new_data = re.search(r"/api/v1/me/data\?token=([\w-]+)", mail.get_content()).group(1)  # type: ignore[union-attr]
+    assert client.get(f"/api/v1/me/data?token={new_data}").status_code == 200
+
+
 def test_F13_erasure_revokes_every_link(client, session) -> None:
     buyers(session, 1)
     lead = offered_lead(session)

@@ -20,8 +20,9 @@ from engine.keyring import kid_of, parse_key
 from tests.conftest import issue_key
 from tests.e2e.test_contact_confirmation import CONFIRM
 from tests.e2e.test_homeowner_rights import link_token
-from tests.e2e.test_pro_second_factor import agency, enrol, give_code, next_code  # noqa: F401
+from tests.e2e.test_pro_second_factor import enrol, give_code, next_code
 from tests.e2e.test_pro_sign_in import browser
+from tests.helpers import add_agency
 from tests.market import buyers, offered_lead
 from tests.pro import person, sign_in
 from tests.processes import ROOT, process_env, served
@@ -119,9 +120,10 @@ def test_F1_a_finance_session_of_the_old_key_works_during_the_grace_period_only(
 def test_F1_a_totp_secret_sealed_before_a_roll_still_signs_in_and_is_sealed_again(
     clean_db,
     session,
-    agency,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    agency = add_agency(session, -1.68, 48.11, name="Agence du Centre")
+    session.commit()
     email = person(agency)
     old = monkeypatch_current(monkeypatch)
     with browser(clean_db) as web:
