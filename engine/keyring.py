@@ -5,7 +5,7 @@ alphabet, padding optional): `openssl rand -base64 32`. Nothing starts without i
 `MANDAT_ENV=development`, where a key derived from the database's URL stands in (the same in
 every process on this machine, worthless anywhere else).
 
-Each purpose (a homeowner's data link, their confirmation link, the finance session…) signs or
+Each purpose (a homeowner's data link, their confirmation link, Espace Pro's form tokens…) signs or
 seals with its own sub-key, derived with HKDF-SHA256: a token made for one purpose is refused for
 every other. Every signature and sealed value carries the key id of the master key that made it
 (8 hex digits of a hash of the key, never the key), so a new key can be rolled in:
@@ -40,9 +40,7 @@ PURPOSES = frozenset(
         "homeowner:data",  # the year-long private link (see, export, erase, withdraw)
         "homeowner:confirm",  # "c'est bien moi"
         "homeowner:not_me",  # "ce n'était pas moi"
-        "finance:session",  # the finance pages' cookie
-        "finance:csrf",  # the finance pages' form tokens
-        "pro:csrf",  # Espace Pro's form tokens
+        "pro:csrf",  # Espace Pro's form tokens (staff pages included)
         "pro:pre-csrf",  # Espace Pro's sign-in form token, before any session
         "pro:totp-seal",  # TOTP secrets at rest
     }

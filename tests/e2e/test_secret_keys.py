@@ -8,16 +8,16 @@ import base64
 import secrets
 import subprocess
 import sys
+import uuid
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from api import finance_session
+from api.pro import web
 from engine import keyring
-from engine.accounts.keys import authenticate
 from engine.keyring import kid_of, parse_key
-from tests.conftest import issue_key
 from tests.e2e.test_contact_confirmation import CONFIRM
 from tests.e2e.test_homeowner_rights import link_token
 from tests.e2e.test_pro_second_factor import enrol, give_code, next_code
@@ -97,24 +97,23 @@ def test_F1_a_homeowner_link_of_the_old_key_works_during_the_grace_period_only(
     assert confirmed_after.status_code == 403
 
 
-def test_F1_a_finance_session_of_the_old_key_works_during_the_grace_period_only(
-    session, monkeypatch: pytest.MonkeyPatch
+def test_F1_an_espace_pro_form_token_of_the_old_key_works_during_the_grace_period_only(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    key = authenticate(session, issue_key("finance"))
+    signed_in = SimpleNamespace(session_id=uuid.uuid4())  # what a form token is bound to
     old = monkeypatch_current(monkeypatch)
-    cookie = finance_session.issue(key.key_id)
-    csrf = finance_session.csrf_token(cookie)
-    assert cookie.split(".")[2] == kid_of(parse_key(old))
+    token = web.csrf_for(signed_in)  # type: ignore[arg-type]
+    assert token.split(".")[0] == kid_of(parse_key(old))
 
     roll(monkeypatch, old)
-    in_grace = finance_session.principal_of(cookie), finance_session.csrf_ok(cookie, csrf)
+    in_grace = web.csrf_ok(signed_in, token)  # type: ignore[arg-type]
+    other_session = web.csrf_ok(SimpleNamespace(session_id=uuid.uuid4()), token)  # type: ignore[arg-type]
     monkeypatch.setenv("MANDAT_PREVIOUS_SECRET_KEYS", "")
-    after = finance_session.principal_of(cookie), finance_session.csrf_ok(cookie, csrf)
+    after = web.csrf_ok(signed_in, token)  # type: ignore[arg-type]
 
-    assert in_grace[0] is not None
-    assert in_grace[0].role == "finance"
-    assert in_grace[1] is True
-    assert after == (None, False)
+    assert in_grace
+    assert not other_session
+    assert not after
 
 
 def test_F1_a_totp_secret_sealed_before_a_roll_still_signs_in_and_is_sealed_again(

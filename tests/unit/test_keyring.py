@@ -28,18 +28,18 @@ def test_F1_a_signature_of_the_old_key_holds_during_the_grace_period_only(
     keys: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old, new = keys
-    signed = keyring.sign("finance:session", "key.1700000000")
+    signed = keyring.sign("homeowner:data", "key.1700000000")
 
     monkeypatch.setenv("MANDAT_SECRET_KEY", new)
     monkeypatch.setenv("MANDAT_PREVIOUS_SECRET_KEYS", old)
-    in_grace = keyring.verify("finance:session", "key.1700000000", signed)
-    fresh = keyring.sign("finance:session", "key.1700000000")
+    in_grace = keyring.verify("homeowner:data", "key.1700000000", signed)
+    fresh = keyring.sign("homeowner:data", "key.1700000000")
     monkeypatch.delenv("MANDAT_PREVIOUS_SECRET_KEYS")
-    after = keyring.verify("finance:session", "key.1700000000", signed)
+    after = keyring.verify("homeowner:data", "key.1700000000", signed)
 
     assert in_grace
     assert not after
-    assert keyring.verify("finance:session", "key.1700000000", fresh)
+    assert keyring.verify("homeowner:data", "key.1700000000", fresh)
     assert fresh.split(".")[0] != signed.split(".")[0]  # a new key id
 
 
@@ -47,7 +47,7 @@ def test_F1_a_signature_for_one_purpose_is_refused_for_another(keys: tuple[str, 
     signed = keyring.sign("pro:csrf", "session-id")
 
     assert keyring.verify("pro:csrf", "session-id", signed)
-    for other in ("pro:pre-csrf", "finance:csrf", "homeowner:data", "homeowner:not_me"):
+    for other in ("pro:pre-csrf", "pro:totp-seal", "homeowner:data", "homeowner:not_me"):
         assert not keyring.verify(other, "session-id", signed)
 
 
@@ -112,7 +112,7 @@ def test_F1_development_without_a_key_signs_with_a_local_one(
     monkeypatch.setenv("MANDAT_ENV", "development")
     monkeypatch.setenv("DATABASE_URL", "postgresql://mandat:pw@127.0.0.1:54329/mandat")
 
-    signed = keyring.sign("finance:csrf", "x")
+    signed = keyring.sign("pro:pre-csrf", "x")
 
-    assert keyring.verify("finance:csrf", "x", signed)
-    assert not keyring.verify("finance:csrf", "x", signed.replace(".", ".A", 1))
+    assert keyring.verify("pro:pre-csrf", "x", signed)
+    assert not keyring.verify("pro:pre-csrf", "x", signed.replace(".", ".A", 1))
