@@ -17,7 +17,7 @@ from api.billing.routes import BillingController, stripe_webhook
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from api.homeowner.pages import HomeownerPages
-from api.homeowner.routes import erase_data, my_data, withdraw
+from api.homeowner.routes import confirm, erase_data, my_data, not_me, renew, withdraw
 from api.leads.routes import LeadController
 from api.limits import MAX_BODY, configured, rate_limits
 from api.logging import request_ids
@@ -72,6 +72,9 @@ def create_app() -> Litestar:
             my_data,
             erase_data,
             withdraw,
+            confirm,
+            not_me,
+            renew,
             transparency_page,
             HomeownerPages,
             legal_notice,

@@ -78,6 +78,8 @@ DETAILS = {
     "estimation_not_found": "No estimation has this id.",
     "erased": "These data were erased.",
     "consent_not_found": "This agency was not among those you agreed to.",
+    "contact_disowned": "You told us this request was not yours: it was withdrawn.",
+    "contact_confirmed": "You confirmed this request was yours: erase your data to stop it.",
     "invalid_signature": "The signature does not check out.",
     "too_many_requests": "Too many requests: wait before trying again.",
     "too_many_failures": "Too many wrong keys with this prefix: wait before trying again.",

@@ -4,6 +4,7 @@ in four cities, qualified leads made by the intake code), the sale invariants an
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -132,7 +133,12 @@ def server(
         process = subprocess.Popen(
             [*command, "--workers", str(workers)],
             cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": database_url, **(env or {})},
+            env={
+                "MANDAT_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),  # this run's
+                **os.environ,
+                "DATABASE_URL": database_url,
+                **(env or {}),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the workers end with it

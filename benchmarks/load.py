@@ -53,6 +53,7 @@ Run: .venv/bin/python benchmarks/load.py [--minutes 10] [--rate 3] [--agencies 4
 from __future__ import annotations
 
 import argparse
+import base64
 import heapq
 import json
 import os
@@ -788,7 +789,7 @@ def main() -> None:
     env = {
         "MANDAT_TRUSTED_PROXIES": "127.0.0.1",
         "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
-        "MANDAT_SECRET_KEY": "load-bench-" + uuid.uuid4().hex,
+        "MANDAT_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
     }
     scheduler = None
     try:

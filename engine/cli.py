@@ -327,10 +327,13 @@ def billing_reconcile(days: int) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the API, its docs and the estimation form."""
+    """Serve the API, its docs and the estimation form. Refuses to start without
+    MANDAT_SECRET_KEY (at least 32 random bytes, base64) unless MANDAT_ENV=development."""
     import uvicorn
 
     from api.logging import log_config
+
+    _require_secret_key()
 
     _tcp_nodelay_for_workers()
     _shared_metrics_directory()
@@ -352,16 +355,30 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command()
 def scheduler() -> None:
     """The background jobs: offer transitions and notification delivery. One at a time: a
-    second scheduler waits for the first to stop."""
+    second scheduler waits for the first to stop. Refuses to start without MANDAT_SECRET_KEY
+    unless MANDAT_ENV=development."""
     import logging
 
     from engine.scheduler import run_scheduler
+
+    _require_secret_key()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a webhook URL may embed its secret
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
         run_scheduler(on_locked=lambda: click.echo("scheduler running", err=True))
+
+
+def _require_secret_key() -> None:
+    """No process that signs or opens anything starts without a usable key (engine.keyring)."""
+    from engine.keyring import MissingSecretKey, check_configured
+
+    try:
+        check_configured()
+    except MissingSecretKey as error:
+        click.echo(f"mandat: {error}", err=True)
+        sys.exit(2)
 
 
 def _shared_metrics_directory() -> None:

@@ -30,18 +30,6 @@ def sqlalchemy_url(raw: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
-def secret_key() -> bytes:
-    """MANDAT_SECRET_KEY signs homeowners' private links and the finance session. Without it
-    (development), a value derived from the database's URL, which holds its password: the same
-    in every process of one deployment."""
-    import hashlib
-
-    configured = os.environ.get("MANDAT_SECRET_KEY")
-    if configured:
-        return configured.encode()
-    return hashlib.sha256(b"mandat-secret:" + database_url().encode()).digest()
-
-
 def public_url() -> str:
     """Where homeowners and agencies reach Mandat (links in e-mails)."""
     return os.environ.get("MANDAT_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -71,7 +71,12 @@ def _server_urls() -> tuple[str, str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Stripe goes to the tests' localstripe (started on first use), in this process and in
-    every server or scheduler the tests start."""
+    every server or scheduler the tests start; all of them sign with this run's secret key."""
+    import base64
+    import secrets
+
+    os.environ["MANDAT_SECRET_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
+    os.environ.pop("MANDAT_PREVIOUS_SECRET_KEYS", None)
     os.environ["STRIPE_API_KEY"] = "sk_test_mandat_tests"
     from tests.processes import free_port
 

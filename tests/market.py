@@ -47,6 +47,7 @@ def offered_lead(
     timeline: str = "asap",
     postal_code: str = "35000",
     city: str = "Rennes",
+    first_name: str = "Jeanne",
 ) -> uuid.UUID:
     """A qualified lead with its exclusive offer open, consented to `consent_to` (default: all
     agencies named)."""
@@ -69,7 +70,7 @@ def offered_lead(
         session,
         answer.id,
         LeadSubmission(
-            first_name="Jeanne",
+            first_name=first_name,
             last_name=f"Vendeuse{n}",
             email=f"jeanne.{n}@exemple.fr",
             phone=f"+336{20000000 + n:08d}",

@@ -1,6 +1,7 @@
 """The homeowner's private page (`/me?token=…`, the link of the confirmation e-mail): the request,
 the estimate, who was named, consented and bought, and three buttons — download the data,
-withdraw consent for one agency, erase everything.
+withdraw consent for one agency, erase everything; and the two answers the e-mail asks for,
+"c'est bien moi" (`/me/confirm`) and "ce n'était pas moi" (`/me/not-me`).
 
 Nothing acts on GET (mail scanners open links): every action is a POST carrying the link's token
 in a hidden field and the form's CSRF token (`api.web.public`); withdrawing and erasing ask once
@@ -22,8 +23,10 @@ from api.homeowner.schemas import MyDataOut
 from api.pro.web import FormOf
 from api.schemas import shaped
 from api.web import public
-from engine.errors import NotFound
+from engine.errors import Conflict, NotFound
 from engine.privacy.flows import (
+    confirm_contact,
+    disown_request,
     erase_my_data,
     export_my_data,
     see_my_data,
@@ -74,6 +77,35 @@ def _refused(request: Request[Any, Any, Any], form: MeForm) -> Response[Any] | N
     return public.page(request, "me_refused.html", 403, private=True, again=_here(form.token))
 
 
+class AnswerForm(Struct):
+    token: str = ""
+    csrf: str = ""
+
+
+def _asking(request: Request[Any, Any, Any], purpose: str, token: str) -> Response[Any]:
+    """The page a link of the e-mail opens: what the answer does, and its button (never acting
+    on GET: mail scanners open links)."""
+    csrf, cookies = public.me_form_token(request, token)
+    here = f"/me/{'confirm' if purpose == 'confirm' else 'not-me'}?" + urlencode({"token": token})
+    return public.page(request, "me_answer.html", here=here, private=True, cookies=cookies,
+                       purpose=purpose, token=token, csrf=csrf)  # fmt: skip
+
+
+def _answer(request: Request[Any, Any, Any], purpose: str, form: AnswerForm) -> Response[Any]:
+    if not public.me_form_ok(request, form.token, form.csrf):
+        here = f"/me/{'confirm' if purpose == 'confirm' else 'not-me'}?"
+        again = here + urlencode({"token": form.token})
+        return public.page(request, "me_refused.html", 403, private=True, again=again)
+    try:
+        (confirm_contact if purpose == "confirm" else disown_request)(form.token)
+    except (InvalidToken, NotFound) as error:
+        return _gone(request, error)
+    except Conflict:
+        return public.page(request, "me_answer.html", 409, private=True, purpose=purpose,
+                           conflict=True)  # fmt: skip
+    return public.page(request, "me_answer.html", private=True, purpose=purpose, done=True)
+
+
 class HomeownerPages(Controller):
     path = "/me"
     include_in_schema = False
@@ -82,6 +114,28 @@ class HomeownerPages(Controller):
     @get("/", sync_to_thread=True)
     def my_page(self, request: Request[Any, Any, Any], token: FromQuery[str] = "") -> Response[Any]:
         return _show(request, token[:400])
+
+    @get("/confirm", sync_to_thread=True)
+    def confirm_page(
+        self, request: Request[Any, Any, Any], token: FromQuery[str] = ""
+    ) -> Response[Any]:
+        """ "C'est bien moi" (the confirmation e-mail's link)."""
+        return _asking(request, "confirm", token[:400])
+
+    @post("/confirm", sync_to_thread=True, status_code=200)
+    def confirm(self, request: Request[Any, Any, Any], data: FormOf[AnswerForm]) -> Response[Any]:
+        return _answer(request, "confirm", data)
+
+    @get("/not-me", sync_to_thread=True)
+    def not_me_page(
+        self, request: Request[Any, Any, Any], token: FromQuery[str] = ""
+    ) -> Response[Any]:
+        """ "Ce n'était pas moi" (the confirmation e-mail's link)."""
+        return _asking(request, "not_me", token[:400])
+
+    @post("/not-me", sync_to_thread=True, status_code=200)
+    def not_me(self, request: Request[Any, Any, Any], data: FormOf[AnswerForm]) -> Response[Any]:
+        return _answer(request, "not_me", data)
 
     @post("/export", sync_to_thread=True, status_code=200)
     def export(self, request: Request[Any, Any, Any], data: FormOf[MeForm]) -> Response[Any]:

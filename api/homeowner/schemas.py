@@ -69,3 +69,20 @@ class ErasedOut(Out):
 class WithdrawnOut(Out):
     agency_id: uuid.UUID
     withdrawn_at: datetime
+
+
+class ContactConfirmedOut(Out):
+    contact_confirmed: bool
+    confirmed_at: datetime
+
+
+class DisownedOut(Out):
+    """The lead is withdrawn; `buyers_refunded` agencies had bought it and are refunded in full."""
+
+    withdrawn: bool
+    disowned_at: datetime
+    buyers_refunded: int
+
+
+class LinksRenewedOut(Out):
+    renewed: bool

@@ -83,6 +83,10 @@ class OfferOut(Out):
             " address point, street, coordinates sent, or town hall"
         ),
     ]
+    contact_confirmed: Annotated[
+        bool,
+        Meta(description="the homeowner confirmed the contact is theirs (link in our e-mail)"),
+    ]
 
 
 class OfferDetailOut(OfferOut):

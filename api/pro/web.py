@@ -5,13 +5,12 @@ The cookie holds only the session's opaque token: `__Host-mandat_pro`, Secure, H
 SameSite=Lax, path /. With MANDAT_ENV=development (plain HTTP on this machine) it is
 `mandat_pro` without Secure, since a browser keeps no Secure cookie over plain HTTP.
 A form's CSRF token is an HMAC of the session's id (or, before sign-in, of a random pre-session
-cookie): a page of another site can neither read it nor guess it.
+cookie), with a sub-key for this purpose and the signing key's id (`engine.keyring`): a page of
+another site can neither read it nor guess it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import secrets
 from typing import Annotated, Any, TypeVar
@@ -26,7 +25,7 @@ from msgspec import Struct
 
 from api.client import client_ip
 from api.pro import i18n
-from engine.config import secret_key
+from engine import keyring
 from engine.people import service
 from engine.people.passkeys import RelyingParty
 from engine.people.sessions import ABSOLUTE, PENDING, SignedIn, StaffSignedIn
@@ -77,16 +76,12 @@ def person_of(request: Request[Any, Any, Any]) -> SignedIn | None:
     return service.current(token_of(request))
 
 
-def _mac(purpose: str, value: str) -> str:
-    return hmac.new(secret_key(), f"pro-{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
-
-
 def csrf_for(person: SignedIn | StaffSignedIn) -> str:
-    return _mac("csrf", str(person.session_id))
+    return keyring.sign("pro:csrf", str(person.session_id))
 
 
 def csrf_ok(person: SignedIn | StaffSignedIn, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(csrf_for(person).encode(), (token or "").encode())
+    return bool(token) and keyring.verify("pro:csrf", str(person.session_id), token or "")
 
 
 def pre_session(request: Request[Any, Any, Any]) -> tuple[str, bool]:
@@ -98,14 +93,12 @@ def pre_session(request: Request[Any, Any, Any]) -> tuple[str, bool]:
 
 
 def pre_csrf(value: str) -> str:
-    return _mac("pre-csrf", value)
+    return keyring.sign("pro:pre-csrf", value)
 
 
 def pre_csrf_ok(request: Request[Any, Any, Any], token: str | None) -> bool:
     value = request.cookies.get(pre_cookie())
-    return bool(value and token) and hmac.compare_digest(
-        pre_csrf(value or "").encode(), (token or "").encode()
-    )
+    return bool(value and token) and keyring.verify("pro:pre-csrf", value or "", token or "")
 
 
 def relying_party(request: Request[Any, Any, Any]) -> RelyingParty:

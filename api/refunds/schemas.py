@@ -10,7 +10,7 @@ import msgspec
 from msgspec import Meta
 
 from api.schemas import Out, Request
-from engine.refunds.models import Reason
+from engine.refunds.models import Reason, RecordedReason
 
 Status = Literal["pending", "approved", "rejected"]
 
@@ -45,7 +45,10 @@ class RefundRequestOut(Out, omit_defaults=True):
     purchase_id: uuid.UUID
     agency_id: uuid.UUID
     created_at: datetime
-    reason: Reason
+    reason: Annotated[
+        RecordedReason,
+        Meta(description="the agency's reason, or `not_me`: the homeowner disowned the request"),
+    ]
     comment: str
     call_attempts: list[str]
     status: Status

@@ -39,6 +39,7 @@ REASONS_FR = {
     "duplicate": "doublon",
     "out_of_zone": "hors zone",
     "other": "autre",
+    "not_me": "le propriétaire dit ne pas avoir fait la demande",
 }
 NO_STORE = {"Cache-Control": "no-store"}
 PARIS = ZoneInfo("Europe/Paris")

@@ -4,16 +4,15 @@ privacy policy), its stylesheet, and the CSRF token of the homeowner's forms.
 
 The homeowner's forms have no session to bind a token to: their key is the private link's token.
 Their CSRF token is a double submit bound to that link: a random cookie (`mandat_me`, HttpOnly,
-SameSite=Lax) set when the page is shown, and in the form an HMAC (MANDAT_SECRET_KEY) of that
-cookie and the link's token. A page of another site can neither read the cookie nor make the
-HMAC, and its cross-site POST carries no Lax cookie; a form token made for one link is worthless
-for another. (Whoever holds the link could act anyway: the token is the key, by design.)
+SameSite=Lax) set when the page is shown, and in the form an HMAC (a sub-key of
+MANDAT_SECRET_KEY) of that cookie and the link's token. A page of another site can neither
+read the cookie nor make the HMAC, and its cross-site POST carries no Lax cookie; a form token
+made for one link is worthless for another. (Whoever holds the link could act anyway: the
+token is the key, by design.)
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from litestar.response import Template
 
 from api.pro import i18n
 from api.pro.web import development
-from engine.config import secret_key
+from engine import keyring
 from engine.errors import NotFound
 
 STATIC = Path(__file__).parent / "static"
@@ -94,25 +93,28 @@ def switch_to(here: str, lang: str) -> str:
     return f"{here}{'&' if '?' in here else '?'}{urlencode({'lang': lang})}"
 
 
-def _mac(browser: str, token: str) -> str:
-    message = f"me-csrf:{browser}:{token}".encode()
-    return hmac.new(secret_key(), message, hashlib.sha256).hexdigest()
+def _message(browser: str, token: str) -> str:
+    return f"me-csrf:{browser}:{token}"
 
 
 def me_form_token(request: Request[Any, Any, Any], token: str) -> tuple[str, list[Cookie]]:
     """The CSRF token of the homeowner's forms on this page, and the cookie to set if new."""
     browser = request.cookies.get(me_cookie()) or ""
     if 20 <= len(browser) <= 64:
-        return _mac(browser, token), []
+        return keyring.sign("homeowner:form", _message(browser, token)), []
     browser = secrets.token_urlsafe(24)
-    return _mac(browser, token), [_cookie(me_cookie(), browser, None)]
+    return keyring.sign("homeowner:form", _message(browser, token)), [
+        _cookie(me_cookie(), browser, None)
+    ]
 
 
 def me_form_ok(request: Request[Any, Any, Any], token: str, csrf: str) -> bool:
     browser = request.cookies.get(me_cookie())
-    # Compared as bytes: a hand-made form with other characters is refused, not an error.
-    expected = _mac(browser or "", token).encode()
-    return bool(browser and csrf) and hmac.compare_digest(expected, csrf.encode())
+    # A hand-made form with other characters is simply not valid (never an error); a token
+    # signed with a previous key is still good during its grace period.
+    return bool(browser and csrf) and keyring.verify(
+        "homeowner:form", _message(browser or "", token), csrf
+    )
 
 
 @get("/static/{name:str}", include_in_schema=False)

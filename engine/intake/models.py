@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     SmallInteger,
     String,
@@ -110,6 +111,9 @@ class Lead(Base):
         CheckConstraint("grade IN ('A', 'B', 'C')", name="grade"),
         CheckConstraint("(status = 'duplicate') = (duplicate_of IS NOT NULL)", name="duplicate"),
         CheckConstraint("dedupe_until > created_at", name="dedupe_window"),
+        CheckConstraint(
+            "contact_confirmed_at IS NULL OR disowned_at IS NULL", name="confirmed_or_disowned"
+        ),
         _no_overlapping_original("lead_one_original_per_phone", "phone_e164"),
         _no_overlapping_original("lead_one_original_per_email", "email_key"),
         Index("ix_lead_client_ip_created_at", "client_ip", "created_at"),
@@ -149,6 +153,12 @@ class Lead(Base):
     rules: Mapped[dict[str, Any]] = mapped_column(JSONB)
     # When the homeowner erased their data: personal fields are then empty.
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The homeowner's links name this generation: bumping it revokes every link sent before.
+    token_generation: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # "C'est bien moi" (the contact is the homeowner's), or "ce n'était pas moi" (withdrawn,
+    # buyers refunded): whichever came first, never both.
+    contact_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disowned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 CONSENT_TICKS = ("box", "all", "declared", "preticked")

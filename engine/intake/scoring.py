@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-SCORE_MODEL = "score-v1"
+SCORE_MODEL = "score-v2"  # v2: the confirmed contact counts
 BASE = 20  # a French phone and a real e-mail: every lead that reaches scoring has them
 TIMELINE_POINTS = {"asap": 35, "lt_3_months": 30, "3_6_months": 20, "gt_6_months": 10, "curious": 0}
 OWNER_POINTS = 30
 PHONE_POINTS = {"mobile": 10, "landline": 5}
 DETAILED_PROPERTY_POINTS = 5  # three optional facts or more: someone who knows the property
+# The homeowner clicked "c'est bien moi" in the confirmation e-mail: the contact is theirs.
+CONFIRMED_CONTACT_POINTS = 10
 OPTIONAL_FACTS = (
     "bedrooms",
     "floor",
@@ -49,6 +51,14 @@ def score_lead(
         score += DETAILED_PROPERTY_POINTS
         reasons.append(f"property_details:{given}:+{DETAILED_PROPERTY_POINTS}")
     return min(score, 100), reasons
+
+
+def with_confirmed_contact(score: int, reasons: list[str]) -> tuple[int, list[str]]:
+    """The score once the homeowner confirmed the contact is theirs (counted once)."""
+    reason = f"contact_confirmed:+{CONFIRMED_CONTACT_POINTS}"
+    if reason in reasons:
+        return score, reasons
+    return min(score + CONFIRMED_CONTACT_POINTS, 100), [*reasons, reason]
 
 
 def grade_for(score: int, settings: dict[str, Any]) -> str:

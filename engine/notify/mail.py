@@ -26,6 +26,7 @@ SUBJECTS = {
     "lead.shared": "Un contact vendeur est désormais disponible en partagé",
     "purchase.created": "Votre achat de contact vendeur",
     "einvoice.issued": "Votre facture Mandat",
+    "lead.disowned": "Contact retiré : le propriétaire n'a pas fait cette demande",
 }
 
 _ADDRESS = re.compile(r"[^\s<>()\"',;:]+@[^\s<>()\"',;:]+")
@@ -106,6 +107,13 @@ def _email_text(agency: str, event: str, payload: dict[str, Any]) -> str:
         lines += [
             f"{kind} {payload.get('number')} est jointe à ce message, au format Factur-X "
             "(PDF/A-3 contenant la facture électronique XML, profil EN 16931).",
+        ]
+    elif event == "lead.disowned":
+        lines += [
+            "La personne dont l'adresse e-mail figure sur ce contact dit ne pas avoir fait cette "
+            "demande d'estimation. Le contact est retiré et votre achat "
+            f"{payload.get('purchase_id')} vous est remboursé intégralement. Ne contactez pas "
+            "cette personne.",
         ]
     elif event == "purchase.created":
         lines += [

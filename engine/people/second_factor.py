@@ -1,7 +1,9 @@
 """The second factor: a TOTP app (RFC 6238, 30-second steps) with ten single-use recovery codes.
 
-The TOTP secret is kept encrypted (AES-GCM, a key derived from MANDAT_SECRET_KEY for this
-purpose only), so a copy of the database alone cannot mint codes. A code is accepted for the
+The TOTP secret is kept encrypted (AES-GCM, a sub-key of MANDAT_SECRET_KEY for this purpose
+only, `engine.keyring`), so a copy of the database alone cannot mint codes. The sealed value
+names the key that sealed it: after a key roll it still opens with the previous key, and is
+sealed again with the new one the next time a code from it is accepted. A code is accepted for the
 current step or the one on either side, and only for a step later than the last one accepted:
 the same code never opens two sessions. Recovery codes are random and stored as SHA-256.
 
@@ -19,12 +21,11 @@ from datetime import UTC, datetime
 
 import pyotp
 import segno
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine import keyring
 from engine.audit import record
-from engine.config import secret_key
 from engine.db import unit_of_work
 from engine.errors import Conflict, Forbidden, RuleViolation, TooManyRequests, Unauthenticated
 from engine.people import sessions, throttle
@@ -42,17 +43,12 @@ class Enrolment:
     qr_data_uri: str  # the otpauth:// URI as an SVG QR code
 
 
-def _key() -> bytes:
-    return hmac.new(secret_key(), b"mandat:totp-secret:v1", hashlib.sha256).digest()
-
-
 def _seal(secret: str) -> bytes:
-    nonce = secrets.token_bytes(12)
-    return nonce + AESGCM(_key()).encrypt(nonce, secret.encode(), b"totp")
+    return keyring.seal("pro:totp-seal", secret.encode(), b"totp")
 
 
 def _open(sealed: bytes) -> str:
-    return AESGCM(_key()).decrypt(sealed[:12], sealed[12:], b"totp").decode()
+    return keyring.open_sealed("pro:totp-seal", sealed, b"totp").decode()
 
 
 def _code_hash(code: str) -> bytes:
@@ -151,16 +147,22 @@ def _step(session: Session, user_id: object, code: str, confirmed: bool) -> int 
     code = code.replace(" ", "")
     if row is None or not (code.isascii() and code.isdigit()) or len(code) != 6:
         return None
-    totp = pyotp.TOTP(_open(bytes(row.secret_sealed)))
+    sealed = bytes(row.secret_sealed)
+    secret = _open(sealed)
+    totp = pyotp.TOTP(secret)
     now = datetime.now(UTC)
     for offset in (0, -1, 1):
         step = totp.timecode(now) + offset
         if hmac.compare_digest(totp.generate_otp(step).encode(), code.encode()) and step > (
             row.last_step or -1
         ):
+            # Sealed under a previous key (a roll): sealed again under the current one.
+            fresh = sealed if keyring.sealed_with_current(sealed) else _seal(secret)
             session.execute(
-                text("UPDATE person_totp SET last_step = :s WHERE user_id = :u"),
-                {"s": step, "u": user_id},
+                text("""
+                    UPDATE person_totp SET last_step = :s, secret_sealed = :f WHERE user_id = :u
+                """),
+                {"s": step, "f": fresh, "u": user_id},
             )
             return step
     return None

@@ -1,38 +1,83 @@
-"""The homeowner's rights through their private link: the token is the only key. Each service
-reads the token, then owns its unit of work."""
+"""The homeowner's rights through their links: the token is the only key. Each service reads the
+token (made for its purpose only), then owns its unit of work, in which the lead is locked and the
+link checked against the lead's current generation (a revoked link opens nothing)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+from engine.billing.payments import refund_credit_note
 from engine.db import unit_of_work
-from engine.privacy.service import erase, export, read_token, withdraw_consent
+from engine.privacy.confirmation import confirm, disown
+from engine.privacy.service import (
+    erase,
+    export,
+    opened,
+    read_token,
+    renew_links,
+    withdraw_consent,
+)
 
 
 def export_my_data(token: str) -> dict[str, Any]:
     """Everything held about the homeowner (audited)."""
-    lead = read_token(token)
+    link = read_token(token, "data")
     with unit_of_work() as session:
-        return export(session, lead)
+        return export(session, opened(session, link).id)
 
 
 def see_my_data(token: str) -> dict[str, Any]:
     """The same data, shown on the homeowner's page (audited as seen, not as exported)."""
-    lead = read_token(token)
+    link = read_token(token, "data")
     with unit_of_work() as session:
-        return export(session, lead, audited_as="homeowner.viewed")
+        return export(session, opened(session, link).id, audited_as="homeowner.viewed")
 
 
 def erase_my_data(token: str) -> dict[str, Any]:
-    """Personal fields anonymised, the lead withdrawn from sale, buying agencies notified."""
-    lead = read_token(token)
+    """Personal fields anonymised, the lead withdrawn from sale, buying agencies notified; every
+    link sent to the homeowner stops working."""
+    link = read_token(token, "data")
     with unit_of_work() as session:
-        return erase(session, lead)
+        return erase(session, opened(session, link).id)
 
 
 def withdraw_my_consent(token: str, agency_id: uuid.UUID) -> dict[str, Any]:
     """This agency may no longer buy or use the lead; if it bought it, it is told."""
-    lead = read_token(token)
+    link = read_token(token, "data")
     with unit_of_work() as session:
-        return withdraw_consent(session, lead, agency_id)
+        return withdraw_consent(session, opened(session, link).id, agency_id)
+
+
+def renew_my_links(token: str) -> dict[str, Any]:
+    """Every link sent to the homeowner stops working; new ones go to their e-mail address."""
+    link = read_token(token, "data")
+    with unit_of_work() as session:
+        return renew_links(session, opened(session, link).id)
+
+
+def confirm_contact(token: str) -> dict[str, Any]:
+    """ "C'est bien moi": the lead is *contact confirmed* (badge, grade). Clicking again changes
+    nothing; after "not me", Conflict `contact_disowned`."""
+    link = read_token(token, "confirm")
+    with unit_of_work() as session:
+        done = confirm(session, opened(session, link))
+    return {"contact_confirmed": True, "confirmed_at": done.confirmed_at}
+
+
+def disown_request(token: str) -> dict[str, Any]:
+    """ "Ce n'était pas moi": the lead withdrawn at once, every buyer refunded in full (rule
+    `auto:not_me`; a paid invoice's credit note is paid back through Stripe once committed)
+    and told. Clicking again changes nothing; after a confirmation, Conflict
+    `contact_confirmed`."""
+    link = read_token(token, "not_me")
+    with unit_of_work() as session:
+        done = disown(session, opened(session, link))
+    for outcome in done.refunds:
+        if outcome.credit_note_id:
+            refund_credit_note(outcome.credit_note_id)
+    return {
+        "withdrawn": True,
+        "disowned_at": done.disowned_at,
+        "buyers_refunded": done.buyers_refunded,
+    }

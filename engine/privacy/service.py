@@ -1,65 +1,133 @@
 """Homeowners' rights (PRODUCT §9): a private link to see, export and erase their data, and to
-withdraw their consent for one agency.
+withdraw their consent for one agency; and the confirmation e-mail's two action links.
 
-The link carries a token: the lead id and an expiry, signed with HMAC-SHA256 (MANDAT_SECRET_KEY).
-It is sent once, in the confirmation e-mail of step 2; nothing else can open the homeowner's data.
+Every link carries a token made for one purpose only (`data`, `confirm`, `not_me`): the lead id,
+the lead's token generation and an expiry, signed with that purpose's sub-key of
+MANDAT_SECRET_KEY and the signing key's id (`engine.keyring`). The data link lasts a year; the
+"c'est bien moi" / "ce n'était pas moi" links a week. Bumping the lead's generation (on erasure,
+or when the homeowner asks for a new link) revokes every link sent before. They are sent in the
+confirmation e-mail of step 2; nothing else can open the homeowner's data.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
+import binascii
 import time
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine import keyring
 from engine.audit import record
-from engine.config import public_url, secret_key
+from engine.config import public_url
 from engine.errors import Forbidden, NotFound
 from engine.intake.reference import reference_of
 from engine.notify.outbox import enqueue, enqueue_homeowner_mail
 from engine.privacy.erasure import anonymise, same_person
 from engine.settings import read_settings
 
-TOKEN_DAYS = 365
+Purpose = Literal["data", "confirm", "not_me"]
+# How long each link opens what it opens.
+TOKEN_DAYS: dict[str, int] = {"data": 365, "confirm": 7, "not_me": 7}
 
 
 class InvalidToken(Forbidden):
     code = "invalid_token"
 
 
-def make_token(lead_id: uuid.UUID, days: int = TOKEN_DAYS) -> str:
-    payload = f"{lead_id}.{int(time.time()) + days * 86_400}"
-    mac = hmac.new(secret_key(), b"homeowner:" + payload.encode(), hashlib.sha256).digest()
-    raw = payload.encode() + b"." + base64.urlsafe_b64encode(mac[:24])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+@dataclass(frozen=True)
+class Link:
+    """What a valid token names: the lead, and the generation of links it belongs to."""
+
+    lead_id: uuid.UUID
+    generation: int
 
 
-def read_token(token: str) -> uuid.UUID:
-    """The lead a valid, unexpired token opens; InvalidToken (a 401) otherwise."""
+def make_token(
+    lead_id: uuid.UUID, purpose: Purpose = "data", *, days: int | None = None, generation: int = 0
+) -> str:
+    expires = int(time.time()) + (TOKEN_DAYS[purpose] if days is None else days) * 86_400
+    payload = f"{purpose}.{lead_id}.{generation}.{expires}"
+    signed = f"{payload}.{keyring.sign(f'homeowner:{purpose}', payload)}"
+    return base64.urlsafe_b64encode(signed.encode()).decode().rstrip("=")
+
+
+def read_token(token: str, purpose: Purpose) -> Link:
+    """The lead a valid, unexpired token made for this purpose opens; InvalidToken (a 403)
+    otherwise. Whether its generation is still the lead's is `opened`'s to check."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        lead, expires, signature = raw.split(".")
-        payload = f"{lead}.{expires}"
-        mac = hmac.new(secret_key(), b"homeowner:" + payload.encode(), hashlib.sha256).digest()
-        good = hmac.compare_digest(base64.urlsafe_b64encode(mac[:24]), signature.encode())
-        if not good or int(expires) < time.time():
-            raise ValueError("expired or forged")
-        return uuid.UUID(lead)
-    except (ValueError, UnicodeDecodeError) as error:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+        made_for, lead, generation, expires, kid, tag = raw.split(".")
+        payload = f"{made_for}.{lead}.{generation}.{expires}"
+        if made_for != purpose or not keyring.verify(
+            f"homeowner:{purpose}", payload, f"{kid}.{tag}"
+        ):
+            raise ValueError("forged, or made for another purpose")
+        if int(expires) < time.time():
+            raise ValueError("expired")
+        return Link(uuid.UUID(lead), int(generation))
+    except (ValueError, UnicodeDecodeError, binascii.Error) as error:
         raise InvalidToken("This link is not valid or has expired.") from error
 
 
-def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
-    """Step 2's confirmation: the reference, the estimate, who may call and when, the private
-    link to the homeowner's page, and the privacy policy."""
+_OPENED = text("""
+    SELECT id, token_generation, erased_at, contact_confirmed_at, disowned_at, status
+    FROM lead WHERE id = :id FOR UPDATE
+""")
+
+
+def opened(session: Session, link: Link) -> Any:
+    """The lead a link opens, locked: NotFound `erased` once erased, InvalidToken when the link
+    was revoked (an older generation) or names no lead."""
+    lead = session.execute(_OPENED, {"id": link.lead_id}).one_or_none()
+    if lead is None:
+        raise InvalidToken("This link is not valid or has expired.")
+    if lead.erased_at is not None:
+        raise NotFound("These data were erased.", code="erased")
+    if lead.token_generation != link.generation:
+        raise InvalidToken("This link was replaced by a newer one.")
+    return lead
+
+
+def revoke_links(session: Session, lead_id: uuid.UUID) -> int:
+    """Every link sent before stops working; the new generation."""
+    return int(
+        session.execute(
+            text("""
+                UPDATE lead SET token_generation = token_generation + 1
+                WHERE id = :id RETURNING token_generation
+            """),
+            {"id": lead_id},
+        ).scalar_one()
+    )
+
+
+def links(lead_id: uuid.UUID, generation: int) -> dict[str, str]:
+    """The homeowner's three links: the private data link and the two action links."""
+    base = public_url()
+    paths: dict[Purpose, str] = {
+        "data": "/me",
+        "confirm": "/me/confirm",
+        "not_me": "/me/not-me",
+    }
+    return {
+        purpose: f"{base}{path}?token={make_token(lead_id, purpose, generation=generation)}"
+        for purpose, path in paths.items()
+    }
+
+
+def send_confirmation(session: Session, lead_id: uuid.UUID, renewed: bool = False) -> None:
+    """Step 2's confirmation: the reference, the estimate, is it you, who may call and when, the
+    private link to the homeowner's page and the privacy policy; or, `renewed`, the same links
+    made anew after the homeowner revoked the old ones. Nothing the person typed is in it (their
+    name could be anyone's words, sent from our domain): plain text, our own wording only."""
     row = session.execute(
         text("""
-            SELECT l.first_name, l.email, e.estimate,
+            SELECT l.token_generation, l.email, e.estimate,
                    (SELECT string_agg(agency_name, ', ' ORDER BY rank) FROM lead_consent
                     WHERE lead_id = l.id) AS agencies,
                    (SELECT count(*) FROM lead_consent WHERE lead_id = l.id) AS consented
@@ -69,21 +137,30 @@ def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
     ).one()
     settings = read_settings(session)
     site = public_url()
-    link = f"{site}/me?token={make_token(lead_id)}"
+    link = links(lead_id, row.token_generation)
+    opening = (
+        "Voici vos nouveaux liens : ceux que nous vous avions envoyés ne fonctionnent plus."
+        if renewed
+        else "Nous avons bien reçu la demande d'estimation faite avec votre adresse e-mail."
+    )
     body = "\n".join(
         [
-            f"Bonjour {row.first_name},",
+            "Bonjour,",
             "",
-            "Nous avons bien reçu votre demande d'estimation.",
+            opening,
             f"Référence de votre demande : {reference_of(lead_id)}",
             "",
             _estimate_line(row.estimate),
+            "",
+            f"C'est bien vous ? Confirmez-le ici : {link['confirm']}",
+            f"Ce n'était pas vous ? Dites-le ici, la demande sera retirée : {link['not_me']}",
+            f"(Ces deux liens sont valables {TOKEN_DAYS['confirm']} jours.)",
             "",
             f"Seules les agences que vous avez choisies pourront vous contacter : {row.agencies}.",
             _when_to_expect_a_call(settings, row.consented),
             "",
             "Pour consulter, exporter ou effacer vos données, ou retirer votre accord pour une "
-            f"agence, utilisez ce lien personnel (ne le partagez pas) : {link}",
+            f"agence, utilisez ce lien personnel (ne le partagez pas) : {link['data']}",
             "",
             f"Politique de confidentialité : {site}/privacy",
             f"Mentions légales : {site}/legal",
@@ -91,9 +168,18 @@ def send_confirmation(session: Session, lead_id: uuid.UUID) -> None:
             "— Mandat",
         ]
     )
-    enqueue_homeowner_mail(
-        session, row.email, f"{lead_id}:confirmation", "Votre demande d'estimation", body
-    )
+    key = f"{lead_id}:links:{row.token_generation}" if renewed else f"{lead_id}:confirmation"
+    subject = "Vos nouveaux liens Mandat" if renewed else "Votre demande d'estimation"
+    enqueue_homeowner_mail(session, row.email, key, subject, body)
+
+
+def renew_links(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
+    """The homeowner's request: every link sent so far stops working, new ones are mailed to
+    their address (never shown here: a leaked link can end the links, not obtain new ones)."""
+    revoke_links(session, lead_id)
+    send_confirmation(session, lead_id, renewed=True)
+    record(session, None, "homeowner.links_renewed", "lead", lead_id)
+    return {"renewed": True}
 
 
 def _estimate_line(estimate: dict[str, Any]) -> str:
@@ -204,6 +290,8 @@ def erase(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
     if lead_id not in leads:
         raise NotFound("These data were erased already.", code="erased")
     anonymise(session, leads, "erasure")
+    for lead in leads:
+        revoke_links(session, lead)
     buyers = session.execute(
         text("SELECT agency_id, id, lead_id FROM purchase WHERE lead_id = ANY(:ids)"),
         {"ids": leads},

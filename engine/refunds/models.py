@@ -14,7 +14,6 @@ from sqlalchemy import (
     Index,
     String,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
@@ -35,15 +34,31 @@ Reason = Literal[
     "other",
 ]
 REASONS: tuple[str, ...] = get_args(Reason)
+# Reasons no agency gives: the homeowner said "ce n'était pas moi" (rule `auto:not_me`).
+RecordedReason = Literal[Reason, "not_me"]
+RECORDED_REASONS: tuple[str, ...] = (*REASONS, "not_me")
 # A lead refunded for one of these is withdrawn from sale for every agency.
-WITHDRAWING_REASONS = ("fake", "wrong_number", "duplicate")
+WITHDRAWING_REASONS = ("fake", "wrong_number", "duplicate", "not_me")
 
 
 class RefundRequest(Base):
     __tablename__ = "refund_request"
     __table_args__ = (
-        UniqueConstraint("purchase_id", name="uq_refund_request_once_per_purchase"),
-        CheckConstraint(f"reason IN {REASONS!r}", name="reason"),
+        # One request per purchase from the agency, and at most one refund of the homeowner's
+        # "not me" besides it.
+        Index(
+            "uq_refund_request_once_per_purchase",
+            "purchase_id",
+            unique=True,
+            postgresql_where=text("reason <> 'not_me'"),
+        ),
+        Index(
+            "uq_refund_request_not_me_once_per_purchase",
+            "purchase_id",
+            unique=True,
+            postgresql_where=text("reason = 'not_me'"),
+        ),
+        CheckConstraint(f"reason IN {RECORDED_REASONS!r}", name="reason"),
         CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
         CheckConstraint("reason <> 'other' OR length(trim(comment)) > 0", name="other_explained"),
         CheckConstraint(

@@ -61,6 +61,7 @@ _PURCHASE = text("""
 _RATE = text("""
     SELECT coalesce((SELECT sum(r.approved_amount_cents) FROM refund_request r
                      WHERE r.agency_id = :agency AND r.status = 'approved'
+                       AND r.decision_rule IS DISTINCT FROM 'auto:not_me'
                        AND r.decided_at > :now - interval '30 days'), 0) AS refunded,
            coalesce((SELECT sum(p.price_cents) FROM purchase p
                      WHERE p.agency_id = :agency
@@ -94,7 +95,8 @@ def request_refund(
     if purchase is None:
         raise NotFound("No purchase of your agency has this id.", code="purchase_not_found")
     if session.execute(
-        text("SELECT 1 FROM refund_request WHERE purchase_id = :p"), {"p": purchase_id}
+        text("SELECT 1 FROM refund_request WHERE purchase_id = :p AND reason <> 'not_me'"),
+        {"p": purchase_id},
     ).first():
         raise Conflict(
             "A refund was already asked for this purchase.", code="refund_already_requested"
@@ -136,6 +138,58 @@ def request_refund(
     refundable = int(purchase["price_cents"]) - int(purchase["refunded"])
     note = _approve(session, request, refundable, f"auto:{rule}", None, f"Provable: {rule}.", now)
     return RefundOutcome(request.id, "approved", f"auto:{rule}", note)
+
+
+NOT_ME_NOTE = (
+    "The homeowner says they never made this request: the lead is withdrawn and refunded in "
+    "full. Do not contact this person."
+)
+
+# Every purchase of the lead, locked, with what is left to refund and the agency's own request.
+_PURCHASES_OF_LEAD = text("""
+    SELECT p.id, p.agency_id, p.price_cents,
+           coalesce((SELECT -sum(x.amount_cents) FROM ledger_line x
+                     WHERE x.purchase_id = p.id AND x.kind = 'refund'), 0) AS refunded,
+           (SELECT r.id FROM refund_request r
+            WHERE r.purchase_id = p.id AND r.status = 'pending') AS pending_request
+    FROM purchase p WHERE p.lead_id = :lead
+    ORDER BY p.created_at, p.id
+    FOR UPDATE OF p
+""")
+
+
+def refund_not_me(session: Session, lead_id: uuid.UUID) -> list[RefundOutcome]:
+    """The homeowner said "ce n'était pas moi": every buyer gets back all it has not been
+    refunded yet, by the rule `auto:not_me`, with the same effects as any approval (ledger line,
+    credit line or credit note, audit, notification). An agency's pending request is decided this
+    way; otherwise a request of reason `not_me` is recorded for it. Running it again refunds
+    nothing more."""
+    now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    outcomes = []
+    for purchase in session.execute(_PURCHASES_OF_LEAD, {"lead": lead_id}).mappings().all():
+        refundable = int(purchase["price_cents"]) - int(purchase["refunded"])
+        if refundable <= 0:
+            continue
+        if purchase["pending_request"] is not None:
+            request = session.get(RefundRequest, purchase["pending_request"], with_for_update=True)
+            assert request is not None
+        else:
+            request = RefundRequest(
+                purchase_id=purchase["id"],
+                agency_id=purchase["agency_id"],
+                requested_by=None,
+                created_at=now,
+                reason="not_me",
+                comment="",
+                call_attempts=[],
+            )
+            session.add(request)
+            session.flush()
+            record(session, None, "refund.requested", "refund_request", request.id,
+                   reason="not_me")  # fmt: skip
+        note = _approve(session, request, refundable, "auto:not_me", None, NOT_ME_NOTE, now)
+        outcomes.append(RefundOutcome(request.id, "approved", "auto:not_me", note))
+    return outcomes
 
 
 def _validate(
@@ -332,6 +386,7 @@ _RATES = text("""
     ), refunded AS (
         SELECT agency_id, sum(approved_amount_cents) AS cents FROM refund_request
         WHERE status = 'approved' AND decided_at > clock_timestamp() - interval '30 days'
+          AND decision_rule IS DISTINCT FROM 'auto:not_me'
         GROUP BY agency_id
     )
     SELECT b.agency_id, coalesce(r.cents, 0)::float / b.cents AS rate

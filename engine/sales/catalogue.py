@@ -2,7 +2,8 @@
 
 Only leads whose homeowner consented to this agency, open now (exclusive window or shared with a
 slot left), not yet bought by this agency. Never a name, phone, e-mail, street or exact point:
-the commune, postal code, property, estimate, project, grade and distance.
+the commune, postal code, property, estimate, project, grade and distance, and whether the
+homeowner confirmed the contact is theirs ("c'est bien moi" in the confirmation e-mail).
 Pages are keyset-paginated: the cursor carries the last row's sort value and id.
 """
 
@@ -41,6 +42,8 @@ _OFFERS = f"""
            c.name AS commune, c.code AS commune_code, e.postal_code, e.property,
            e.property_type, e.estimate, l.timeline, l.is_owner, l.grade,
            lc.distance_m::float AS distance_m, lc.reach, e.location_precision,
+           l.contact_confirmed_at IS NOT NULL AS contact_confirmed,
+           lc.distance_m::float AS distance_m, lc.reach,
            EXISTS (SELECT 1 FROM purchase p
                    WHERE p.lead_id = o.lead_id AND p.agency_id = lc.agency_id) AS bought
     FROM lead_consent lc
@@ -151,6 +154,7 @@ def _fields(row: Any) -> dict[str, Any]:
         "distance_km": round(row["distance_m"] / 1000, 1),
         "reach": row["reach"],
         "location_precision": row["location_precision"],
+        "contact_confirmed": row["contact_confirmed"],
     }
 
 

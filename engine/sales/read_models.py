@@ -72,6 +72,8 @@ class Offer:
     reach: str
     # How precisely the property is placed, so how exact the distance is.
     location_precision: str
+    # The homeowner clicked "c'est bien moi" in the confirmation e-mail.
+    contact_confirmed: bool
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,28 @@ def withdraw_consent(w: World) -> list[Entry]:
     return [("homeowner.consent_withdrawn", w.sold, None)]
 
 
+def confirm_contact(w: World) -> list[Entry]:
+    url = f"/api/v1/me/contact/confirm?token={make_token(w.sold, 'confirm')}"  # type: ignore[arg-type]
+    assert w.client.post(url).status_code == 200
+    return [("homeowner.contact_confirmed", w.sold, None)]
+
+
+def disown_request(w: World) -> list[Entry]:
+    url = f"/api/v1/me/contact/not-me?token={make_token(w.sold, 'not_me')}"  # type: ignore[arg-type]
+    assert w.client.post(url).status_code == 200
+    refund = w.session.execute(text("SELECT id FROM refund_request")).scalar_one()
+    return [
+        ("refund.requested", str(refund), None),
+        ("refund.approved", str(refund), None),
+        ("homeowner.disowned", w.sold, None),
+    ]
+
+
+def renew_links(w: World) -> list[Entry]:
+    assert w.client.post(f"/api/v1/me/links/renew?token={w.token()}").status_code == 200
+    return [("homeowner.links_renewed", w.sold, None)]
+
+
 def refund_decision(decision: str) -> Callable[[World], list[Entry]]:
     def decide(w: World) -> list[Entry]:
         asked = w.client.post(
@@ -209,6 +231,7 @@ def issue_staff_key(w: World) -> list[Entry]:
 
 ACTIONS = [
     reveal, export_purchases, export_homeowner, erase_homeowner, withdraw_consent,
+    confirm_contact, disown_request, renew_links,
     refund_decision("approve"), refund_decision("reject"), publish_price_grid, change_setting,
     register_and_change_partner, create_agency, change_agency, issue_agency_key, revoke_key,
     change_role, issue_staff_key,

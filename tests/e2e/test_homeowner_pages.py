@@ -146,3 +146,42 @@ def test_the_confirmation_mail_gives_the_reference_the_estimate_and_when_to_expe
     assert re.search(r"https?://\S+/me\?token=\S+", body)
     assert re.search(r"https?://\S+/privacy\b", body)
     assert "/api/v1/me/data" not in body
+
+
+def test_c_est_bien_moi_and_ce_n_etait_pas_moi_are_answered_by_a_button_never_by_the_link(
+    client, session
+) -> None:
+    """Mail scanners open links: the e-mail's links open a page whose button answers."""
+    (a,) = buyers(session, 1)
+    confirmed_lead = offered_lead(session, consent_to=[a])
+    confirm = link_token(session, "/me/confirm")
+    session.execute(text("DELETE FROM outbox"))
+    session.commit()
+    disowned_lead = offered_lead(session, consent_to=[a])
+    not_me = link_token(session, "/me/not-me")
+
+    asking = client.get(f"/me/confirm?token={confirm}", headers={"Accept-Language": "fr-FR"})
+    assert asking.status_code == 200
+    assert asking.headers["cache-control"] == "no-store"
+    state = "SELECT contact_confirmed_at, disowned_at FROM lead WHERE id = :l"
+    assert tuple(session.execute(text(state), {"l": confirmed_lead}).one()) == (None, None)
+
+    answered = client.post("/me/confirm", data=form_of(asking.text, "/me/confirm"))
+    assert answered.status_code == 200
+    assert 'id="answered"' in answered.text
+    session.rollback()
+    assert session.execute(text(state), {"l": confirmed_lead}).one()[0] is not None
+
+    page = client.get(f"/me/not-me?token={not_me}")
+    forged = client.post("/me/not-me", data={"token": not_me, "csrf": "forged"})
+    assert forged.status_code == 403
+    session.rollback()
+    assert session.execute(text(state), {"l": disowned_lead}).one()[1] is None
+    gone = client.post("/me/not-me", data=form_of(page.text, "/me/not-me"))
+    assert 'id="answered"' in gone.text
+    session.rollback()
+    assert session.execute(text(state), {"l": disowned_lead}).one()[1] is not None
+    withdrawn = session.execute(
+        text("SELECT withdrawn_reason FROM offer WHERE lead_id = :l"), {"l": disowned_lead}
+    ).scalar_one()
+    assert withdrawn == "not_me"

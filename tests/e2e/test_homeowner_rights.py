@@ -10,12 +10,13 @@ from engine.privacy.service import make_token
 from tests.market import buyers, offered_lead
 
 
-def link_token(session) -> str:  # type: ignore[no-untyped-def]
-    """The token of the link mailed with the confirmation of step 2."""
+def link_token(session, path: str = "/me") -> str:  # type: ignore[no-untyped-def]
+    """The token of a link mailed with the confirmation of step 2: the private page /me, or
+    `/me/confirm`, `/me/not-me`."""
     body = session.execute(
         text("SELECT payload->>'text' FROM outbox WHERE event = 'homeowner.mail'")
     ).scalar_one()
-    found = re.search(r"token=([A-Za-z0-9_-]+)", body)
+    found = re.search(re.escape(path) + r"\?token=([A-Za-z0-9_-]+)", body)
     assert found
     return found.group(1)
 
