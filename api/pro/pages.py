@@ -19,6 +19,7 @@ from msgspec import Struct
 from api.pro import web
 from api.pro.account import AccountPages
 from api.pro.contacts import ContactPages
+from api.pro.crm import CrmPages
 from api.pro.dev_mail import dev_mailbox
 from api.pro.join import JoinPages
 from api.pro.passkey_pages import PasskeyPages
@@ -226,6 +227,7 @@ PRO_PAGES = [
     AccountPages,
     JoinPages,
     ContactPages,
+    CrmPages,
     TeamPages,
     SecurityPages,
     PasskeyPages,
