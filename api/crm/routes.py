@@ -54,9 +54,7 @@ class ContactWorkController(Controller):
         sync_to_thread=True,
         status_code=201,
         summary="Set a reminder on a purchased lead for a person of your agency",
-        **operation(
-            "addReminder", *KEYED, AGENCY_KEY, UNREADABLE, not_found("purchase_not_found")
-        ),
+        **operation("addReminder", *KEYED, AGENCY_KEY, UNREADABLE, not_found("purchase_not_found")),
     )
     def remind(
         self, caller: Caller, purchase_id: FromPath[uuid.UUID], data: JSONBody[ReminderIn]

@@ -44,3 +44,4 @@ class ReminderOut(Out):
     note: str
     done_at: datetime | None
     contact: str
+    town: str

@@ -150,7 +150,11 @@ class CrmPages(Controller):
     ) -> Response[Any]:  # fmt: skip
         def add(caller: Any) -> Any:
             starts = _moment(data.day, data.starts, "starts_at")
-            ends = _moment(data.day, data.ends, "ends_at") if data.ends else starts + timedelta(hours=1)
+            ends = (
+                _moment(data.day, data.ends, "ends_at")
+                if data.ends
+                else starts + timedelta(hours=1)
+            )
             return flows.add_appointment(
                 caller, purchase_id, starts, ends, data.place, data.note, _person(data.person_id)
             )
@@ -293,9 +297,7 @@ class CrmPages(Controller):
         return self._agenda(request, person, flows.new_calendar_link(person.caller))
 
     @post("/agenda/calendar-link/revoke", sync_to_thread=True, status_code=303)
-    def revoke_link(
-        self, request: Request[Any, Any, Any], data: FormOf[CsrfForm]
-    ) -> Response[Any]:
+    def revoke_link(self, request: Request[Any, Any, Any], data: FormOf[CsrfForm]) -> Response[Any]:
         person = web.gate(request, data.csrf)
         if not isinstance(person, SignedIn):
             return person
@@ -310,5 +312,3 @@ class CrmPages(Controller):
         except NotFound:
             return Response("Not found", status_code=404, media_type="text/plain")
         return Response(body, media_type=ICS, headers=web.NO_STORE)
-
-

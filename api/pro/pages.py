@@ -37,6 +37,7 @@ STATIC = Path(__file__).parent / "static"
 ASSETS = {
     "pro.css": "text/css; charset=utf-8",
     "passkeys.js": "text/javascript; charset=utf-8",
+    "board.js": "text/javascript; charset=utf-8",
 }
 PAGE_SIZE = 25
 PROPERTY_TYPES = ("appartement", "maison", "terrain", "autre")

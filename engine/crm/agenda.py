@@ -40,6 +40,7 @@ class Reminder:
     note: str
     done_at: datetime | None
     contact: str  # the homeowner's name, or the town once erased
+    town: str  # "Rennes (35000)"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class AppointmentRecord:
     place: str
     note: str
     contact: str
+    town: str
 
 
 @dataclass(frozen=True)
@@ -173,10 +175,11 @@ def add_appointment(
 
 _CONTACT = """coalesce(nullif(concat_ws(' ', l.first_name, l.last_name), ''),
                        c.name || ' (' || e.postal_code || ')')"""
+_TOWN = "c.name || ' (' || e.postal_code || ')'"
 
 _REMINDERS = f"""
     SELECT r.id, r.purchase_id, r.person_id, u.name AS person, r.due_at, r.note, r.done_at,
-           {_CONTACT} AS contact
+           {_CONTACT} AS contact, {_TOWN} AS town
     FROM contact_reminder r
     JOIN purchase p ON p.id = r.purchase_id
     JOIN agency_user u ON u.id = r.person_id
@@ -188,7 +191,7 @@ _REMINDERS = f"""
 
 _APPOINTMENTS = f"""
     SELECT a.id, a.purchase_id, a.person_id, u.name AS person, a.starts_at, a.ends_at, a.place,
-           a.note, {_CONTACT} AS contact
+           a.note, {_CONTACT} AS contact, {_TOWN} AS town
     FROM appointment a
     JOIN purchase p ON p.id = a.purchase_id
     JOIN agency_user u ON u.id = a.person_id
@@ -267,7 +270,10 @@ _DUE_TODAY = text("""
 def send_digests(session: Session, today: date) -> int:
     """One e-mail per person with something due today (reminders, overdue ones included, and
     the day's appointments), at most once a day per person, however many jobs run: the digest
-    row is taken first and the e-mail written in the same transaction. How many were sent."""
+    row is taken first and the e-mail written in the same transaction. How many were sent.
+
+    The e-mail says when and where (the town), never who or what was written about them: an
+    erasure could not reach a sent e-mail; the agenda page has the rest."""
     start, end = day_bounds(today)
     sent = 0
     for person in session.execute(_DUE_TODAY, {"start": start, "end": end, "day": today}).all():
@@ -305,17 +311,16 @@ def _digest_text(day: Agenda, lang: str) -> str:
     lines = ["Hello," if en else "Bonjour,", ""]
     if day.appointments:
         lines.append("Appointments today:" if en else "Rendez-vous du jour :")
-        lines += [f"- {_hm(a.starts_at)} {a.contact}{', ' + a.place if a.place else ''}"
-                  for a in day.appointments]  # fmt: skip
+        lines += [f"- {_hm(a.starts_at)}–{_hm(a.ends_at)}, {a.town}" for a in day.appointments]
         lines.append("")
     if day.overdue:
         lines.append("Overdue reminders:" if en else "Rappels en retard :")
-        lines += [f"- {r.contact}: {r.note}" for r in day.overdue]
+        lines += [f"- {r.town}" for r in day.overdue]
         lines.append("")
     if day.reminders:
         lines.append("Reminders today:" if en else "Rappels du jour :")
-        lines += [f"- {_hm(r.due_at)} {r.contact}: {r.note}" for r in day.reminders]
+        lines += [f"- {_hm(r.due_at)}, {r.town}" for r in day.reminders]
         lines.append("")
-    lines += [("Your agenda: " if en else "Votre agenda : ") + f"{public_url()}/pro/agenda",
-              "— Mandat"]  # fmt: skip
+    lines.append(("Your agenda: " if en else "Votre agenda : ") + f"{public_url()}/pro/agenda")
+    lines.append("— Mandat")
     return "\n".join(lines)

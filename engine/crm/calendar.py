@@ -46,7 +46,8 @@ def to_ics(items: list[AppointmentRecord], name: str) -> bytes:
         description = f"{public_url()}/pro/contacts/{item.purchase_id}"
         event.add("description", f"{item.note}\n{description}" if item.note else description)
         calendar.add_component(event)
-    return calendar.to_ical()
+    ical: bytes = calendar.to_ical()
+    return ical
 
 
 def appointment_ics(

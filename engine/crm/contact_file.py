@@ -107,9 +107,7 @@ def contact_file(session: Session, agency_id: uuid.UUID, purchase_id: uuid.UUID)
     team = colleagues(session, agency_id)
     window = int(read_settings(session)["refund_window_days"])
     closes_at = row["created_at"] + timedelta(days=window)
-    request = (
-        get_request(session, row["refund_id"], agency_id) if row["refund_id"] else None
-    )
+    request = get_request(session, row["refund_id"], agency_id) if row["refund_id"] else None
     calls = sorted(i.occurred_at for i in events if i.kind == "call")
     return ContactFile(
         lead=lead,
@@ -121,8 +119,9 @@ def contact_file(session: Session, agency_id: uuid.UUID, purchase_id: uuid.UUID)
         assigned_to=next((c for c in team if c.id == row["assigned_to"]), None),
         colleagues=team,
         first_contact_at=row["first_contact_at"],
-        refund=RefundPanel(window, closes_at, row["now"] <= closes_at, calls,
-                           _provable(row), request),  # fmt: skip
+        refund=RefundPanel(
+            window, closes_at, row["now"] <= closes_at, calls, _provable(row), request
+        ),
         now=row["now"],
     )
 

@@ -29,9 +29,7 @@ def read_contact_file(caller: Principal, purchase_id: uuid.UUID) -> ContactFile:
         return contact_file(session, caller.agency(), purchase_id)
 
 
-def log_interaction(
-    caller: Principal, purchase_id: uuid.UUID, kind: str, body: str
-) -> Interaction:
+def log_interaction(caller: Principal, purchase_id: uuid.UUID, kind: str, body: str) -> Interaction:
     """Owner or buyer: a call, e-mail, visit or note on the contact's timeline. The first call
     or e-mail is the contact's first contact (speed to lead)."""
     with unit_of_work() as session:
@@ -114,7 +112,9 @@ def new_calendar_link(caller: Principal) -> FeedLink:
     with unit_of_work() as session:
         token = calendar.new_feed(session, caller.person_id)
         record(session, caller, "calendar_link.made", "agency_user", caller.person_id)
-        return FeedLink(calendar.feed_url(token), calendar.feed_created_at(session, caller.person_id))
+        return FeedLink(
+            calendar.feed_url(token), calendar.feed_created_at(session, caller.person_id)
+        )
 
 
 def revoke_calendar_link(caller: Principal) -> None:

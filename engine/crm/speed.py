@@ -35,8 +35,8 @@ _CLAIM = """
     FROM due, lead l, estimation e, commune c
     WHERE p.id = due.id AND l.id = p.lead_id AND e.id = l.estimation_id
       AND c.code = e.commune_code
-    RETURNING p.id, p.agency_id, p.created_at, coalesce(p.assigned_to, p.bought_by_person) AS worker,
-              c.name AS city, e.postal_code
+    RETURNING p.id, p.agency_id, p.created_at,
+              coalesce(p.assigned_to, p.bought_by_person) AS worker, c.name AS city, e.postal_code
 """
 
 _WORKER = text("""
@@ -51,22 +51,24 @@ _OWNERS = text("""
 """)
 
 
-def remind_waiting_contacts(session: Session, now: datetime, settings: dict[str, Any]) -> dict[str, int]:
+def remind_waiting_contacts(
+    session: Session, now: datetime, settings: dict[str, Any]
+) -> dict[str, int]:
     """The reminders due now: how many purchases reminded their worker, and their owners."""
     worker_after = timedelta(minutes=int(settings["speed_to_lead_reminder_minutes"]))
     owner_after = timedelta(hours=int(settings["speed_to_lead_owner_hours"]))
     counts = {"buyer": 0, "owner": 0}
     for purchase in _claim(session, "buyer_reminded_at", now - worker_after, now):
-        people = []
+        people: list[Any] = []
         if purchase.worker is not None:
-            people = session.execute(_WORKER, {"id": purchase.worker}).all()
+            people = list(session.execute(_WORKER, {"id": purchase.worker}).all())
         if not people:  # bought with an API key, or the person left: the owners hear of it
-            people = session.execute(_OWNERS, {"agency": purchase.agency_id}).all()
+            people = list(session.execute(_OWNERS, {"agency": purchase.agency_id}).all())
         _mail(session, people, purchase, "buyer", now)
         counts["buyer"] += 1
     for purchase in _claim(session, "owner_reminded_at", now - owner_after, now):
-        _mail(session, session.execute(_OWNERS, {"agency": purchase.agency_id}).all(), purchase,
-              "owner", now)  # fmt: skip
+        owners = list(session.execute(_OWNERS, {"agency": purchase.agency_id}).all())
+        _mail(session, owners, purchase, "owner", now)
         counts["owner"] += 1
     return counts
 

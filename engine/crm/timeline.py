@@ -77,9 +77,7 @@ def log_interaction(
     body = body.strip()
     errors = []
     if kind not in LOGGED_KINDS:
-        errors.append(
-            FieldError("kind", "unknown_kind", f"One of {', '.join(LOGGED_KINDS)}.")
-        )
+        errors.append(FieldError("kind", "unknown_kind", f"One of {', '.join(LOGGED_KINDS)}."))
     if kind == "note" and not body:
         errors.append(FieldError("body", "required", "Write the note."))
     if len(body) > BODY_MAX:
@@ -153,7 +151,7 @@ def assign(
     session: Session, actor: Principal, purchase_id: uuid.UUID, person_id: uuid.UUID, note: str
 ) -> Interaction:
     """Owner or buyer hands the contact to a collaborator, with a note: on the timeline, and
-    e-mailed to the collaborator (unless they assigned it to themselves)."""
+    the collaborator is told by e-mail (unless they assigned it to themselves)."""
     actor.require("owner", "buyer")
     agency_id = actor.agency()
     note = note.strip()
@@ -180,15 +178,17 @@ def assign(
         email = session.execute(
             text("SELECT email FROM agency_user WHERE id = :id"), {"id": to.id}
         ).scalar_one()
+        # Nothing about the homeowner in the e-mail (an erasure could not reach it): the note
+        # and the contact are on the page.
         lines = [
             "Bonjour,",
             "",
             f"{by or 'Votre agence'} vous confie un contact à {purchase['city']} "
-            f"({purchase['postal_code']}).",
+            f"({purchase['postal_code']}){', avec une note' if note else ''}.",
+            "",
+            f"La fiche du contact : {public_url()}/pro/contacts/{purchase_id}",
+            "— Mandat",
         ]
-        if note:
-            lines += ["", f"Sa note : {note}"]
-        lines += ["", f"La fiche du contact : {public_url()}/pro/contacts/{purchase_id}", "— Mandat"]
         enqueue_mail(
             session, email, "contact.assigned", str(row.id),
             f"Un contact vous est confié à {purchase['city']}", "\n".join(lines),

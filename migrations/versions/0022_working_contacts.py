@@ -52,8 +52,12 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["key_id"], ["api_key.id"], name=op.f("fk_contact_interaction_key_id_api_key"), ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_interaction")),
     )  # fmt: skip
-    op.create_index("ix_contact_interaction_purchase", "contact_interaction", ["purchase_id", "occurred_at"])
-    op.create_index("ix_contact_interaction_person", "contact_interaction", ["person_id", "occurred_at"])
+    op.create_index(
+        "ix_contact_interaction_purchase", "contact_interaction", ["purchase_id", "occurred_at"]
+    )
+    op.create_index(
+        "ix_contact_interaction_person", "contact_interaction", ["person_id", "occurred_at"]
+    )
 
     op.create_table(
         "contact_reminder",
