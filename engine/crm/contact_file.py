@@ -161,13 +161,12 @@ def _allocation(record: dict[str, Any], bought_at: datetime, grade: str) -> Allo
 
 def _provable(row: Any) -> list[str]:
     """The reasons our own records prove for this purchase (engine.refunds.service._provable):
-    withdrawn consent proves any reason; an extended reach proves out_of_zone; a number that
-    fails the check proves wrong_number. A duplicate is checked when asked."""
+    withdrawn consent proves any reason; a number that fails the check proves wrong_number. A
+    duplicate is checked when asked. (Out of zone is never proven by rule: a lead bought as an
+    extension showed its distance before the purchase, and such a request is refused.)"""
     found = []
     if row["withdrawn_at"] is not None:
         found.append("consent_withdrawn")
-    if row["allocation"].get("reach") in ("extended_30", "extended_50"):
-        found.append("out_of_zone")
     if not row["phone_e164"] or phone_e164(row["phone_e164"]) is None:
         found.append("wrong_number")
     return found
