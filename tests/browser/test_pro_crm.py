@@ -13,7 +13,6 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import text
 
-from tests.browser import test_pro_inbox as inbox
 from tests.browser.conftest import serious_accessibility_violations
 from tests.browser.test_pro_inbox import (
     DESKTOP,
@@ -25,7 +24,6 @@ from tests.market import buyers, offered_lead
 from tests.pro import person
 
 PARIS = ZoneInfo("Europe/Paris")
-pro_site = inbox.pro_site  # the fixture: the server as `localhost`
 
 
 def clean_and_fitting(page) -> None:  # type: ignore[no-untyped-def]
