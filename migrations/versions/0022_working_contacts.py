@@ -1,7 +1,7 @@
 """working bought contacts: timeline, reminders, appointments, calendar feeds, speed to lead
 
 Revision ID: 0022
-Revises: 0023
+Revises: 0019
 
 An agency's people log what they do with a bought contact (call, e-mail, visit, note), set
 reminders and appointments, subscribe to their appointments with a secret calendar link (stored
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0023"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
