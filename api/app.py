@@ -14,6 +14,7 @@ from litestar.template.config import TemplateConfig
 from api.admin.routes import AdminController
 from api.agencies.routes import AgencyController
 from api.billing.routes import BillingController, stripe_webhook
+from api.crm.routes import ContactWorkController
 from api.docs import swagger_assets, swagger_ui
 from api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from api.homeowner.pages import HomeownerPages
@@ -53,6 +54,7 @@ def create_app() -> Litestar:
             AgencyController,
             AdminController,
             LeadController,
+            ContactWorkController,
             BillingController,
             RefundController,
             stripe_webhook,

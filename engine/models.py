@@ -16,6 +16,13 @@ from engine.billing.models import (
     PaymentAttempt,
     StripeEvent,
 )
+from engine.crm.models import (
+    AgendaDigest,
+    Appointment,
+    CalendarFeed,
+    ContactInteraction,
+    ContactReminder,
+)
 from engine.db import Base
 from engine.estimation.models import ComparableSale
 from engine.geo.models import (
@@ -50,16 +57,21 @@ __all__ = [
     "AgencyApplication",
     "AgencyCommune",
     "AgencyUser",
+    "AgendaDigest",
     "ApiKey",
+    "Appointment",
     "AuditEntry",
     "BanAddress",
     "BanStreet",
     "Base",
     "BillingRun",
+    "CalendarFeed",
     "Commune",
     "CommuneAlias",
     "ComparableSale",
     "ConsentText",
+    "ContactInteraction",
+    "ContactReminder",
     "CreditNote",
     "DatasetLoad",
     "Departement",

@@ -1,5 +1,6 @@
 """`mandat scheduler`: the one process that runs background jobs (APScheduler 3): offers
-turning shared, notifications, the monthly billing run (1st, 04:00 Paris), dunning (daily).
+turning shared, notifications, the monthly billing run (1st, 04:00 Paris), dunning (daily),
+speed-to-lead reminders (every minute) and the agenda digest (07:00 Paris).
 
 One scheduler at a time: it holds a PostgreSQL advisory lock on its own connection for its whole
 life, so a second `mandat scheduler` waits until the first stops instead of running every job
@@ -105,6 +106,20 @@ def retention() -> dict[str, int]:
         return run_retention(session, now, read_settings(session), access_log_dir())
 
 
+def speed_to_lead() -> dict[str, int]:
+    """Contacts still waiting for a first call: their worker, then the owners, reminded once."""
+    from engine.crm.flows import remind_waiting_contacts
+
+    return remind_waiting_contacts()
+
+
+def agenda_digests() -> dict[str, int]:
+    """Each person's reminders and appointments of the day, once a day (07:00 Paris)."""
+    from engine.crm.flows import send_agenda_digests
+
+    return {"sent": send_agenda_digests(datetime.now(PARIS).date())}
+
+
 # name: (job, trigger, trigger arguments, run once at start)
 JOBS: dict[str, tuple[Callable[[], Any], str, dict[str, Any], bool]] = {
     "announce_offers": (announce_offers, "interval", {"seconds": 60}, True),
@@ -115,6 +130,8 @@ JOBS: dict[str, tuple[Callable[[], Any], str, dict[str, Any], bool]] = {
     "dunning": (dunning, "cron", {"hour": 9}, True),
     "reconciliation": (reconciliation, "cron", {"hour": 6}, False),
     "retention": (retention, "cron", {"hour": 3}, False),
+    "speed_to_lead": (speed_to_lead, "interval", {"seconds": 60}, True),
+    "agenda_digests": (agenda_digests, "cron", {"hour": 7}, False),
 }
 
 

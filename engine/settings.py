@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     "retention_client_address_hours": 24,
     # Approved refunds over this share of an agency's last 30 days of purchases: manual review.
     "refund_review_rate_bp": 3000,
+    # Speed to lead: a bought contact still "new" after this long reminds whoever works it…
+    "speed_to_lead_reminder_minutes": 30,
+    # …and, after this long, the agency's owners.
+    "speed_to_lead_owner_hours": 24,
     # Mandat as the seller on its invoices; a demonstration identity until set for real.
     "seller_identity": {
         "name": "Mandat SAS",
@@ -120,6 +124,8 @@ LIMITS: dict[str, tuple[type, float, float]] = {
     "retention_stripe_event_days": (int, 35, 3650),
     "retention_client_address_hours": (int, 1, 8760),
     "refund_review_rate_bp": (int, 0, 10_000),
+    "speed_to_lead_reminder_minutes": (int, 1, 1440),
+    "speed_to_lead_owner_hours": (int, 1, 720),
 }
 
 

@@ -45,6 +45,12 @@ class SettingsOut(Out):
     retention_stripe_event_days: int
     retention_client_address_hours: int
     refund_review_rate_bp: int
+    speed_to_lead_reminder_minutes: Annotated[
+        int, Meta(description="A bought contact still new reminds whoever works it after this")
+    ]
+    speed_to_lead_owner_hours: Annotated[
+        int, Meta(description="…and the agency's owners after this")
+    ]
     vat_on_debits: Annotated[bool, Meta(description="VAT on the debits: mentioned on invoices")]
     seller_identity: Annotated[
         dict[str, Any],

@@ -13,6 +13,7 @@ from litestar.response import Redirect
 from msgspec import Struct
 
 from api.pro import web
+from api.pro.crm import contact_page
 from api.pro.web import FormOf
 from engine.errors import Conflict, Forbidden, NotFound, PaymentRequired, RuleViolation
 from engine.people.sessions import SignedIn
@@ -21,7 +22,6 @@ from engine.sales.flows import (
     export_purchases,
     purchased_leads,
     read_offer,
-    read_purchased_lead,
     work_purchased_lead,
 )
 from engine.sales.purchase import PurchaseRequest
@@ -113,14 +113,8 @@ class ContactPages(Controller):
         person = web.gate(request)
         if not isinstance(person, SignedIn):
             return person
-        try:
-            lead = read_purchased_lead(person.caller, purchase_id)
-        except NotFound:
-            return web.render(request, "not_found.html", person, 404)
         saved = request.query_params.get("saved") == "1"
-        return web.render(
-            request, "contact.html", person, lead=lead, bought=bool(bought), saved=saved
-        )
+        return contact_page(request, person, purchase_id, bought=bool(bought), saved=saved)
 
     @post("/contacts/{purchase_id:uuid}/stage", sync_to_thread=True, status_code=303)
     def stage(

@@ -19,6 +19,7 @@ from msgspec import Struct
 from api.pro import web
 from api.pro.account import AccountPages
 from api.pro.contacts import ContactPages
+from api.pro.crm import CrmPages
 from api.pro.dev_mail import dev_mailbox
 from api.pro.join import JoinPages
 from api.pro.passkey_pages import PasskeyPages
@@ -36,6 +37,7 @@ STATIC = Path(__file__).parent / "static"
 ASSETS = {
     "pro.css": "text/css; charset=utf-8",
     "passkeys.js": "text/javascript; charset=utf-8",
+    "board.js": "text/javascript; charset=utf-8",
 }
 PAGE_SIZE = 25
 PROPERTY_TYPES = ("appartement", "maison", "terrain", "autre")
@@ -226,6 +228,7 @@ PRO_PAGES = [
     AccountPages,
     JoinPages,
     ContactPages,
+    CrmPages,
     TeamPages,
     SecurityPages,
     PasskeyPages,

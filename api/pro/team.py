@@ -12,6 +12,7 @@ from msgspec import Struct
 
 from api.pro import web
 from api.pro.web import CsrfForm, FormOf
+from engine.crm.flows import team_speed
 from engine.errors import Conflict, Forbidden, RuleViolation
 from engine.people import team
 from engine.people.sessions import SignedIn
@@ -22,6 +23,11 @@ class InviteForm(Struct):
     name: str = ""
     role: str = "buyer"
     csrf: str = ""
+
+
+def _people(person: SignedIn) -> dict[str, Any]:
+    """The agency's people, and how fast each reaches the contacts they work."""
+    return {"members": team.members(person), "speed": team_speed(person.caller)}
 
 
 class TeamPages(Controller):
@@ -35,7 +41,7 @@ class TeamPages(Controller):
         person = web.gate(request)
         if not isinstance(person, SignedIn):
             return person
-        return web.render(request, "team.html", person, members=team.members(person), done=done)
+        return web.render(request, "team.html", person, **_people(person), done=done)
 
     @post("/invite", sync_to_thread=True, status_code=303)
     def invite(self, request: Request[Any, Any, Any], data: FormOf[InviteForm]) -> Response[Any]:
@@ -61,7 +67,7 @@ class TeamPages(Controller):
                 else 403
             )
             return web.render(
-                request, "team.html", person, status, members=team.members(person),
+                request, "team.html", person, status, **_people(person),
                 errors=errors, form=data,
             )  # fmt: skip
         return Redirect("/pro/team?done=invited", status_code=303)
@@ -81,6 +87,6 @@ class TeamPages(Controller):
         except (Forbidden, Conflict) as refused:
             return web.render(
                 request, "team.html", person, 403 if isinstance(refused, Forbidden) else 409,
-                members=team.members(person), errors={"form": refused.code},
+                **_people(person), errors={"form": refused.code},
             )  # fmt: skip
         return Redirect("/pro/team?done=disabled", status_code=303)

@@ -78,6 +78,21 @@ _WRITTEN_ABOUT = (
         FROM purchase p
         WHERE p.id = r.purchase_id AND p.lead_id = ANY(:ids)
     """),
+    # What the agency's people wrote while working the contact (engine.crm).
+    text("""
+        UPDATE contact_interaction i
+        SET body = CASE WHEN i.body = '' THEN '' ELSE :erased END
+        FROM purchase p WHERE p.id = i.purchase_id AND p.lead_id = ANY(:ids)
+    """),
+    text("""
+        UPDATE contact_reminder r SET note = :erased
+        FROM purchase p WHERE p.id = r.purchase_id AND p.lead_id = ANY(:ids)
+    """),
+    text("""
+        UPDATE appointment a
+        SET place = '', note = CASE WHEN a.note = '' THEN '' ELSE :erased END
+        FROM purchase p WHERE p.id = a.purchase_id AND p.lead_id = ANY(:ids)
+    """),
     # The decision note travels to the agency in its `refund.decided` message.
     text("""
         UPDATE outbox o SET payload = o.payload || jsonb_build_object('note', CAST(:erased AS text))

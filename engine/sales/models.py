@@ -102,6 +102,14 @@ class Purchase(Base):
     notes: Mapped[str] = mapped_column(Text, server_default=text("''"))
     # Why this agency could buy: candidates, rank, reach, rule and price-grid versions, clock.
     allocation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # Speed to lead: the first call or e-mail logged, and the reminders sent while it was awaited.
+    first_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    buyer_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owner_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The collaborator who works the contact (none: whoever bought it).
+    assigned_to: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("agency_user.id", ondelete="SET NULL")
+    )
 
 
 class LedgerLine(Base):

@@ -34,6 +34,11 @@ BODIES: dict[str, Any] = {
         "role": "owner",
     },
     "POST /api/v1/purchases/{purchase_id:uuid}/refund-requests": {"reason": "fake"},
+    "POST /api/v1/purchases/{purchase_id:uuid}/interactions": {"kind": "call"},
+    "POST /api/v1/purchases/{purchase_id:uuid}/reminders": {
+        "due_at": "2030-01-01T09:00:00+01:00",
+        "note": "Rappeler",
+    },
     "POST /api/v1/refund-requests/{request_id:uuid}/decision": {"decision": "approve", "note": "x"},
     "POST /api/v1/estimations/{estimation_id:uuid}/lead": None,  # public: the id is the secret
     "POST /api/v1/me/consents/{agency_id:uuid}/withdraw": None,  # the homeowner's signed link
@@ -82,6 +87,8 @@ def table_checksum(session) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
             "credit_note",
             "refund_request",
             "agency_user",
+            "contact_interaction",
+            "contact_reminder",
         )
     )
 

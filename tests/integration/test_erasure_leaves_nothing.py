@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 import subprocess
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 
 from engine.accounts.keys import authenticate
+from engine.crm.agenda import add_appointment, add_reminder
+from engine.crm.timeline import assign, log_interaction
 from engine.intake.estimations import EstimationRequest, request_estimate
 from engine.intake.leads import Client, LeadSubmission, submit_lead
 from engine.notify.deliver import deliver_due
@@ -23,6 +25,7 @@ from engine.sales.purchases import update_purchase
 from engine.settings import read_settings
 from tests.conftest import issue_key
 from tests.market import Buyer, buyers, offered_lead
+from tests.pro import person
 from tests.processes import smtp_relay
 
 MARKER = "zorglub"  # in every field the homeowner typed, and in what was written about them
@@ -39,6 +42,9 @@ SEEDED = {
     "refund_request": "the agency's comment and staff's decision note",
     "idempotency_key": "the stored purchase answer (the contact)",
     "rate_bucket": "a limit counted by the homeowner's e-mail address",
+    "contact_interaction": "the agency's timeline: what its people logged",
+    "contact_reminder": "the notes of its people's reminders",
+    "appointment": "where and why they meet the homeowner",
 }
 # Tables that hold nothing a homeowner typed or that was written about one.
 UNRELATED = {
@@ -51,6 +57,7 @@ UNRELATED = {
     "einvoice", "einvoice_status", "einvoice_transmission", "payment_attempt", "dunning",
     "stripe_event",  # agencies' payments; payloads emptied by retention (own test below)
     "price_grid", "setting", "consent_text", "partner",  # partner sites and their origins
+    "calendar_feed", "agenda_digest",  # a person's link (hashed) and the days a digest went
     "commune", "commune_alias", "departement", "postal_code", "comparable_sale", "dataset_load",
     "ban_address", "ban_street",  # the public address base, not what a homeowner typed
     "spatial_ref_sys", "alembic_version",
@@ -95,6 +102,16 @@ def bought_and_written_about(session, agency: Buyer, lead: uuid.UUID) -> None:  
     bought = purchase_lead(session, buyer, PurchaseRequest(lead, "exclusive", price, "k-1"))
     purchase_id = bought.receipt.purchase_id
     update_purchase(session, buyer, purchase_id, None, "Appelé M. Zorglub, sa femme dit non")
+    session.commit()
+    worker = session.execute(
+        text("SELECT id FROM agency_user WHERE email = :e"), {"e": person(agency.agency_id)}
+    ).scalar_one()
+    log_interaction(session, buyer, purchase_id, "call", "M. Zorglub rappelle demain")
+    assign(session, buyer, purchase_id, worker, "Zorglub préfère le soir")
+    soon = datetime.now(UTC) + timedelta(days=1)
+    add_reminder(session, buyer, purchase_id, soon, "Rappeler Zorglub", worker)
+    add_appointment(session, buyer, purchase_id, soon, soon + timedelta(hours=1),
+                    "12 rue Zorglub", "Chez les Zorglub", worker)  # fmt: skip
     asked = request_refund(session, buyer, purchase_id, "other", "Zorglub ne vend plus", [])
     session.commit()
     finance = authenticate(session, issue_key("finance"))

@@ -25,6 +25,7 @@ def messages() -> list[str]:
 # The same word in both languages.
 SAME = {"Mandat Espace Pro", "Leads", "Action", "Code", "Contacts", "Contact", "Notes"}
 SAME |= {"E-mail", "Mode"}
+SAME |= {"Agenda", "Note", "%(n)s min", "%(h)s h %(m)s min"}
 
 
 def test_every_template_sentence_is_translated_into_french() -> None:

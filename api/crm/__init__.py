@@ -1,0 +1,1 @@
+"""The API of working bought contacts: their timeline and reminders."""

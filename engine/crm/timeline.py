@@ -1,0 +1,206 @@
+"""A bought contact's timeline: what the agency's people did (call, e-mail, visit, note), who and
+when; the first call or e-mail is the purchase's first contact (speed to lead) and moves a "new"
+contact to "contacted". Handing the contact to a collaborator is on the timeline too.
+
+Every query names the caller's agency: another agency's purchase answers 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.accounts.keys import Principal
+from engine.audit import record
+from engine.config import public_url
+from engine.crm.models import CONTACT_KINDS, LOGGED_KINDS
+from engine.errors import FieldError, NotFound, RuleViolation
+from engine.notify.outbox import enqueue_mail
+
+BODY_MAX = 5000
+
+
+@dataclass(frozen=True)
+class Interaction:
+    id: uuid.UUID
+    kind: str  # call, email, visit, note, assigned
+    body: str
+    occurred_at: datetime
+    by: str | None  # the person's name; None when logged with an API key
+
+
+@dataclass(frozen=True)
+class Colleague:
+    """A person of the agency who may work contacts (owner or buyer, active)."""
+
+    id: uuid.UUID
+    name: str
+
+
+def purchase_row(
+    session: Session, agency_id: uuid.UUID, purchase_id: uuid.UUID, lock: bool = False
+) -> Any:
+    """The purchase (id, created_at, pipeline_status, first_contact_at, assigned_to,
+    bought_by_person, commune), or NotFound when it is not this agency's."""
+    row = (
+        session.execute(
+            text(f"""
+                SELECT p.id, p.created_at, p.pipeline_status, p.first_contact_at, p.assigned_to,
+                       p.bought_by_person, c.name AS city, e.postal_code
+                FROM purchase p
+                JOIN lead l ON l.id = p.lead_id
+                JOIN estimation e ON e.id = l.estimation_id
+                JOIN commune c ON c.code = e.commune_code
+                WHERE p.id = :id AND p.agency_id = :agency
+                {"FOR UPDATE OF p" if lock else ""}
+            """),
+            {"id": purchase_id, "agency": agency_id},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFound("No purchase of your agency has this id.", code="purchase_not_found")
+    return row
+
+
+def log_interaction(
+    session: Session, actor: Principal, purchase_id: uuid.UUID, kind: str, body: str
+) -> Interaction:
+    """Owner or buyer logs a call, e-mail, visit or note, now."""
+    actor.require("owner", "buyer")
+    body = body.strip()
+    errors = []
+    if kind not in LOGGED_KINDS:
+        errors.append(FieldError("kind", "unknown_kind", f"One of {', '.join(LOGGED_KINDS)}."))
+    if kind == "note" and not body:
+        errors.append(FieldError("body", "required", "Write the note."))
+    if len(body) > BODY_MAX:
+        errors.append(FieldError("body", "too_long", f"At most {BODY_MAX:,} characters."))
+    if errors:
+        raise RuleViolation(errors)
+    purchase_row(session, actor.agency(), purchase_id, lock=True)
+    row = session.execute(
+        text("""
+            INSERT INTO contact_interaction (purchase_id, kind, body, occurred_at, person_id,
+                                             key_id)
+            VALUES (:purchase, :kind, :body, clock_timestamp(), :person, :key)
+            RETURNING id, occurred_at
+        """),
+        {"purchase": purchase_id, "kind": kind, "body": body, "person": actor.person_id,
+         "key": actor.key_id},
+    ).one()  # fmt: skip
+    if kind in CONTACT_KINDS:
+        session.execute(
+            text("""
+                UPDATE purchase
+                SET first_contact_at = coalesce(first_contact_at, :at),
+                    pipeline_status = CASE WHEN pipeline_status = 'new' THEN 'contacted'
+                                           ELSE pipeline_status END
+                WHERE id = :id
+            """),
+            {"at": row.occurred_at, "id": purchase_id},
+        )
+    record(session, actor, "contact.logged", "purchase", purchase_id, kind=kind)
+    return Interaction(row.id, kind, body, row.occurred_at, _name(session, actor.person_id))
+
+
+def timeline(session: Session, agency_id: uuid.UUID, purchase_id: uuid.UUID) -> list[Interaction]:
+    """Newest first."""
+    purchase_row(session, agency_id, purchase_id)
+    rows = session.execute(
+        text("""
+            SELECT i.id, i.kind, i.body, i.occurred_at, u.name
+            FROM contact_interaction i LEFT JOIN agency_user u ON u.id = i.person_id
+            WHERE i.purchase_id = :id ORDER BY i.occurred_at DESC, i.id
+        """),
+        {"id": purchase_id},
+    ).all()
+    return [Interaction(r.id, r.kind, r.body, r.occurred_at, r.name) for r in rows]
+
+
+def colleagues(session: Session, agency_id: uuid.UUID) -> list[Colleague]:
+    rows = session.execute(
+        text("""
+            SELECT id, name FROM agency_user
+            WHERE agency_id = :agency AND disabled_at IS NULL AND password_hash IS NOT NULL
+              AND role IN ('owner', 'buyer')
+            ORDER BY lower(name), id
+        """),
+        {"agency": agency_id},
+    ).all()
+    return [Colleague(r.id, r.name) for r in rows]
+
+
+def colleague(session: Session, agency_id: uuid.UUID, person_id: uuid.UUID | None) -> Colleague:
+    """A collaborator who may be given a contact, a reminder or an appointment."""
+    found = [c for c in colleagues(session, agency_id) if c.id == person_id]
+    if not found:
+        raise RuleViolation.at(
+            "person_id", "unknown_person", "Choose an owner or buyer of your agency."
+        )
+    return found[0]
+
+
+def assign(
+    session: Session, actor: Principal, purchase_id: uuid.UUID, person_id: uuid.UUID, note: str
+) -> Interaction:
+    """Owner or buyer hands the contact to a collaborator, with a note: on the timeline, and
+    the collaborator is told by e-mail (unless they assigned it to themselves)."""
+    actor.require("owner", "buyer")
+    agency_id = actor.agency()
+    note = note.strip()
+    if len(note) > 1000:
+        raise RuleViolation.at("note", "too_long", "At most 1,000 characters.")
+    purchase = purchase_row(session, agency_id, purchase_id, lock=True)
+    to = colleague(session, agency_id, person_id)
+    session.execute(
+        text("UPDATE purchase SET assigned_to = :person WHERE id = :id"),
+        {"person": to.id, "id": purchase_id},
+    )
+    body = to.name + (f" — {note}" if note else "")
+    row = session.execute(
+        text("""
+            INSERT INTO contact_interaction (purchase_id, kind, body, occurred_at, person_id,
+                                             key_id)
+            VALUES (:purchase, 'assigned', :body, clock_timestamp(), :person, :key)
+            RETURNING id, occurred_at
+        """),
+        {"purchase": purchase_id, "body": body, "person": actor.person_id, "key": actor.key_id},
+    ).one()
+    by = _name(session, actor.person_id)
+    if to.id != actor.person_id:
+        email = session.execute(
+            text("SELECT email FROM agency_user WHERE id = :id"), {"id": to.id}
+        ).scalar_one()
+        # Nothing about the homeowner in the e-mail (an erasure could not reach it): the note
+        # and the contact are on the page.
+        lines = [
+            "Bonjour,",
+            "",
+            f"{by or 'Votre agence'} vous confie un contact à {purchase['city']} "
+            f"({purchase['postal_code']}){', avec une note' if note else ''}.",
+            "",
+            f"La fiche du contact : {public_url()}/pro/contacts/{purchase_id}",
+            "— Mandat",
+        ]
+        enqueue_mail(
+            session, email, "contact.assigned", str(row.id),
+            f"Un contact vous est confié à {purchase['city']}", "\n".join(lines),
+        )  # fmt: skip
+    record(session, actor, "contact.assigned", "purchase", purchase_id, person_id=str(to.id))
+    return Interaction(row.id, "assigned", body, row.occurred_at, by)
+
+
+def _name(session: Session, person_id: uuid.UUID | None) -> str | None:
+    if person_id is None:
+        return None
+    name: str | None = session.execute(
+        text("SELECT name FROM agency_user WHERE id = :id"), {"id": person_id}
+    ).scalar_one_or_none()
+    return name
