@@ -90,7 +90,7 @@ _LEADS = """
                       radians(360 * ((n * 0.5698402909980532) % 1))) AS point,
            clock_timestamp() - CAST(:days AS float8) * interval '1 day'
                * ((n * 0.6180339887498949) % 1) AS at
-    FROM generate_series(1, :leads) AS g(n)
+    FROM generate_series(1, CAST(:leads AS bigint)) AS g(n)
     JOIN bench_agency a ON a.k = (n * 7919) % (SELECT count(*) FROM bench_agency)
 """
 _INSERTS = {
@@ -99,8 +99,8 @@ _INSERTS = {
                                 postal_code, commune_code, location, location_precision,
                                 estimate, candidates, matching_rules)
         SELECT b.estimation_id, b.at - interval '10 minutes', 'bench',
-               (ARRAY['appartement', 'maison'])[1 + n % 2], 40 + n % 120,
-               jsonb_build_object('type', (ARRAY['appartement', 'maison'])[1 + n % 2],
+               (ARRAY['appartement', 'maison'])[(1 + n % 2)::int], 40 + n % 120,
+               jsonb_build_object('type', (ARRAY['appartement', 'maison'])[(1 + n % 2)::int],
                                   'surface_m2', 40 + n % 120, 'rooms', 1 + n % 6),
                coalesce(pc.postal_code, '00000'), b.commune, b.point, 'commune',
                jsonb_build_object('low_eur', 180000 + n % 90000, 'mid_eur', 200000 + n % 90000,
@@ -119,8 +119,8 @@ _INSERTS = {
                           consent_text_version, consented_at, user_agent, rules)
         SELECT lead_id, estimation_id, at, commune, 'Bench', 'Vendeur' || n,
                'bench' || n || '@exemple.fr', '+336' || lpad(n::text, 8, '0'),
-               (ARRAY['asap', 'lt_3_months', '3_6_months'])[1 + n % 3], true, 'qualified',
-               80 - n % 40, (ARRAY['A', 'B', 'C'])[1 + n % 3], '[]', '[]',
+               (ARRAY['asap', 'lt_3_months', '3_6_months'])[(1 + n % 3)::int], true, 'qualified',
+               80 - n % 40, (ARRAY['A', 'B', 'C'])[(1 + n % 3)::int], '[]', '[]',
                at + interval '90 days', :consent, at, 'bench', '{}'
         FROM bench_lead ORDER BY at
     """,
@@ -229,7 +229,12 @@ def people(url: str, agencies: list[tuple[uuid.UUID, int]]) -> list[dict[str, An
     found = []
     for n, (agency_id, open_offers) in enumerate(agencies):
         email = f"bench.buyer.{agency_id}@agence.example"
-        add_person(agency_id, email, f"Acheteur {n}", "buyer", PASSWORD)
+        with unit_of_work(url) as session:
+            user_id = session.execute(
+                text("SELECT id FROM agency_user WHERE email = :e"), {"e": email}
+            ).scalar()
+        if user_id is None:  # (a database kept from an earlier run has them)
+            add_person(agency_id, email, f"Acheteur {n}", "buyer", PASSWORD)
         with unit_of_work(url) as session:
             user_id = session.execute(
                 text("SELECT id FROM agency_user WHERE email = :e"), {"e": email}
