@@ -1,7 +1,7 @@
 """an offer's changes are announced to the agencies it is offered to (LISTEN/NOTIFY)
 
 Revision ID: 0024
-Revises: 0026
+Revises: 0027
 
 Espace Pro's inbox shows a new lead without reload, whichever server process wrote it: each
 process LISTENs on the channel `mandat_offer` and forwards to the open inboxes of the agency
@@ -18,7 +18,7 @@ Create Date: 2026-12-02 12:00:00.000000
 from alembic import op
 
 revision = "0024"
-down_revision = "0026"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
