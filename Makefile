@@ -8,7 +8,7 @@ MANDAT := $(BIN)/mandat
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test browser-setup setup os-packages env db lint typecheck lock bench clean-db messages
+.PHONY: run test browser-setup setup os-packages env db lint typecheck lock bench clean-db messages vendor
 
 # The whole product in one command: the server and the scheduler (stopped together), links in
 # e-mails to the address served, e-mails readable at /dev/mail; `demo seed` prints the demo's
@@ -32,6 +32,15 @@ browser-setup:
 
 os-packages:
 	@sh scripts/os-packages.sh
+
+# Espace Pro's front-end library, committed as one file: htmx from the npm registry, pinned by
+# api/pro/vendor/package-lock.json (version and integrity). Run after changing the pin, then
+# update HTMX in api/pro/pages.py and api/pro/vendor/htmx.sha256; nothing runs at serve time.
+HTMX_VERSION := $(shell sed -n 's/.*"htmx.org": "\(.*\)".*/\1/p' api/pro/vendor/package.json)
+vendor:
+	npm ci --prefix api/pro/vendor --no-audit --no-fund --silent
+	cp api/pro/vendor/node_modules/htmx.org/dist/htmx.min.js api/pro/static/htmx-$(HTMX_VERSION).min.js
+	cd api/pro/static && sha256sum htmx-$(HTMX_VERSION).min.js > ../vendor/htmx.sha256
 
 env: $(VENV)/.installed
 

@@ -25,6 +25,7 @@ from api.logging import request_ids
 from api.matching.routes import matching_preview
 from api.metrics import PROMETHEUS, metrics
 from api.pro import i18n as pro_i18n
+from api.pro.inbox import STREAM_PATH, stop_offer_feed
 from api.pro.pages import PRO_PAGES
 from api.refunds.routes import RefundController
 from api.routes.estimations import (
@@ -97,7 +98,11 @@ def create_app() -> Litestar:
             engine_callback=lambda jinja: pro_i18n.install(jinja.engine),
         ),
         # The form travels gzipped: about a third of its size.
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        # (not the inbox's event stream: each event must leave at once)
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1024, exclude=[STREAM_PATH]
+        ),
+        on_shutdown=[stop_offer_feed],
         openapi_config=OpenAPIConfig(
             title="Mandat API",
             version="1.0.0",

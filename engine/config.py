@@ -22,6 +22,15 @@ def database_url() -> str:
     return sqlalchemy_url(raw)
 
 
+def direct_database_url() -> str:
+    """A libpq URL of the database itself, for a connection that must keep its own session
+    (LISTEN): DIRECT_DATABASE_URL when set (past a pooler in transaction mode), else
+    DATABASE_URL's database."""
+    raw = os.environ.get("DIRECT_DATABASE_URL")
+    url = sqlalchemy_url(raw) if raw else database_url()
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 def sqlalchemy_url(raw: str) -> str:
     """Accepts a standard `postgresql://` URL and names the psycopg 3 driver for SQLAlchemy."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):

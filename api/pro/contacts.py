@@ -76,7 +76,10 @@ class ContactPages(Controller):
                 request, "buy.html", person, status, offer=offer, attempt=str(uuid.uuid4()),
                 refused=refused.code,
             )  # fmt: skip
-        return Redirect(f"/pro/contacts/{answer.receipt.purchase_id}?bought=1", status_code=303)
+        contact = f"/pro/contacts/{answer.receipt.purchase_id}?bought=1"
+        if request.headers.get("hx-request"):  # htmx: the browser goes there itself
+            return Response(b"", status_code=200, headers={"HX-Redirect": contact})
+        return Redirect(contact, status_code=303)
 
     @get("/contacts", sync_to_thread=True)
     def contacts(

@@ -97,6 +97,15 @@ def number(value: float, lang: str, digits: int = 0) -> str:
     return format_decimal(round(value, digits), locale=LOCALES[lang])
 
 
+def countdown(until: datetime, now: datetime) -> str:
+    """What is left until `until`: `2 h 05 min`, `12 min`, `< 1 min` (the same in French and
+    English; /pro/static/inbox.js counts down in the same form)."""
+    minutes = max(0, int((until - now).total_seconds() // 60))
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{minutes} min" if minutes else "< 1 min"
+
+
 def phone(e164: str | None) -> str:
     """`+33612345678` → `06 12 34 56 78` (overseas numbers keep their own national form)."""
     if not e164:
@@ -126,6 +135,7 @@ def install(env: Environment) -> None:
     env.filters["euros"] = pass_context(lambda c, whole: euros(whole, c.get("lang", "fr")))
     env.filters["when"] = pass_context(lambda c, moment: when(moment, c.get("lang", "fr")))
     env.filters["phone"] = phone
+    env.filters["countdown"] = countdown
     env.filters["day"] = pass_context(lambda c, moment: day(moment, c.get("lang", "fr")))
     env.filters["number"] = pass_context(
         lambda c, value, digits=0: number(value, c.get("lang", "fr"), digits)

@@ -1,4 +1,5 @@
-"""Espace Pro pages: sign-in and out, the lead inbox, the person's sessions.
+"""Espace Pro pages: sign-in and out, the dashboard, static files, the person's sessions (the
+lead inbox: api/pro/inbox.py).
 
 Each handler is short: read the form or the query, call the same `engine` service the API calls,
 render. A POST always checks its CSRF token first.
@@ -7,7 +8,6 @@ render. A POST always checks its CSRF token first.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from api.pro.account import AccountPages
 from api.pro.contacts import ContactPages
 from api.pro.crm import CrmPages
 from api.pro.dev_mail import dev_mailbox
+from api.pro.inbox import InboxPages
 from api.pro.join import JoinPages
 from api.pro.passkey_pages import PasskeyPages
 from api.pro.security import SecurityPages
@@ -29,18 +30,20 @@ from api.pro.web import CsrfForm, FormOf
 from engine.errors import NotFound, RuleViolation, TooManyRequests, Unauthenticated
 from engine.people import second_factor, service
 from engine.people.sessions import SignedIn
-from engine.sales.catalogue import GRADE_ORDER, SORTS, CatalogueQuery
 from engine.sales.dashboard import agency_dashboard
-from engine.sales.flows import browse_catalogue
 
 STATIC = Path(__file__).parent / "static"
+# htmx, vendored from the npm registry (pinned by api/pro/vendor/package-lock.json, copied by
+# `make vendor`): its name carries its version, so browsers may keep it for a year.
+HTMX = "htmx-2.0.11.min.js"
 ASSETS = {
     "pro.css": "text/css; charset=utf-8",
     "passkeys.js": "text/javascript; charset=utf-8",
     "board.js": "text/javascript; charset=utf-8",
+    "inbox.js": "text/javascript; charset=utf-8",
+    HTMX: "text/javascript; charset=utf-8",
 }
-PAGE_SIZE = 25
-PROPERTY_TYPES = ("appartement", "maison", "terrain", "autre")
+FOR_A_YEAR = "public, max-age=31536000, immutable"
 
 
 class SignInForm(Struct):
@@ -54,21 +57,6 @@ class CodeForm(Struct):
     code: str = ""
     csrf: str = ""
     next: str = ""
-
-
-def _catalogue_query(
-    mode: str, property_type: str, min_grade: str, sort: str, cursor: str
-) -> CatalogueQuery:
-    """The inbox's filters as the catalogue takes them; a value that is not one of the choices
-    (an old bookmark, a hand-edited address) is ignored rather than refused."""
-    return CatalogueQuery(
-        mode=mode if mode in ("exclusive", "shared") else None,
-        property_type=property_type if property_type in PROPERTY_TYPES else None,
-        min_grade=min_grade if min_grade in GRADE_ORDER else None,
-        sort=sort if sort in SORTS else "newest",
-        limit=PAGE_SIZE,
-        cursor=cursor[:200] or None,
-    )
 
 
 class ProPages(Controller):
@@ -91,7 +79,7 @@ class ProPages(Controller):
         return Response(
             (STATIC / name).read_bytes(),
             media_type=ASSETS[name],
-            headers={"Cache-Control": "public, max-age=3600"},
+            headers={"Cache-Control": FOR_A_YEAR if name == HTMX else "public, max-age=3600"},
         )
 
     @get("/login", sync_to_thread=True)
@@ -163,30 +151,6 @@ class ProPages(Controller):
         service.sign_out(web.token_of(request) or "")
         return web.signed_out_response(Redirect("/pro/login", status_code=303))
 
-    @get("/leads", sync_to_thread=True)
-    def inbox(
-        self,
-        request: Request[Any, Any, Any],
-        mode: FromQuery[str] = "",
-        property_type: FromQuery[str] = "",
-        min_grade: FromQuery[str] = "",
-        sort: FromQuery[str] = "newest",
-        cursor: FromQuery[str] = "",
-    ) -> Response[Any]:
-        person = web.gate(request)
-        if not isinstance(person, SignedIn):
-            return person
-        query = _catalogue_query(mode, property_type, min_grade, sort, cursor)
-        try:
-            page = browse_catalogue(person.caller, query)
-        except RuleViolation:  # a cursor mangled by hand: the first page
-            page = browse_catalogue(person.caller, replace(query, cursor=None))
-        return web.render(
-            request, "leads.html", person, offers=page.items, query=query,
-            next_cursor=page.next_cursor, first_page=not query.cursor,
-            filtered=bool(query.mode or query.property_type or query.min_grade),
-        )  # fmt: skip
-
     @get("/account/sessions", sync_to_thread=True)
     def sessions_page(
         self, request: Request[Any, Any, Any], ended: FromQuery[str] = ""
@@ -225,6 +189,7 @@ class ProPages(Controller):
 
 PRO_PAGES = [
     ProPages,
+    InboxPages,
     AccountPages,
     JoinPages,
     ContactPages,

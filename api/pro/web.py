@@ -190,12 +190,14 @@ def safe_next(target: str) -> str:
 
 def gate(request: Request[Any, Any, Any], csrf: str | None = None) -> SignedIn | Response[Any]:
     """The person a page is for, or the answer to send instead: the sign-in page, the second
-    factor's set-up (`stop`), or, for a form (`csrf` given), a refusal when its token is wrong."""
+    factor's set-up (`stop`), or, for a form (`csrf` given), a refusal when its token is wrong.
+    A request made by htmx carries the token in X-CSRF-Token (the page's `hx-headers`): it is
+    checked when the form has no token field."""
     person = person_of(request)
     blocked = stop(request, person)
     if blocked is not None or person is None:
         return blocked or to_sign_in(request)
-    if csrf is not None and not csrf_ok(person, csrf):
+    if csrf is not None and not csrf_ok(person, csrf or request.headers.get("x-csrf-token")):
         return render(request, "refused.html", person, 403)
     return person
 

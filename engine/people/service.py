@@ -90,6 +90,11 @@ def current_staff(token: str | None) -> StaffSignedIn | None:
         return sessions.staff_signed_in(session, token)
 
 
+def still_signed_in(person: SignedIn) -> bool:
+    with unit_of_work() as session:
+        return sessions.still_live(session, person.session_id)
+
+
 def is_pending(token: str | None) -> bool:
     with unit_of_work() as session:
         return sessions.pending(session, token) is not None

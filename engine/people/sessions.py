@@ -177,6 +177,14 @@ _STAFF_SIGNED_IN = text("""
 """)
 
 
+_STILL_LIVE = text("""
+    SELECT 1 FROM web_session s JOIN agency_user u ON u.id = s.user_id
+    WHERE s.id = :id AND s.revoked_at IS NULL AND u.disabled_at IS NULL
+      AND NOT s.pending_second_factor
+      AND s.expires_at > clock_timestamp() AND s.last_seen_at > clock_timestamp() - :idle
+""")
+
+
 def staff_signed_in(session: Session, token: str | None) -> StaffSignedIn | None:
     """The staff member behind a live session token, or None (an agency person's session,
     unknown, revoked, idle, expired)."""
@@ -191,6 +199,12 @@ def staff_signed_in(session: Session, token: str | None) -> StaffSignedIn | None
             {"id": row.session_id},
         )
     return StaffSignedIn(row.session_id, row.user_id, row.name, row.email, row.role, row.lang)
+
+
+def still_live(session: Session, session_id: uuid.UUID) -> bool:
+    """Whether a session is still signed in, without counting this as activity: a page left
+    open (the inbox's live stream) does not keep its session from going idle."""
+    return session.execute(_STILL_LIVE, {"id": session_id, "idle": IDLE}).first() is not None
 
 
 def pending(session: Session, token: str | None) -> Pending | None:

@@ -70,23 +70,7 @@ def catalogue(session: Session, agency_id: uuid.UUID, query: CatalogueQuery) -> 
     """A page of offers and the cursor of the next page (None on the last page)."""
     column, direction = SORTS[query.sort]
     params: dict[str, Any] = {"agency": agency_id, "now": _now(session), "limit": query.limit + 1}
-    where = [
-        "phase IN ('offered_exclusive', 'offered_shared')",
-        "NOT bought",
-        "NOT (SELECT paused FROM agency WHERE id = :agency)",
-    ]
-    if query.mode:
-        where.append("mode = :mode")
-        params["mode"] = query.mode
-    if query.property_type:
-        where.append("property_type = :property_type")
-        params["property_type"] = query.property_type
-    if query.min_grade:
-        where.append("grade = ANY(:grades)")
-        params["grades"] = list(GRADE_ORDER[: GRADE_ORDER.index(query.min_grade) + 1])
-    if query.max_distance_km is not None:
-        where.append("distance_m <= :max_m")
-        params["max_m"] = query.max_distance_km * 1000
+    where = _filters(query, params)
     if query.cursor:
         value, last_id = read_cursor(query.cursor, datetime if column == "qualified_at" else float)
         comparison = "<" if direction == "DESC" else ">"
@@ -111,6 +95,50 @@ def catalogue(session: Session, agency_id: uuid.UUID, query: CatalogueQuery) -> 
         last = rows[query.limit - 1]
         next_cursor = write_cursor(last[column], last["id"])
     return Page(page, next_cursor)
+
+
+def in_catalogue(
+    session: Session, agency_id: uuid.UUID, lead_id: uuid.UUID, query: CatalogueQuery
+) -> Offer | None:
+    """This lead as it shows in the agency's catalogue with these filters, or None when it does
+    not show there (sold out, withdrawn, expired, bought by the agency, filtered out…)."""
+    params: dict[str, Any] = {"agency": agency_id, "now": _now(session), "lead": lead_id}
+    where = _filters(query, params)
+    row = (
+        session.execute(
+            text(f"""
+                SELECT * FROM ({_OFFERS} AND o.lead_id = :lead) offers
+                WHERE {" AND ".join(where)}
+            """),
+            params,
+        )
+        .mappings()
+        .one_or_none()
+    )
+    return Offer(**_fields(row)) if row is not None else None
+
+
+def _filters(query: CatalogueQuery, params: dict[str, Any]) -> list[str]:
+    """The WHERE conditions of the catalogue's offers: open, not bought, the agency not paused,
+    and the query's filters (their values added to `params`)."""
+    where = [
+        "phase IN ('offered_exclusive', 'offered_shared')",
+        "NOT bought",
+        "NOT (SELECT paused FROM agency WHERE id = :agency)",
+    ]
+    if query.mode:
+        where.append("mode = :mode")
+        params["mode"] = query.mode
+    if query.property_type:
+        where.append("property_type = :property_type")
+        params["property_type"] = query.property_type
+    if query.min_grade:
+        where.append("grade = ANY(:grades)")
+        params["grades"] = list(GRADE_ORDER[: GRADE_ORDER.index(query.min_grade) + 1])
+    if query.max_distance_km is not None:
+        where.append("distance_m <= :max_m")
+        params["max_m"] = query.max_distance_km * 1000
+    return where
 
 
 def offer_for(session: Session, agency_id: uuid.UUID, lead_id: uuid.UUID) -> OfferDetail:

@@ -7,7 +7,7 @@ import uuid
 
 from engine.accounts.keys import Principal
 from engine.db import unit_of_work
-from engine.sales.catalogue import CatalogueQuery, catalogue, offer_for
+from engine.sales.catalogue import CatalogueQuery, catalogue, in_catalogue, offer_for
 from engine.sales.purchase import PurchaseAnswer, PurchaseRequest, purchase_lead
 from engine.sales.purchases import get_purchase, list_purchases, purchases_csv, update_purchase
 from engine.sales.read_models import Offer, OfferDetail, Page, PurchasedLead
@@ -18,6 +18,15 @@ def browse_catalogue(caller: Principal, query: CatalogueQuery) -> Page[Offer]:
     agency_id = caller.agency()
     with unit_of_work() as session:
         return catalogue(session, agency_id, query)
+
+
+def offer_in_catalogue(
+    caller: Principal, lead_id: uuid.UUID, query: CatalogueQuery
+) -> Offer | None:
+    """One lead as the caller's catalogue shows it with these filters, or None when it does not
+    show (any more): what the live inbox sends when it hears the offer changed."""
+    with unit_of_work() as session:
+        return in_catalogue(session, caller.agency(), lead_id, query)
 
 
 def read_offer(caller: Principal, lead_id: uuid.UUID) -> OfferDetail:
