@@ -18,8 +18,13 @@ run: setup
 	MANDAT_ENV=development MANDAT_PUBLIC_URL=http://$(HOST):$(PORT) sh -c \
 	  '$(MANDAT) scheduler & trap "kill $$! 2>/dev/null" EXIT INT TERM; $(MANDAT) serve --host $(HOST) --port $(PORT)'
 
+# Every test, then the e2e suite again through PgBouncer in transaction mode, as production runs
+# (docs/operations.md); with DATABASE_URL set, no local PgBouncer: that second pass is skipped.
 test: browser-setup setup
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@if [ -z "$$DATABASE_URL" ]; then \
+	  $(MANDAT) db start --pooler && \
+	  MANDAT_TEST_POOLER=1 $(BIN)/pytest -q -p no:cacheprovider tests/e2e; fi
 
 setup: os-packages env db
 

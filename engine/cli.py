@@ -48,19 +48,26 @@ def db() -> None:
 
 
 @db.command("start")
+@click.option("--pooler", is_flag=True, help="also PgBouncer in front of it (transaction mode)")
 @_fail_in_one_line
-def db_start() -> None:
+def db_start(pooler: bool) -> None:
     from engine import cluster
 
     cluster.start()
     click.echo(f"PostGIS running on 127.0.0.1:{cluster.PORT} (data in {cluster.DATA})")
+    if pooler:
+        from engine import pooler as bouncer
+
+        bouncer.start()
+        click.echo(f"PgBouncer running on 127.0.0.1:{bouncer.PORT} (transaction pooling)")
 
 
 @db.command("stop")
 @_fail_in_one_line
 def db_stop() -> None:
-    from engine import cluster
+    from engine import cluster, pooler
 
+    pooler.stop()
     cluster.stop()
 
 
