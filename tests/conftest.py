@@ -115,9 +115,7 @@ def _through_pooler(direct: str) -> str:
 
     pooler.start()
     pooled = make_url(direct).set(port=pooler.PORT).render_as_string(hide_password=False)
-    os.environ.update(
-        DATABASE_URL=pooled, MANDAT_DIRECT_DATABASE_URL=direct, MANDAT_DB_PREPARE="0"
-    )
+    os.environ.update(DATABASE_URL=pooled, MANDAT_DIRECT_DATABASE_URL=direct, MANDAT_DB_PREPARE="0")
     return sqlalchemy_url(pooled)
 
 
