@@ -71,6 +71,35 @@ def db_stop() -> None:
     cluster.stop()
 
 
+@db.command("backup")
+@click.option("--full", is_flag=True, help="a full backup (default: incremental; full at first)")
+@_fail_in_one_line
+def db_backup(full: bool) -> None:
+    """Back up the local cluster with pgBackRest (the first time turns WAL archiving on, which
+    restarts the cluster once)."""
+    from engine import backup
+
+    label = backup.backup("full" if full else "incr")
+    click.echo(f"backup {label} in {backup.HOME / 'repo'}")
+
+
+@db.command("restore")
+@click.option("--to", "to", required=True, help="ISO 8601, with offset: 2026-12-02T11:30+01:00")
+@click.option("--port", type=int, default=None, help="the restored cluster's [cluster port + 2]")
+@click.option("--into", type=click.Path(path_type=Path), default=None, help="its data directory")
+@_fail_in_one_line
+def db_restore(to: str, port: int | None, into: Path | None) -> None:
+    """A new cluster as the local one was at TIME, from the backups and the WAL archive; the
+    running cluster is left untouched."""
+    from datetime import datetime
+
+    from engine import backup, cluster
+
+    directory, url = backup.restore(datetime.fromisoformat(to), port or cluster.PORT + 2, into)
+    click.echo(f"restored into {directory}, running: DATABASE_URL={url}")
+    click.echo(f"stop it with: pg_ctl stop -D {directory}")
+
+
 @db.command("url")
 @_fail_in_one_line
 def db_url() -> None:

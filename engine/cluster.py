@@ -48,7 +48,7 @@ def major_version() -> str:
     return installed[-1]
 
 
-def _bin(name: str) -> str:
+def bin_path(name: str) -> str:
     path = Path(f"/usr/lib/postgresql/{major_version()}/bin/{name}")
     if path.exists():
         return str(path)
@@ -114,7 +114,7 @@ def _running_port() -> int | None:
 
 def _pg_ctl_status() -> bool:
     result = subprocess.run(
-        as_server_user([_bin("pg_ctl"), "status", "-D", str(DATA)]),
+        as_server_user([bin_path("pg_ctl"), "status", "-D", str(DATA)]),
         capture_output=True,
         check=False,
     )
@@ -151,7 +151,7 @@ def start() -> str:
                 f"port {PORT} is used by another program: set MANDAT_DB_PORT to a free port"
             )
         options = f"-p {PORT} -k {SOCKETS} -c listen_addresses=127.0.0.1"
-        command = [_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(DATA), "-l", str(LOG)]
+        command = [bin_path("pg_ctl"), "start", "-w", "-t", "60", "-D", str(DATA), "-l", str(LOG)]
         started = subprocess.run(
             as_server_user([*command, "-o", options]), capture_output=True, check=False
         )
@@ -185,7 +185,7 @@ def _initdb() -> None:
         shutil.chown(pwfile, USER, USER)
     try:
         command = [
-            _bin("initdb"),
+            bin_path("initdb"),
             "-D",
             str(scratch),
             "-U",
@@ -214,7 +214,7 @@ def _wait_ready(timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = subprocess.run(
-            [_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(PORT)],
+            [bin_path("pg_isready"), "-h", "127.0.0.1", "-p", str(PORT)],
             capture_output=True,
             check=False,
         )
@@ -236,7 +236,7 @@ def _create_database(name: str) -> None:
 def stop() -> None:
     if is_running():
         subprocess.run(
-            as_server_user([_bin("pg_ctl"), "stop", "-m", "fast", "-D", str(DATA)]),
+            as_server_user([bin_path("pg_ctl"), "stop", "-m", "fast", "-D", str(DATA)]),
             check=True,
             stdout=subprocess.DEVNULL,
         )
