@@ -1,7 +1,7 @@
 """the database carries its own session settings
 
 Revision ID: 0025
-Revises: 0026
+Revises: 0027
 
 `jit = off` and `plan_cache_mode = force_generic_plan` (docs/adr/0001) were a `SET` on each new
 connection. Behind a transaction-pooling proxy (PgBouncer) a `SET` stays on one server
@@ -13,7 +13,7 @@ Create Date: 2026-12-02 12:00:00.000000
 from alembic import op
 
 revision = "0025"
-down_revision = "0026"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
