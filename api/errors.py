@@ -17,6 +17,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from engine.db import is_connection_lost
 from engine.errors import (
     Conflict,
     Forbidden,
@@ -153,6 +154,17 @@ _RETRYABLE = {"40001", "40P01"}
 
 def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if is_connection_lost(exc):
+        # A failover or a restart: the pool has dropped its connections and the next request
+        # reaches the new primary once it accepts writes (seconds).
+        log.warning("database connection lost on %s %s: %s", request.method,
+                    request.url.path, getattr(exc, "orig", exc))  # fmt: skip
+        answer = problem(
+            503, "try_again", "The database is switching over: send the same request again "
+            "in a few seconds (with the same Idempotency-Key, if any).",
+        )  # fmt: skip
+        answer.headers["Retry-After"] = "2"
+        return answer
     if sqlstate in _RETRYABLE:
         log.warning("retryable database error %s on %s %s: %s", sqlstate, request.method,
                     request.url.path, getattr(exc, "orig", exc))  # fmt: skip

@@ -48,20 +48,56 @@ def db() -> None:
 
 
 @db.command("start")
+@click.option("--pooler", is_flag=True, help="also PgBouncer in front of it (transaction mode)")
 @_fail_in_one_line
-def db_start() -> None:
+def db_start(pooler: bool) -> None:
     from engine import cluster
 
     cluster.start()
     click.echo(f"PostGIS running on 127.0.0.1:{cluster.PORT} (data in {cluster.DATA})")
+    if pooler:
+        from engine import pooler as bouncer
+
+        bouncer.start()
+        click.echo(f"PgBouncer running on 127.0.0.1:{bouncer.PORT} (transaction pooling)")
 
 
 @db.command("stop")
 @_fail_in_one_line
 def db_stop() -> None:
-    from engine import cluster
+    from engine import cluster, pooler
 
+    pooler.stop()
     cluster.stop()
+
+
+@db.command("backup")
+@click.option("--full", is_flag=True, help="a full backup (default: incremental; full at first)")
+@_fail_in_one_line
+def db_backup(full: bool) -> None:
+    """Back up the local cluster with pgBackRest (the first time turns WAL archiving on, which
+    restarts the cluster once)."""
+    from engine import backup
+
+    label = backup.backup("full" if full else "incr")
+    click.echo(f"backup {label} in {backup.HOME / 'repo'}")
+
+
+@db.command("restore")
+@click.option("--to", "to", required=True, help="ISO 8601, with offset: 2026-12-02T11:30+01:00")
+@click.option("--port", type=int, default=None, help="the restored cluster's [cluster port + 2]")
+@click.option("--into", type=click.Path(path_type=Path), default=None, help="its data directory")
+@_fail_in_one_line
+def db_restore(to: str, port: int | None, into: Path | None) -> None:
+    """A new cluster as the local one was at TIME, from the backups and the WAL archive; the
+    running cluster is left untouched."""
+    from datetime import datetime
+
+    from engine import backup, cluster
+
+    directory, url = backup.restore(datetime.fromisoformat(to), port or cluster.PORT + 2, into)
+    click.echo(f"restored into {directory}, running: DATABASE_URL={url}")
+    click.echo(f"stop it with: pg_ctl stop -D {directory}")
 
 
 @db.command("url")

@@ -48,7 +48,7 @@ def major_version() -> str:
     return installed[-1]
 
 
-def _bin(name: str) -> str:
+def bin_path(name: str) -> str:
     path = Path(f"/usr/lib/postgresql/{major_version()}/bin/{name}")
     if path.exists():
         return str(path)
@@ -58,7 +58,7 @@ def _bin(name: str) -> str:
     return found
 
 
-def _as_server_user(cmd: list[str]) -> list[str]:
+def as_server_user(cmd: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return cmd
     return ["runuser", "-u", USER, "--", *cmd]
@@ -114,7 +114,7 @@ def _running_port() -> int | None:
 
 def _pg_ctl_status() -> bool:
     result = subprocess.run(
-        _as_server_user([_bin("pg_ctl"), "status", "-D", str(DATA)]),
+        as_server_user([bin_path("pg_ctl"), "status", "-D", str(DATA)]),
         capture_output=True,
         check=False,
     )
@@ -151,9 +151,9 @@ def start() -> str:
                 f"port {PORT} is used by another program: set MANDAT_DB_PORT to a free port"
             )
         options = f"-p {PORT} -k {SOCKETS} -c listen_addresses=127.0.0.1"
-        command = [_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(DATA), "-l", str(LOG)]
+        command = [bin_path("pg_ctl"), "start", "-w", "-t", "60", "-D", str(DATA), "-l", str(LOG)]
         started = subprocess.run(
-            _as_server_user([*command, "-o", options]), capture_output=True, check=False
+            as_server_user([*command, "-o", options]), capture_output=True, check=False
         )
         if started.returncode != 0:
             raise ClusterError(f"PostgreSQL did not start: {_log_tail()}")
@@ -185,7 +185,7 @@ def _initdb() -> None:
         shutil.chown(pwfile, USER, USER)
     try:
         command = [
-            _bin("initdb"),
+            bin_path("initdb"),
             "-D",
             str(scratch),
             "-U",
@@ -196,7 +196,7 @@ def _initdb() -> None:
             "UTF8",
             "--locale=C.UTF-8",
         ]
-        subprocess.run(_as_server_user(command), check=True, capture_output=True)
+        subprocess.run(as_server_user(command), check=True, capture_output=True)
     finally:
         pwfile.unlink(missing_ok=True)
     tuning = (
@@ -214,7 +214,7 @@ def _wait_ready(timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = subprocess.run(
-            [_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(PORT)],
+            [bin_path("pg_isready"), "-h", "127.0.0.1", "-p", str(PORT)],
             capture_output=True,
             check=False,
         )
@@ -236,7 +236,7 @@ def _create_database(name: str) -> None:
 def stop() -> None:
     if is_running():
         subprocess.run(
-            _as_server_user([_bin("pg_ctl"), "stop", "-m", "fast", "-D", str(DATA)]),
+            as_server_user([bin_path("pg_ctl"), "stop", "-m", "fast", "-D", str(DATA)]),
             check=True,
             stdout=subprocess.DEVNULL,
         )

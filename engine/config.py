@@ -23,20 +23,32 @@ def database_url() -> str:
 
 
 def direct_database_url() -> str:
-    """A libpq URL of the database itself, for a connection that must keep its own session
-    (LISTEN): DIRECT_DATABASE_URL when set (past a pooler in transaction mode), else
-    DATABASE_URL's database."""
-    raw = os.environ.get("DIRECT_DATABASE_URL")
-    url = sqlalchemy_url(raw) if raw else database_url()
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+    """The URL of the primary itself, never through a transaction-pooling proxy: for what holds
+    a session across transactions (the scheduler's lock, migrations, the live inbox's LISTEN).
+    MANDAT_DIRECT_DATABASE_URL when set, else the same as `database_url()`."""
+    raw = os.environ.get("MANDAT_DIRECT_DATABASE_URL")
+    return sqlalchemy_url(raw) if raw else database_url()
 
 
 def sqlalchemy_url(raw: str) -> str:
-    """Accepts a standard `postgresql://` URL and names the psycopg 3 driver for SQLAlchemy."""
+    """Accepts a standard `postgresql://` URL and names the psycopg 3 driver for SQLAlchemy.
+    libpq's multi-host form (`postgresql://u@a:5432,b:5432/db?target_session_attrs=read-write`,
+    what `pg_autoctl show uri` prints) becomes SQLAlchemy's (`…@/db?host=a:5432&host=b:5432…`):
+    libpq then tries the hosts in turn and keeps the one that accepts writes."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if raw.startswith(prefix):
-            return "postgresql+psycopg://" + raw[len(prefix) :]
+            return "postgresql+psycopg://" + _multi_host_as_query(raw[len(prefix) :])
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+def _multi_host_as_query(rest: str) -> str:
+    authority, _, path = rest.partition("/")
+    credentials, at, hosts = authority.rpartition("@")
+    if "," not in hosts:
+        return rest
+    database, _, query = path.partition("?")
+    pairs = "&".join(f"host={host}" for host in hosts.split(","))
+    return f"{credentials}{at}/{database}?{pairs}" + (f"&{query}" if query else "")
 
 
 def public_url() -> str:

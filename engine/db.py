@@ -12,9 +12,11 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from engine.config import database_url
@@ -32,12 +34,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-# JIT compilation costs milliseconds and never pays off on short OLTP queries. Generic plans:
-# our statements are prepared after their first use and PostgreSQL would otherwise re-plan the
-# matching query on every call (0.3 ms of a 0.7 ms answer); its generic plan is the same ordered
-# index scan (tests/integration/test_matching_plan.py checks it). See docs/adr/0001.
-# Set with SET on each new connection (not as startup options, which poolers refuse).
-SESSION_SETTINGS = "SET jit = off; SET plan_cache_mode = force_generic_plan"
+# Session settings (`jit = off`, `plan_cache_mode = force_generic_plan`, docs/adr/0001) are the
+# database's own (`ALTER DATABASE … SET`, migration 0025), never a `SET` on a connection: behind
+# a transaction-pooling proxy a `SET` would stay on a server connection other clients then share.
+
+# What a failover or a restart does to a connection: the server ends it (57P01–57P03), it is cut
+# (class 08), or it now reaches a standby (25006, read-only transaction). Each one invalidates the
+# pool, so the next checkout connects afresh and libpq finds the primary (target_session_attrs).
+CONNECTION_LOST = {"57P01", "57P02", "57P03", "25006"}
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -61,22 +65,40 @@ def _new_engine(url: str) -> Engine:
     # Statements are prepared on the server after their first use (the matching query is hot);
     # MANDAT_DB_PREPARE=0 turns this off behind a transaction-pooling proxy.
     prepare = None if os.environ.get("MANDAT_DB_PREPARE") == "0" else 1
+    # No pre-ping round trip on each checkout: a dead connection fails its first statement, that
+    # request answers 503 `try_again` (api/errors.py) and the pool is emptied (below).
     engine = create_engine(
         url,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
         hide_parameters=True,  # errors and logs never carry a homeowner's name, e-mail or phone
         connect_args={"prepare_threshold": prepare},
     )
-
-    @event.listens_for(engine, "connect")
-    def _session_settings(connection: Any, _: Any) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(SESSION_SETTINGS)
-        connection.commit()
-
+    event.listen(engine, "handle_error", _connection_lost)
     return engine
+
+
+def _connection_lost(context: ExceptionContext) -> None:
+    """Marks the errors of a failover as a lost connection: SQLAlchemy then discards this
+    connection and every one the pool opened before it."""
+    if is_connection_lost(context.original_exception):
+        context.is_disconnect = True
+
+
+def is_connection_lost(error: BaseException | None) -> bool:
+    """The database went away under this transaction (failover, restart). It was rolled back,
+    or, cut during its COMMIT, may have committed: either way the request may be sent again
+    with the same Idempotency-Key, which replays what did commit."""
+    while error is not None:
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        sqlstate = getattr(error, "sqlstate", None)
+        if sqlstate and (sqlstate in CONNECTION_LOST or sqlstate.startswith("08")):
+            return True
+        if isinstance(error, psycopg.OperationalError) and sqlstate is None:
+            return True  # libpq's own: the server closed the connection, cannot connect
+        error = getattr(error, "orig", None) if isinstance(error, DBAPIError) else None
+    return False
 
 
 def _factory(url: str) -> sessionmaker[Session]:

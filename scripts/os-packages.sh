@@ -46,6 +46,12 @@ if [ "${WITH_BROWSER:-0}" = 1 ]; then
   [ -x /usr/bin/chromium ] || need="$need chromium"
   command -v npm >/dev/null 2>&1 || need="$need npm"
   command -v pdftoppm >/dev/null 2>&1 || need="$need poppler-utils"
+  # Production's components around PostgreSQL (docs/operations.md): the e2e suite runs once
+  # behind PgBouncer, a failover test on a pg_auto_failover pair, a restore test on pgBackRest.
+  [ -x /usr/sbin/pgbouncer ] || need="$need pgbouncer"
+  [ -x /usr/bin/pgbackrest ] || need="$need pgbackrest"
+  [ -f "/usr/share/postgresql/$major/extension/pgautofailover.control" ] && [ -x /usr/bin/pg_autoctl ] ||
+    need="$need postgresql-$major-auto-failover pg-auto-failover-cli"
 fi
 [ -z "$need" ] && exit 0
 before=$(ls /etc/postgresql/"$major" 2>/dev/null || true)
@@ -59,3 +65,9 @@ for cluster in $(ls /etc/postgresql/"$major" 2>/dev/null || true); do
   $SUDO pg_ctlcluster "$major" "$cluster" stop 2>/dev/null || true
   echo manual | $SUDO tee "/etc/postgresql/$major/$cluster/start.conf" >/dev/null
 done
+# Debian's pgbouncer package starts a system PgBouncer: the tests run their own.
+case "$need" in
+  *pgbouncer*)
+    $SUDO systemctl disable --now pgbouncer >/dev/null 2>&1 ||
+      $SUDO service pgbouncer stop >/dev/null 2>&1 || true ;;
+esac

@@ -3,7 +3,7 @@
 The test database is `<name>_test` next to the database in use (the project-local cluster, or
 DATABASE_URL), or MANDAT_TEST_DB when set (two runs side by side). It is created afresh for each
 run; tests that write start from empty business tables (`clean_db`), the reference geography
-stays.
+stays. With MANDAT_TEST_POOLER=1 the tests reach it through PgBouncer (transaction pooling).
 """
 
 from __future__ import annotations
@@ -109,7 +109,22 @@ def database_url() -> str:
     upgrade(sqlalchemy_url(test))
     with unit_of_work() as session:
         load_communes(session)
+    if os.environ.get("MANDAT_TEST_POOLER") == "1":
+        return _through_pooler(test)
     return sqlalchemy_url(test)
+
+
+def _through_pooler(direct: str) -> str:
+    """MANDAT_TEST_POOLER=1 (`make test` runs the e2e suite so): this process and every server
+    it starts reach the test database through the project-local PgBouncer in transaction mode,
+    as in production; the scheduler's lock and migrations connect directly."""
+    from engine import pooler
+    from engine.config import sqlalchemy_url
+
+    pooler.start()
+    pooled = make_url(direct).set(port=pooler.PORT).render_as_string(hide_password=False)
+    os.environ.update(DATABASE_URL=pooled, MANDAT_DIRECT_DATABASE_URL=direct, MANDAT_DB_PREPARE="0")
+    return sqlalchemy_url(pooled)
 
 
 @pytest.fixture
@@ -125,7 +140,9 @@ def reset_database(database_url: str) -> None:
     from engine.pricing.grid import PriceGrid
     from engine.settings import DEFAULTS
 
-    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+    plain = database_url.replace("+psycopg", "")
+    # Nothing prepared on the server: behind PgBouncer the next client would inherit it.
+    with psycopg.connect(plain, autocommit=True, prepare_threshold=None) as conn:
         conn.execute(f"TRUNCATE {', '.join(BUSINESS_TABLES)}, price_grid RESTART IDENTITY CASCADE")
         conn.execute(
             "INSERT INTO price_grid (rules) VALUES (%s)", (json.dumps(PriceGrid().to_json()),)

@@ -8,7 +8,7 @@ process shows in an inbox served by another.
 
 The listening connection is a direct psycopg connection, not one of the pool's: LISTEN needs a
 session of its own, which a pooler in transaction mode (PgBouncer's) does not give. It uses
-DIRECT_DATABASE_URL when set (the database itself, past any pooler), else DATABASE_URL. It is
+MANDAT_DIRECT_DATABASE_URL when set (the database itself, past any pooler), else DATABASE_URL. It is
 opened when the first inbox subscribes, and reopened with a growing delay (1 s to 30 s) when it
 breaks; after a reopening the subscribers are told they may have missed changes (`None`).
 """
@@ -125,7 +125,7 @@ class OfferFeed:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.url or direct_database_url(), autocommit=True
+                    self.url or _libpq(direct_database_url()), autocommit=True
                 ) as connection:
                     await connection.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
@@ -144,3 +144,8 @@ class OfferFeed:
                              type(broken).__name__, delay)  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+
+def _libpq(url: str) -> str:
+    """psycopg connects with a libpq URL, not SQLAlchemy's dialect name."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)

@@ -94,7 +94,8 @@ def agency_scans(explained: dict) -> list[dict]:  # type: ignore[type-arg]
 
 
 def test_the_prepared_generic_plan_is_the_same_ordered_index_scan(crowded) -> None:
-    """Sessions run prepared statements with generic plans (engine.db.SESSION_SETTINGS)."""
+    """Sessions run prepared statements with generic plans (the database's plan_cache_mode,
+    migration 0025)."""
     place = locate(crowded, "75004", "Paris")
     raw = crowded.connection().connection.driver_connection
     names: dict[str, str] = {}

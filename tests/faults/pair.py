@@ -1,0 +1,153 @@
+"""A real pg_auto_failover formation on loopback for the fault tests: a monitor, a primary and a
+synchronous standby (Debian's postgresql-15-auto-failover and pg-auto-failover-cli), in a
+temporary directory, run as the `postgres` user when the tests run as root (PostgreSQL refuses
+root). Ports come from 55400–55499, away from the project-local cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+PORTS = range(55400, 55500)
+SERVER_USER = "postgres"
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _three_free_ports() -> tuple[int, int, int]:
+    for first in PORTS[:-2]:
+        if all(_free(p) for p in (first, first + 1, first + 2)):
+            return first, first + 1, first + 2
+    raise RuntimeError("no three free ports in 55400-55499")
+
+
+def _pg_bin() -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return str(found[-1].parent)
+
+
+class FailoverPair:
+    """`start()` forms the group (about 35-45 s); `url` is libpq's multi-host URL of it."""
+
+    def __init__(self, dbname: str = "mandat") -> None:
+        self.dbname = dbname
+        self.home = Path(tempfile.mkdtemp(prefix="mandat-failover-", dir="/tmp"))
+        self.home.chmod(0o755)
+        if os.geteuid() == 0:
+            shutil.chown(self.home, SERVER_USER, SERVER_USER)
+        self.monitor_port, *self.node_ports = _three_free_ports()
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            "PATH": f"{_pg_bin()}:/usr/sbin:/usr/bin:/sbin:/bin",
+            "XDG_CONFIG_HOME": str(self.home / "config"),
+            "XDG_DATA_HOME": str(self.home / "share"),
+            "XDG_RUNTIME_DIR": str(self.home / "run"),
+            "PGHOST": "127.0.0.1",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOME": str(self.home),
+        }
+
+    @property
+    def monitor_url(self) -> str:
+        return f"postgres://autoctl_node@127.0.0.1:{self.monitor_port}/pg_auto_failover?sslmode=disable"
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.node_ports)
+        return f"postgresql://postgres@{hosts}/{self.dbname}?target_session_attrs=read-write"
+
+    def _command(self, *args: str) -> list[str]:
+        command = ["pg_autoctl", *args]
+        if os.geteuid() == 0:
+            return ["runuser", "-u", SERVER_USER, "--", *command]
+        return command
+
+    def _run(self, name: str, *args: str) -> None:
+        log = (self.home / f"{name}.log").open("wb")
+        self.processes.append(
+            subprocess.Popen(
+                self._command(*args), env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
+
+    def ctl(self, *args: str, timeout: float = 60) -> str:
+        done = subprocess.run(
+            self._command(*args), env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_autoctl {' '.join(args)}: {done.stderr[-2000:]}")
+        return done.stdout
+
+    def start(self) -> None:
+        common = ["--auth", "trust", "--no-ssl", "--hostname", "127.0.0.1", "--run"]
+        self._run(
+            "monitor", "create", "monitor", "--pgdata", str(self.home / "monitor"),
+            "--pgport", str(self.monitor_port), *common,
+        )  # fmt: skip
+        self._wait(lambda: not _free(self.monitor_port), "the monitor", 60)
+        time.sleep(1)
+        for n, port in enumerate(self.node_ports, start=1):
+            self._run(
+                f"node{n}", "create", "postgres", "--pgdata", str(self.home / f"node{n}"),
+                "--pgport", str(port), "--name", f"node{n}", "--dbname", self.dbname,
+                "--monitor", self.monitor_url, *common,
+            )  # fmt: skip
+            wanted = {"single"} if n == 1 else {"primary", "secondary"}
+            self._wait(lambda w=wanted, k=n: self._states(k) <= w, f"node{n}", 120)  # type: ignore[misc]
+
+    def _states(self, nodes: int) -> set[str]:
+        try:
+            states = self.state()
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired):
+            return {"unknown"}
+        if len(states) < nodes:
+            return {"unknown"}
+        return {s["current_group_state"] for s in states} | {
+            s["assigned_group_state"] for s in states
+        }
+
+    def state(self) -> list[dict[str, object]]:
+        out = self.ctl("show", "state", "--json", "--pgdata", str(self.home / "monitor"))
+        return list(json.loads(out))
+
+    def primary_port(self) -> int | None:
+        for node in self.state():
+            if node["current_group_state"] == "primary" == node["assigned_group_state"]:
+                return int(str(node["nodeport"]))
+        return None
+
+    def failover(self) -> None:
+        """`pg_autoctl perform failover`: returns once the standby is the new primary."""
+        self.ctl("perform", "failover", "--pgdata", str(self.home / "monitor"), timeout=120)
+
+    def _wait(self, ready: object, what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():  # type: ignore[operator]
+            if time.monotonic() > deadline:
+                logs = {p.name: p.read_text()[-1500:] for p in self.home.glob("*.log")}
+                raise RuntimeError(f"{what} not ready in {timeout} s: {logs}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for name in ("node2", "node1", "monitor"):
+            if (self.home / name).exists():
+                with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                    self.ctl("stop", "--pgdata", str(self.home / name), timeout=30)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(self.home, ignore_errors=True)

@@ -1,0 +1,249 @@
+"""A database failover under concurrent purchases, on a real pg_auto_failover pair (a primary and
+a synchronous standby): Mandat reaches the new primary by itself, answers the purchases cut by
+the switch with 503 `try_again`, and clients that retry with the same Idempotency-Key, as the
+README tells integrators to, get every purchase exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from tests.faults.pair import FailoverPair
+from tests.processes import ARTIFACTS, Scheduler, process_env, served
+
+pytestmark = [pytest.mark.fault, pytest.mark.slow, pytest.mark.failover]
+
+LEADS = 20
+BUYERS = 6
+CLIENTS = 8
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[FailoverPair]:
+    formation = FailoverPair()
+    try:
+        formation.start()
+        yield formation
+    finally:
+        formation.stop()
+
+
+@pytest.fixture(scope="module")
+def pair_database(pair: FailoverPair) -> Iterator[str]:
+    """Mandat's schema and reference data on the pair; this process's DATABASE_URL names it
+    (multi-host) while the module runs."""
+    from engine.config import sqlalchemy_url
+    from engine.db import unit_of_work
+    from engine.geo.load import load_communes
+    from engine.migrate import upgrade
+    from tests.conftest import reset_database
+
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "MANDAT_DIRECT_DATABASE_URL")}
+    os.environ["DATABASE_URL"] = pair.url
+    os.environ.pop("MANDAT_DIRECT_DATABASE_URL", None)
+    try:
+        upgrade(sqlalchemy_url(pair.url))
+        with unit_of_work() as session:
+            load_communes(session)
+        reset_database(pair.url)
+        yield pair.url
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class Attempt:
+    buyer: Any
+    lead: uuid.UUID
+    body: dict[str, Any]
+    key: str = field(default_factory=lambda: f"failover-{uuid.uuid4()}")
+    statuses: list[int | str] = field(default_factory=list)
+    final: httpx.Response | None = None
+
+
+def market(count_leads: int) -> list[Attempt]:
+    """Agencies around Rennes and shared leads consented to several of them: one attempt per
+    (agency, lead) with its own key."""
+    from engine.db import unit_of_work
+    from tests.market import buyers, end_exclusive_window, offered_lead
+
+    with unit_of_work() as session:
+        agencies = buyers(session, BUYERS)
+        by_id = {a.agency_id: a for a in agencies}
+        attempts = []
+        for _ in range(count_leads):
+            lead = offered_lead(session)
+            end_exclusive_window(session, lead)
+            price = session.execute(
+                text("SELECT shared_price_cents FROM offer WHERE lead_id = :l"), {"l": lead}
+            ).scalar_one()
+            consented = session.execute(
+                text("SELECT agency_id FROM lead_consent WHERE lead_id = :l"), {"l": lead}
+            ).scalars()
+            body = {"mode": "shared", "price_cents": price}
+            attempts += [Attempt(by_id[a], lead, body) for a in consented if a in by_id]
+    return attempts
+
+
+def buy(base: str, attempt: Attempt, failures: list[float], give_up_at: float) -> None:
+    """A client as the README describes: a 503 or a cut connection is sent again, same key."""
+    headers = {**attempt.buyer.headers, "Idempotency-Key": attempt.key}
+    while time.monotonic() < give_up_at:
+        try:
+            answer = httpx.post(
+                f"{base}/api/v1/leads/{attempt.lead}/purchase",
+                json=attempt.body,
+                headers=headers,
+                timeout=30,
+            )
+        except httpx.TransportError as error:
+            attempt.statuses.append(type(error).__name__)
+            failures.append(time.monotonic())
+            time.sleep(0.2)
+            continue
+        attempt.statuses.append(answer.status_code)
+        if answer.status_code == 503:
+            failures.append(time.monotonic())
+            assert answer.json()["code"] == "try_again"
+            assert answer.headers["Retry-After"].isdigit()
+            time.sleep(min(float(answer.headers["Retry-After"]), 0.5))
+            continue
+        attempt.final = answer
+        return
+
+
+def test_a_failover_under_concurrent_purchases_loses_and_doubles_nothing(
+    pair: FailoverPair, pair_database: str
+) -> None:
+    began = time.monotonic()
+    attempts = market(LEADS)
+    market_s = time.monotonic() - began
+    env = process_env(pair_database, MANDAT_DB_PREPARE="0")
+    scheduler = Scheduler(env)
+    try:
+        with served(env, "failover-server", workers=2) as base:
+            assert scheduler.running(within_s=120), "".join(scheduler.lines)
+            before = pair.primary_port()
+            failures: list[float] = []
+            queue = list(attempts)
+            lock = threading.Lock()
+            give_up_at = time.monotonic() + 120
+
+            def client() -> None:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        attempt = queue.pop()
+                    buy(base, attempt, failures, give_up_at)
+                    time.sleep(0.1)
+
+            threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+            for thread in threads:
+                thread.start()
+            time.sleep(2)
+            switch_started = time.monotonic()
+            pair.failover()
+            switched_in = time.monotonic() - switch_started
+            for thread in threads:
+                thread.join()
+            traffic_s = time.monotonic() - switch_started + 2
+            after = pair.primary_port()
+            lock_again = wait_for(lambda: held_again(scheduler), 30)
+            with psycopg.connect(pair_database, autocommit=True) as conn:
+                scheduler_lock = conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND objid = 726400001"
+                ).fetchone()
+
+            replays = [
+                httpx.post(
+                    f"{base}/api/v1/leads/{a.lead}/purchase",
+                    json=a.body,
+                    headers={**a.buyer.headers, "Idempotency-Key": a.key},
+                    timeout=30,
+                )
+                for a in attempts
+                if a.final is not None and a.final.status_code == 201
+            ]
+    finally:
+        scheduler.stop()
+
+    assert before is not None, "no primary before"
+    assert after not in (None, before), (before, after)
+    seen = [s for a in attempts for s in a.statuses]
+    assert 500 not in seen
+    assert all(s in (201, 409, 503) for s in seen if isinstance(s, int)), seen
+    assert all(a.final is not None for a in attempts), "a client gave up"
+    answered = {a.final.json()["purchase_id"] for a in attempts if a.final.status_code == 201}  # type: ignore[union-attr]
+    assert answered, "no purchase went through"
+    assert {a.final.json()["code"] for a in attempts if a.final.status_code == 409} <= {  # type: ignore[union-attr]
+        "lead_unavailable", "already_purchased", "sold_out", "mode_unavailable",
+    }  # fmt: skip
+    originals = [a.final.json() for a in attempts if a.final.status_code == 201]  # type: ignore[union-attr]
+    with psycopg.connect(pair_database, autocommit=True) as conn:
+        rows = [str(r[0]) for r in conn.execute("SELECT id FROM purchase").fetchall()]
+    differ = [
+        (o["purchase_id"], o["purchase_id"] in rows, r.status_code, r.text[:120])
+        for o, r in zip(originals, replays, strict=True)
+        if r.status_code != 201 or r.json() != o
+    ]
+    assert not differ, f"replays that differ (id, in the database, answer): {differ}"
+
+    with psycopg.connect(pair_database, autocommit=True) as conn:
+        ledger = conn.execute("SELECT count(*) FROM ledger_line").fetchone()
+        counters = conn.execute(
+            "SELECT count(*) FROM offer o WHERE o.shared_buyers <>"
+            " (SELECT count(*) FROM purchase p WHERE p.lead_id = o.lead_id)"
+        ).fetchone()
+    assert sorted(rows) == sorted(answered), "every purchase row was answered 201, once"
+    assert ledger == (len(rows),)
+    assert counters == (0,)
+    assert lock_again, "".join(scheduler.lines[-20:])
+    assert scheduler_lock == (1,), "the scheduler holds its lock on the new primary"
+
+    cut = [s for a in attempts for s in a.statuses if s != 201 and s != 409]
+    rto = (max(failures) - min(failures)) if failures else 0.0
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "failover.json").write_text(
+        json.dumps(
+            {
+                "purchases_answered_201": len(answered),
+                "attempts": len(attempts),
+                "answers_503_or_cut": len(cut),
+                "seconds_with_failed_requests": round(rto, 2),
+                "pg_autoctl_perform_failover_s": round(switched_in, 2),
+                "traffic_s": round(traffic_s, 1),
+                "market_setup_s": round(market_s, 1),
+            },
+            indent=2,
+        )
+    )
+
+
+def held_again(scheduler: Scheduler) -> bool:
+    return any("scheduler lock held again" in line for line in scheduler.lines)
+
+
+def wait_for(condition: Any, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
