@@ -22,6 +22,11 @@ def database_url() -> str:
     return sqlalchemy_url(raw)
 
 
+def libpq_url(url: str) -> str:
+    """The same URL for psycopg's own connections (libpq does not know SQLAlchemy's dialect)."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 def direct_database_url() -> str:
     """The URL of the primary itself, never through a transaction-pooling proxy: for what holds
     a session across transactions (the scheduler's lock, migrations, the live inbox's LISTEN).

@@ -23,6 +23,7 @@ from api.pro.crm import CrmPages
 from api.pro.dev_mail import dev_mailbox
 from api.pro.inbox import InboxPages
 from api.pro.join import JoinPages
+from api.pro.keys import KeyPages
 from api.pro.passkey_pages import PasskeyPages
 from api.pro.security import SecurityPages
 from api.pro.team import TeamPages
@@ -192,6 +193,7 @@ PRO_PAGES = [
     InboxPages,
     AccountPages,
     JoinPages,
+    KeyPages,
     ContactPages,
     CrmPages,
     TeamPages,

@@ -43,7 +43,6 @@ _OFFERS = f"""
            e.property_type, e.estimate, l.timeline, l.is_owner, l.grade,
            lc.distance_m::float AS distance_m, lc.reach, e.location_precision,
            l.contact_confirmed_at IS NOT NULL AS contact_confirmed,
-           lc.distance_m::float AS distance_m, lc.reach,
            EXISTS (SELECT 1 FROM purchase p
                    WHERE p.lead_id = o.lead_id AND p.agency_id = lc.agency_id) AS bought
     FROM lead_consent lc

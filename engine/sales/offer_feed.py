@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from engine.config import direct_database_url
+from engine.config import direct_database_url, libpq_url
 
 CHANNEL = "mandat_offer"
 # Inboxes one person may keep open in one server process (tabs, devices): more is refused.
@@ -125,7 +125,7 @@ class OfferFeed:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.url or _libpq(direct_database_url()), autocommit=True
+                    libpq_url(self.url or direct_database_url()), autocommit=True
                 ) as connection:
                     await connection.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
@@ -144,8 +144,3 @@ class OfferFeed:
                              type(broken).__name__, delay)  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
-
-
-def _libpq(url: str) -> str:
-    """psycopg connects with a libpq URL, not SQLAlchemy's dialect name."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)

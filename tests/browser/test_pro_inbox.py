@@ -37,7 +37,7 @@ def sign_in_with_the_keyboard(page: Any, base: str, email: str) -> None:
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url("**/pro/leads")
-    page.wait_for_selector("nav")
+    page.wait_for_selector("header nav")
 
 
 @pytest.mark.parametrize(("lang", "viewport"), [("fr", DESKTOP), ("en", PHONE)])
@@ -120,7 +120,7 @@ def test_an_owner_invites_a_collaborator_who_joins(
     newcomer.fill("#password", "une phrase que je retiens bien")
     newcomer.fill("#confirm", "une phrase que je retiens bien")
     newcomer.keyboard.press("Enter")
-    newcomer.wait_for_selector("nav")
+    newcomer.wait_for_selector("header nav")
     assert "Agence du Centre" in (newcomer.text_content("header") or "")
     assert "Bruno Buyer" in (newcomer.text_content("header") or "")
     shots(newcomer, f"{lang}-3-joined-inbox")
@@ -153,7 +153,7 @@ def test_a_buyer_sets_up_two_step_sign_in_and_uses_it(browser, pro_site, session
 
     again = browser.new_context(viewport=PHONE).new_page()
     sign_in_with_the_keyboard_then_code(again, pro_site, email, secret)
-    assert again.locator("nav").count() == 1
+    assert again.locator("header nav").count() == 1
     again.context.close()
 
 
@@ -205,7 +205,7 @@ def test_a_buyer_adds_a_passkey_and_signs_in_with_it(browser, pro_site, session,
 
     page.click("#passkey-sign-in")  # no e-mail, no password
 
-    page.wait_for_selector("nav")
+    page.wait_for_selector("header nav")
     assert page.url.endswith("/pro/")
     used = session.execute(
         text("SELECT sign_count, last_used_at IS NOT NULL FROM person_passkey")

@@ -46,7 +46,7 @@ def sign_in(page: Any, base: str, email: str, lang: str = "fr") -> None:
     page.fill("#email", email)
     page.fill("#password", PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_selector("nav")
+    page.wait_for_selector("header nav")
     page.goto(f"{base}/pro/leads")
 
 

@@ -125,7 +125,7 @@ def dump(database_url: str) -> dict[str, str]:
 
     plain = database_url.replace("postgresql+psycopg://", "postgresql://")
     out = subprocess.run(
-        [cluster._bin("pg_dump"), "--no-owner", "--dbname", plain],
+        [cluster.bin_path("pg_dump"), "--no-owner", "--dbname", plain],
         check=True,
         capture_output=True,
         text=True,

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from engine.config import direct_database_url
+from engine.config import direct_database_url, libpq_url
 from engine.db import unit_of_work
 from engine.privacy.service import withdraw_consent
 from engine.sales.offer_feed import CHANNEL, OfferChanged, OfferFeed
@@ -24,7 +24,7 @@ PAYLOAD = re.compile(r"^[0-9a-f-]{36}:[0-9a-f-]{36}$")
 
 @pytest.fixture
 def listener(clean_db: str):  # type: ignore[no-untyped-def]
-    with psycopg.connect(direct_database_url(), autocommit=True) as connection:
+    with psycopg.connect(libpq_url(direct_database_url()), autocommit=True) as connection:
         connection.execute(f"LISTEN {CHANNEL}")
         yield connection
 
