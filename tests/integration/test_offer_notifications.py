@@ -8,6 +8,7 @@ import asyncio
 import re
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -82,6 +83,8 @@ def test_the_feed_hands_a_change_to_its_agencys_subscribers_only(clean_db, sessi
             found.append(offered_lead(other, consent_to=[buyer]))
 
     found: list[uuid.UUID] = []
-    change, quiet = asyncio.run(scenario())
+    # Its own thread and event loop: the browser tests' Playwright keeps one running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        change, quiet = pool.submit(asyncio.run, scenario()).result()
     assert change == OfferChanged(mine.agency_id, found[0])
     assert quiet
