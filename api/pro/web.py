@@ -56,7 +56,9 @@ def pre_cookie() -> str:
     return "mandat_pro_pre" if development() else "__Host-mandat_pro_pre"
 
 
-def _cookie(name: str, value: str, max_age: int | None) -> Cookie:
+def cookie(name: str, value: str, max_age: int | None) -> Cookie:
+    """Every cookie Mandat's pages set: HttpOnly, SameSite=Lax, path /, Secure outside
+    development."""
     return Cookie(
         key=name,
         value=value,
@@ -137,7 +139,7 @@ def render(
     lang = lang_of(request, person)
     jar = list(cookies or [])
     if request.query_params.get("lang") in i18n.LANGS:  # a choice made: remembered for a year
-        jar.append(_cookie(i18n.LANG_COOKIE, lang, 365 * 86400))
+        jar.append(cookie(i18n.LANG_COOKIE, lang, 365 * 86400))
     return Template(
         template_name=f"pro/{name}",
         context={
@@ -211,7 +213,7 @@ def to_sign_in(request: Request[Any, Any, Any]) -> Redirect:
 
 
 def signed_in_response(response: Response[Any], token: str) -> Response[Any]:
-    response.set_cookie(_cookie(session_cookie(), token, int(ABSOLUTE.total_seconds())))
+    response.set_cookie(cookie(session_cookie(), token, int(ABSOLUTE.total_seconds())))
     response.delete_cookie(pre_cookie(), path="/")
     return response
 
@@ -219,7 +221,7 @@ def signed_in_response(response: Response[Any], token: str) -> Response[Any]:
 def pending_response(response: Response[Any], token: str) -> Response[Any]:
     """Password given, second factor awaited: the pending token in the same cookie (it opens no
     page), the pre-session cookie kept for the code form's CSRF token."""
-    response.set_cookie(_cookie(session_cookie(), token, int(PENDING.total_seconds())))
+    response.set_cookie(cookie(session_cookie(), token, int(PENDING.total_seconds())))
     return response
 
 
@@ -233,7 +235,7 @@ def signed_out_response(response: Response[Any]) -> Response[Any]:
 
 
 def pre_session_cookie(value: str) -> Cookie:
-    return _cookie(pre_cookie(), value, None)
+    return cookie(pre_cookie(), value, None)
 
 
 def ip_of(request: Request[Any, Any, Any]) -> str | None:

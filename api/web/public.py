@@ -24,7 +24,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from api.pro import i18n
-from api.pro.web import development
+from api.pro.web import cookie, development
 from engine import keyring
 from engine.errors import NotFound
 
@@ -33,20 +33,8 @@ ASSETS = {"public.css": "text/css; charset=utf-8"}
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def me_cookie() -> str:
+def mecookie() -> str:
     return "mandat_me" if development() else "__Host-mandat_me"
-
-
-def _cookie(name: str, value: str, max_age: int | None) -> Cookie:
-    return Cookie(
-        key=name,
-        value=value,
-        path="/",
-        max_age=max_age,
-        httponly=True,
-        samesite="lax",
-        secure=not development(),
-    )
 
 
 def lang_of(request: Request[Any, Any, Any]) -> str:
@@ -72,7 +60,7 @@ def page(
     lang = lang_of(request)
     jar = list(cookies or [])
     if request.query_params.get("lang") in i18n.LANGS:  # a choice made: remembered for a year
-        jar.append(_cookie(i18n.LANG_COOKIE, lang, 365 * 86400))
+        jar.append(cookie(i18n.LANG_COOKIE, lang, 365 * 86400))
     return Template(
         template_name=f"public/{name}",
         context={
@@ -99,17 +87,17 @@ def _message(browser: str, token: str) -> str:
 
 def me_form_token(request: Request[Any, Any, Any], token: str) -> tuple[str, list[Cookie]]:
     """The CSRF token of the homeowner's forms on this page, and the cookie to set if new."""
-    browser = request.cookies.get(me_cookie()) or ""
+    browser = request.cookies.get(mecookie()) or ""
     if 20 <= len(browser) <= 64:
         return keyring.sign("homeowner:form", _message(browser, token)), []
     browser = secrets.token_urlsafe(24)
     return keyring.sign("homeowner:form", _message(browser, token)), [
-        _cookie(me_cookie(), browser, None)
+        cookie(mecookie(), browser, None)
     ]
 
 
 def me_form_ok(request: Request[Any, Any, Any], token: str, csrf: str) -> bool:
-    browser = request.cookies.get(me_cookie())
+    browser = request.cookies.get(mecookie())
     # A hand-made form with other characters is simply not valid (never an error); a token
     # signed with a previous key is still good during its grace period.
     return bool(browser and csrf) and keyring.verify(
