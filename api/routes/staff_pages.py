@@ -49,24 +49,17 @@ def _percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f} %".replace(".", ",")
 
 
-def _clerk(request: Request[Any, Any, Any]) -> StaffSignedIn | None:
-    """The finance clerk this browser's session belongs to, or None."""
+def _staff(request: Request[Any, Any, Any], role: str) -> StaffSignedIn | Response[Any]:
+    """The staff member of this role the browser's session belongs to, or the answer to send
+    instead: another role, or an agency person signed in to Espace Pro, gets a page that does
+    not exist for them (never a loop through the sign-in page); no one, the sign-in page,
+    coming back here."""
     staff = service.current_staff(web.token_of(request))
-    return staff if staff is not None and staff.role == "finance" else None
-
-
-def _admin(request: Request[Any, Any, Any]) -> StaffSignedIn | None:
-    """The admin this browser's session belongs to, or None."""
-    staff = service.current_staff(web.token_of(request))
-    return staff if staff is not None and staff.role == "admin" else None
-
-
-def _sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
-    """Not a clerk: the sign-in page, coming back here; an agency person signed in to Espace
-    Pro gets a page that does not exist for them (never a loop through the sign-in page)."""
-    person = web.person_of(request)
-    if person is not None or service.current_staff(web.token_of(request)) is not None:
-        return web.render(request, "not_found.html", person, 404)  # another role's page
+    if staff is not None and staff.role == role:
+        return staff
+    person = web.person_of(request) if staff is None else None
+    if staff is not None or person is not None:
+        return web.render(request, "not_found.html", person, 404)
     return web.to_sign_in(request)
 
 
@@ -103,9 +96,9 @@ def queue(
     status: FromQuery[str] = "pending",
     decided: FromQuery[str | None] = None,
 ) -> Response[Any]:
-    clerk = _clerk(request)
-    if clerk is None:
-        return _sign_in(request)
+    clerk = _staff(request, "finance")
+    if not isinstance(clerk, StaffSignedIn):
+        return clerk
     status = status if status in dict(STATUSES) else "pending"
     found = refund_queue(clerk.caller, status)
     page, names = found.page, found.agency_names
@@ -201,9 +194,9 @@ def _detail(
 
 @get("/staff/refunds/{request_id:uuid}", include_in_schema=False, sync_to_thread=True)
 def request_page(request: Request[Any, Any, Any], request_id: FromPath[uuid.UUID]) -> Response[Any]:
-    clerk = _clerk(request)
-    if clerk is None:
-        return _sign_in(request)
+    clerk = _staff(request, "finance")
+    if not isinstance(clerk, StaffSignedIn):
+        return clerk
     return _detail(request_id, clerk, [], 200)
 
 
@@ -218,9 +211,9 @@ def decide_page(
     request_id: FromPath[uuid.UUID],
     data: URLEncodedBody[dict[str, str]],
 ) -> Response[Any]:
-    clerk = _clerk(request)
-    if clerk is None:
-        return _sign_in(request)
+    clerk = _staff(request, "finance")
+    if not isinstance(clerk, StaffSignedIn):
+        return clerk
     if not web.csrf_ok(clerk, data.get("csrf")):
         return _detail(request_id, clerk, ["Le formulaire a expiré : rechargez la page."], 403)
     amount, errors = _read_decision(data)
@@ -267,9 +260,9 @@ def applications_page(
     decided: FromQuery[str] = "",
 ) -> Response[Any]:
     """Admin: agencies asking to join, oldest first."""
-    admin = _admin(request)
-    if admin is None:
-        return _sign_in(request)
+    admin = _staff(request, "admin")
+    if not isinstance(admin, StaffSignedIn):
+        return admin
     status = status if status in dict(APPLICATION_STATUSES) else "pending"
     items = [
         {**vars(item), "created": _when(item.created_at)}
@@ -309,9 +302,9 @@ def _application(
 def application_page(
     request: Request[Any, Any, Any], application_id: FromPath[uuid.UUID]
 ) -> Response[Any]:
-    admin = _admin(request)
-    if admin is None:
-        return _sign_in(request)
+    admin = _staff(request, "admin")
+    if not isinstance(admin, StaffSignedIn):
+        return admin
     return _application(admin, application_id, [], 200)
 
 
@@ -328,9 +321,9 @@ def decide_application(
     data: URLEncodedBody[dict[str, str]],
 ) -> Response[Any]:
     """Admin: approve (the agency is created, its applicant invited as owner) or refuse."""
-    admin = _admin(request)
-    if admin is None:
-        return _sign_in(request)
+    admin = _staff(request, "admin")
+    if not isinstance(admin, StaffSignedIn):
+        return admin
     if decision not in ("approve", "refuse"):
         return _application(admin, application_id, ["Décision inconnue."], 404)
     if not web.csrf_ok(admin, data.get("csrf")):
