@@ -62,8 +62,6 @@ class KeyPages(Controller):
             issued = issue_api_key(person.caller, person.agency_id, data.role, label)
         except RuleViolation:
             return _page(request, person, 422, errors={"role": "unknown_role"}, form=data)
-        except Forbidden:
-            return web.render(request, "not_found.html", person, 404)
         return _page(request, person, 201, issued=issued)
 
     @post("/{key_id:uuid}/revoke", sync_to_thread=True, status_code=303)
