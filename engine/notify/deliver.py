@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from engine.db import unit_of_work
 from engine.notify import webhooks
+from engine.notify.letters import place_of, places
 from engine.notify.mail import redact_addresses, send_email
 
 log = logging.getLogger("mandat.notify")
@@ -88,6 +89,10 @@ def deliver_due(now: datetime, limit: int = 100) -> DeliveryReport:
     with unit_of_work() as session:
         claimed = [dict(m) for m in session.execute(_CLAIM, _claim_params(now, limit)).mappings()]
         attachments = {m["id"]: _attachment(session, m["payload"]) for m in claimed}
+        mails = [m for m in claimed if m["channel"] == "email" and m["agency_id"] is not None]
+        known = places(session, [m["payload"] for m in mails])
+        for message in mails:
+            message["place"] = place_of(message["payload"], known)
     if not claimed:
         return DeliveryReport()
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)

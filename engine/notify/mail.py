@@ -16,18 +16,10 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from engine.money import format_euros
+from engine.notify.letters import Letter, agency_letter, plain_html, plain_letter
 from engine.notify.webhooks import tls_context
 
 TIMEOUT_S = 10
-
-SUBJECTS = {
-    "lead.offered": "Nouveau contact vendeur dans votre zone",
-    "lead.shared": "Un contact vendeur est désormais disponible en partagé",
-    "purchase.created": "Votre achat de contact vendeur",
-    "einvoice.issued": "Votre facture Mandat",
-    "lead.disowned": "Contact retiré : le propriétaire n'a pas fait cette demande",
-}
 
 _ADDRESS = re.compile(r"[^\s<>()\"',;:]+@[^\s<>()\"',;:]+")
 
@@ -71,10 +63,12 @@ def _compose(message: Any, attachment: tuple[str, bytes] | None) -> EmailMessage
     mail = EmailMessage()
     mail["From"] = os.environ.get("MANDAT_MAIL_FROM", "Mandat <no-reply@mandat.example>")
     mail["To"] = message["email"]
-    subject, body = subject_and_body(message)
-    mail["Subject"] = subject
+    letter, body, html = compose(message)
+    mail["Subject"] = letter.subject
     mail["Message-ID"] = f"<outbox-{message['id']}@mandat.example>"
     mail.set_content(body)
+    if html is not None:
+        mail.add_alternative(html, subtype="html")
     if attachment:
         mail.add_attachment(
             attachment[1], maintype="application", subtype="pdf", filename=attachment[0]
@@ -82,43 +76,21 @@ def _compose(message: Any, attachment: tuple[str, bytes] | None) -> EmailMessage
     return mail
 
 
-def subject_and_body(message: Any) -> tuple[str, str]:
-    """What an outbox e-mail says: its own subject and text, or the agency event's wording."""
+def compose(message: Any) -> tuple[Letter, str, str | None]:
+    """What an outbox e-mail says: (letter, text body, HTML body or None).
+
+    An agency's event is written from its payload (`letters.agency_letter`, with the lead's
+    place when the deliverer found it); a message written elsewhere carries its subject and
+    text. A homeowner's e-mail stays plain text only: it carries their private links, and
+    nothing in it should be read as markup.
+    """
     payload = message["payload"]
-    subject = payload.get("subject") or SUBJECTS.get(message["event"], "Mandat")
-    body = payload.get("text") or _email_text(message["agency_name"], message["event"], payload)
-    return subject, body
-
-
-def _email_text(agency: str, event: str, payload: dict[str, Any]) -> str:
-    """Plain French, no personal data: the homeowner's details are read in the API."""
-    price = f"{format_euros(int(payload.get('price_cents', 0)))} HT"
-    lines = [f"Bonjour {agency},", ""]
-    if event in ("lead.offered", "lead.shared"):
-        mode = "en exclusivité" if payload.get("mode") == "exclusive" else "en partagé"
-        lines += [
-            f"Un propriétaire de la commune {payload.get('commune_code')} souhaite vendre et a "
-            f"accepté d'être contacté par votre agence. Le contact est proposé {mode} "
-            f"pour {price} (qualité {payload.get('grade')}).",
-            f"Référence : {payload.get('lead_id')}",
-        ]
-    elif event == "einvoice.issued":
-        kind = "L'avoir" if payload.get("document") == "credit_note" else "La facture"
-        lines += [
-            f"{kind} {payload.get('number')} est jointe à ce message, au format Factur-X "
-            "(PDF/A-3 contenant la facture électronique XML, profil EN 16931).",
-        ]
-    elif event == "lead.disowned":
-        lines += [
-            "La personne dont l'adresse e-mail figure sur ce contact dit ne pas avoir fait cette "
-            "demande d'estimation. Le contact est retiré et votre achat "
-            f"{payload.get('purchase_id')} vous est remboursé intégralement. Ne contactez pas "
-            "cette personne.",
-        ]
-    elif event == "purchase.created":
-        lines += [
-            f"Votre achat {payload.get('purchase_id')} est confirmé ({price}). Les coordonnées "
-            "du propriétaire sont dans votre espace Mandat (GET /api/v1/purchases).",
-        ]
-    lines += ["", "— Mandat"]
-    return "\n".join(lines)
+    if message.get("agency_id") is not None:
+        letter = agency_letter(
+            message["event"], message["agency_name"] or "", payload, message.get("place")
+        )
+        return letter, letter.text(), letter.html()
+    letter = plain_letter(payload.get("subject") or "Mandat", payload.get("text") or "")
+    if message["event"] == "homeowner.mail":
+        return letter, payload.get("text") or "", None
+    return letter, payload.get("text") or "", plain_html(letter)

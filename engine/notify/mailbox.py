@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine.notify.mail import subject_and_body
+from engine.notify.letters import place_of, places
+from engine.notify.mail import compose
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Mail:
 def recent_mails(session: Session, limit: int = 50) -> list[Mail]:
     rows = session.execute(
         text("""
-            SELECT o.id, o.event, o.payload, o.created_at, a.name AS agency_name,
+            SELECT o.id, o.agency_id, o.event, o.payload, o.created_at, a.name AS agency_name,
                    coalesce(o.recipient, a.email) AS email,
                    CASE WHEN o.delivered_at IS NOT NULL THEN 'sent'
                         WHEN o.gave_up_at IS NOT NULL THEN 'given up' ELSE 'waiting' END AS state
@@ -35,8 +36,20 @@ def recent_mails(session: Session, limit: int = 50) -> list[Mail]:
         """),
         {"limit": limit},
     ).mappings()
+    messages = [dict(row) for row in rows]
+    known = places(session, [m["payload"] for m in messages if m["agency_id"] is not None])
     mails = []
-    for row in rows:
-        subject, body = subject_and_body(row)
-        mails.append(Mail(row["id"], row["email"], subject, body, row["created_at"], row["state"]))
+    for message in messages:
+        message["place"] = place_of(message["payload"], known)
+        letter, body, _ = compose(message)
+        mails.append(
+            Mail(
+                message["id"],
+                message["email"],
+                letter.subject,
+                body,
+                message["created_at"],
+                message["state"],
+            )
+        )
     return mails

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.e2e.test_pro_sign_in import browser
-from tests.e2e.test_pro_team import delivered
+from tests.e2e.test_pro_team import delivered, text_of
 from tests.pro import form_token, sign_in, staff
 
 SIRET = "732 829 320 00074"  # a valid SIRET, typed with spaces
@@ -47,7 +47,7 @@ def test_an_agency_applies_and_is_told_what_happens_next(web, session, mailbox) 
     assert 'id="sent"' in answer.text
     row = session.execute(text("SELECT siret, card_number, status FROM agency_application")).one()
     assert tuple(row) == ("73282932000074", "CPI35012024000012345", "pending")
-    assert "deux jours ouvrés" in delivered(mailbox, "nadia@lices.example").get_content()
+    assert "deux jours ouvrés" in text_of(delivered(mailbox, "nadia@lices.example"))
 
 
 def test_a_wrong_field_is_answered_next_to_it_and_nothing_is_kept(web, session) -> None:
@@ -92,7 +92,7 @@ def test_an_admin_approves_and_the_applicant_becomes_the_owner(web, session, mai
     ).one()
     assert owner.role == "owner"
     assert owner.password_hash is None  # until the applicant follows the link
-    assert "/pro/welcome?token=" in delivered(mailbox, "nadia@lices.example").get_content()
+    assert "/pro/welcome?token=" in text_of(delivered(mailbox, "nadia@lices.example"))
     assert session.execute(text("SELECT status FROM agency_application")).scalar_one() == (
         "approved"
     )
@@ -119,9 +119,7 @@ def test_an_admin_refuses_with_a_reason_the_applicant_reads(web, session, mailbo
 
     assert refused.status_code == 303
     assert session.execute(text("SELECT count(*) FROM agency")).scalar_one() == 0
-    assert (
-        "Carte professionnelle expirée." in delivered(mailbox, "nadia@lices.example").get_content()
-    )
+    assert "Carte professionnelle expirée." in text_of(delivered(mailbox, "nadia@lices.example"))
 
 
 def test_only_admins_decide(web, session) -> None:

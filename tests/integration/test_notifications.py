@@ -64,7 +64,9 @@ def test_a_new_lead_reaches_each_consented_agency_by_email_and_signed_webhook(
     assert headers["Mandat-Signature"] == f"t={timestamp},v1={expected.hexdigest()}"
     assert abs(int(timestamp) - time.time()) < 60
     assert json.loads(body)["lead_id"] == str(lead)
-    everything = body.decode() + "".join(m.get_content() for m in to_agencies)
+    everything = body.decode() + "".join(
+        m.get_body((kind,)).get_content() for m in to_agencies for kind in ("plain", "html")
+    )
     assert "Vendeuse" not in everything
     assert "+336" not in everything
     assert "@exemple.fr" not in body.decode()

@@ -1,0 +1,303 @@
+"""What Mandat's e-mails to agencies say: for each event, its own subject, the facts that matter
+(the commune by its name and postal code, the amount, the date) and a link to the page of
+Espace Pro where the reader acts, as a plain-text body and the same words as HTML.
+
+Nothing the homeowner typed is ever written here: the contact's name, e-mail and phone stay in
+Espace Pro. Every value placed in the HTML body is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.config import public_url
+from engine.money import format_euros
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a lead is, as a person reads it: `Rennes (35000)`."""
+
+    commune: str
+    postal_code: str
+
+    def __str__(self) -> str:
+        return f"{self.commune} ({self.postal_code})"
+
+
+@dataclass(frozen=True)
+class Letter:
+    subject: str
+    greeting: str
+    paragraphs: tuple[str, ...]
+    action: tuple[str, str] | None = None  # (what to do, the page's address)
+
+    def text(self) -> str:
+        lines = [self.greeting, ""]
+        for paragraph in self.paragraphs:
+            lines += [paragraph, ""]
+        if self.action:
+            lines += [f"{self.action[0]} : {self.action[1]}", ""]
+        return "\n".join([*lines, "— Mandat"])
+
+    def html(self) -> str:
+        parts = [f"<p>{html.escape(self.greeting)}</p>"]
+        parts += [f"<p>{html.escape(p)}</p>" for p in self.paragraphs]
+        if self.action:
+            label, url = (html.escape(v, quote=True) for v in self.action)
+            parts.append(f'<p><a href="{url}">{label}</a></p>')
+        parts.append("<p>— Mandat</p>")
+        body = "\n".join(parts)
+        return (
+            '<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8">'
+            f"<title>{html.escape(self.subject)}</title></head>\n<body>\n{body}\n</body></html>\n"
+        )
+
+
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def plain_letter(subject: str, body: str) -> Letter:
+    """A message written as text elsewhere (an invitation, a digest): the same words as HTML,
+    its addresses made links."""
+    paragraphs = tuple(p.strip("\n") for p in re.split(r"\n\s*\n", body) if p.strip())
+    return Letter(subject, "", paragraphs)
+
+
+def plain_html(letter: Letter) -> str:
+    """`plain_letter`'s HTML: each paragraph escaped, line breaks kept, addresses as links."""
+
+    def paragraph(words: str) -> str:
+        escaped, last, out = words, 0, []
+        for found in _URL.finditer(escaped):
+            out.append(html.escape(escaped[last : found.start()]))
+            url = html.escape(found.group(0), quote=True)
+            out.append(f'<a href="{url}">{url}</a>')
+            last = found.end()
+        out.append(html.escape(escaped[last:]))
+        return "<p>" + "".join(out).replace("\n", "<br>\n") + "</p>"
+
+    body = "\n".join(paragraph(p) for p in letter.paragraphs)
+    return (
+        '<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8">'
+        f"<title>{html.escape(letter.subject)}</title></head>\n<body>\n{body}\n</body></html>\n"
+    )
+
+
+def places(session: Session, payloads: Iterable[Mapping[str, Any]]) -> dict[str, Place]:
+    """The place of each lead or purchase the payloads name, by its id (as text)."""
+    leads, purchases = set(), set()
+    for payload in payloads:
+        if payload.get("lead_id"):
+            leads.add(str(payload["lead_id"]))
+        if payload.get("purchase_id"):
+            purchases.add(str(payload["purchase_id"]))
+    if not leads and not purchases:
+        return {}
+    rows = session.execute(
+        text("""
+            SELECT l.id::text AS lead, p.id::text AS purchase, c.name, e.postal_code
+            FROM lead l
+            JOIN commune c ON c.code = l.commune_code
+            JOIN estimation e ON e.id = l.estimation_id
+            LEFT JOIN purchase p ON p.lead_id = l.id AND p.id = ANY(CAST(:purchases AS uuid[]))
+            WHERE l.id = ANY(CAST(:leads AS uuid[]))
+               OR l.id IN (SELECT lead_id FROM purchase
+                           WHERE id = ANY(CAST(:purchases AS uuid[])))
+        """),
+        {"leads": sorted(leads), "purchases": sorted(purchases)},
+    ).all()
+    found: dict[str, Place] = {}
+    for lead, purchase, commune, postal_code in rows:
+        found[lead] = Place(commune, postal_code)
+        if purchase:
+            found[purchase] = Place(commune, postal_code)
+    return found
+
+
+def place_of(payload: Mapping[str, Any], known: Mapping[str, Place]) -> Place | None:
+    for key in ("lead_id", "purchase_id"):
+        if payload.get(key) and str(payload[key]) in known:
+            return known[str(payload[key])]
+    return None
+
+
+def agency_letter(
+    event: str, agency: str, payload: Mapping[str, Any], place: Place | None
+) -> Letter:
+    """The e-mail an agency receives for an outbox event."""
+    where = str(place) if place else "votre zone"
+    greeting = f"Bonjour {agency},"
+    pro = f"{public_url()}/pro"
+    contact = f"{pro}/contacts/{payload.get('purchase_id')}"
+    price = f"{format_euros(int(payload.get('price_cents') or 0))} HT"
+
+    if event in ("lead.offered", "lead.shared"):
+        exclusive = payload.get("mode") == "exclusive"
+        offer = (
+            f"Il vous est proposé en exclusivité pour {price}"
+            if exclusive
+            else f"Il est proposé en partagé pour {price}" + _slots(payload.get("slots_left"))
+        )
+        until = _when(payload.get("offer_ends_at"))
+        return Letter(
+            f"Nouveau contact vendeur à {where}"
+            if exclusive
+            else f"Contact vendeur à {where} : désormais en partagé",
+            greeting,
+            (
+                f"Un propriétaire à {where} souhaite faire estimer son bien en vue de le vendre "
+                "et a accepté d'être contacté par votre agence.",
+                f"{offer} (qualité {payload.get('grade')})"
+                + (f", jusqu'au {until}." if until else "."),
+            ),
+            ("Voir le contact et l'acheter", f"{pro}/leads"),
+        )
+    if event == "purchase.created":
+        mode = "en exclusivité" if payload.get("mode") == "exclusive" else "en partagé"
+        return Letter(
+            f"Achat confirmé : contact vendeur à {where}",
+            greeting,
+            (
+                f"Votre achat du contact vendeur à {where} ({mode}, {price}) est confirmé.",
+                "Appelez le propriétaire rapidement : ses coordonnées, le bien et l'estimation "
+                "sont sur la fiche du contact.",
+            ),
+            ("Ouvrir la fiche du contact", contact),
+        )
+    if event == "refund.decided":
+        return _refund_letter(greeting, where, payload, contact)
+    if event == "consent.withdrawn":
+        return Letter(
+            f"Ne plus contacter : le propriétaire à {where} a retiré son consentement",
+            greeting,
+            (
+                f"Le propriétaire du contact acheté à {where} a retiré son consentement. "
+                "Ne le contactez plus ; ses coordonnées ne sont plus affichées.",
+            ),
+            ("Voir la fiche du contact", contact),
+        )
+    if event == "lead.erased":
+        return Letter(
+            f"Données effacées : contact vendeur à {where}",
+            greeting,
+            (
+                f"Le propriétaire du contact acheté à {where} a demandé l'effacement de ses "
+                "données. Effacez-les aussi de vos propres outils et ne le contactez plus.",
+            ),
+            ("Voir la fiche du contact", contact),
+        )
+    if event == "lead.disowned":
+        return Letter(
+            f"Contact retiré à {where} : le propriétaire n'a pas fait cette demande",
+            greeting,
+            (
+                f"La personne dont l'adresse e-mail figure sur le contact acheté à {where} dit "
+                "ne pas avoir fait cette demande d'estimation. Ne contactez pas cette personne.",
+                "Le contact est retiré et votre achat vous est remboursé intégralement.",
+            ),
+            ("Voir la fiche du contact", contact),
+        )
+    if event == "einvoice.issued":
+        credit = payload.get("document") == "credit_note"
+        kind = "L'avoir" if credit else "La facture"
+        total = format_euros(int(payload.get("total_ttc_cents") or 0))
+        return Letter(
+            payload.get("subject")
+            or f"Mandat — {'Avoir' if credit else 'Facture'} {payload.get('number')}",
+            greeting,
+            (
+                f"{kind} {payload.get('number')} ({total} TTC) est jointe à ce message, au "
+                "format Factur-X (PDF/A-3 contenant la facture électronique XML, profil "
+                "EN 16931).",
+            ),
+            ("Ouvrir votre Espace Pro", f"{pro}/"),
+        )
+    if event == "invoice.payment_failed":
+        return Letter(
+            f"Paiement refusé : facture {payload.get('number')}",
+            greeting,
+            (
+                f"Le prélèvement de la facture {payload.get('number')} n'a pas abouti"
+                + (f" ({payload['reason']})." if payload.get("reason") else "."),
+                "Mettez à jour votre moyen de paiement pour éviter la suspension de vos achats.",
+            ),
+            ("Ouvrir votre Espace Pro", f"{pro}/"),
+        )
+    if event == "invoice.payment_reminder":
+        days = int(payload.get("suspension_in_days") or 0)
+        amount = format_euros(int(payload.get("amount_cents") or 0))
+        return Letter(
+            f"Rappel : facture {payload.get('number')} impayée",
+            greeting,
+            (
+                f"La facture {payload.get('number')} ({amount} TTC) n'est toujours pas réglée.",
+                f"Sans paiement, vos achats seront suspendus dans {days} jour{'s' * (days > 1)}."
+                if days
+                else "Sans paiement, vos achats seront suspendus.",
+            ),
+            ("Ouvrir votre Espace Pro", f"{pro}/"),
+        )
+    if event == "agency.suspended":
+        return Letter(
+            "Achats suspendus : facture impayée",
+            greeting,
+            (
+                f"La facture {payload.get('number')} n'est pas réglée : les achats de votre "
+                "agence sont suspendus jusqu'au paiement. Vos contacts achetés restent "
+                "accessibles.",
+            ),
+            ("Ouvrir votre Espace Pro", f"{pro}/"),
+        )
+    return Letter(
+        f"Mandat : {event}", greeting, ("Un événement concerne votre agence.",), ("Ouvrir", pro)
+    )
+
+
+def _refund_letter(greeting: str, where: str, payload: Mapping[str, Any], contact: str) -> Letter:
+    note = payload.get("note")
+    lines: tuple[str, ...]
+    if payload.get("status") == "approved":
+        amount = format_euros(int(payload.get("amount_cents") or 0))
+        lines = (
+            f"Votre demande de remboursement du contact à {where} est acceptée : {amount} HT "
+            "vous sont crédités, déduits de votre prochaine facture ou, si le contact est déjà "
+            "facturé, par un avoir.",
+        )
+        subject = f"Remboursement accepté : contact à {where}"
+    else:
+        lines = (f"Votre demande de remboursement du contact à {where} est refusée.",)
+        subject = f"Remboursement refusé : contact à {where}"
+    if note:
+        lines += (f"Motif : {note}",)
+    return Letter(subject, greeting, lines, ("Voir la fiche du contact", contact))
+
+
+def _slots(left: object) -> str:
+    if not left:
+        return ""
+    n = int(str(left))
+    return f" ({n} place{'s' * (n > 1)} restante{'s' * (n > 1)})"
+
+
+def _when(value: object) -> str | None:
+    """A payload's time (ISO text) as a French reader writes it, in Paris time."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    local = moment.astimezone(PARIS)
+    return local.strftime("%d/%m/%Y à %Hh%M")
