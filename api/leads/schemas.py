@@ -165,7 +165,7 @@ class PurchaseOut(Out):
     grade: str
     # Set when the homeowner withdrew this agency's consent or erased their data: do not contact
     # them again (the e-mail and phone are no longer given).
-    do_not_contact: Literal["consent_withdrawn", "erased"] | None = None
+    do_not_contact: Literal["consent_withdrawn", "erased", "disowned", "refunded"] | None = None
 
 
 class PurchasePage(Out):

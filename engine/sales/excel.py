@@ -59,6 +59,8 @@ TIMELINES = {
 DO_NOT_CONTACT = {
     "consent_withdrawn": "Ne plus contacter : consentement retiré",
     "erased": "Ne plus contacter : données effacées",
+    "disowned": "Ne plus contacter : la personne n'a pas fait cette demande",
+    "refunded": "Ne plus contacter : achat remboursé en totalité",
 }
 
 

@@ -26,15 +26,16 @@ from engine.sales.read_models import Page, Project, PurchasedLead, address_of, c
 
 NOTES_MAX = 10_000
 
-# A homeowner who withdrew this agency's consent, or erased their data, must not be contacted
-# again: the row says so and no longer holds the e-mail and phone.
+# A homeowner who withdrew this agency's consent or erased their data, a person who said the
+# request was not theirs, and a purchase refunded in full (the agency got its money back: it does
+# not keep the contact for free) are not to be contacted: the row says why and no longer holds
+# the e-mail and phone.
 _PURCHASES = """
     SELECT p.id, p.lead_id, p.mode, p.price_cents, p.created_at, p.pipeline_status, p.notes,
-           CASE WHEN l.erased_at IS NOT NULL THEN 'erased'
-                WHEN lc.withdrawn_at IS NOT NULL THEN 'consent_withdrawn' END AS do_not_contact,
+           dnc.reason AS do_not_contact,
            l.first_name, l.last_name,
-           CASE WHEN lc.withdrawn_at IS NULL THEN l.email END AS email,
-           CASE WHEN lc.withdrawn_at IS NULL THEN l.phone_e164 END AS phone_e164,
+           CASE WHEN dnc.reason IS NULL THEN l.email END AS email,
+           CASE WHEN dnc.reason IS NULL THEN l.phone_e164 END AS phone_e164,
            l.timeline, l.is_owner, l.grade,
            e.street, e.postal_code, c.code AS commune_code, c.name AS commune_name,
            ST_Y(e.location::geometry) AS lat, ST_X(e.location::geometry) AS lon,
@@ -44,6 +45,19 @@ _PURCHASES = """
     JOIN estimation e ON e.id = l.estimation_id
     JOIN commune c ON c.code = e.commune_code
     LEFT JOIN lead_consent lc ON lc.lead_id = p.lead_id AND lc.agency_id = p.agency_id
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN l.erased_at IS NOT NULL THEN 'erased'
+                    WHEN lc.withdrawn_at IS NOT NULL THEN 'consent_withdrawn'
+                    WHEN l.disowned_at IS NOT NULL THEN 'disowned'
+                    -- a purchase has at most one request of each kind (a partial unique index each)
+                    WHEN coalesce((SELECT r.approved_amount_cents FROM refund_request r
+                                   WHERE r.purchase_id = p.id AND r.reason <> 'not_me'
+                                     AND r.status = 'approved'), 0)
+                       + coalesce((SELECT r.approved_amount_cents FROM refund_request r
+                                   WHERE r.purchase_id = p.id AND r.reason = 'not_me'
+                                     AND r.status = 'approved'), 0) >= p.price_cents
+                    THEN 'refunded' END AS reason
+    ) dnc
     WHERE p.agency_id = :agency
 """
 

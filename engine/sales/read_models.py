@@ -114,7 +114,8 @@ class PurchasedLead:
     property: dict[str, Any]
     estimate: dict[str, Any]
     grade: str
-    # "consent_withdrawn" or "erased": the homeowner must not be contacted (no e-mail or phone).
+    # "consent_withdrawn", "erased", "disowned" (the person says the request was not theirs) or
+    # "refunded" (in full): the homeowner must not be contacted (no e-mail or phone).
     do_not_contact: str | None = None
 
 

@@ -215,3 +215,59 @@ def test_a_withdrawn_consent_says_do_not_contact_everywhere(clean_db, client, se
         assert "Ne plus contacter" in page
         assert "tel:" not in page
         assert "ne plus contacter" in web.get("/pro/contacts").text
+
+
+def test_a_purchase_refunded_in_full_no_longer_shows_the_contact(clean_db, client, session) -> None:
+    """Security review F12: an agency refunded in full does not keep the contact for free; a
+    partial refund keeps it (the agency paid for part of it)."""
+    from tests.e2e.test_refunds import ask, bought, finance
+
+    (mine,) = buyers(session, 1)
+    full, price = bought(client, session, mine)
+    partial, _ = bought(client, session, mine)
+    for purchase, amount in ((full, price), (partial, price // 2)):
+        request = ask(client, mine, purchase).json()["id"]
+        decided = client.post(
+            f"/api/v1/refund-requests/{request}/decision",
+            json={"decision": "approve", "amount_cents": amount, "note": "Appel sans réponse."},
+            headers=finance(),
+        )
+        assert decided.status_code == 200, decided.text
+
+    refunded = client.get(f"/api/v1/purchases/{full}", headers=mine.headers).json()
+    kept = client.get(f"/api/v1/purchases/{partial}", headers=mine.headers).json()
+
+    assert refunded["do_not_contact"] == "refunded"
+    assert refunded["contact"]["phone"] is None
+    assert refunded["contact"]["email"] is None
+    assert kept["do_not_contact"] is None
+    assert kept["contact"]["phone"]
+    export = client.get("/api/v1/purchases.csv?format=excel", headers=mine.headers).text
+    assert "Ne plus contacter : achat remboursé en totalité" in export
+    with browser(clean_db) as web:
+        sign_in(web, person(mine.agency_id))
+        page = web.get(f"/pro/contacts/{full}").text
+        assert "remboursé en totalité" in page
+        assert "tel:" not in page
+        assert "tel:" in web.get(f"/pro/contacts/{partial}").text
+
+
+def test_a_disowned_contact_is_not_to_be_contacted(clean_db, client, session) -> None:
+    """ "Ce n'était pas moi": the buyer is refunded in full and the contact page says why the
+    details are gone."""
+    from tests.e2e.test_contact_confirmation import NOT_ME, buy_shared
+    from tests.e2e.test_homeowner_rights import link_token
+
+    (mine,) = buyers(session, 1)
+    lead = offered_lead(session, consent_to=[mine])
+    (purchase,) = buy_shared(client, session, lead, [mine])
+    assert client.post(NOT_ME.format(link_token(session, "/me/not-me"))).status_code == 200
+
+    api = client.get(f"/api/v1/purchases/{purchase}", headers=mine.headers).json()
+    assert api["do_not_contact"] == "disowned"
+    assert api["contact"]["email"] is None
+    with browser(clean_db) as web:
+        sign_in(web, person(mine.agency_id))
+        page = web.get(f"/pro/contacts/{purchase}").text
+        assert "dit ne pas avoir fait cette demande" in page
+        assert "tel:" not in page
