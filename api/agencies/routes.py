@@ -34,6 +34,7 @@ from engine.agencies.flows import (
     read_agency,
     register_agency,
     revoke_api_key,
+    rotate_webhook_secret,
 )
 from engine.agencies.service import Location, NewAgency
 from engine.people.team import invite
@@ -155,6 +156,19 @@ class AgencyController(Controller):
         """Owner only. Each webhook carries `Mandat-Signature: t=<unix time>,v1=<hex>` with
         v1 = HMAC-SHA256(secret, "<t>.<raw body>"): recompute it, and refuse an old `t`."""
         return shaped(agency_webhook(caller), WebhookOut)
+
+    @post(
+        "/agency/webhook/secret",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Rotate your webhook signing secret",
+        **operation("rotateWebhookSecret", *KEYED, AGENCY_KEY),
+    )
+    def rotate_secret(self, caller: Caller) -> WebhookOut:
+        """Owner only. A new secret signs from now on; for 24 hours (`previous_secret_until`)
+        each webhook's `Mandat-Signature` also carries a `v1` made with the previous secret
+        (`t=…,v1=<new>,v1=<old>`): accept either while you switch over."""
+        return shaped(rotate_webhook_secret(caller), WebhookOut)
 
     @get(
         "/agency",

@@ -162,3 +162,5 @@ class WebhookOut(Out):
 
     url: str | None
     secret: str
+    # After a rotation: until when webhooks also carry the previous secret's signature.
+    previous_secret_until: datetime | None = None

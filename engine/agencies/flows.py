@@ -6,8 +6,10 @@ Another agency's id answers exactly like an unknown one (404), never a 403.
 
 from __future__ import annotations
 
+import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -38,6 +40,8 @@ from engine.errors import NotFound
 class Webhook:
     url: str | None
     secret: str
+    # After a rotation: until when the previous secret still signs too (None: it does not).
+    previous_secret_until: datetime | None = None
 
 
 def register_agency(caller: Principal, new: NewAgency) -> AgencyView:
@@ -53,13 +57,21 @@ def read_agency(caller: Principal, agency_id: uuid.UUID) -> AgencyView:
     """Staff, or that agency's own keys."""
     _require_staff_or_own(caller, agency_id)
     with unit_of_work() as session:
-        return view(session, agency_id)
+        return _as_seen_by(caller, view(session, agency_id))
 
 
 def own_agency(caller: Principal) -> AgencyView:
     agency_id = caller.agency()
     with unit_of_work() as session:
-        return view(session, agency_id)
+        return _as_seen_by(caller, view(session, agency_id))
+
+
+def _as_seen_by(caller: Principal, agency: AgencyView) -> AgencyView:
+    """The webhook URL may embed the receiver's own token: only the owner and admins read it
+    (security review F19); for others it reads as null."""
+    if caller.role in ("owner", "admin"):
+        return agency
+    return replace(agency, webhook_url=None)
 
 
 def change_own_agency(caller: Principal, changes: dict[str, Any]) -> AgencyView:
@@ -123,10 +135,39 @@ def agency_webhook(caller: Principal) -> Webhook:
     caller.require("owner")
     with unit_of_work() as session:
         row = session.execute(
-            text("SELECT webhook_url, webhook_secret FROM agency WHERE id = :a"),
+            text("""
+                SELECT webhook_url, webhook_secret,
+                       CASE WHEN previous_webhook_secret_until > clock_timestamp()
+                            THEN previous_webhook_secret_until END AS previous_until
+                FROM agency WHERE id = :a
+            """),
             {"a": caller.agency()},
         ).one()
-    return Webhook(row.webhook_url, row.webhook_secret)
+    return Webhook(row.webhook_url, row.webhook_secret, row.previous_until)
+
+
+# How long a rotated-out secret still signs, beside the new one.
+PREVIOUS_SECRET_GRACE = timedelta(hours=24)
+
+
+def rotate_webhook_secret(caller: Principal) -> Webhook:
+    """Owner. A new signing secret, shown here once more with `GET /agency/webhook`; for a day
+    every webhook carries the old secret's signature too, so the receiver can switch over
+    without losing an event. Rotating again ends the older secret's grace at once."""
+    caller.require("owner")
+    with unit_of_work() as session:
+        row = session.execute(
+            text("""
+                UPDATE agency SET previous_webhook_secret = webhook_secret,
+                       previous_webhook_secret_until = clock_timestamp() + :grace,
+                       webhook_secret = :secret
+                WHERE id = :a
+                RETURNING webhook_url, webhook_secret, previous_webhook_secret_until
+            """),
+            {"a": caller.agency(), "secret": secrets.token_hex(32), "grace": PREVIOUS_SECRET_GRACE},
+        ).one()
+        record(session, caller, "agency.webhook_secret_rotated", "agency", caller.agency())
+    return Webhook(row.webhook_url, row.webhook_secret, row.previous_webhook_secret_until)
 
 
 def _require_staff_or_own(caller: Principal, agency_id: uuid.UUID) -> None:

@@ -80,6 +80,9 @@ class Agency(Base):
         Text,
         server_default=text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"),
     )
+    # After a rotation, the previous secret still signs (beside the new one) until this time.
+    previous_webhook_secret: Mapped[str | None] = mapped_column(Text)
+    previous_webhook_secret_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The registered office (siège) an invoice names; none yet: the agency is not billed.
     registered_street: Mapped[str | None] = mapped_column(Text)
     registered_postcode: Mapped[str | None] = mapped_column(Text)

@@ -15,7 +15,8 @@ held while a receiver answers:
 
 Webhooks carry `Mandat-Signature: t=<unix time>,v1=<hex>` where
 `v1 = HMAC-SHA256(agency's webhook secret, "<t>.<body>")`: the receiver recomputes it and refuses
-old timestamps, so a captured request cannot be replayed later.
+old timestamps, so a captured request cannot be replayed later. For a day after the agency
+rotates its secret, a second `v1` made with the previous secret follows the first.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ _CLAIM = text("""
     WHERE o.id = picked.id
     RETURNING o.id, o.agency_id, o.recipient, o.channel, o.event, o.payload, o.attempts,
               o.created_at, a.name AS agency_name, coalesce(o.recipient, a.email) AS email,
-              a.webhook_url, a.webhook_secret
+              a.webhook_url, a.webhook_secret,
+              CASE WHEN a.previous_webhook_secret_until > :now
+                   THEN a.previous_webhook_secret END AS previous_webhook_secret
 """)
 
 
@@ -178,9 +181,14 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(FIRST_RETRY_S * 2 ** (attempts - 1), MAX_RETRY_S))
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def signature(secret: str, timestamp: int, body: bytes, previous: str | None = None) -> str:
+    """`t=<unix time>,v1=<hex>`; in the day after a rotation, a second `v1` made with the
+    previous secret follows, so a receiver still holding it verifies too."""
+    signed = f"{timestamp}.".encode() + body
+    macs = [
+        hmac.new(s.encode(), signed, hashlib.sha256).hexdigest() for s in (secret, previous) if s
+    ]
+    return f"t={timestamp}," + ",".join(f"v1={mac}" for mac in macs)
 
 
 def send_webhook(message: Any) -> None:
@@ -197,7 +205,9 @@ def send_webhook(message: Any) -> None:
             "User-Agent": "Mandat-Webhooks/1",
             "Mandat-Event": message["event"],
             "Mandat-Delivery": str(message["id"]),
-            "Mandat-Signature": signature(message["webhook_secret"], timestamp, body),
+            "Mandat-Signature": signature(
+                message["webhook_secret"], timestamp, body, message.get("previous_webhook_secret")
+            ),
         },
     )
     if not 200 <= status < 300:
