@@ -1,10 +1,13 @@
 """Two `mandat serve` and two `mandat scheduler` processes on one database behave as one: the
-form's per-address limit and a purchase's idempotency hold across the servers, one scheduler
-runs the jobs while the other waits, and it takes over — nothing mailed twice."""
+form's per-address limit, a purchase's idempotency and Espace Pro's sign-in throttle hold
+across the servers, one scheduler runs the jobs while the other waits, and it takes over —
+nothing mailed twice."""
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,6 +16,7 @@ from sqlalchemy import text
 
 from tests.helpers import add_agency
 from tests.market import Buyer, buyers, offered_lead
+from tests.pro import PASSWORD, form_token, person
 from tests.processes import Scheduler, process_env, served, smtp_relay
 
 
@@ -56,6 +60,20 @@ def purchase(base: str, buyer: Buyer, lead: object, body: dict[str, Any]) -> htt
         json=body,
         headers={**buyer.headers, "Idempotency-Key": "one-click"},
         timeout=60,
+    )
+
+
+def sign_in(base: str, email: str, password: str) -> httpx.Response:
+    """Espace Pro's sign-in page then its form, as a browser sends them. The pre-session cookie
+    is `__Host-` and Secure: carried by hand over this plain-HTTP loopback."""
+    page = httpx.get(f"{base}/pro/login")
+    cookie = re.search(r"(__Host-mandat_pro_pre=[^;]+)", page.headers["set-cookie"])
+    assert cookie, page.headers
+    return httpx.post(
+        f"{base}/pro/login",
+        data={"email": email, "password": password, "csrf": form_token(page.text)},
+        headers={"Cookie": cookie.group(1)},
+        follow_redirects=False,
     )
 
 
@@ -129,6 +147,15 @@ def test_two_servers_and_two_schedulers_behave_as_one(database_url, session) -> 
         assert {x.status_code for x in answers} == {201}
         assert len({x.text for x in answers}) == 1
         assert session.execute(text("SELECT count(*) FROM purchase")).scalar_one() == 1
+
+        # Wrong passwords for one account, spread over both servers: the fifth locks it on both.
+        email = person(uuid.UUID(agency))
+        wrong = [sign_in((a, b)[n % 2], email, "not the password").status_code for n in range(5)]
+        assert wrong == [401] * 5
+        for server in (a, b):
+            refused = sign_in(server, email, PASSWORD)
+            assert refused.status_code == 429
+            assert int(refused.headers["retry-after"]) > 0
 
         # Two schedulers: one runs the jobs, the other waits for the lock.
         scheduler_env = {**env, "SMTP_URL": smtp_url}
