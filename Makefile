@@ -54,9 +54,11 @@ vendor:
 
 env: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock requirements-nodeps.txt pyproject.toml
+# The development environment: what production installs (requirements.lock) plus the test
+# stack (requirements-dev.lock, pinned to the same versions).
+$(VENV)/.installed: requirements.lock requirements-dev.lock requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --require-hashes -r requirements-nodeps.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
@@ -79,8 +81,11 @@ bench: setup
 	$(BIN)/python benchmarks/matching.py
 
 # Re-pin every dependency (needs the package registry).
+# requirements.lock is what production installs (requirements.in only: no test stack);
+# requirements-dev.lock adds the test and lint tools, with the shared packages at the same pins.
 lock:
-	uv pip compile requirements-dev.in -o requirements.lock --python-version 3.11 --no-header --generate-hashes
+	uv pip compile requirements.in -o requirements.lock --python-version 3.11 --no-header --generate-hashes
+	uv pip compile requirements-dev.in -c requirements.lock -o requirements-dev.lock --python-version 3.11 --no-header --generate-hashes
 
 # The pages' wording (Espace Pro, the homeowner's and public pages): new sentences of the
 # templates go into each language's catalogue (then translate the empty French ones in
