@@ -865,6 +865,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.client == "wrk":
         wrk_bin()  # stops here, saying why, if wrk is missing
+        args.no_read = True  # wrk buys at the catalogue's mode and price
     use_database(args.database)
     admin, url = bench_urls(BENCH_DB)
     load = {"start": [round(x, 2) for x in os.getloadavg()]}
