@@ -1,20 +1,42 @@
-"""Bearer API keys → the calling `Principal`, as a dependency of the routes that need one."""
+"""Bearer API keys → the calling `Principal`: as a dependency of the routes that need one, or,
+for the hot reads, checked in the same thread hop and transaction as the route's work."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from litestar import Request
+from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
 
 from engine.accounts.keys import Principal, principal_of_key
+from engine.db import request_scope
+
+T = TypeVar("T")
+
+
+def presented_key(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else None
 
 
 def principal(request: Request[Any, Any, Any]) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    presented = key.strip() if scheme.lower() == "bearer" else None
-    return principal_of_key(presented)
+    return principal_of_key(presented_key(request))
+
+
+async def as_caller(request: Request[Any, Any, Any], work: Callable[[Principal], T]) -> T:
+    """`work(caller)` in one worker thread and one database session: the key's row is read in
+    the transaction the service's unit of work then continues and commits (one BEGIN, one
+    COMMIT, one connection), and the connection is never held while waiting for a thread."""
+    presented = presented_key(request)
+
+    def checked_then_done() -> T:
+        with request_scope():
+            return work(principal_of_key(presented))
+
+    return await sync_to_thread(checked_then_done)
 
 
 # How a route asks for its caller: `caller: Caller`, provided by `principal`.

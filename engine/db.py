@@ -4,6 +4,10 @@ The services callers use (`<area>/flows.py` and the like: the API, the pages, th
 open a unit of work with `unit_of_work()` and commit it; the functions below them take a
 `Session` and never commit on their own, so a service or a job composes them in one
 transaction (docs/adr/0003).
+
+A request may run in a `request_scope()`: its first unit of work then continues the session (and
+the transaction) a `joined_read()` began — the API key's check — so authentication and the
+handler's work share one connection, one BEGIN and one COMMIT.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import psycopg
 from sqlalchemy import Engine, MetaData, create_engine, event
@@ -106,15 +111,80 @@ def _factory(url: str) -> sessionmaker[Session]:
     return _factories[url]
 
 
+class _Scope:
+    """One request's session, opened at its first use; `busy` while a unit of work holds it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.busy = False
+        self._session: Session | None = None
+
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = _factory(self.url)()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()  # what no unit of work committed is rolled back
+
+
+_SCOPE: ContextVar[_Scope | None] = ContextVar("mandat_request_scope", default=None)
+
+
 @contextmanager
-def unit_of_work(url: str | None = None) -> Iterator[Session]:
-    """A session whose work is committed when the block ends normally, rolled back otherwise."""
-    session = _factory(url or database_url())()
+def request_scope(url: str | None = None) -> Iterator[None]:
+    """One session for the work of one request, run in one thread: `joined_read()` and the
+    first unit of work share it. Whatever was not committed when the scope ends is rolled back
+    and the connection goes back to the pool."""
+    scope = _Scope(url or database_url())
+    token = _SCOPE.set(scope)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+        scope.close()
+
+
+@contextmanager
+def joined_read() -> Iterator[Session]:
+    """A session for reads the request's next unit of work continues in the same transaction
+    (in a request scope: nothing committed here); outside a scope, a unit of work of its own."""
+    scope = _SCOPE.get()
+    if scope is None or scope.busy:
+        with unit_of_work() as session:
+            yield session
+        return
+    yield scope.session()
+
+
+@contextmanager
+def unit_of_work(url: str | None = None, *, alone: bool = False) -> Iterator[Session]:
+    """A session whose work is committed when the block ends normally, rolled back otherwise.
+    In a request scope the outermost unit of work is the request's session (the transaction a
+    `joined_read()` began); `alone`: a session and a transaction of its own in any case."""
+    scope = _SCOPE.get()
+    if not alone and scope is not None and not scope.busy and url in (None, scope.url):
+        scope.busy = True
+        try:
+            with _committed(scope.session()) as session:
+                yield session
+        finally:
+            scope.busy = False
+        return
+    own = _factory(url or database_url())()
+    try:
+        with _committed(own) as session:
+            yield session
+    finally:
+        own.close()
+
+
+@contextmanager
+def _committed(session: Session) -> Iterator[Session]:
     try:
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
-    finally:
-        session.close()

@@ -44,6 +44,7 @@ PURPOSES = frozenset(
         "pro:csrf",  # Espace Pro's form tokens (staff pages included)
         "pro:pre-csrf",  # Espace Pro's sign-in form token, before any session
         "pro:totp-seal",  # TOTP secrets at rest
+        "api-key:hash",  # the pepper of API keys' stored HMAC
     }
 )
 

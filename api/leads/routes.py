@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from litestar import Controller, Response, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
-from api.auth import Caller, principal
+from api.auth import Caller, as_caller, principal
 from api.contract import (
     AGENCY_KEY,
     KEYED,
@@ -53,13 +53,12 @@ class LeadController(Controller):
 
     @get(
         "/leads",
-        sync_to_thread=True,
         summary="The offers your agency may buy now",
         **operation("listOffers", *KEYED, AGENCY_KEY),
     )
-    def list(
+    async def list(
         self,
-        caller: Caller,
+        request: Request[Any, Any, Any],
         mode: FromQuery[Literal["exclusive", "shared"] | None] = None,
         property_type: FromQuery[
             Literal["appartement", "maison", "terrain", "autre"] | None
@@ -73,16 +72,19 @@ class LeadController(Controller):
         """Anonymised: commune, property, estimate, project, grade, distance, mode, price,
         slots left and deadline. Contact details come with the purchase."""
         query = CatalogueQuery(mode, property_type, min_grade, max_distance_km, sort, limit, cursor)
-        return shaped(browse_catalogue(caller, query), OfferPage)
+        page = await as_caller(request, lambda caller: browse_catalogue(caller, query))
+        return shaped(page, OfferPage)
 
     @get(
         "/leads/{lead_id:uuid}",
-        sync_to_thread=True,
         summary="One offer of your catalogue",
         **operation("readOffer", *KEYED, AGENCY_KEY, not_found("lead_not_found")),
     )
-    def read(self, caller: Caller, lead_id: FromPath[uuid.UUID]) -> OfferDetailOut:
-        return shaped(read_offer(caller, lead_id), OfferDetailOut)
+    async def read(
+        self, request: Request[Any, Any, Any], lead_id: FromPath[uuid.UUID]
+    ) -> OfferDetailOut:
+        offer = await as_caller(request, lambda caller: read_offer(caller, lead_id))
+        return shaped(offer, OfferDetailOut)
 
     @post(
         "/leads/{lead_id:uuid}/purchase",

@@ -1,29 +1,38 @@
 """API keys: issue (shown once), authenticate, revoke.
 
-A key reads `mdt_<prefix>_<secret>`: the prefix finds the row, the secret is checked against its
-argon2 hash. Verified keys are remembered in this process for a short while (by an HMAC-SHA256
-of the whole key, keyed with its stored hash) so that argon2 does not run on every request;
-revocation still takes effect at once because the row is read on every request.
+A key reads `mdt_<prefix>_<secret>`: the prefix finds the row, the whole key is checked against
+the row's hash. The secret is 256 random bits, so a slow password hash adds nothing: the row
+keeps an HMAC-SHA256 of the key with a pepper derived from the keyring (`hmac-sha256$<kid>$<mac>`,
+kid: the master key that made it). Keys stored before (argon2id) still verify and are rehashed on
+their next success, as are keys peppered by a previous master key: rolling `MANDAT_SECRET_KEY`
+locks no key out while the old key stays in `MANDAT_PREVIOUS_SECRET_KEYS`.
+
+A verified key is remembered in this process (a bounded LRU, by the SHA-256 of the whole key) for
+its lifetime: the proof that a secret matches a row never expires. Revocation and role changes
+still hold at once, because the row (`revoked_at`, `role`) is read on every request — in the
+request's own transaction when the route runs in a request scope (engine.db).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 import threading
-import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine import keyring
 from engine.accounts.models import AGENCY_ROLES, STAFF_ROLES, ApiKey
-from engine.db import unit_of_work
+from engine.db import joined_read, unit_of_work
 from engine.errors import (
     Conflict,
     Forbidden,
@@ -34,17 +43,49 @@ from engine.errors import (
 )
 from engine.people import throttle
 
-# OWASP's argon2id minimum (19 MiB, 2 passes): keys are 256-bit random, hashing is defence in
-# depth.
+# Keys stored before the HMAC scheme: OWASP's argon2id minimum (19 MiB, 2 passes). They verify
+# once more with it, then are rehashed.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
-_VERIFIED_TTL_S = 60.0
-# Wrong secrets are never cached, so someone who knows a prefix can make us hash at will: at
-# most two hashes run at once per process, whatever the number of request threads.
+# Wrong secrets are never remembered, so someone who knows a prefix can make us verify at will:
+# at most two argon2 verifications run at once per process, whatever the number of threads.
 _ARGON2_SLOTS = threading.BoundedSemaphore(2)
-_verified: dict[bytes, float] = {}
+_SCHEME = "hmac-sha256"
+_PEPPER = "api-key:hash"
 # Wrong secrets under one prefix: 10, then one every 90 s (a protection, not a business rule).
 FAILURE_BURST = 10
 FAILURE_REFILL_S = 900.0
+VERIFIED_ENTRIES = 100_000  # ≈ 15 MB: every key of a large deployment, polling or not
+
+
+class _Verified:
+    """SHA-256 of a whole presented key → the id of the row it was verified against, least
+    recently used first out. Holding the digest of a key, not the key, it gives nothing away."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[bytes, uuid.UUID] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes) -> uuid.UUID | None:
+        with self._lock:
+            key_id = self._entries.get(digest)
+            if key_id is not None:
+                self._entries.move_to_end(digest)
+            return key_id
+
+    def put(self, digest: bytes, key_id: uuid.UUID) -> None:
+        with self._lock:
+            self._entries[digest] = key_id
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_verified = _Verified(VERIFIED_ENTRIES)
 
 
 def _failure() -> Unauthenticated:
@@ -98,8 +139,9 @@ def create_key(
         raise RuleViolation.at("label", "label_too_long", "A label has at most 200 characters.")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
+    key = f"mdt_{prefix}_{secret}"
     row = ApiKey(
-        prefix=prefix, secret_hash=_HASHER.hash(secret), role=role, agency_id=agency_id, label=label
+        prefix=prefix, secret_hash=hash_key(key), role=role, agency_id=agency_id, label=label
     )
     session.add(row)
     try:
@@ -108,43 +150,94 @@ def create_key(
         if "fk_api_key_agency_id_agency" in str(exc.orig):
             raise NotFound("No such agency.", "agency_not_found") from exc
         raise
-    return IssuedKey(row.id, f"mdt_{prefix}_{secret}", role, agency_id, label)
+    return IssuedKey(row.id, key, role, agency_id, label)
+
+
+def hash_key(key: str) -> str:
+    """What a key's row stores: `hmac-sha256$<kid>$<mac>`, with the current master key's pepper."""
+    master = keyring.keyring().current
+    return f"{_SCHEME}${master.kid}${_mac(master, key)}"
+
+
+def _mac(master: keyring.MasterKey, key: str) -> str:
+    digest = hmac.digest(master.derive(_PEPPER), key.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+# The key's row and its prefix's failure bucket, in one statement.
+_KEY_ROW = text(f"""
+    SELECT k.id, k.role, k.agency_id, k.secret_hash, k.revoked_at IS NOT NULL AS revoked,
+           (SELECT {throttle.LEVEL} FROM rate_bucket b WHERE b.key = :bucket) AS level
+    FROM api_key k WHERE k.prefix = :prefix
+""")
+_REHASH = text("UPDATE api_key SET secret_hash = :new WHERE id = :id AND secret_hash = :old")
 
 
 def authenticate(session: Session, presented: str | None) -> Principal:
-    """The principal of a bearer key; any failure is the same 401, whatever went wrong."""
-    row = _live_row(session, _prefix(presented))
-    if not _verify(row.secret_hash, presented or ""):
-        raise _failure()
-    return Principal(row.id, row.role, row.agency_id)
+    """The principal of a bearer key; any failure is the same 401, whatever went wrong. Wrong
+    secrets under one prefix are throttled (`too_many_failures`, 429) before any hash runs
+    again. The key's row is read in `session`'s transaction and nothing is committed there: the
+    failure count and, for a key stored under an older scheme or pepper,
+    its new hash (each in a transaction of its own)."""
+    return _authenticate(session, presented, release_for_argon2=False)
 
 
 def principal_of_key(presented: str | None) -> Principal:
-    """The caller a bearer key names; Unauthenticated otherwise. The key's row is read in a unit
-    of work of its own, and argon2 runs after it has given its connection back; wrong secrets
-    under one prefix are throttled (`too_many_failures`, 429) before argon2 runs again, so one
-    key holder flooding wrong secrets costs an indexed read each and stalls nobody."""
+    """The caller a bearer key names; Unauthenticated otherwise. In a request scope the row is
+    read in the request's transaction (the handler's work continues it), else in a unit of work
+    of its own; an argon2 check (a key stored before the HMAC scheme, once) runs with no
+    connection held."""
+    with joined_read() as session:
+        return _authenticate(session, presented, release_for_argon2=True)
+
+
+def _authenticate(session: Session, presented: str | None, release_for_argon2: bool) -> Principal:
     prefix = _prefix(presented)
+    key = presented or ""
     bucket = (f"api-key:{prefix}", FAILURE_BURST, FAILURE_BURST / FAILURE_REFILL_S)
-    with unit_of_work() as session:
-        row = _live_row(session, prefix)
-        known = _remembered(row.secret_hash, presented or "")
-        wait = 0.0 if known else throttle.wait(session, *bucket)
-        principal = Principal(row.id, row.role, row.agency_id)
-        secret_hash = row.secret_hash
-    if known:
+    row = session.execute(
+        _KEY_ROW,
+        {"prefix": prefix, "bucket": bucket[0], "burst": bucket[1], "per_second": bucket[2]},
+    ).one_or_none()
+    if row is None or row.revoked:
+        raise _failure()
+    principal = Principal(row.id, row.role, row.agency_id)
+    digest = hashlib.sha256(key.encode()).digest()
+    if _verified.get(digest) == row.id:
         return principal
-    if wait > 0:
+    if row.level is not None and row.level < 1:
         raise TooManyRequests(
             "Too many wrong keys with this prefix: wait before trying again.",
-            wait,
+            (1 - float(row.level)) / bucket[2],
             "too_many_failures",
         )
-    if not _verify(secret_hash, presented or ""):
-        with unit_of_work() as session:
-            throttle.take(session, *bucket)
+    legacy = not row.secret_hash.startswith(f"{_SCHEME}$")
+    if legacy and release_for_argon2:
+        session.commit()  # the connection goes back to the pool while argon2 runs
+    if not _matches(row.secret_hash, key):
+        with unit_of_work(alone=True) as own:
+            throttle.take(own, *bucket)
         raise _failure()
+    if legacy or not row.secret_hash.startswith(f"{_SCHEME}${keyring.keyring().current.kid}$"):
+        # Committed now, whatever the request does next: the key is then remembered.
+        with unit_of_work(alone=True) as own:
+            own.execute(_REHASH, {"id": row.id, "old": row.secret_hash, "new": hash_key(key)})
+    _verified.put(digest, row.id)
     return principal
+
+
+def _matches(secret_hash: str, key: str) -> bool:
+    """Whether `key` is the one `secret_hash` was made of, under either scheme."""
+    scheme, _, rest = secret_hash.partition("$")
+    if scheme == _SCHEME:
+        kid, _, mac = rest.partition("$")
+        master = keyring.keyring().by_kid(kid)
+        return master is not None and hmac.compare_digest(_mac(master, key), mac)
+    try:
+        with _ARGON2_SLOTS:
+            return bool(_HASHER.verify(secret_hash, key.split("_", 2)[2]))
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def _prefix(presented: str | None) -> str:
@@ -156,13 +249,6 @@ def _prefix(presented: str | None) -> str:
     if len(parts) != 3 or parts[0] != "mdt" or len(parts[1]) != 12:
         raise _failure()
     return parts[1]
-
-
-def _live_row(session: Session, prefix: str) -> ApiKey:
-    row = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
-    if row is None or row.revoked_at is not None:
-        raise _failure()
-    return row
 
 
 def live_role(key_id: uuid.UUID) -> str | None:
@@ -177,28 +263,6 @@ def revoke_key(session: Session, key_id: uuid.UUID) -> None:
     row = session.get(ApiKey, key_id)
     if row is not None and row.revoked_at is None:
         row.revoked_at = func.now()
-
-
-def _fingerprint(secret_hash: str, presented: str) -> bytes:
-    return hmac.digest(secret_hash.encode(), presented.encode(), hashlib.sha256)
-
-
-def _remembered(secret_hash: str, presented: str) -> bool:
-    return _verified.get(_fingerprint(secret_hash, presented), 0.0) > time.monotonic()
-
-
-def _verify(secret_hash: str, presented: str) -> bool:
-    if _remembered(secret_hash, presented):
-        return True
-    try:
-        with _ARGON2_SLOTS:
-            _HASHER.verify(secret_hash, presented.split("_", 2)[2])
-    except (VerificationError, InvalidHashError):
-        return False
-    if len(_verified) > 10_000:
-        _verified.clear()
-    _verified[_fingerprint(secret_hash, presented)] = time.monotonic() + _VERIFIED_TTL_S
-    return True
 
 
 def list_keys(session: Session, agency_id: uuid.UUID) -> list[ApiKey]:

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-_LEVEL = """least(:burst, b.tokens
+# A bucket's level now, as SQL over the row `b` (a statement may read a bucket beside its own rows).
+LEVEL = _LEVEL = """least(:burst, b.tokens
                   + extract(epoch FROM clock_timestamp() - b.updated_at) * :per_second)"""
 
 # A refused take leaves the level below one (never below zero): waiting is what refills it.

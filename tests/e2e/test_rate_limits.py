@@ -110,11 +110,20 @@ def test_F6_wrong_secrets_under_a_known_prefix_are_throttled_before_argon2(
     assert client.get(settings, headers=admin_headers).status_code == 200
 
 
-def test_F6_argon2_runs_after_the_key_row_gave_its_connection_back(client, monkeypatch) -> None:
+def test_F6_argon2_runs_after_the_key_row_gave_its_connection_back(
+    client, session, monkeypatch
+) -> None:
+    from argon2 import PasswordHasher
+
     from engine.accounts import keys
     from engine.db import get_engine
 
-    key = issue_key("admin")
+    key = issue_key("admin")  # stored as argon2 hashed keys were before the HMAC scheme
+    session.execute(
+        text("UPDATE api_key SET secret_hash = :h WHERE prefix = :p"),
+        {"h": PasswordHasher().hash(key.split("_", 2)[2]), "p": key.split("_")[1]},
+    )
+    session.commit()
     checked_out: list[int] = []
     hasher = keys._HASHER
 
