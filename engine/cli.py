@@ -379,6 +379,10 @@ def serve(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
+        # httptools parses HTTP/1.1 in C (h11 costs ~0.1 ms of CPU a request); uvloop runs the
+        # event loop in C. Both are in requirements.in.
+        loop="uvloop",
+        http="httptools",
         proxy_headers=False,
         server_header=False,
         log_config=log_config(),
