@@ -21,7 +21,7 @@ from api.homeowner.pages import HomeownerPages
 from api.homeowner.routes import confirm, erase_data, my_data, not_me, renew, withdraw
 from api.leads.routes import LeadController
 from api.limits import MAX_BODY, configured, rate_limits
-from api.logging import request_ids
+from api.logging import lean_log_records, request_ids
 from api.matching.routes import matching_preview
 from api.metrics import PROMETHEUS, metrics
 from api.pro import i18n as pro_i18n
@@ -34,7 +34,7 @@ from api.routes.estimations import (
     current_consent_text,
     staff_lead,
 )
-from api.routes.forms import embed_script, form_asset, form_page
+from api.routes.forms import PRECOMPRESSED, embed_script, form_asset, form_page
 from api.routes.health import healthz, readyz
 from api.routes.places import communes, streets
 from api.routes.staff_pages import STAFF_PAGES
@@ -45,6 +45,7 @@ from api.web.public import public_static
 
 
 def create_app() -> Litestar:
+    lean_log_records()
     limits = configured()
     limiter = [rate_limits(limits)] if limits is not None else []
     return Litestar(
@@ -101,8 +102,12 @@ def create_app() -> Litestar:
         # most of level 9's saving for a fifth of its CPU (benchmarks/polling.py measures each
         # level on a catalogue page); below one packet's payload there is nothing to save.
         # (not the inbox's event stream: each event must leave at once)
+        # The form's files are gzipped once, at level 9, by their routes (api/routes/forms.py).
         compression_config=CompressionConfig(
-            backend="gzip", gzip_compress_level=1, minimum_size=1400, exclude=[STREAM_PATH]
+            backend="gzip",
+            gzip_compress_level=1,
+            minimum_size=1400,
+            exclude=[STREAM_PATH, *PRECOMPRESSED],
         ),
         on_shutdown=[stop_offer_feed],
         openapi_config=OpenAPIConfig(

@@ -96,6 +96,13 @@ class DailyAccessFiles(logging.Handler):
         super().close()
 
 
+def lean_log_records() -> None:
+    """Log records without what no line of ours prints: the caller's file and line (a stack
+    walk per record), thread and process names. The access line is one record per request."""
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]
+
+
 def log_config() -> dict[str, Any]:
     """LOG_CONFIG, plus the access files when MANDAT_ACCESS_LOG_DIR is set."""
     folder = access_log_dir()

@@ -54,7 +54,7 @@ _PEPPER = "api-key:hash"
 # Wrong secrets under one prefix: 10, then one every 90 s (a protection, not a business rule).
 FAILURE_BURST = 10
 FAILURE_REFILL_S = 900.0
-VERIFIED_ENTRIES = 100_000  # ≈ 15 MB: every key of a large deployment, polling or not
+VERIFIED_ENTRIES = 100_000  # ≈ 27 MB: every key of a large deployment, polling or not
 
 
 class _Verified:
