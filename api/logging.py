@@ -100,7 +100,7 @@ def lean_log_records() -> None:
     """Log records without what no line of ours prints: the caller's file and line (a stack
     walk per record), thread and process names. The access line is one record per request."""
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
 
 
 def log_config() -> dict[str, Any]:

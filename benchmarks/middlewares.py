@@ -87,13 +87,13 @@ def main() -> None:
         for name, middleware in VARIANTS.items()
     }
     full = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
-    source = logging._srcfile  # type: ignore[attr-defined]
+    source = logging._srcfile
 
     def records(name: str) -> None:
         """The application's lean records, except for the variant that measures without them."""
         if "full log records" in name:
             logging.logThreads, logging.logProcesses, logging.logMultiprocessing = full
-            logging._srcfile = source  # type: ignore[attr-defined]
+            logging._srcfile = source
         else:
             lean_log_records()
 

@@ -9,8 +9,9 @@ run's `MANDAT_SECRET_KEY`); the first `--legacy` of them as keys issued before t
 (argon2id), to show what their first poll costs and that it is paid once.
 
 Then, for each server (`--servers`: `uvicorn`, `mandat serve` as deployed; `granian`, the same
-application under granian, for comparison), a load generator written in C (wrk, with a Lua
-script that rotates the keys: thread t of T uses keys t, t+T, t+2T…) runs over real HTTP:
+application under granian when it is installed, for comparison), a load generator written in C
+(wrk, with a Lua script that rotates the keys: thread t of T uses keys t, t+T, t+2T…) runs over
+real HTTP:
 1. the floor: `GET /healthz` for `--seconds`;
 2. the first polls: every key once, `GET /api/v1/leads?limit=50` (each key's first check in this
    process: a hash each; the argon2 keys are rehashed to the HMAC scheme);
@@ -25,7 +26,7 @@ Every answer must be 200; any other status is counted and exits 1. The table is 
 written to benchmarks/results/polling.json; servers' logs go to benchmarks/results/.
 
 Run: .venv/bin/python benchmarks/polling.py [--keys 35000] [--legacy 200] [--leads 60]
-     [--seconds 20] [--connections 64] [--threads 2] [--workers 1] [--servers uvicorn,granian]
+     [--seconds 20] [--connections 64] [--threads 2] [--workers 1] [--servers uvicorn[,granian]]
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
-    parser.add_argument("--servers", default="uvicorn,granian")
+    parser.add_argument("--servers", default="uvicorn", help="uvicorn, granian (if installed)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("polling.py needs wrk (Debian package wrk)")
