@@ -8,6 +8,8 @@ keys in all. Keys are stored as the server stores them (HMAC-SHA256 with the pep
 run's `MANDAT_SECRET_KEY`); the first `--legacy` of them as keys issued before that scheme were
 (argon2id), to show what their first poll costs and that it is paid once.
 
+First, in this process (no HTTP), the key's check and a catalogue page are timed in one request
+scope (as the catalogue routes run them) against two units of work (`one_session_or_two`).
 Then, for each server (`--servers`: `uvicorn`, `mandat serve` as deployed; `granian`, the same
 application under granian when it is installed, for comparison), a load generator written in C
 (wrk, with a Lua script that rotates the keys: thread t of T uses keys t, t+T, t+2T…) runs over
@@ -141,6 +143,7 @@ def main() -> None:
         "workers": args.workers,
         "servers": {},
     }
+    results["one_session_or_two"] = session_ab(url, keys[args.legacy :][:300])
     with tempfile.TemporaryDirectory() as scratch:
         keys_file = Path(scratch) / "keys.txt"
         keys_file.write_text("\n".join(keys) + "\n")
@@ -202,6 +205,60 @@ def seed(url: str, count: int, legacy: int, leads: int) -> list[str]:
     with unit_of_work(url) as session:
         session.execute(text("ANALYZE"))
     return keys
+
+
+def session_ab(url: str, keys: list[str], rounds: int = 5) -> dict[str, Any]:
+    """In this process, no HTTP: the key's check and a catalogue page in one request scope (one
+    session, one transaction, as the route runs them) or in two units of work (as a route with
+    the `caller` dependency does), alternated; per request, median µs of wall and CPU time and the
+    statements, BEGINs and COMMITs sent."""
+    from sqlalchemy import event
+
+    from engine.accounts.keys import principal_of_key
+    from engine.db import get_engine, request_scope
+    from engine.sales.catalogue import CatalogueQuery
+    from engine.sales.flows import browse_catalogue
+
+    os.environ["DATABASE_URL"] = url
+    query = CatalogueQuery(None, None, None, None, "newest", 50, None)
+    counts = {"statements": 0, "begins": 0, "commits": 0}
+
+    def counter(name: str) -> Any:
+        return lambda *_, **__: counts.__setitem__(name, counts[name] + 1)
+
+    def page(key: str, scoped: bool) -> None:
+        if scoped:
+            with request_scope():
+                browse_catalogue(principal_of_key(key), query)
+        else:
+            browse_catalogue(principal_of_key(key), query)
+
+    for key in keys:  # each key verified once: both variants are then hash lookups
+        page(key, False)
+    engine = get_engine(url)
+    event.listen(engine, "before_cursor_execute", counter("statements"))
+    event.listen(engine, "begin", counter("begins"))
+    event.listen(engine, "commit", counter("commits"))
+    runs: dict[str, dict[str, list[float]]] = {}
+    for _ in range(rounds):
+        for name, scoped in (("one_session", True), ("two_sessions", False)):
+            counts.update(statements=0, begins=0, commits=0)
+            wall, cpu = time.perf_counter_ns(), time.process_time_ns()
+            for key in keys:
+                page(key, scoped)
+            run = runs.setdefault(name, {"wall": [], "cpu": [], **{k: [] for k in counts}})
+            run["wall"].append((time.perf_counter_ns() - wall) / len(keys) / 1000)
+            run["cpu"].append((time.process_time_ns() - cpu) / len(keys) / 1000)
+            for k, v in counts.items():
+                run[k].append(v / len(keys))
+    return {
+        name: {
+            "wall_us": round(float(np.median(run["wall"])), 1),
+            "cpu_us": round(float(np.median(run["cpu"])), 1),
+            **{k: round(float(np.median(run[k])), 2) for k in counts},
+        }
+        for name, run in runs.items()
+    }
 
 
 @contextmanager
