@@ -33,16 +33,22 @@ def period_bounds(period: date) -> tuple[datetime, datetime]:
 
 
 def next_number(session: Session, doc_type: str, year: int) -> str:
-    number = session.execute(
+    return next_numbers(session, doc_type, year, 1)[0]
+
+
+def next_numbers(session: Session, doc_type: str, year: int, count: int) -> list[str]:
+    """`count` consecutive numbers of the series, in order, taken under the series row's lock
+    (held until the transaction ends: rolled back, the numbers go back and leave no gap)."""
+    last = session.execute(
         text("""
-            INSERT INTO number_series (doc_type, year, last_number) VALUES (:t, :y, 1)
+            INSERT INTO number_series (doc_type, year, last_number) VALUES (:t, :y, :n)
             ON CONFLICT (doc_type, year)
-            DO UPDATE SET last_number = number_series.last_number + 1
+            DO UPDATE SET last_number = number_series.last_number + :n
             RETURNING last_number
         """),
-        {"t": doc_type, "y": year},
+        {"t": doc_type, "y": year, "n": count},
     ).scalar_one()
-    return f"{PREFIX[doc_type]}-{year}-{number:06d}"
+    return [f"{PREFIX[doc_type]}-{year}-{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
 def vat_number(siren: str) -> str:
@@ -81,12 +87,13 @@ def vat_breakdown(lines: list[tuple[int, int]]) -> list[VatGroup]:
     ]
 
 
-_BUYER = text("""
+BUYER_ROWS = """
     SELECT a.id, a.name, a.siret, a.email, c.departement_code, a.registered_street,
            a.registered_postcode, a.registered_city, a.einvoicing_address
     FROM agency a LEFT JOIN commune c ON c.code = a.office_commune_code
-    WHERE a.id = :agency
-""")
+    WHERE {agencies}
+"""
+_BUYER = text(BUYER_ROWS.format(agencies="a.id = :agency"))
 # What an invoice must name of its buyer (CGI ann. II art. 242 nonies A, 1°) and Mandat does not
 # derive: without it the agency is not billed, and finance sees it listed.
 MANDATORY_AGENCY_DATA = ("registered_street", "registered_postcode", "registered_city")
@@ -94,7 +101,11 @@ INCOMPLETE_AGENCY = " OR ".join(f"a.{column} IS NULL" for column in MANDATORY_AG
 
 
 def buyer_identity(session: Session, agency_id: uuid.UUID) -> tuple[dict[str, Any], str | None]:
-    row = session.execute(_BUYER, {"agency": agency_id}).mappings().one()
+    return identity_of(session.execute(_BUYER, {"agency": agency_id}).mappings().one())
+
+
+def identity_of(row: Any) -> tuple[dict[str, Any], str | None]:
+    """The buyer's identity as a document names it, from its agency row (`_BUYER`)."""
     missing = [column for column in MANDATORY_AGENCY_DATA if row[column] is None]
     if missing:
         raise RuleViolation.at(
@@ -134,8 +145,9 @@ def vat_rate_bp(settings: dict[str, Any], departement: str | None) -> int:
 
 
 # The agency's ledger lines not yet on any document, up to `until`, with what they were for.
-_UNBILLED = text("""
-    SELECT l.id, l.kind, l.amount_cents, l.created_at, l.purchase_id, p.mode, c.name AS commune,
+UNBILLED_LINES = """
+    SELECT l.agency_id, l.id, l.kind, l.amount_cents, l.created_at, l.purchase_id, p.mode,
+           c.name AS commune,
            d.invoice_id AS purchase_invoice_id, i.status AS purchase_invoice_status
     FROM ledger_line l
     JOIN purchase p ON p.id = l.purchase_id
@@ -144,10 +156,11 @@ _UNBILLED = text("""
     LEFT JOIN ledger_line bought ON bought.purchase_id = l.purchase_id AND bought.kind = 'purchase'
     LEFT JOIN document_line d ON d.ledger_line_id = bought.id AND d.invoice_id IS NOT NULL
     LEFT JOIN invoice i ON i.id = d.invoice_id
-    WHERE l.agency_id = :agency AND l.created_at < :until
+    WHERE {agencies} AND l.created_at < :until
       AND NOT EXISTS (SELECT 1 FROM document_line x WHERE x.ledger_line_id = l.id)
     ORDER BY l.created_at, l.id
-""")
+"""
+_UNBILLED = text(UNBILLED_LINES.format(agencies="l.agency_id = :agency"))
 
 
 @dataclass(frozen=True)
@@ -206,13 +219,13 @@ def bill_agency(
             by_invoice.setdefault(line["purchase_invoice_id"], []).append(line)
     for invoice_id, refunds in by_invoice.items():
         credit_notes.append(
-            _credit_note(session, agency_id, invoice_id, refunds, now, seller, buyer, year)
+            credit_note(session, agency_id, invoice_id, refunds, now, seller, buyer, year)
         )
     session.flush()
     return Documents(invoice, credit_notes)
 
 
-def _credit_note(
+def credit_note(
     session: Session,
     agency_id: uuid.UUID,
     invoice_id: uuid.UUID,
@@ -258,7 +271,7 @@ def credit_now(
     buyer, _ = buyer_identity(session, agency_id)
     seller = seller_identity(read_settings(session))
     year = now.astimezone(PARIS).year
-    return _credit_note(
+    return credit_note(
         session, agency_id, line["purchase_invoice_id"], [line], now, seller, buyer, year
     )
 
@@ -266,15 +279,22 @@ def credit_now(
 def _document_line(
     line: Any, invoice_id: uuid.UUID | None = None, credit_note_id: uuid.UUID | None = None
 ) -> DocumentLine:
+    return DocumentLine(**document_line_values(line, invoice_id, credit_note_id))
+
+
+def document_line_values(
+    line: Any, invoice_id: uuid.UUID | None = None, credit_note_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    """A document line's columns for an unbilled ledger line (`UNBILLED_LINES`)."""
     what = "Contact vendeur" if line["kind"] == "purchase" else "Remboursement contact vendeur"
     mode = "exclusif" if line["mode"] == "exclusive" else "partagé"
     day = line["created_at"].astimezone(PARIS).strftime("%d/%m/%Y")
     amount = int(line["amount_cents"]) if invoice_id else -int(line["amount_cents"])
-    return DocumentLine(
-        invoice_id=invoice_id,
-        credit_note_id=credit_note_id,
-        ledger_line_id=line["id"],
-        purchase_id=line["purchase_id"],
-        description=f"{what} {mode} — {line['commune']} — {day}",
-        amount_ht_cents=amount,
-    )
+    return {
+        "invoice_id": invoice_id,
+        "credit_note_id": credit_note_id,
+        "ledger_line_id": line["id"],
+        "purchase_id": line["purchase_id"],
+        "description": f"{what} {mode} — {line['commune']} — {day}",
+        "amount_ht_cents": amount,
+    }

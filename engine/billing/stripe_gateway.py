@@ -3,11 +3,17 @@
 `STRIPE_API_KEY` authenticates; `STRIPE_API_BASE` points the SDK at a Stripe-compatible server
 (the tests' localstripe). Mandat uses Customers, PaymentMethods, off-session PaymentIntents and
 Refunds only: it issues its own invoices and credit notes.
+
+Every call keeps this process's pace (`MANDAT_STRIPE_RATE` calls a second, default 80) and a
+429 is retried with backoff under the same idempotency key: the billing run's concurrent
+payments stay within what Stripe allows.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import threading
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -44,13 +50,76 @@ def client() -> stripe.StripeClient:
     return _client(key, os.environ.get("STRIPE_API_BASE"))
 
 
+class Pace:
+    """At most `rate` calls a second, evenly spaced (no burst), shared by every thread of the
+    process. A 429 from Stripe holds every thread back for the backoff, not only the caller."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1 / rate
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            turn = max(now, self._next)
+            self._next = turn + self.interval
+        if turn > now:
+            time.sleep(turn - now)
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
+
+
+@cache
+def _pace(rate: float) -> Pace:
+    return Pace(rate)
+
+
+def pace() -> Pace:
+    """This process's pace for Stripe calls: `MANDAT_STRIPE_RATE` calls a second (default 80,
+    below Stripe's live limit of about 100 read and 100 write requests a second per account)."""
+    rate = float(os.environ.get("MANDAT_STRIPE_RATE", DEFAULT_RATE))
+    if rate <= 0:
+        raise ValueError("MANDAT_STRIPE_RATE must be positive")
+    return _pace(rate)
+
+
+DEFAULT_RATE = 80.0
+# Stripe's 429 (rate limited): the same request again, with the same idempotency key, after
+# 0.5, 1, 2, 4, 8 s (± jitter); still limited after that, Stripe is "unreachable" for now and
+# the next run retries with the same key.
+RATE_LIMIT_RETRIES = 5
+RATE_LIMIT_FIRST_WAIT_S = 0.5
+
+
+def _backoff(retry: int, error: stripe.RateLimitError) -> float:
+    headers = getattr(error, "headers", None) or {}
+    after = headers.get("Retry-After") or headers.get("retry-after")
+    if after:
+        try:
+            return min(float(after), 30.0)
+        except ValueError:
+            pass
+    wait: float = RATE_LIMIT_FIRST_WAIT_S * 2**retry
+    return wait * random.uniform(0.75, 1.25)
+
+
 def _call(action: Any) -> Any:
-    try:
-        return action()
-    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
-        raise StripeUnreachable(str(error)) from error
-    except stripe.APIError as error:
-        raise StripeUnreachable(str(error)) from error
+    for retry in range(RATE_LIMIT_RETRIES + 1):
+        pace().wait()
+        try:
+            return action()
+        except stripe.RateLimitError as error:
+            if retry == RATE_LIMIT_RETRIES:
+                raise StripeUnreachable(str(error)) from error
+            pace().hold(_backoff(retry, error))  # the retry's turn comes after the backoff
+        except stripe.APIConnectionError as error:
+            raise StripeUnreachable(str(error)) from error
+        except stripe.APIError as error:
+            raise StripeUnreachable(str(error)) from error
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def create_customer(agency_id: str, name: str, email: str) -> str:
