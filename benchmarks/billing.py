@@ -30,11 +30,12 @@ again on every run.
 
 Then `run_billing(period, now)` runs in this process on the current month with `now` just after
 its end (as tests/integration/test_billing.py does). Measured around it: wall time; the
-documents phase (claims + `bill_agency` + commits) and the payments phase (`collect` per
-invoice), by wrapping `bill_agency`, `collect` and `stripe_gateway.charge`; every SQL statement
-(client-side round trip, SQLAlchemy cursor events) grouped by statement, the claim query also by
-decile of the run; the CPU time of this process, of the bench database's backends (when the
-server is local) and of localstripe, from /proc; the peak resident memory of this process during
+documents phase (claims + `issue_documents` per batch of agencies + commits) and the payments
+phase (`collect` per invoice, `--payment-workers` at a time within `--rate` Stripe calls a
+second, default 80), by wrapping `issue_documents`, `collect` and `stripe_gateway.charge`; every
+SQL statement (client-side round trip, SQLAlchemy cursor events) grouped by statement, the claim
+query also by decile of the run; the CPU time of this process, of the bench database's backends
+(when the server is local) and of localstripe, from /proc; the peak resident memory of this process during
 the run (VmHWM, reset just before it through /proc/self/clear_refs) and of localstripe. Time
 inside `charge` is "the Stripe fake's" (SDK + loopback HTTP + localstripe); everything else is
 ours. Within it, the CPU of this thread (the stripe SDK) and localstripe's CPU are shown apart:
@@ -48,13 +49,28 @@ exactly one succeeded attempt per paid invoice and none on a failed one, paid an
 as the cards predict, and a sample of PaymentIntents read back from localstripe. Any failed check
 exits 1.
 
+Targets (issue 16): documents ≥ 1,000/s in the documents phase; payments/s within ±10 % of
+`--rate` (localstripe is the Stripe here: its own speed may cap payments/s, so its CPU per charge
+is reported beside it); the whole run ≤ invoices / rate + the documents phase. The Stripe set-up
+before the run is not paced (`MANDAT_STRIPE_RATE` raised for it): only the run keeps the rate.
+
+Factur-X (issue 14): the run writes the documents; their Factur-X (PDF/A-3b, ~0.3 s of CPU each)
+is rendered afterwards from the stored records by `einvoice.issue_pending` in `--facturx-workers`
+processes (the scheduler's `einvoices` job, never inside the run or under the numbering lock).
+`--facturx sample` (default) renders `--facturx-sample` of the run's documents after it and
+extrapolates the rendering of all of them from that rate; `--facturx all` renders every document
+in a thread started when the payments phase starts (as the scheduler's job would run beside the
+run) and reports the run with Factur-X as the time until both are done; `--facturx none` skips it.
+
 Machines are noisy (other benchmarks may share the CPUs): per-call figures are medians and p99,
 rates are taken over the phase's own wall time, and the load average is recorded. The table is
 printed and written to benchmarks/results/billing.json; localstripe's log goes to
 benchmarks/results/billing-localstripe.log.
 
 Run: .venv/bin/python benchmarks/billing.py [--agencies 35000] [--purchases 10]
-     [--fail-share 0.02] [--setup-threads 4] [--stock-fake] [--tracemalloc] [--keep]
+     [--fail-share 0.02] [--setup-threads 4] [--rate 80] [--payment-workers 24]
+     [--facturx sample|all|none] [--facturx-sample 200] [--facturx-workers CPUS]
+     [--stock-fake] [--tracemalloc] [--keep]
 """
 
 from __future__ import annotations
@@ -67,6 +83,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections import defaultdict
@@ -96,6 +113,7 @@ from sqlalchemy.orm import Session
 import engine.billing.run as billing_run
 from engine.billing import stripe_gateway as gateway
 from engine.billing.documents import PARIS, period_bounds
+from engine.billing.einvoice import issue_pending
 from engine.db import get_engine, unit_of_work
 from engine.demo.seed import seed_agencies
 from engine.migrate import upgrade
@@ -147,7 +165,7 @@ _INSERTS = {
                                 estimate, candidates, matching_rules)
         SELECT b.estimation_id, b.at - interval '10 minutes', 'bench', 'appartement', 70,
                '{"rooms": 3}', coalesce(pc.postal_code, '00000'), b.commune, b.point,
-               'commune', '{}', jsonb_build_array(jsonb_build_object('id', b.agency_id)), '{}'
+               'town_hall', '{}', jsonb_build_array(jsonb_build_object('id', b.agency_id)), '{}'
         FROM bench_buy b
         LEFT JOIN (SELECT commune_code, min(postal_code) AS postal_code FROM postal_code
                    GROUP BY commune_code) pc ON pc.commune_code = b.commune
@@ -449,6 +467,7 @@ def setup_stripe(url: str, args: argparse.Namespace, stripe_pid: int) -> dict[st
         flush=True,
     )
     cpu0, fake0, t0 = own_cpu_s(), cpu_s(stripe_pid), perf_counter_ns()
+    os.environ["MANDAT_STRIPE_RATE"] = "1000000"  # the set-up is not what is measured
     with ThreadPoolExecutor(args.setup_threads) as pool:
         made = list(pool.map(one, range(len(agencies)), chunksize=64))
     wall = (perf_counter_ns() - t0) / 1e9
@@ -492,8 +511,9 @@ class Probe:
     """Timings of the run: wrapped functions, SQL statements, CPU, memory."""
 
     def __init__(self) -> None:
-        self.bill: list[int] = []
-        self.bill_cpu: list[int] = []  # this thread's CPU inside bill_agency
+        self.bill: list[int] = []  # per batch of agencies
+        self.bill_cpu: list[int] = []  # this thread's CPU inside issue_documents
+        self.on_payments: Callable[[], None] | None = None  # when the payments phase starts
         self.collect: list[int] = []
         self.charge: list[int] = []
         self.charge_cpu: list[int] = []  # this thread's CPU inside charge: the SDK's work
@@ -521,6 +541,8 @@ class Probe:
             t0 = perf_counter_ns()
             if self.first_collect is None:
                 self.first_collect = t0
+                if self.on_payments:
+                    self.on_payments()
             try:
                 return target(*args, **kwargs)
             finally:
@@ -541,8 +563,8 @@ class Probe:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        saved = (billing_run.bill_agency, billing_run.collect, gateway.charge)
-        billing_run.bill_agency = self.wrap(saved[0], self.bill, self.bill_cpu)  # type: ignore[assignment]
+        saved = (billing_run.issue_documents, billing_run.collect, gateway.charge)
+        billing_run.issue_documents = self.wrap(saved[0], self.bill, self.bill_cpu)  # type: ignore[assignment]
         billing_run.collect = self.collect_wrapper(saved[1])  # type: ignore[assignment]
         gateway.charge = self.wrap(saved[2], self.charge, self.charge_cpu)  # type: ignore[assignment]
         event.listen(Engine, "before_cursor_execute", self.before)
@@ -552,7 +574,7 @@ class Probe:
         finally:
             event.remove(Engine, "before_cursor_execute", self.before)
             event.remove(Engine, "after_cursor_execute", self.after)
-            billing_run.bill_agency, billing_run.collect, gateway.charge = saved  # type: ignore[assignment]
+            billing_run.issue_documents, billing_run.collect, gateway.charge = saved  # type: ignore[assignment]
 
 
 def measure_run(
@@ -575,12 +597,25 @@ def measure_run(
     fake_mem_before = memory_mb(stripe_pid)
     backends0 = {pid: cpu_s(pid, "postgres") for pid in backend_pids(admin)}
     cpu0, fake0 = own_cpu_s(), cpu_s(stripe_pid)
-    print(f"billing {period:%Y-%m} (now = {after.isoformat()})", flush=True)
+    os.environ["MANDAT_STRIPE_RATE"] = str(args.rate)
+    os.environ["MANDAT_BILLING_PAYMENT_WORKERS"] = str(args.payment_workers)
+    rendering: dict[str, Any] = {}
+    renderer = threading.Thread(target=render_all, args=(args.facturx_workers, rendering))
+    if args.facturx == "all":
+        probe.on_payments = renderer.start
+    print(
+        f"billing {period:%Y-%m} (now = {after.isoformat()}), Stripe at {args.rate:g} calls/s, "
+        f"{args.payment_workers} payment workers, Factur-X: {args.facturx}",
+        flush=True,
+    )
     with probe.installed():
         t0 = perf_counter_ns()
         report = billing_run.run_billing(period, after, on_agency)
         t1 = perf_counter_ns()
     cpu, fake = own_cpu_s() - cpu0, cpu_s(stripe_pid) - fake0
+    if renderer.is_alive() or rendering:
+        renderer.join()
+        rendering["with_run_wall_s"] = (rendering["end"] - t0) / 1e9
     backends1 = {pid: cpu_s(pid, "postgres") for pid in backend_pids(admin)}
     peak = memory_mb()
     heap_peak = None
@@ -605,7 +640,11 @@ def measure_run(
     statements = sorted(
         ({"sql": k, **ms(v)} for k, v in probe.sql.items()), key=lambda s: -s["total_s"]
     )
+    targets = run_targets(report.invoices, documents, docs_wall, pay_wall, wall, len(probe.collect),
+                          args.rate)  # fmt: skip
     return {
+        "targets": targets,
+        "facturx_all": {k: v for k, v in rendering.items() if k != "end"} or None,
         "report": {
             "invoices": report.invoices,
             "credit_notes": report.credit_notes,
@@ -622,7 +661,7 @@ def measure_run(
         "documents_s": documents / docs_wall if docs_wall else None,
         "documents_s_whole_run": documents / wall,
         "payments_s": len(probe.collect) / pay_wall if pay_wall else None,
-        "bill_agency": ms(probe.bill),
+        "issue_documents_per_batch": ms(probe.bill),
         "per_agency_documents_phase_ms_by_decile": deciles,
         "claim_query_ms_by_decile": claim_deciles,
         "claim_query": ms(probe.claims),
@@ -632,8 +671,8 @@ def measure_run(
             "stripe_charge_calls": charge_s,
             "ours": wall - charge_s,
             "ours_sql_round_trips": sql_s,
-            "ours_bill_agency": bill_s,
-            "ours_bill_agency_python_cpu": sum(probe.bill_cpu) / 1e9,
+            "ours_issue_documents": bill_s,
+            "ours_issue_documents_python_cpu": sum(probe.bill_cpu) / 1e9,
             "stripe_share": charge_s / wall,
             "in_charge_sdk_cpu_this_process": sum(probe.charge_cpu) / 1e9,
             "in_charge_localstripe_cpu": fake,
@@ -659,6 +698,72 @@ def measure_run(
             "localstripe_rss_after_run": memory_mb(stripe_pid).get("VmRSS"),
             "localstripe_peak_rss": memory_mb(stripe_pid).get("VmHWM"),
         },
+    }
+
+
+def run_targets(invoices: int, documents: int, docs_wall: float, pay_wall: float, wall: float,
+                collected: int, rate: float) -> dict[str, Any]:  # fmt: skip
+    """Issue 16's targets for the run, each with its figure and whether it is met."""
+    payments_s = collected / pay_wall if pay_wall else None
+    bound = invoices / rate + docs_wall
+    return {
+        "documents_per_s": {"value": documents / docs_wall if docs_wall else None,
+                            "target": ">= 1000",
+                            "met": bool(docs_wall) and documents / docs_wall >= 1000},
+        "payments_per_s_vs_rate": {"value": payments_s, "rate": rate,
+                                   "ratio": payments_s / rate if payments_s else None,
+                                   "target": "rate ± 10 %",
+                                   "met": payments_s is not None
+                                   and 0.9 <= payments_s / rate <= 1.1},
+        "whole_run_s": {"value": wall, "bound_s": bound,
+                        "target": "<= invoices / rate + documents phase", "met": wall <= bound},
+    }  # fmt: skip
+
+
+def render_all(workers: int, into: dict[str, Any]) -> None:
+    """Every document's Factur-X (what the scheduler's `einvoices` job does), timed."""
+    t0 = perf_counter_ns()
+    done = issue_pending(limit=10_000_000, workers=workers)
+    into["end"] = perf_counter_ns()
+    wall = (into["end"] - t0) / 1e9
+    into.update(
+        {
+            "documents": done.issued,
+            "incomplete": done.incomplete,
+            "workers": workers,
+            "wall_s": wall,
+            "documents_s": done.issued / wall if wall else None,
+            "wall_ms_per_document_per_worker": 1e3 * wall * workers / max(done.issued, 1),
+        }
+    )
+
+
+def render_sample(url: str, count: int, workers: int, documents: int,
+                  run_wall: float) -> dict[str, Any]:  # fmt: skip
+    """`count` of the run's documents rendered as Factur-X; the rendering of all `documents`
+    extrapolated from that rate (the run itself does not render)."""
+    print(f"Factur-X: rendering {count} documents with {workers} workers", flush=True)
+    t0 = perf_counter_ns()
+    done = issue_pending(limit=count, workers=workers)
+    wall = (perf_counter_ns() - t0) / 1e9
+    with Session(get_engine(url)) as session:
+        sizes = session.execute(
+            text("SELECT avg(length(pdf)), avg(length(xml)) FROM einvoice")
+        ).one()
+    rate = done.issued / wall if wall else 0.0
+    all_s = documents / rate if rate else None
+    return {
+        "documents": done.issued,
+        "incomplete": done.incomplete,
+        "workers": workers,
+        "wall_s": wall,
+        "documents_s": rate,
+        "wall_ms_per_document_per_worker": 1e3 * wall * workers / max(done.issued, 1),
+        "pdf_kb": float(sizes[0] or 0) / 1024,
+        "xml_kb": float(sizes[1] or 0) / 1024,
+        "all_documents_estimated_s": all_s,
+        "run_with_facturx_after_estimated_s": run_wall + all_s if all_s else None,
+        "ratio_to_run_without": (run_wall + all_s) / run_wall if all_s else None,
     }
 
 
@@ -790,7 +895,7 @@ def table(result: dict[str, Any]) -> None:
         ("documents/s (documents phase)", opt(run["documents_s"], ",.1f")),
         ("documents/s (whole run)", f"{run['documents_s_whole_run']:,.1f}"),
         ("payments/s (payments phase)", opt(run["payments_s"], ",.1f")),
-        ("bill_agency med / p99 / max ms", lat(run["bill_agency"])),
+        ("issue_documents per batch med / p99 / max ms", lat(run["issue_documents_per_batch"])),
         ("claim query med / p99 / max ms", lat(run["claim_query"])),
         ("claim query median ms by decile",
          " ".join(f"{x:.2f}" for x in run["claim_query_ms_by_decile"])),
@@ -805,8 +910,9 @@ def table(result: dict[str, Any]) -> None:
          f"{split['in_charge_localstripe_cpu']:,.1f}"),
         ("time ours s (share)", f"{split['ours']:,.1f} ({1 - split['stripe_share']:.1%})"),
         ("  of which SQL round trips s", f"{split['ours_sql_round_trips']:,.1f}"),
-        ("  in bill_agency s (Python CPU in it)",
-         f"{split['ours_bill_agency']:,.1f} ({split['ours_bill_agency_python_cpu']:,.1f})"),
+        ("  in issue_documents s (Python CPU in it)",
+         f"{split['ours_issue_documents']:,.1f} "
+         f"({split['ours_issue_documents_python_cpu']:,.1f})"),
         ("SQL statements per invoice", f"{run['sql_calls_per_agency']:.1f}"),
         ("CPU s: this process / DB backends / localstripe",
          f"{cpu['this_process']:,.1f} / {cpu['bench_db_backends']:,.1f} / "
@@ -827,6 +933,21 @@ def table(result: dict[str, Any]) -> None:
     print()
     for label, value in rows:
         print(f"{label:48}{value:>40}")
+    print("\nIssue 16 targets:")
+    for name, target in run["targets"].items():
+        figures = ", ".join(
+            f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in target.items()
+            if k not in ("met", "target") and v is not None
+        )
+        verdict = "met" if target["met"] else "NOT met"
+        print(f"  {name:28}{figures}  (target {target['target']}): {verdict}")
+    facturx = result.get("facturx")
+    if facturx:
+        print("\nFactur-X (rendered after the run from the stored records):")
+        for key, value in facturx.items():
+            print(f"  {key:44}{value:>14,.2f}" if isinstance(value, float) else
+                  f"  {key:44}{value!s:>14}")  # fmt: skip
     print("\nSQL statements by total time (client round trips):")
     print(f"  {'count':>9}{'total s':>9}{'med ms':>8}{'p99 ms':>8}  statement")
     for s in run["sql_statements"][:14]:
@@ -842,6 +963,13 @@ def main() -> None:
     parser.add_argument("--purchases", type=int, default=10, help="purchases per agency")
     parser.add_argument("--fail-share", type=float, default=0.02, help="agencies whose card fails")
     parser.add_argument("--setup-threads", type=int, default=4, help="Stripe set-up threads")
+    parser.add_argument("--rate", type=float, default=80.0, help="Stripe calls/s in the run")
+    parser.add_argument(
+        "--payment-workers", type=int, default=24, help="invoices collected at once"
+    )
+    parser.add_argument("--facturx", choices=("sample", "all", "none"), default="sample")
+    parser.add_argument("--facturx-sample", type=int, default=200, help="documents rendered")
+    parser.add_argument("--facturx-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
         "--stock-fake", action="store_true", help="localstripe as published (quadratic)"
     )
@@ -877,6 +1005,12 @@ def main() -> None:
             run = measure_run(admin, period, after, fake.pid, args)
             load["end"] = os.getloadavg()
             books, failures = check_books(url, period, after, run, setup)
+        facturx = run["facturx_all"]
+        if args.facturx == "sample":
+            documents = run["report"]["invoices"] + run["report"]["credit_notes"]
+            facturx = render_sample(
+                url, args.facturx_sample, args.facturx_workers, documents, run["wall_s"]
+            )
         facts = database_facts(url)
     finally:
         get_engine(url).dispose()
@@ -884,7 +1018,13 @@ def main() -> None:
             drop_database(admin, BENCH_DB)
     setup.pop("failing_agency_ids")
     fake = "localstripe as published" if args.stock_fake else "localstripe, indexed lists"
-    result = {"stripe_fake": fake, "stripe_setup": setup, "run": run, "books": books}
+    result = {
+        "stripe_fake": fake,
+        "stripe_setup": setup,
+        "run": run,
+        "books": books,
+        "facturx": facturx,
+    }
     table(result)
     print(
         f"\nmachine: {os.cpu_count()} CPUs, PostgreSQL {facts['postgresql']} "
