@@ -69,7 +69,7 @@ benchmarks/results/billing-localstripe.log.
 
 Run: .venv/bin/python benchmarks/billing.py [--agencies 35000] [--purchases 10]
      [--fail-share 0.02] [--setup-threads 4] [--rate 80] [--payment-workers 24]
-     [--facturx sample|all|none] [--facturx-sample 200] [--facturx-workers CPUS]
+     [--baseline 300] [--facturx sample|all|none] [--facturx-sample 200] [--facturx-workers CPUS]
      [--stock-fake] [--tracemalloc] [--keep]
 """
 
@@ -112,11 +112,12 @@ from sqlalchemy.orm import Session
 
 import engine.billing.run as billing_run
 from engine.billing import stripe_gateway as gateway
-from engine.billing.documents import PARIS, period_bounds
+from engine.billing.documents import PARIS, bill_agency, period_bounds
 from engine.billing.einvoice import issue_pending
 from engine.db import get_engine, unit_of_work
 from engine.demo.seed import seed_agencies
 from engine.migrate import upgrade
+from engine.settings import read_settings
 
 BENCH_DB = "mandat_billing_bench"
 ROOT = Path(__file__).resolve().parent.parent
@@ -701,6 +702,35 @@ def measure_run(
     }
 
 
+def one_by_one_baseline(url: str, period: date, after: datetime, count: int) -> dict[str, Any]:
+    """The former documents phase on `count` agencies, in this run's conditions: one agency per
+    transaction (`bill_agency`), its deferred checks run (SET CONSTRAINTS ALL IMMEDIATE), then
+    rolled back (numbers given back; the run after it bills them all). Without the commits'
+    WAL flushes it flatters the former path a little."""
+    if count <= 0:
+        return {}
+    with Session(get_engine(url)) as session:
+        agencies = list(
+            session.execute(
+                text("SELECT id FROM agency ORDER BY id LIMIT :n"), {"n": count}
+            ).scalars()
+        )
+        settings = read_settings(session)
+    documents, t0 = 0, perf_counter_ns()
+    for agency in agencies:
+        with Session(get_engine(url)) as session:
+            session.execute(
+                text("SELECT id FROM agency WHERE id = :a FOR UPDATE SKIP LOCKED"), {"a": agency}
+            )
+            made = bill_agency(session, agency, period, after, None, settings)
+            session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+            session.rollback()
+        documents += (made.invoice is not None) + len(made.credit_notes)
+    wall = (perf_counter_ns() - t0) / 1e9
+    return {"agencies": len(agencies), "documents": documents, "wall_s": wall,
+            "documents_s": documents / wall if wall else None}  # fmt: skip
+
+
 def run_targets(invoices: int, documents: int, docs_wall: float, pay_wall: float, wall: float,
                 collected: int, rate: float) -> dict[str, Any]:  # fmt: skip
     """Issue 16's targets for the run, each with its figure and whether it is met."""
@@ -933,6 +963,13 @@ def table(result: dict[str, Any]) -> None:
     print()
     for label, value in rows:
         print(f"{label:48}{value:>40}")
+    baseline = run.get("baseline_one_agency_per_transaction") or {}
+    if baseline.get("documents_s"):
+        print(
+            f"\nsame-run baseline, one agency per transaction ({baseline['agencies']} agencies, "
+            f"rolled back): {baseline['documents_s']:,.1f} documents/s; set-based "
+            f"{run['documents_s']:,.1f}/s: x{baseline.get('set_based_speed_up', 0):.1f}"
+        )
     print("\nIssue 16 targets:")
     for name, target in run["targets"].items():
         figures = ", ".join(
@@ -966,6 +1003,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=80.0, help="Stripe calls/s in the run")
     parser.add_argument(
         "--payment-workers", type=int, default=24, help="invoices collected at once"
+    )
+    parser.add_argument(
+        "--baseline", type=int, default=300, help="agencies billed the former way first"
     )
     parser.add_argument("--facturx", choices=("sample", "all", "none"), default="sample")
     parser.add_argument("--facturx-sample", type=int, default=200, help="documents rendered")
@@ -1001,8 +1041,13 @@ def main() -> None:
                 f"localstripe RSS {memory_mb(fake.pid).get('VmRSS', 0):,.0f} MiB",
                 flush=True,
             )
+            print(f"baseline: the former path on {args.baseline} agencies", flush=True)
+            baseline = one_by_one_baseline(url, period, after, args.baseline)
             load["before_run"] = os.getloadavg()
             run = measure_run(admin, period, after, fake.pid, args)
+            if baseline.get("documents_s") and run["documents_s"]:
+                baseline["set_based_speed_up"] = run["documents_s"] / baseline["documents_s"]
+            run["baseline_one_agency_per_transaction"] = baseline
             load["end"] = os.getloadavg()
             books, failures = check_books(url, period, after, run, setup)
         facturx = run["facturx_all"]
