@@ -269,7 +269,7 @@ def _issue_documents(
 ) -> None:
     """The documents phase: the agencies left to bill, listed once per pass, claimed and
     billed `BATCH` at a time (one transaction, a few statements: `issue_documents`)."""
-    params, idle_passes = {"until": until, "period": period}, 0
+    params, idle_passes, analyzed = {"until": until, "period": period}, 0, False
     while True:
         with unit_of_work() as session:
             todo = list(session.execute(_LIST, params).scalars())
@@ -284,6 +284,9 @@ def _issue_documents(
                 if not claimed:
                     continue  # billed by another run meanwhile, or held: the next pass sees it
                 issued = issue_documents(session, claimed, period, now, run_id, settings)
+            if not analyzed:
+                _analyze_documents()
+                analyzed = True
             billed += len(claimed)
             report.invoices += issued.invoices
             report.credit_notes += issued.credit_notes
@@ -298,6 +301,16 @@ def _issue_documents(
                 return
             idle_passes += 1
             time.sleep(0.2)
+
+
+def _analyze_documents() -> None:
+    """Fresh statistics for the document tables once the run's first batch is in: a run writes
+    more rows in minutes than autovacuum's analyze follows, and with the statistics of a (nearly)
+    empty `document_line` (the first month, a new database) the planner scans the whole table for
+    every line of a batch, a time that grows with the rows the run wrote. Once analyzed, the
+    planner scales the counts with the table's size and keeps to its indexes."""
+    with unit_of_work() as session:
+        session.execute(text("ANALYZE document_line, invoice"))
 
 
 def payment_workers() -> int:
