@@ -188,7 +188,8 @@ def _read(
     of the coordinates to the commune (when given), the first in-zone scan (sized by `rules`)
     and the estimate."""
     statement = estimate_statement(property_type, place, today)
-    with raw.pipeline() as pipeline:
+    # Leaving the pipeline sends its one Sync and collects every result: one round trip.
+    with raw.pipeline():
         in_force = raw.execute(_IN_FORCE, {"keys": list(MATCHING_KEYS)}, prepare=True)
         distance = (
             raw.execute(DISTANCE_TO_COMMUNE, {"point": place.ewkt, "code": place.commune_code})
@@ -197,13 +198,12 @@ def _read(
         )
         zone = raw.execute(*first_scan(place, rules), prepare=True)
         comparables = raw.execute(*statement, prepare=True) if statement else None
-        pipeline.sync()
-        stored = dict(in_force.fetchall())
-        dataset = stored.pop("", None)
-        return _Reads(
-            matching_rules_of(stored),
-            dataset,
-            zone.fetchall(),
-            comparables.fetchall() if comparables else [],
-            distance.fetchone()[0] if distance else None,  # type: ignore[index]
-        )
+    stored = dict(in_force.fetchall())
+    dataset = stored.pop("", None)
+    return _Reads(
+        matching_rules_of(stored),
+        dataset,
+        zone.fetchall(),
+        comparables.fetchall() if comparables else [],
+        distance.fetchone()[0] if distance else None,  # type: ignore[index]
+    )
