@@ -51,8 +51,9 @@ class EstimationAnswer:
     location_precision: str
 
 
-# Step 1 is read in one pipelined round trip, then written in a second (autocommit: one
-# statement each way, no BEGIN or COMMIT). The rules and the communes dataset in force come with
+# Step 1 is read in one pipelined round trip, then written in a second (`estimate_property` runs
+# it in autocommit: no BEGIN or COMMIT either; composed in a transaction, its BEGIN goes with the
+# pipeline). The rules and the communes dataset in force come with
 # the reads: the rules the first scan used (the last seen) and the gazetteer are checked against
 # them, and the reads are made again on the rare change.
 _IN_FORCE = """
@@ -104,9 +105,7 @@ def request_estimate(session: Session, request: EstimationRequest, today: date) 
             "invalid_origin",
             "The embedding page's origin, as scheme://host[:port].",
         )
-    # Each statement commits on its own: the reads need no transaction, the write is one row.
-    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    raw: psycopg.Connection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
+    raw: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
     database = str(session.get_bind().engine.url)
     for attempt in range(2):
         place = locate_commune(session, request.postal_code, request.city, request.lat, request.lon)
@@ -119,8 +118,10 @@ def request_estimate(session: Session, request: EstimationRequest, today: date) 
         held = _rules_seen.get(database, MatchingRules())
         reads = _read(raw, place, held, request.property_type, today, coordinates)
         _rules_seen[database] = reads.rules
-        current = gazetteer(session, unless_version=reads.dataset).version == reads.dataset
-        if attempt or (reads.rules == held and current):
+        stale = gazetteer(session).version != reads.dataset
+        if stale:  # a new communes dataset: load it, place the property again
+            gazetteer(session, unless_version=reads.dataset)
+        if attempt or (reads.rules == held and not stale):
             break
     if reads.distance_m is not None:
         place = at_coordinates(place, place.lat, place.lon, reads.distance_m, "address")

@@ -11,10 +11,12 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from psycopg import pq
 from sqlalchemy import event, text
 
 from engine.db import get_engine, unit_of_work
+from engine.errors import RuleViolation
 from engine.intake.estimations import EstimationRequest
 from engine.intake.flows import estimate_property
 from tests.helpers import add_agency, add_sale
@@ -105,3 +107,27 @@ def test_a_change_of_rules_is_seen_by_the_next_estimate(session) -> None:
         s.execute(text("UPDATE setting SET value = '4' WHERE key = 'max_named_agencies'"))
 
     assert len(estimate_property(request(), TODAY).agencies) == 4
+
+
+def test_a_new_communes_dataset_is_seen_by_the_next_estimate(session) -> None:
+    dense_rennes(session)
+    estimate_property(request(), TODAY)
+    version = "SELECT version FROM dataset_load WHERE name = 'communes'"
+    with unit_of_work() as s:
+        loaded = s.execute(text(version)).scalar_one()
+        s.execute(text("INSERT INTO postal_code VALUES ('35999', '35238')"))
+        s.execute(text("UPDATE dataset_load SET version = 'next' WHERE name = 'communes'"))
+    try:
+        # Unknown to the communes held: the dataset is checked before refusing.
+        assert estimate_property(request(postal_code="35999"), TODAY).agencies
+    finally:
+        with unit_of_work() as s:
+            s.execute(text("DELETE FROM postal_code WHERE postal_code = '35999'"))
+            s.execute(
+                text("UPDATE dataset_load SET version = :v WHERE name = 'communes'"), {"v": loaded}
+            )
+
+    # Known to the communes held, gone from the dataset now loaded: seen with the reads.
+    with pytest.raises(RuleViolation) as refused:
+        estimate_property(request(postal_code="35999"), TODAY)
+    assert refused.value.errors[0].code == "unknown_postal_code"
