@@ -197,6 +197,15 @@ def matching_rules(session: Session) -> MatchingRules:
     return MatchingRules.from_settings(read_settings(session))
 
 
+# The settings `MatchingRules` is made of: what step 1 reads, with its other statements.
+MATCHING_KEYS = ("min_candidates", "max_named_agencies", "extension_steps_km")
+
+
+def matching_rules_of(stored: dict[str, Any]) -> MatchingRules:
+    """The rules from the stored rows of `MATCHING_KEYS` (a default for any missing)."""
+    return MatchingRules.from_settings({**DEFAULTS, **stored})
+
+
 def change_settings(session: Session, actor: Principal, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply an admin's changes, all or none, each one audited with its old and new value."""
     current = read_settings(session)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine.geo.locate import POSTAL_CODE, Place
+from engine.geo.locate import POSTAL_CODE, Place, gazetteer
 from engine.geo.names import city_matches
 from engine.geo.street_names import parse_street
 
@@ -24,65 +24,61 @@ from engine.geo.street_names import parse_street
 SIMILAR = 0.55
 SUGGESTIONS = 8
 
-# The other arrondissements of Paris, Lyon or Marseille, for an arrondissement.
-_SIBLINGS = text("SELECT code FROM commune WHERE parent_code = :parent AND code <> :code")
-
+# The street in the communes given (the exact words first, then the most alike, in the commune
+# named first, then the longest), and its point; with the typed number, that number's point on
+# it in every commune it crosses (the wanted index first, then none, then any), if there is one.
 _STREET = text("""
-    SELECT s.commune_code, s.search_key, ST_X(s.location::geometry) AS lon,
-           ST_Y(s.location::geometry) AS lat
-    FROM ban_street s
-    WHERE s.commune_code = ANY(:communes)
-      AND (s.search_key = :key OR similarity(s.search_key, :key) >= :similar)
-    ORDER BY s.search_key = :key DESC, similarity(s.search_key, :key) DESC,
-             s.commune_code = :commune DESC, s.addresses DESC
-    LIMIT 1
-""")
-
-# The street's numbers in every commune it crosses; the wanted index first, then none, then any.
-_NUMBER = text("""
-    SELECT ST_X(a.location::geometry) AS lon, ST_Y(a.location::geometry) AS lat
-    FROM ban_address a
-    WHERE a.commune_code = ANY(:communes) AND a.number = :number
-      AND (a.street_key = :key OR a.lieu_dit_key = :key)
-    ORDER BY coalesce(array_position(CAST(:reps AS text[]), a.rep), 99),
-             a.commune_code = :commune DESC, a.rep, a.id
-    LIMIT 1
+    SELECT s.lon, s.lat, n.lon AS number_lon, n.lat AS number_lat
+    FROM (SELECT s.search_key, ST_X(s.location::geometry) AS lon,
+                 ST_Y(s.location::geometry) AS lat
+          FROM ban_street s
+          WHERE s.commune_code = ANY(:communes)
+            AND (s.search_key = :key OR similarity(s.search_key, :key) >= :similar)
+          ORDER BY s.search_key = :key DESC, similarity(s.search_key, :key) DESC,
+                   s.commune_code = :commune DESC, s.addresses DESC
+          LIMIT 1) AS s
+    LEFT JOIN LATERAL (
+        SELECT ST_X(a.location::geometry) AS lon, ST_Y(a.location::geometry) AS lat
+        FROM ban_address a
+        WHERE a.commune_code = ANY(:communes) AND a.number = :number
+          AND (a.street_key = s.search_key OR a.lieu_dit_key = s.search_key)
+        ORDER BY coalesce(array_position(CAST(:reps AS text[]), a.rep), 99),
+                 a.commune_code = :commune DESC, a.rep, a.id
+        LIMIT 1
+    ) AS n ON true
 """)
 
 
 def place_at_street(session: Session, place: Place, street: str | None) -> Place:
-    """The place moved to the typed address's point, or its street's, when the BAN knows them."""
+    """The place moved to the typed address's point, or its street's, when the BAN knows them:
+    one round trip when a street is typed, none otherwise."""
     typed = parse_street(street or "")
     if not typed.key:
         return place
     communes = [place.commune_code]
     if place.parent_code:
-        siblings = {"parent": place.parent_code, "code": place.commune_code}
-        communes += session.execute(_SIBLINGS, siblings).scalars()
-    params = {"communes": communes, "commune": place.commune_code}
+        # The other arrondissements of Paris, Lyon or Marseille: a boulevard crosses several.
+        siblings = gazetteer(session).arrondissements.get(place.parent_code, ())
+        communes += [code for code in siblings if code != place.commune_code]
     found = (
-        session.execute(_STREET, {**params, "key": typed.key, "similar": SIMILAR})
+        session.execute(
+            _STREET,
+            {
+                "communes": communes,
+                "commune": place.commune_code,
+                "key": typed.key,
+                "similar": SIMILAR,
+                "number": typed.number,
+                "reps": list(typed.reps),
+            },
+        )
         .mappings()
         .first()
     )
     if found is None:
         return place
-    if typed.number is not None:
-        point = (
-            session.execute(
-                _NUMBER,
-                {
-                    **params,
-                    "key": found["search_key"],
-                    "number": typed.number,
-                    "reps": list(typed.reps),
-                },
-            )
-            .mappings()
-            .first()
-        )
-        if point is not None:
-            return replace(place, lon=point["lon"], lat=point["lat"], precision="address")
+    if found["number_lon"] is not None:
+        return replace(place, lon=found["number_lon"], lat=found["number_lat"], precision="address")
     return replace(place, lon=found["lon"], lat=found["lat"], precision="street")
 
 

@@ -8,6 +8,7 @@ to an arrondissement. Coordinates sent by an embedding site are kept when they f
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -46,22 +47,12 @@ def point_ewkt(lon: float, lat: float) -> str:
     return f"SRID=4326;POINT({lon!r} {lat!r})"
 
 
-_CANDIDATES = text("""
-    SELECT c.code, c.name, c.search_name, c.departement_code, c.parent_code,
-           ST_X(c.town_hall::geometry) AS lon, ST_Y(c.town_hall::geometry) AS lat,
-           array_remove(array_agg(a.search_name), NULL) AS former_names
-    FROM postal_code p
-    JOIN commune c ON c.code = p.commune_code
-    LEFT JOIN commune_alias a ON a.commune_code = c.code
-    WHERE p.postal_code = :postal_code
-    GROUP BY c.code
-    ORDER BY c.population DESC NULLS LAST, c.code
-""")
-
-_DISTANCE_TO_COMMUNE = text("""
-    SELECT ST_Distance(coalesce(c.boundary::geography, c.town_hall), CAST(:point AS geography))
-    FROM commune c WHERE c.code = :code
-""")
+# How far a point is from a commune (0 inside it), in metres.
+DISTANCE_TO_COMMUNE = """
+    SELECT ST_Distance(coalesce(c.boundary::geography, c.town_hall),
+                       CAST(%(point)s AS geography))
+    FROM commune c WHERE c.code = %(code)s
+"""
 
 _COMMUNE_AT = text("""
     SELECT c.code, c.name, c.departement_code, c.parent_code
@@ -73,6 +64,92 @@ _COMMUNE_AT = text("""
 """)
 
 
+@dataclass(frozen=True)
+class Commune:
+    """What `locate` needs of a commune, read once per process (`Gazetteer`)."""
+
+    code: str
+    name: str
+    search_name: str
+    departement_code: str
+    parent_code: str | None
+    lon: float
+    lat: float
+    former_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    """The postal codes and their communes (most populated first), held in each process: placing
+    a property at its town hall costs no round trip. `version` is the communes dataset loaded
+    (`dataset_load`); a step that sees another version loads them again."""
+
+    version: str | None
+    communes: dict[str, tuple[Commune, ...]]  # by postal code
+    arrondissements: dict[str, tuple[str, ...]]  # a city's arrondissements, by the city's code
+
+
+DATASET_VERSION = "SELECT version FROM dataset_load WHERE name = 'communes'"
+
+_GAZETTEER = text("""
+    SELECT p.postal_code, c.code, c.name, c.search_name, c.departement_code, c.parent_code,
+           ST_X(c.town_hall::geometry) AS lon, ST_Y(c.town_hall::geometry) AS lat,
+           (SELECT coalesce(array_agg(a.search_name), '{}') FROM commune_alias a
+            WHERE a.commune_code = c.code) AS former_names
+    FROM postal_code p
+    JOIN commune c ON c.code = p.commune_code
+    ORDER BY p.postal_code, c.population DESC NULLS LAST, c.code
+""")
+
+_ARRONDISSEMENTS = text(
+    "SELECT parent_code, code FROM commune WHERE parent_code IS NOT NULL ORDER BY code"
+)
+
+_gazetteers: dict[str, Gazetteer] = {}
+_loading = threading.Lock()
+
+
+def gazetteer(session: Session, unless_version: object = ...) -> Gazetteer:
+    """This process's gazetteer of the session's database, loaded on first use, and again when
+    `unless_version` (the version just read from `dataset_load`) is not the one held."""
+    key = str(session.get_bind().engine.url)
+    held = _gazetteers.get(key)
+    if held is not None and (unless_version is ... or unless_version == held.version):
+        return held
+    with _loading:
+        held = _gazetteers.get(key)
+        if held is None or (unless_version is not ... and unless_version != held.version):
+            held = _load(session)
+            _gazetteers[key] = held
+    return held
+
+
+def _load(session: Session) -> Gazetteer:
+    version = session.execute(text(DATASET_VERSION)).scalar_one_or_none()
+    communes: dict[str, list[Commune]] = {}
+    for (
+        postal_code,
+        code,
+        name,
+        search_name,
+        departement,
+        parent,
+        lon,
+        lat,
+        former,
+    ) in session.execute(_GAZETTEER).tuples():
+        commune = Commune(code, name, search_name, departement, parent, lon, lat, tuple(former))
+        communes.setdefault(postal_code, []).append(commune)
+    arrondissements: dict[str, list[str]] = {}
+    for parent, code in session.execute(_ARRONDISSEMENTS).tuples():
+        arrondissements.setdefault(parent, []).append(code)
+    return Gazetteer(
+        version,
+        {k: tuple(v) for k, v in communes.items()},
+        {k: tuple(v) for k, v in arrondissements.items()},
+    )
+
+
 def locate(
     session: Session,
     postal_code: str,
@@ -82,41 +159,38 @@ def locate(
     path: str = "address",
 ) -> Place:
     """The commune named by postal code + city, placed at the coordinates given or its town hall."""
+    place = locate_commune(session, postal_code, city, lat, lon, path)
+    if lat is None or lon is None:
+        return place
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    params = {"point": point_ewkt(lon, lat), "code": place.commune_code}
+    (distance,) = cursor.execute(DISTANCE_TO_COMMUNE, params).fetchone()
+    return at_coordinates(place, lat, lon, distance, path)
+
+
+def locate_commune(
+    session: Session,
+    postal_code: str,
+    city: str,
+    lat: float | None = None,
+    lon: float | None = None,
+    path: str = "address",
+) -> Place:
+    """The commune named by postal code + city, at its town hall, from the process's gazetteer:
+    no round trip, unless the answer is a refusal (the dataset is then checked to be the one
+    held, and the gazetteer loaded again if not). Coordinates, when given, are checked for
+    range only: `at_coordinates` places the property at them once their distance to the commune
+    (`DISTANCE_TO_COMMUNE`) is known."""
     code = (postal_code or "").strip()
     if not POSTAL_CODE.match(code):
         raise RuleViolation.at(
             f"{_at(path)}postal_code", "invalid_postal_code", "A postal code has five digits."
         )
-    rows = session.execute(_CANDIDATES, {"postal_code": code}).mappings().all()
-    if not rows:
-        raise RuleViolation.at(
-            f"{_at(path)}postal_code",
-            "unknown_postal_code",
-            f"No commune has the postal code {code}.",
-        )
-    # Its current name first; else a former commune now part of it (Annecy-le-Vieux → Annecy).
-    named = [r for r in rows if city_matches(city or "", r["search_name"])] or [
-        r for r in rows if any(city_matches(city or "", n) for n in r["former_names"])
-    ]
-    if not named and not (city or "").strip() and len(rows) == 1:
-        named = list(rows)
-    if not named:
-        choices = ", ".join(r["name"] for r in rows[:12])
-        raise RuleViolation.at(
-            f"{_at(path)}city",
-            "unknown_city",
-            f"No commune of that name has the postal code {code}: {choices}.",
-        )
-    chosen = named[0]
-    place = Place(
-        chosen["code"],
-        chosen["name"],
-        chosen["departement_code"],
-        chosen["parent_code"],
-        chosen["lon"],
-        chosen["lat"],
-        "town_hall",
-    )
+    try:
+        place = _town_hall(gazetteer(session), code, city, path)
+    except RuleViolation:
+        current = session.execute(text(DATASET_VERSION)).scalar_one_or_none()
+        place = _town_hall(gazetteer(session, unless_version=current), code, city, path)
     if lat is None and lon is None:
         return place
     if lat is None or lon is None:
@@ -127,14 +201,50 @@ def locate(
             "Give both latitude and longitude, or neither.",
         )
     _check_coordinates(lat, lon, path)
-    distance = session.execute(
-        _DISTANCE_TO_COMMUNE, {"point": point_ewkt(lon, lat), "code": place.commune_code}
-    ).scalar_one()
-    if distance > MAX_COORDINATE_DISTANCE_M:
+    return place
+
+
+def _town_hall(found: Gazetteer, code: str, city: str, path: str) -> Place:
+    rows = found.communes.get(code, ())
+    if not rows:
+        raise RuleViolation.at(
+            f"{_at(path)}postal_code",
+            "unknown_postal_code",
+            f"No commune has the postal code {code}.",
+        )
+    # Its current name first; else a former commune now part of it (Annecy-le-Vieux → Annecy).
+    named = [r for r in rows if city_matches(city or "", r.search_name)] or [
+        r for r in rows if any(city_matches(city or "", n) for n in r.former_names)
+    ]
+    if not named and not (city or "").strip() and len(rows) == 1:
+        named = list(rows)
+    if not named:
+        choices = ", ".join(r.name for r in rows[:12])
+        raise RuleViolation.at(
+            f"{_at(path)}city",
+            "unknown_city",
+            f"No commune of that name has the postal code {code}: {choices}.",
+        )
+    chosen = named[0]
+    return Place(
+        chosen.code,
+        chosen.name,
+        chosen.departement_code,
+        chosen.parent_code,
+        chosen.lon,
+        chosen.lat,
+        "town_hall",
+    )
+
+
+def at_coordinates(place: Place, lat: float, lon: float, distance_m: float, path: str) -> Place:
+    """The place at the coordinates given, when they are `distance_m` from its commune; refused
+    beyond `MAX_COORDINATE_DISTANCE_M`."""
+    if distance_m > MAX_COORDINATE_DISTANCE_M:
         raise RuleViolation.at(
             f"{_at(path)}lat",
             "coordinates_far_from_commune",
-            f"These coordinates are {distance / 1000:.1f} km from {place.commune_name}.",
+            f"These coordinates are {distance_m / 1000:.1f} km from {place.commune_name}.",
         )
     return Place(
         place.commune_code,

@@ -22,8 +22,12 @@ class ConsentWording:
 
 
 def estimate_property(request: EstimationRequest, today: date) -> EstimationAnswer:
-    """Step 1: the estimate and the agencies named for the place; no personal data."""
+    """Step 1: the estimate and the agencies named for the place; no personal data.
+
+    Each statement commits on its own (autocommit): the reads need no transaction and go in one
+    round trip, the write is one row in a second."""
     with unit_of_work() as session:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return request_estimate(session, request, today)
 
 

@@ -109,18 +109,31 @@ def match_lead(
     agencies accepting it within each extension step (30 km, then 50 km).
     """
     rules = rules or matching_rules(session)
-    limit = max(rules.max_named_agencies, rules.min_candidates)
-    params = {
-        "point": place.ewkt,
-        "communes": list(place.commune_codes),
-        "exclude": [],
-        "limit": limit,
-    }
     # The hottest query of the product goes to the session's own psycopg connection (same
     # transaction): SQLAlchemy's statement layer would add a third to its client time.
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    return match_from(cursor, place, rules)
 
-    found = _search(cursor, IN_ZONE, {**params, "bound_m": MAX_RADIUS_M, "reach": "zone"})
+
+def first_scan(place: Place, rules: MatchingRules) -> tuple[str, dict[str, Any]]:
+    """The first in-zone scan of `match_from` and its parameters, to send ahead of it (in a
+    pipeline with other statements): `match_from` then starts from its rows."""
+    params = _params(place, rules)
+    scan = scan_sizes(params["limit"])[0]
+    return IN_ZONE, {**params, "bound_m": MAX_RADIUS_M, "reach": "zone", "scan": scan}
+
+
+def match_from(
+    cursor: psycopg.Cursor[Any],
+    place: Place,
+    rules: MatchingRules,
+    first_rows: list[Any] | None = None,
+) -> list[Candidate]:
+    """`match_lead` on a psycopg cursor, from the rows of `first_scan` when they were fetched
+    already: a lead that enough agencies cover then costs no further round trip."""
+    params = _params(place, rules)
+    zone = {**params, "bound_m": MAX_RADIUS_M, "reach": "zone"}
+    found = _search(cursor, IN_ZONE, zone, first_rows)
     for step_m in rules.extension_steps_m:
         if len(found) >= rules.min_candidates:
             break
@@ -134,16 +147,33 @@ def match_lead(
     return ranked(found, rules.max_named_agencies)
 
 
-def _search(cursor: psycopg.Cursor[Any], query: str, params: dict[str, Any]) -> list[Candidate]:
+def _params(place: Place, rules: MatchingRules) -> dict[str, Any]:
+    return {
+        "point": place.ewkt,
+        "communes": list(place.commune_codes),
+        "exclude": [],
+        "limit": max(rules.max_named_agencies, rules.min_candidates),
+    }
+
+
+def _search(
+    cursor: psycopg.Cursor[Any],
+    query: str,
+    params: dict[str, Any],
+    first_rows: list[Any] | None = None,
+) -> list[Candidate]:
     """The `limit` nearest scanned agencies by spheroid distance, exactly, plus listed ones.
 
     The index hands agencies over in sphere order; we read a few and keep those within reach.
     When that read cannot prove the `limit` nearest by the spheroid, we read more
-    (`scan_sizes`).
+    (`scan_sizes`). `first_rows`: the first scan's rows, already fetched.
     """
     limit = params["limit"]
     for scan in scan_sizes(limit):
-        rows = cursor.execute(query, {**params, "scan": scan}, prepare=True).fetchall()
+        if first_rows is not None:
+            rows, first_rows = first_rows, None
+        else:
+            rows = cursor.execute(query, {**params, "scan": scan}, prepare=True).fetchall()
         scanned, last_sphere_m, reached, nearest, listed = _split(rows)
         kth_m = max((c.distance_m for c in nearest), default=None) if reached >= limit else None
         if scan is None or knn_fetch_is_exact(
@@ -161,4 +191,4 @@ def _split(rows: list[Any]) -> tuple[int, float, int, list[Candidate], list[Cand
     return summary[0], summary[1], summary[2] or 0, nearest, listed
 
 
-__all__ = ["EXTENDED", "IN_ZONE", "MAX_RADIUS_M", "match_lead"]
+__all__ = ["EXTENDED", "IN_ZONE", "MAX_RADIUS_M", "first_scan", "match_from", "match_lead"]
