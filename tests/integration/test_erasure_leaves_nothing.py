@@ -206,7 +206,7 @@ def test_F9_a_sent_homeowner_message_no_longer_holds_the_private_link(session, m
         deliver_due(session.execute(text("SELECT clock_timestamp()")).scalar_one())
     session.commit()
 
-    assert any("token=" in m.get_content() for m in box.messages)
+    assert any("token=" in m.get_body(("plain",)).get_content() for m in box.messages)
     payload = session.execute(
         text("SELECT payload FROM outbox WHERE agency_id IS NULL AND delivered_at IS NOT NULL")
     ).scalar_one()
