@@ -92,9 +92,12 @@ class WebSession(Base):
 
 
 class RateBucket(Base):
-    """A token bucket shared by every process: `tokens` as of `updated_at`, refilled with time."""
+    """A token bucket shared by every process: `tokens` as of `updated_at`, refilled with time.
+    Unlogged (migration 0034): spending a token waits for no disk flush; a crash or a failover
+    empties the table, and every bucket starts full again."""
 
     __tablename__ = "rate_bucket"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
 
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     tokens: Mapped[float]

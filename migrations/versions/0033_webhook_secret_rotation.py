@@ -29,6 +29,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_constraint("ck_agency_previous_webhook_secret_ends", "agency", type_="check")
+    op.drop_constraint("previous_webhook_secret_ends", "agency", type_="check")
     op.drop_column("agency", "previous_webhook_secret_until")
     op.drop_column("agency", "previous_webhook_secret")
