@@ -193,6 +193,22 @@ def _offer(row: Any) -> Offer:
     )
 
 
+# Expired entries are hidden by the clock at read time; this removes them, a batch at a time,
+# waiting on no lock (an entry a writer holds goes with the next run).
+_PURGE = text("""
+    DELETE FROM catalogue_entry e
+    USING (SELECT agency_id, lead_id FROM catalogue_entry
+           WHERE expires_at <= clock_timestamp()
+           LIMIT :batch FOR UPDATE SKIP LOCKED) expired
+    WHERE e.agency_id = expired.agency_id AND e.lead_id = expired.lead_id
+""")
+
+
+def purge_expired(session: Session, batch: int = 10_000) -> int:
+    """Remove up to `batch` entries of offers past their `expires_at`: how many were removed."""
+    return int(session.execute(_PURGE, {"batch": batch}).rowcount)  # type: ignore[attr-defined]
+
+
 # One offer whatever its phase (sold out, expired, bought…): read from the live rows, by key.
 _OFFER = f"""
     SELECT o.lead_id AS id, o.created_at AS qualified_at, {PHASE_SQL.replace(":now", "clock.now")}
