@@ -34,39 +34,55 @@ GRADE_ORDER = ("A", "B", "C")
 _CARD = msgspec.json.Decoder()
 
 # A page reads the agency's entries (`catalogue_entry`, one per offer it may still buy, kept by
-# the database under each offer's lock: migration 0029) through the sort's keyset index, and
-# re-checks each one against its live offer by primary key: an entry that should be gone never
-# shows a wrong offer. The clock is read once, inside the statement. Columns taken from the
-# live offer and lead: the mode, price, places and deadline by the clock, the grade (it rises when
-# the homeowner confirms their contact) and the confirmation; the rest is the offer's card.
-_CLOCK = "WITH clock AS MATERIALIZED (SELECT clock_timestamp() AS now)"
-_COLUMNS = """
-    e.lead_id AS id, e.created_at AS qualified_at,
-    CASE WHEN clock.now < o.exclusive_until THEN 'exclusive' ELSE 'shared' END AS mode,
-    CASE WHEN clock.now < o.exclusive_until THEN o.exclusive_price_cents
-         ELSE o.shared_price_cents END AS price_cents,
-    CASE WHEN clock.now < o.exclusive_until THEN 1
-         ELSE o.shared_cap - o.shared_buyers END AS slots_left,
-    CASE WHEN clock.now < o.exclusive_until THEN o.exclusive_until
-         ELSE o.expires_at END AS offer_ends_at,
-    e.distance_m, e.reach, l.grade, l.contact_confirmed_at IS NOT NULL AS contact_confirmed,
-    o.card
+# the database under each offer's lock: migration 0029): the sort's keyset index, the filters
+# (all on the entry), cut at the page. Then each entry is re-checked against its live offer by
+# primary key (`OFFSET 0` keeps it a lookup per entry of the page, never a join of the tables):
+# an entry that should be gone (never expected) is dropped from the page, it never shows a wrong
+# offer. "Now" is the statement's own clock. Taken from the live offer and lead:
+# the mode, price, places and deadline by the clock, the grade and the contact's confirmation;
+# the rest is the offer's card.
+_NOW = "statement_timestamp()"
+_PAGE = f"""
+    SELECT page.lead_id AS id, page.created_at AS qualified_at, page.distance_m, page.reach,
+           page.price_key, o.expires_at IS NOT NULL AS live,
+           CASE WHEN {_NOW} < o.exclusive_until THEN 'exclusive' ELSE 'shared' END AS mode,
+           CASE WHEN {_NOW} < o.exclusive_until THEN o.exclusive_price_cents
+                ELSE o.shared_price_cents END AS price_cents,
+           CASE WHEN {_NOW} < o.exclusive_until THEN 1
+                ELSE o.shared_cap - o.shared_buyers END AS slots_left,
+           CASE WHEN {_NOW} < o.exclusive_until THEN o.exclusive_until
+                ELSE o.expires_at END AS offer_ends_at,
+           o.grade, o.contact_confirmed_at IS NOT NULL AS contact_confirmed, o.card
+    FROM ({{entries}}) page
+    LEFT JOIN LATERAL (
+        SELECT o.exclusive_until, o.expires_at, o.exclusive_price_cents, o.shared_price_cents,
+               o.shared_cap, o.shared_buyers, o.card, l.grade, l.contact_confirmed_at
+        FROM offer o JOIN lead l ON l.id = o.lead_id
+        WHERE o.lead_id = page.lead_id AND o.withdrawn_at IS NULL
+          AND o.exclusive_buyer IS NULL AND o.shared_buyers < o.shared_cap
+          AND {_NOW} < o.expires_at
+        OFFSET 0
+    ) o ON TRUE
+    ORDER BY {{order}}
 """
-_ENTRIES = """
-    FROM clock, catalogue_entry e
-    JOIN offer o ON o.lead_id = e.lead_id
-    JOIN lead l ON l.id = e.lead_id
-    WHERE e.agency_id = :agency AND e.expires_at > clock.now
-      AND o.withdrawn_at IS NULL AND o.exclusive_buyer IS NULL
-      AND o.shared_buyers < o.shared_cap AND clock.now < o.expires_at
-      AND NOT (SELECT paused FROM agency WHERE id = :agency)
+_ENTRIES = f"""
+    SELECT e.lead_id, e.created_at, e.distance_m, e.reach, {{price}} AS price_key
+    FROM catalogue_entry e
+    WHERE e.agency_id = :agency AND e.expires_at > {_NOW}
+      AND NOT (SELECT paused FROM agency WHERE id = :agency) AND {{where}}
 """
+# The sort key of each sort on the entry, and the price an entry has now.
+_KEYS = {"newest": "e.created_at", "distance": "e.distance_m"}
+_PRICE_NOW = (
+    f"CASE WHEN {_NOW} < e.exclusive_until THEN e.exclusive_price_cents"
+    " ELSE e.shared_price_cents END"
+)
 # Cheapest first: the price depends on the clock, so the offers still exclusive (a window's
 # worth, found by `exclusive_until`) and the shared ones (read in their price's index order) are
 # two ordered reads, merged.
 _PRICE_BRANCHES = {
-    "exclusive": ("e.exclusive_until > clock.now", "e.exclusive_price_cents"),
-    "shared": ("e.exclusive_until <= clock.now", "e.shared_price_cents"),
+    "exclusive": (f"e.exclusive_until > {_NOW}", "e.exclusive_price_cents"),
+    "shared": (f"e.exclusive_until <= {_NOW}", "e.shared_price_cents"),
 }
 
 
@@ -93,23 +109,25 @@ def catalogue(session: Session, agency_id: uuid.UUID, query: CatalogueQuery) -> 
         keyset = "<" if direction == "DESC" else ">"
         params.update(after=value, last=last_id)
     if query.sort == "price":
-        statement = _by_price(query, where, keyset)
+        entries, order = _by_price(query, where, keyset), "page.price_key, page.lead_id"
     else:
-        key = {"newest": "e.created_at", "distance": "e.distance_m"}[query.sort]
+        key = _KEYS[query.sort]
         if keyset:
             where.append(
                 f"({key}, e.lead_id) {keyset} (CAST(:after AS {_SQL_TYPE[column]}), :last)"
             )
-        statement = f"""
-            {_CLOCK} SELECT {_COLUMNS} {_ENTRIES} AND {" AND ".join(where)}
-            ORDER BY {key} {direction}, e.lead_id {direction} LIMIT :limit
-        """
-    rows = session.execute(text(statement), params).all()
-    page = [_offer(r) for r in rows[: query.limit]]
+        entries = (
+            _ENTRIES.format(price=_PRICE_NOW, where=" AND ".join(where))
+            + f" ORDER BY {key} {direction}, e.lead_id {direction} LIMIT :limit"
+        )
+        order = f"page.{key[2:]} {direction}, page.lead_id {direction}"
+    rows = session.execute(text(_PAGE.format(entries=entries, order=order)), params).all()
+    page = [_offer(r) for r in rows[: query.limit] if r.live]
     next_cursor = None
     if len(rows) > query.limit:
-        last = rows[query.limit - 1]._mapping
-        next_cursor = write_cursor(last[column], last["id"])
+        last = rows[query.limit - 1]
+        value = {"qualified_at": last.qualified_at, "distance_m": last.distance_m}
+        next_cursor = write_cursor(value.get(column, last.price_key), last.id)
     return Page(page, next_cursor)
 
 
@@ -122,13 +140,11 @@ def _by_price(query: CatalogueQuery, where: list[str], keyset: str | None) -> st
         conditions = [*where, window]
         if keyset:
             conditions.append(f"({price}, e.lead_id) {keyset} (CAST(:after AS bigint), :last)")
-        branches.append(f"""
-            (SELECT {_COLUMNS} {_ENTRIES} AND {" AND ".join(conditions)}
-             ORDER BY {price}, e.lead_id LIMIT :limit)
-        """)
+        entries = _ENTRIES.format(price=price, where=" AND ".join(conditions))
+        branches.append(f"({entries} ORDER BY {price}, e.lead_id LIMIT :limit)")
     return f"""
-        {_CLOCK} SELECT * FROM ({" UNION ALL ".join(branches)}) page
-        ORDER BY price_cents, id LIMIT :limit
+        SELECT * FROM ({" UNION ALL ".join(branches)}) priced
+        ORDER BY price_key, lead_id LIMIT :limit
     """
 
 
@@ -139,28 +155,24 @@ def in_catalogue(
     not show there (sold out, withdrawn, expired, bought by the agency, filtered out…): the
     page's own statement, for one entry."""
     params: dict[str, Any] = {"agency": agency_id, "lead": lead_id}
-    where = _filters(query, params)
+    where = [*_filters(query, params), "e.lead_id = :lead"]
+    entries = _ENTRIES.format(price=_PRICE_NOW, where=" AND ".join(where))
     row = session.execute(
-        text(f"""
-            {_CLOCK} SELECT {_COLUMNS} {_ENTRIES}
-            AND e.lead_id = :lead AND {" AND ".join(where)}
-        """),
-        params,
+        text(_PAGE.format(entries=entries, order="page.lead_id")), params
     ).one_or_none()
-    return _offer(row) if row is not None else None
+    return _offer(row) if row is not None and row.live else None
 
 
 def _filters(query: CatalogueQuery, params: dict[str, Any]) -> list[str]:
     """The query's filters on the entries (their values added to `params`)."""
     where = ["TRUE"]
     if query.mode:
-        window = _PRICE_BRANCHES[query.mode][0]
-        where.append(window)
+        where.append(_PRICE_BRANCHES[query.mode][0])
     if query.property_type:
         where.append("e.property_type = :property_type")
         params["property_type"] = query.property_type
     if query.min_grade:
-        where.append("l.grade = ANY(:grades)")
+        where.append("e.grade = ANY(:grades)")
         params["grades"] = list(GRADE_ORDER[: GRADE_ORDER.index(query.min_grade) + 1])
     if query.max_distance_km is not None:
         where.append("e.distance_m <= :max_m")

@@ -111,6 +111,7 @@ class CatalogueEntry(Base):
     shared_price_cents: Mapped[int] = mapped_column(BigInteger)
     distance_m: Mapped[float] = mapped_column(DOUBLE_PRECISION)
     reach: Mapped[str] = mapped_column(String(16))
+    grade: Mapped[str] = mapped_column(String(1))
     property_type: Mapped[str] = mapped_column(String(16))
 
 

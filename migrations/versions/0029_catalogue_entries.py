@@ -12,7 +12,8 @@ once when the offer opens.
 Triggers keep the entries, so no code path that sells, withdraws or erases has to: the offer's
 own row triggers (run under the offer's row lock) add them when it opens and remove them when it
 sells out or is withdrawn; a purchase removes its agency's entry (the purchase holds the offer's
-lock); a consent withdrawn removes its entry after taking the offer's lock. Expired entries are
+lock); a consent withdrawn removes its entry after taking the offer's lock; a lead regraded (its
+contact confirmed) regrades its entries, under the same lock. Expired entries are
 only hidden by the clock at read time; the scheduler purges them (`purge_catalogue`). Reads
 join the live offer by primary key, so an entry that should be gone never shows a wrong offer.
 Create Date: 2026-12-02 15:00:00.000000
@@ -33,10 +34,10 @@ depends_on = None
 _ENTRIES_OF = """
     INSERT INTO catalogue_entry (agency_id, lead_id, created_at, exclusive_until, expires_at,
                                  exclusive_price_cents, shared_price_cents, distance_m, reach,
-                                 property_type)
+                                 grade, property_type)
     SELECT lc.agency_id, o.lead_id, o.created_at, o.exclusive_until, o.expires_at,
            o.exclusive_price_cents, o.shared_price_cents, lc.distance_m::float8, lc.reach,
-           e.property_type
+           l.grade, e.property_type
     FROM {offer} o
     JOIN lead l ON l.id = o.lead_id
     JOIN estimation e ON e.id = l.estimation_id
@@ -62,6 +63,7 @@ def upgrade() -> None:
         sa.Column("shared_price_cents", sa.BigInteger(), nullable=False),
         sa.Column("distance_m", postgresql.DOUBLE_PRECISION(), nullable=False),
         sa.Column("reach", sa.String(length=16), nullable=False),
+        sa.Column("grade", sa.String(length=1), nullable=False),
         sa.Column("property_type", sa.String(length=16), nullable=False),
         sa.ForeignKeyConstraint(
             ["agency_id"],
@@ -188,6 +190,22 @@ def upgrade() -> None:
         FOR EACH ROW EXECUTE FUNCTION catalogue_follow_consent()
     """)
 
+    # The grade rises when the homeowner confirms their contact: the entries follow (the filter
+    # by grade reads them), under the offer's lock like every change of an entry.
+    op.execute("""
+        CREATE FUNCTION catalogue_follow_grade() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM 1 FROM offer WHERE lead_id = NEW.id FOR UPDATE;
+            UPDATE catalogue_entry SET grade = NEW.grade WHERE lead_id = NEW.id;
+            RETURN NULL;
+        END $$
+    """)
+    op.execute("""
+        CREATE TRIGGER catalogue_follow_grade AFTER UPDATE OF grade ON lead
+        FOR EACH ROW WHEN (OLD.grade IS DISTINCT FROM NEW.grade)
+        EXECUTE FUNCTION catalogue_follow_grade()
+    """)
+
     # What exists already: the cards of every offer not withdrawn, the entries of open ones.
     op.execute("UPDATE offer SET card = offer_card(lead_id) WHERE withdrawn_at IS NULL")
     op.execute(_ENTRIES_OF.format(offer="offer", where="AND o.expires_at > clock_timestamp()"))
@@ -212,10 +230,12 @@ INDEXES = {
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER catalogue_follow_grade ON lead")
     op.execute("DROP TRIGGER catalogue_follow_consent ON lead_consent")
     op.execute("DROP TRIGGER catalogue_bought ON purchase")
     op.execute("DROP TRIGGER catalogue_follow_offer ON offer")
     op.execute("DROP TRIGGER offer_card ON offer")
+    op.execute("DROP FUNCTION catalogue_follow_grade()")
     op.execute("DROP FUNCTION catalogue_follow_consent()")
     op.execute("DROP FUNCTION catalogue_bought()")
     op.execute("DROP FUNCTION catalogue_follow_offer()")

@@ -1,6 +1,6 @@
 """The catalogue's entries (migration 0029) follow every change that decides whether an agency
 may still buy an offer, on the real database: the offer opening, a shared purchase, the offer
-sold out, turning shared, withdrawn, a consent withdrawn, the purge of expired entries; and two
+sold out, turning shared, regraded, withdrawn, a consent withdrawn, the purge of expired entries; and two
 purchases racing leave the entries as the purchases left the offer. At every step the entries
 are exactly what the catalogue's definition says (every consent not withdrawn of an open offer
 the agency has not bought), and each agency's page lists them."""
@@ -75,6 +75,16 @@ def test_entries_follow_an_offer_from_opening_to_sold_out(client, session) -> No
     assert '"commune": "Rennes"' in card.scalar_one()
     assert page_ids(client, a) == [str(lead)] and page_ids(client, outsider) == []
     matches_definition(session)
+
+    # The grade rises (the homeowner confirmed their contact): the filter by grade follows.
+    def graded(grade: str) -> list[str]:
+        session.execute(text("UPDATE lead SET grade = :g WHERE id = :l"), {"g": grade, "l": lead})
+        session.commit()
+        answer = client.get("/api/v1/leads?min_grade=B", headers=a.headers).json()
+        return [item["id"] for item in answer["items"]]
+
+    assert graded("C") == []
+    assert graded("A") == [str(lead)]
 
     # Exclusive → shared: the same entries, the page now says shared at the shared price.
     end_exclusive_window(session, lead)
