@@ -20,6 +20,11 @@ and the first page of each agency's catalogue for each `--limits` (50, 200) and 
 (`perf_counter_ns`), p50/p90/p99 per kind. A request not answered 200, or a page that does not
 hold min(limit, open offers) items, is an error: any exits 1.
 
+Before the HTTP run, the page's statement alone (newest first) is timed in this process on one
+connection, `--repeat` (50) times per agency and page size: as the catalogue read it before
+migration 0029 (every consent of the agency, joined, sorted, cut: `_BEFORE`) and as it reads now
+(`catalogue()`, rows built), so the old code path is a baseline of the same run.
+
 Verdict (issue 16): per page size and sort, p99 at 10,000 consents ÷ p99 at 100 (goal ≤ 1.5) and
 p99 at 10,000 ÷ the floor's p99 (goal < 5). With 100 consents an agency has 50 open offers, so
 its 200-offer page holds 50 items: the 200 page is also compared at 10,000 ÷ 1,000 consents
@@ -30,7 +35,8 @@ benchmarks/results/catalogue-server.log. Absolute times depend on the machine's 
 ratios of one run.
 
 Run: .venv/bin/python benchmarks/catalogue.py [--consents 10000] [--limits 50,200]
-     [--sorts newest,price,distance] [--clients 2] [--seconds 30] [--workers 2] [--keep]
+     [--sorts newest,price,distance] [--clients 2] [--seconds 30] [--workers 2] [--repeat 50]
+     [--keep]
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import random
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
@@ -65,7 +72,8 @@ from sqlalchemy import text
 from engine.accounts.keys import create_key
 from engine.db import get_engine, unit_of_work
 from engine.geo.locate import locate
-from engine.sales.catalogue import purge_expired
+from engine.sales.catalogue import CatalogueQuery, catalogue, purge_expired
+from engine.sales.offers import PHASE_SQL
 
 BENCH_DB = "mandat_catalogue_bench"
 RESULTS = Path(__file__).resolve().parent / "results" / "catalogue.json"
@@ -133,6 +141,73 @@ _INSERTS = {
         FROM bench_lead ORDER BY at
     """,
 }
+
+
+# The first page (newest first) as the catalogue read it before migration 0029: every consent of
+# the agency, joined, filtered by phase, sorted, cut. The baseline of the statements' table.
+_BEFORE = f"""
+    SELECT * FROM (
+        SELECT o.lead_id AS id, o.created_at AS qualified_at, ({PHASE_SQL}) AS phase,
+               CASE WHEN :now < o.exclusive_until THEN o.exclusive_price_cents
+                    ELSE o.shared_price_cents END AS price_cents,
+               c.name AS commune, e.postal_code, e.property, e.estimate, l.timeline, l.grade,
+               lc.distance_m::float AS distance_m, lc.reach, e.location_precision,
+               EXISTS (SELECT 1 FROM purchase p
+                       WHERE p.lead_id = o.lead_id AND p.agency_id = lc.agency_id) AS bought
+        FROM lead_consent lc
+        JOIN offer o ON o.lead_id = lc.lead_id
+        JOIN lead l ON l.id = o.lead_id
+        JOIN estimation e ON e.id = l.estimation_id
+        JOIN commune c ON c.code = e.commune_code
+        WHERE lc.agency_id = :agency AND lc.withdrawn_at IS NULL
+    ) offers
+    WHERE phase IN ('offered_exclusive', 'offered_shared') AND NOT bought
+      AND NOT (SELECT paused FROM agency WHERE id = :agency)
+    ORDER BY qualified_at DESC, id DESC LIMIT :limit
+"""
+
+
+def statements(
+    url: str, agencies: list[dict[str, Any]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The page's statement alone, in this process on one connection (no HTTP), before 0029 and
+    now, `--repeat` runs each per agency and page size, rows fetched and built: wall-clock
+    median and p99 ms, and CPU ms per page (this process + its PostgreSQL backend, from /proc),
+    which the machine's other load does not inflate."""
+    found: dict[str, Any] = {}
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+
+    def backend_cpu(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * tick_ms  # utime + stime
+
+    with unit_of_work(url) as session:
+        backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+        def before(agency_id: uuid.UUID, limit: int) -> None:
+            clock = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+            params = {"agency": agency_id, "now": clock, "limit": limit + 1}
+            session.execute(text(_BEFORE), params).mappings().all()
+
+        def now(agency_id: uuid.UUID, limit: int) -> None:
+            catalogue(session, agency_id, CatalogueQuery(limit=limit))
+
+        for agency in agencies:
+            agency_id = uuid.UUID(agency["agency_id"])
+            for limit in args.limits:
+                for kind, page in (("before", before), ("now", now)):
+                    page(agency_id, limit)  # warm
+                    ms = []
+                    cpu0 = time.process_time() * 1000 + backend_cpu(backend)
+                    for _ in range(args.repeat):
+                        t0 = perf_counter_ns()
+                        page(agency_id, limit)
+                        ms.append((perf_counter_ns() - t0) / 1e6)
+                    cpu = time.process_time() * 1000 + backend_cpu(backend) - cpu0
+                    figures = percentiles(np.array(ms)) or {}
+                    figures["cpu_ms_per_page"] = cpu / args.repeat
+                    found[f"{agency['consents']}:{limit}:{kind}"] = figures
+    return found
 
 
 def marker(args: argparse.Namespace) -> str:
@@ -279,7 +354,10 @@ def verdict(latency: dict[str, Any], agencies: list[dict[str, Any]], args: argpa
     found = {}
     for limit in args.limits:
         for sort in args.sorts:
-            p99 = {n: latency[f"{n}:{limit}:{sort}"]["p99"] for n in (small, middle, large)}
+            figures = {n: latency[f"{n}:{limit}:{sort}"] for n in (small, middle, large)}
+            if not all(figures.values()):
+                continue  # a run too short to have measured each kind
+            p99 = {n: f["p99"] for n, f in figures.items()}
             found[f"{limit}:{sort}"] = {
                 "p99_large_over_small": p99[large] / p99[small],
                 "p99_large_over_middle": p99[large] / p99[middle],
@@ -306,6 +384,15 @@ def table(result: dict[str, Any]) -> None:
             f"{ratios['p99_large_over_middle']:>14.2f}{ratios['p99_large_over_floor']:>16.2f}"
             f"  {'met' if ratios['goals_met'] else 'MISSED'}"
         )
+    print()
+    print(
+        f"{'statement consents:limit:when':<32}{'n':>5}{'p50 ms':>10}{'p99 ms':>10}{'CPU ms':>10}"
+    )
+    for kind, f in result["statement_ms"].items():
+        print(
+            f"{kind:<32}{f['n']:>5}{f['median']:>10.2f}{f['p99']:>10.2f}"
+            f"{f['cpu_ms_per_page']:>10.2f}"
+        )
     print(f"agencies: {result['agencies']}")
     print(f"requests/s: {result['requests_s']:.1f}; errors: {result['errors']}")
 
@@ -319,6 +406,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--repeat", type=int, default=50, help="runs of each statement alone")
     parser.add_argument("--keep", action="store_true", help=f"keep (and reuse) {BENCH_DB}")
     args = parser.parse_args()
     args.limits = [int(x) for x in args.limits.split(",")]
@@ -339,6 +427,8 @@ def main() -> None:
         agencies = measured_agencies(url)
         result["agencies"] = [{k: v for k, v in a.items() if k != "key"} for a in agencies]
         every = kinds(agencies, args)
+        print(f"the page's statement alone, before 0029 and now: {args.repeat} runs each")
+        result["statement_ms"] = statements(url, agencies, args)
         print(f"serving with {args.workers} workers; {args.clients} clients, {args.seconds} s")
         env = {"MANDAT_ENV": "development", "MANDAT_RATE_LIMITS": "off"}
         with server(plain(url), args.workers, SERVER_LOG, env) as (base, _):
