@@ -181,27 +181,31 @@ def _filters(query: CatalogueQuery, params: dict[str, Any]) -> list[str]:
 
 
 def _offer(row: Any) -> Offer:
-    """A page's row and its offer's card, as the catalogue shows it."""
-    card = _CARD.decode(row.card)
+    """A page's row (the columns of `_PAGE`, in order) and its offer's card, as the catalogue
+    shows it."""
+    (lead, qualified_at, distance_m, reach, _, _, mode, price, slots, ends, grade, confirmed,
+     card_text) = row  # fmt: skip
+    card = _CARD.decode(card_text)
+    estimate = card["estimate"]
     return Offer(
-        id=row.id,
-        mode=row.mode,
-        price_cents=row.price_cents,
-        slots_left=row.slots_left,
-        offer_ends_at=row.offer_ends_at,
-        qualified_at=row.qualified_at,
+        id=lead,
+        mode=mode,
+        price_cents=price,
+        slots_left=slots,
+        offer_ends_at=ends,
+        qualified_at=qualified_at,
         commune=card["commune"],
         commune_code=card["commune_code"],
         postal_code=card["postal_code"],
         property=card["property"],
-        estimate_mid_eur=card["estimate"]["mid_eur"],
-        estimate=card["estimate"],
+        estimate_mid_eur=estimate["mid_eur"],
+        estimate=estimate,
         project=Project(**card["project"]),
-        grade=row.grade,
-        distance_km=round(row.distance_m / 1000, 1),
-        reach=row.reach,
+        grade=grade,
+        distance_km=round(distance_m / 1000, 1),
+        reach=reach,
         location_precision=card["location_precision"],
-        contact_confirmed=row.contact_confirmed,
+        contact_confirmed=confirmed,
     )
 
 
