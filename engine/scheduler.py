@@ -1,6 +1,7 @@
 """`mandat scheduler`: the one process that runs background jobs (APScheduler 3): offers
-turning shared, the catalogue's expired entries (every 10 minutes), notifications, the monthly billing run (1st, 04:00 Paris), dunning (daily),
-speed-to-lead reminders (every minute) and the agenda digest (07:00 Paris).
+turning shared, the catalogue's expired entries (every 10 minutes), notifications, the monthly
+billing run (1st, 04:00 Paris), dunning (daily), speed-to-lead reminders (every minute) and the
+agenda digest (07:00 Paris).
 
 One scheduler at a time: it holds a PostgreSQL advisory lock on its own connection for its whole
 life, so a second `mandat scheduler` waits until the first stops instead of running every job

@@ -1,9 +1,9 @@
 """The catalogue's entries (migration 0029) follow every change that decides whether an agency
 may still buy an offer, on the real database: the offer opening, a shared purchase, the offer
-sold out, turning shared, regraded, withdrawn, a consent withdrawn, the purge of expired entries; and two
-purchases racing leave the entries as the purchases left the offer. At every step the entries
-are exactly what the catalogue's definition says (every consent not withdrawn of an open offer
-the agency has not bought), and each agency's page lists them."""
+sold out, turning shared, regraded, withdrawn, a consent withdrawn, the purge of expired
+entries; and two purchases racing leave the entries as the purchases left the offer. At every
+step the entries are exactly what the catalogue's definition says (every consent not withdrawn
+of an open offer the agency has not bought), and each agency's page lists them."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def test_entries_follow_an_offer_from_opening_to_sold_out(client, session) -> No
     assert entries(session, lead) == {a.agency_id, b.agency_id, c.agency_id, d.agency_id}
     card = session.execute(text("SELECT card FROM offer WHERE lead_id = :l"), {"l": lead})
     assert '"commune": "Rennes"' in card.scalar_one()
-    assert page_ids(client, a) == [str(lead)] and page_ids(client, outsider) == []
+    assert page_ids(client, a) == [str(lead)]
+    assert page_ids(client, outsider) == []
     matches_definition(session)
 
     # The grade rises (the homeowner confirmed their contact): the filter by grade follows.
@@ -90,7 +91,8 @@ def test_entries_follow_an_offer_from_opening_to_sold_out(client, session) -> No
     end_exclusive_window(session, lead)
     assert entries(session, lead) == {a.agency_id, b.agency_id, c.agency_id, d.agency_id}
     item = client.get("/api/v1/leads", headers=a.headers).json()["items"][0]
-    assert item["mode"] == "shared" and item["slots_left"] == 3
+    assert item["mode"] == "shared"
+    assert item["slots_left"] == 3
 
     # Bought by one agency in shared mode: its entry goes, the others stay with a place fewer.
     assert buy(client, a, lead, "shared").status_code == 201
