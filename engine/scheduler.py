@@ -1,6 +1,7 @@
 """`mandat scheduler`: the one process that runs background jobs (APScheduler 3): offers
-turning shared, notifications, the monthly billing run (1st, 04:00 Paris), dunning (daily),
-speed-to-lead reminders (every minute) and the agenda digest (07:00 Paris).
+turning shared, the catalogue's expired entries (every 10 minutes), notifications, the monthly
+billing run (1st, 04:00 Paris), dunning (daily), speed-to-lead reminders (every minute) and the
+agenda digest (07:00 Paris).
 
 One scheduler at a time: it holds a PostgreSQL advisory lock on its own connection for its whole
 life, so a second `mandat scheduler` waits until the first stops instead of running every job
@@ -37,6 +38,19 @@ def announce_offers() -> dict[str, int]:
     with unit_of_work() as session:
         now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
         return announce_transitions(session, now)
+
+
+def purge_catalogue() -> dict[str, int]:
+    """The catalogue's entries of expired offers (reads already hide them), a batch at a time."""
+    from engine.sales.catalogue import purge_expired
+
+    purged = 0
+    while True:
+        with unit_of_work() as session:
+            done = purge_expired(session)
+        purged += done
+        if done < 10_000:
+            return {"purged": purged}
 
 
 def deliver_notifications() -> dict[str, int]:
@@ -129,6 +143,7 @@ def agenda_digests() -> dict[str, int]:
 JOBS: dict[str, tuple[Callable[[], Any], str, dict[str, Any], bool]] = {
     "announce_offers": (announce_offers, "interval", {"seconds": 60}, True),
     "deliver_notifications": (deliver_notifications, "interval", {"seconds": 10}, True),
+    "purge_catalogue": (purge_catalogue, "interval", {"minutes": 10}, True),
     "monthly_billing": (monthly_billing, "cron", {"day": 1, "hour": 4}, False),
     "requested_billing_runs": (requested_billing_runs, "interval", {"seconds": 30}, True),
     "einvoices": (einvoices, "interval", {"seconds": 60}, True),

@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
@@ -69,6 +69,50 @@ class Offer(Base):
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
     # The last phase the scheduler announced (reads never depend on it: they use the clock).
     announced: Mapped[str] = mapped_column(String(16), server_default=text("'none'"))
+    # What every agency sees before buying (commune, property, estimate, project) as JSON text,
+    # rendered by the database when the offer opens, dropped when it is withdrawn (0029).
+    card: Mapped[str | None] = mapped_column(Text)
+
+
+class CatalogueEntry(Base):
+    """One offer an agency may still buy (consent not withdrawn, not bought, offer not sold out
+    nor withdrawn; expiry is read from the clock): what the catalogue's sorts and filters read.
+    Kept by triggers under the offer's row lock (migration 0029), purged after `expires_at`."""
+
+    __tablename__ = "catalogue_entry"
+    __table_args__ = (
+        Index(
+            "ix_catalogue_entry_agency_id_created_at_lead_id", "agency_id", "created_at", "lead_id"
+        ),
+        Index(
+            "ix_catalogue_entry_agency_id_distance_m_lead_id", "agency_id", "distance_m", "lead_id"
+        ),
+        Index(
+            "ix_catalogue_entry_agency_id_shared_price_cents_lead_id",
+            "agency_id",
+            "shared_price_cents",
+            "lead_id",
+        ),
+        Index("ix_catalogue_entry_agency_id_exclusive_until", "agency_id", "exclusive_until"),
+        Index("ix_catalogue_entry_lead_id", "lead_id"),
+        Index("ix_catalogue_entry_expires_at", "expires_at"),
+    )
+
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="CASCADE"), primary_key=True
+    )
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("offer.lead_id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    exclusive_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    exclusive_price_cents: Mapped[int] = mapped_column(BigInteger)
+    shared_price_cents: Mapped[int] = mapped_column(BigInteger)
+    distance_m: Mapped[float] = mapped_column(DOUBLE_PRECISION)
+    reach: Mapped[str] = mapped_column(String(16))
+    grade: Mapped[str] = mapped_column(String(1))
+    property_type: Mapped[str] = mapped_column(String(16))
 
 
 class Purchase(Base):
