@@ -1,7 +1,7 @@
 """the catalogue reads one row per open offer of an agency, and each offer's card once
 
 Revision ID: 0029
-Revises: 0033
+Revises: 0034
 
 A catalogue page read every consent the agency ever had (five joins each, then sorted): its cost
 grew with the agency's history. `catalogue_entry` holds one row per (agency, open offer it may
@@ -24,7 +24,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0029"
-down_revision = "0033"
+down_revision = "0034"
 branch_labels = None
 depends_on = None
 
