@@ -20,9 +20,9 @@ from engine.errors import (
     PaymentRequired,
     Unauthenticated,
 )
+from engine.sales.offers import mode_of
 
 BUYER_ROLES = ("owner", "buyer")
-_MODES = {"offered_exclusive": "exclusive", "offered_shared": "shared"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def refusal(ask: Ask, seen: Seen) -> Refusal | None:
         return Refusal("already_purchased")
     if seen.paused:
         return Refusal("agency_paused")
-    mode = _MODES.get(seen.phase)
+    mode = mode_of(seen.phase)
     if mode is None:
         return Refusal("lead_unavailable", {"phase": seen.phase})
     if ask.mode != mode:
