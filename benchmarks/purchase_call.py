@@ -21,12 +21,13 @@ The ratios call/orm are the figures to quote: machines shared with other work ma
 times noise.
 
 Run: .venv/bin/python benchmarks/purchase_call.py [--agencies 8] [--leads 2600] [--block 80]
-     [--rounds 4] [--clients 4] [--baseline <commit>] [--keep]
+     [--rounds 4] [--clients 4] [--baseline <commit>] [--keep] [--reuse]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib.util
 import json
 import os
@@ -66,22 +67,38 @@ RESULTS = ROOT / "benchmarks" / "results" / "purchase_call.json"
 Buy = Callable[[Principal, PurchaseRequest], object]
 
 
-def baseline_module(commit: str) -> ModuleType:
-    """engine/sales/purchase.py as it was at `commit`, importable beside today's."""
+def _module_at(
+    commit: str, path: str, name: str, replace: tuple[str, str] | None = None
+) -> ModuleType:
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{commit}:engine/sales/purchase.py"],
+        ["git", "-C", str(ROOT), "show", f"{commit}:{path}"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    path = Path(tempfile.mkdtemp()) / "purchase_orm.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("purchase_orm", path)
+    if replace is not None:
+        source = source.replace(*replace)
+    file = Path(tempfile.mkdtemp()) / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def baseline_module(commit: str) -> ModuleType:
+    """engine/sales/purchase.py as it was at `commit` (with the offers module of then),
+    importable beside today's."""
+    _module_at(commit, "engine/sales/offers.py", "offers_orm")
+    return _module_at(
+        commit,
+        "engine/sales/purchase.py",
+        "purchase_orm",
+        ("from engine.sales.offers import", "from offers_orm import"),
+    )
 
 
 def sides(commit: str) -> dict[str, Buy]:
@@ -102,9 +119,10 @@ def sides(commit: str) -> dict[str, Buy]:
 def seed(
     url: str, agencies: int, leads: int
 ) -> tuple[list[Principal], list[tuple[uuid.UUID, int]]]:
-    with unit_of_work(url) as session:
-        add_agencies(session, agencies)
-    make_leads(url, leads, np.random.default_rng(7))
+    if leads:
+        with unit_of_work(url) as session:
+            add_agencies(session, agencies)
+        make_leads(url, leads, np.random.default_rng(7))
     with unit_of_work(url) as session:
         ids = list(session.execute(text("SELECT id FROM agency ORDER BY id")).scalars())
         keys = [create_key(session, "buyer", a) for a in ids]
@@ -162,10 +180,11 @@ def round_trips(buy: Buy, caller: Principal, request: PurchaseRequest) -> int:
 
 def run(args: argparse.Namespace) -> dict[str, object]:
     admin, url = bench_urls(BENCH_DB)
-    print("seeding", BENCH_DB, flush=True)
-    new_database(admin, url, BENCH_DB)
+    if not args.reuse:
+        print("seeding", BENCH_DB, flush=True)
+        new_database(admin, url, BENCH_DB)
     os.environ["DATABASE_URL"] = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    callers, offers = seed(url, args.agencies, args.leads)
+    callers, offers = seed(url, args.agencies, 0 if args.reuse else args.leads)
     price = dict(offers)
     may_buy = consented(url)
     queues = {c.agency(): list(may_buy.get(c.agency(), [])) for c in callers}
@@ -285,7 +304,12 @@ def main() -> None:
         "--baseline", default=None, help="commit of the ORM purchase (default: the one before 0028)"
     )
     parser.add_argument("--keep", action="store_true", help=f"keep {BENCH_DB}")
+    parser.add_argument(
+        "--reuse", action="store_true", help=f"buy in {BENCH_DB} as kept, not bought from yet"
+    )
     args = parser.parse_args()
+    # The leads' private links are signed: this run's key.
+    os.environ.setdefault("MANDAT_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
     if args.baseline is None:
         added = subprocess.run(
             ["git", "-C", str(ROOT), "log", "-1", "--format=%H", "--diff-filter=A", "--",
