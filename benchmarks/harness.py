@@ -349,3 +349,12 @@ def summary(values: np.ndarray) -> dict[str, float]:
         "max": float(values.max()),
         "n": len(values),
     }
+
+
+# The monthly spend counter (migration 0028) is the sum of the month's purchase lines.
+INVARIANTS["agency months whose spend counter is not the sum of their purchase lines"] = """
+    SELECT count(*) FROM agency_month_spend s
+    FULL JOIN (SELECT agency_id, paris_month(created_at) AS month, sum(amount_cents) AS cents
+               FROM ledger_line WHERE kind = 'purchase' GROUP BY 1, 2) l
+           USING (agency_id, month)
+    WHERE coalesce(s.cents, 0) <> coalesce(l.cents, 0)"""

@@ -49,13 +49,14 @@ from engine.people.models import (
 )
 from engine.pricing.models import PriceGridVersion
 from engine.refunds.models import RefundRequest
-from engine.sales.models import IdempotencyKey, LedgerLine, Offer, Purchase
+from engine.sales.models import AgencyMonthSpend, IdempotencyKey, LedgerLine, Offer, Purchase
 from engine.settings import Setting
 
 __all__ = [
     "Agency",
     "AgencyApplication",
     "AgencyCommune",
+    "AgencyMonthSpend",
     "AgencyUser",
     "AgendaDigest",
     "ApiKey",

@@ -103,6 +103,17 @@ _WRITTEN_ABOUT = (
 )
 
 
+_LOCK_OFFERS = text("SELECT 1 FROM offer WHERE lead_id = ANY(:ids) ORDER BY lead_id FOR UPDATE")
+
+
+def lock_offers(session: Session, lead_ids: list[Any]) -> None:
+    """Take the offers' locks before changing what a purchase reads (the contact, a consent):
+    a purchase holding one commits first, and what follows sees it (its stored answer is
+    erased too, its buyer told); a purchase that comes later waits, then sees the change. The
+    purchase's order (key, offer, agency) is kept: nothing here locks a key or an agency first."""
+    session.execute(_LOCK_OFFERS, {"ids": lead_ids})
+
+
 def same_person(session: Session, lead_id: uuid.UUID) -> list[uuid.UUID]:
     """This lead and every other lead of the same person not yet anonymised (none when this one
     was)."""
@@ -113,6 +124,7 @@ def anonymise(session: Session, lead_ids: list[Any], reason: str) -> int:
     """Anonymises these leads and withdraws their offers: how many were not anonymised yet."""
     if not lead_ids:
         return 0
+    lock_offers(session, lead_ids)
     params = {"ids": lead_ids, "reason": reason, "erased": ERASED}
     session.execute(_HOMEOWNER_MAIL, params)
     session.execute(_BUCKETS, params)

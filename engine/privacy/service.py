@@ -27,7 +27,7 @@ from engine.config import public_url
 from engine.errors import Forbidden, NotFound
 from engine.intake.reference import reference_of
 from engine.notify.outbox import enqueue, enqueue_homeowner_mail
-from engine.privacy.erasure import anonymise, same_person
+from engine.privacy.erasure import anonymise, lock_offers, same_person
 from engine.settings import read_settings
 
 Purpose = Literal["data", "confirm", "not_me"]
@@ -322,6 +322,7 @@ def erase(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
 
 def withdraw_consent(session: Session, lead_id: uuid.UUID, agency_id: uuid.UUID) -> dict[str, Any]:
     """This agency may no longer buy or use the lead; if it bought it, it is told."""
+    lock_offers(session, [lead_id])  # a purchase in flight commits first, or sees the withdrawal
     row = session.execute(
         text("""
             UPDATE lead_consent SET withdrawn_at = coalesce(withdrawn_at, clock_timestamp())

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 
 from engine.accounts.keys import Principal
-from engine.db import unit_of_work
+from engine.db import get_engine, unit_of_work
 from engine.sales.catalogue import CatalogueQuery, catalogue, in_catalogue, offer_for
-from engine.sales.purchase import PurchaseAnswer, PurchaseRequest, purchase_lead
+from engine.sales.purchase import PurchaseAnswer, PurchaseRequest, buy
 from engine.sales.purchases import get_purchase, list_purchases, purchases_csv, update_purchase
 from engine.sales.read_models import Offer, OfferDetail, Page, PurchasedLead
 
@@ -35,9 +35,10 @@ def read_offer(caller: Principal, lead_id: uuid.UUID) -> OfferDetail:
 
 
 def buy_lead(caller: Principal, request: PurchaseRequest) -> PurchaseAnswer:
-    """Owner or buyer: one transaction that checks, takes and records, or refuses."""
-    with unit_of_work() as session:
-        return purchase_lead(session, caller, request)
+    """Owner or buyer: one transaction that checks, takes and records, or refuses. One round
+    trip: the database function is its own transaction (autocommit), no session needed."""
+    with get_engine().connect() as connection:
+        return buy(connection.execution_options(isolation_level="AUTOCOMMIT"), caller, request)
 
 
 def purchased_leads(caller: Principal, limit: int, cursor: str | None) -> Page[PurchasedLead]:

@@ -9,12 +9,13 @@ idempotency key (primary key).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -178,6 +179,20 @@ class LedgerLine(Base):
     kind: Mapped[str] = mapped_column(String(16))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AgencyMonthSpend(Base):
+    """What an agency spent on leads in a month (Paris time): the sum of that month's purchase
+    lines of the ledger, kept by a trigger on `ledger_line` (migration 0028), so the monthly
+    budget is checked without summing the month."""
+
+    __tablename__ = "agency_month_spend"
+
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    cents: Mapped[int] = mapped_column(BigInteger)
 
 
 class IdempotencyKey(Base):

@@ -20,6 +20,7 @@ from engine.pricing.service import current_grid
 from engine.sales.models import Offer
 
 # The phase of offer `o` at `:now`: offered_exclusive, offered_shared, sold_out, expired, withdrawn.
+# The purchase (`buy_lead()`, migration 0028) computes the same CASE in PL/pgSQL: keep both in step.
 PHASE_SQL = """
     CASE
         WHEN o.withdrawn_at IS NOT NULL THEN 'withdrawn'
@@ -71,19 +72,6 @@ def open_offer(
     session.add(offer)
     session.flush()
     return offer
-
-
-_CLOCK_AND_PHASE = text(f"""
-    SELECT clock.now, {PHASE_SQL.replace(":now", "clock.now")} AS phase
-    FROM offer o, (SELECT clock_timestamp() AS now) clock
-    WHERE o.lead_id = :id
-""")
-
-
-def clock_and_phase(session: Session, lead_id: uuid.UUID) -> tuple[datetime, str]:
-    """The database clock and the offer's phase at that instant, in one round trip."""
-    row = session.execute(_CLOCK_AND_PHASE, {"id": lead_id}).one()
-    return row.now, row.phase
 
 
 _NOW_SHARED = text("""

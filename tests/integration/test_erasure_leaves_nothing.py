@@ -53,6 +53,7 @@ UNRELATED = {
     "person_token", "person_totp", "person_recovery_code", "person_passkey", "webauthn_challenge",
     "audit_log",  # ids and rule names, never a person
     "lead_consent", "offer",  # agency names, distances (rounded on erasure), prices
+    "agency_month_spend",  # an agency's spend on leads per month: sums, no lead named
     "ledger_line", "invoice", "credit_note", "document_line", "number_series", "billing_run",
     "einvoice", "einvoice_status", "einvoice_transmission", "payment_attempt", "dunning",
     "stripe_event",  # agencies' payments; payloads emptied by retention (own test below)
