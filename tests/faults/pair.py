@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
+
 PORTS = range(55400, 55500)
 SERVER_USER = "postgres"
 
@@ -103,8 +105,78 @@ class FailoverPair:
                 "--pgport", str(port), "--name", f"node{n}", "--dbname", self.dbname,
                 "--monitor", self.monitor_url, *common,
             )  # fmt: skip
-            wanted = {"single"} if n == 1 else {"primary", "secondary"}
-            self._wait(lambda w=wanted, k=n: self._states(k) <= w, f"node{n}", 120)  # type: ignore[misc]
+            if n == 1:
+                self._wait(lambda: self._states(1) <= {"single"}, "node1", 120)
+        # The standby's pg_basebackup waits for the primary's next checkpoint (it does not ask
+        # for a fast one): up to checkpoint_timeout, five minutes. Ask for it now.
+        self._wait(self._standby_copied, "node2's base backup", 120)
+        self.wait_in_sync(120)
+
+    def _standby_copied(self) -> bool:
+        if not _free(self.node_ports[1]):
+            return True
+        with contextlib.suppress(psycopg.Error):
+            self.sql(self.node_ports[0], "CHECKPOINT")
+        time.sleep(1)
+        return False
+
+    def sql(self, port: int, query: str) -> list[tuple[object, ...]]:
+        """One statement on one node (trust on loopback), autocommit."""
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres?connect_timeout=5"
+        with psycopg.connect(url, autocommit=True) as conn:
+            cursor = conn.execute(query.encode())
+            return cursor.fetchall() if cursor.description else []
+
+    def in_sync(self) -> bool:
+        """The formation is stable and every commit waits for the standby: the monitor has both
+        nodes where it wants them (primary, secondary), the primary names the standby in
+        synchronous_standby_names, and the standby streams as a quorum member."""
+        try:
+            states = self.state()
+            stable = len(states) == 2 and sorted(
+                (str(s["current_group_state"]), str(s["assigned_group_state"])) for s in states
+            ) == [("primary", "primary"), ("secondary", "secondary")]
+            port = self.primary_port()
+            if not stable or port is None:
+                return False
+            rows = self.sql(
+                port,
+                "SELECT current_setting('synchronous_standby_names'),"
+                " (SELECT array_agg(sync_state) FROM pg_stat_replication"
+                "  WHERE state = 'streaming')",
+            )
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired, psycopg.Error):
+            return False
+        names, sync_states = rows[0]
+        streaming = {str(s) for s in sync_states or ()}  # type: ignore[attr-defined]
+        return bool(names) and bool(streaming) and streaming <= {"quorum", "sync"}
+
+    def wait_in_sync(self, timeout: float = 120) -> None:
+        self._wait(self.in_sync, "the formation in sync (primary, synchronous secondary)", timeout)
+
+    def events(self) -> list[dict[str, object]]:
+        """The monitor's events, oldest first: what it decided and why, and when."""
+        out = self.ctl(
+            "show", "events", "--count", "500", "--json", "--pgdata", str(self.home / "monitor")
+        )
+        return list(json.loads(out))
+
+    def failovers(self) -> set[str]:
+        """Each failover the monitor started (asked for or after a node became unhealthy)."""
+        return {
+            str(e["description"])
+            for e in self.events()
+            if "to prepare_promotion after" in str(e.get("description"))
+        }
+
+    def keep_logs(self, into: Path) -> None:
+        """The monitor's events and each node's log, for a run that went wrong."""
+        into.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(RuntimeError, ValueError, subprocess.TimeoutExpired):
+            lines = [f"{e.get('eventtime')} {e.get('description')}" for e in self.events()]
+            (into / "events.txt").write_text("\n".join(lines) + "\n")
+        for log in self.home.glob("*.log"):
+            shutil.copy(log, into / log.name)
 
     def _states(self, nodes: int) -> set[str]:
         try:
@@ -113,9 +185,7 @@ class FailoverPair:
             return {"unknown"}
         if len(states) < nodes:
             return {"unknown"}
-        return {s["current_group_state"] for s in states} | {
-            s["assigned_group_state"] for s in states
-        }
+        return {str(s[k]) for s in states for k in ("current_group_state", "assigned_group_state")}
 
     def state(self) -> list[dict[str, object]]:
         out = self.ctl("show", "state", "--json", "--pgdata", str(self.home / "monitor"))

@@ -36,6 +36,7 @@ def pair() -> Iterator[FailoverPair]:
         formation.start()
         yield formation
     finally:
+        formation.keep_logs(ARTIFACTS / "failover-pair")
         formation.stop()
 
 
@@ -157,12 +158,17 @@ def test_a_failover_under_concurrent_purchases_loses_and_doubles_nothing(
             for thread in threads:
                 thread.start()
             time.sleep(2)
+            # Only from a formation in sync: every purchase answered so far is on the standby.
+            pair.wait_in_sync(60)
             switch_started = time.monotonic()
             pair.failover()
             switched_in = time.monotonic() - switch_started
             for thread in threads:
                 thread.join()
             traffic_s = time.monotonic() - switch_started + 2
+            # The old primary is back as a synchronous standby before anything is checked: the
+            # checks below read one stable primary.
+            pair.wait_in_sync(120)
             after = pair.primary_port()
             lock_again = wait_for(lambda: held_again(scheduler), 30)
             with psycopg.connect(pair_database, autocommit=True) as conn:
@@ -181,11 +187,15 @@ def test_a_failover_under_concurrent_purchases_loses_and_doubles_nothing(
                 for a in attempts
                 if a.final is not None and a.final.status_code == 201
             ]
+            still = pair.primary_port()
+            switches = pair.failovers()
     finally:
         scheduler.stop()
 
     assert before is not None, "no primary before"
     assert after not in (None, before), (before, after)
+    assert still == after, "the primary did not change again while the replays ran"
+    assert len(switches) == 1, f"one failover, the one asked for: {switches}"
     seen = [s for a in attempts for s in a.statuses]
     assert 500 not in seen
     assert all(s in (201, 409, 503) for s in seen if isinstance(s, int)), seen
