@@ -48,15 +48,36 @@ server's and the scheduler's logs go next to it.
 
 Run: .venv/bin/python benchmarks/load.py [--minutes 10] [--rate 3] [--agencies 40]
      [--stock 1500] [--threads 48] [--workers 2] [--seed 2026]
+
+With `--faults` the same mix runs on a pg_auto_failover formation (a monitor, a primary and a
+synchronous standby on loopback, tests/faults/pair.py) behind one PgBouncer in transaction mode
+that follows the primary (re-pointed and reloaded within half a second of the old primary
+refusing writes, as a virtual IP or a read-write HAProxy check would). The server's
+DATABASE_URL is PgBouncer; the scheduler's lock and the migrations reach the nodes directly
+(multi-host). At a quarter, a half and three quarters of the run it injects: `pg_autoctl
+perform failover`; a restart of PgBouncer (SIGTERM, then started again); `pg_terminate_backend`
+of every client backend on the primary. Clients behave as the README tells integrators to: a
+503 `try_again` or a cut connection is sent again (same body, same Idempotency-Key) until it is
+answered, for up to two minutes. Reported per fault: the failed attempts clients saw (503
+try_again, any other 5xx, cut connections), the seconds from the fault to the last of them (the
+time to recover), and requests never answered (lost); the checks above then hold with retried
+503s and cut connections allowed, any other error not.
+Written to benchmarks/results/load-faults.json.
+
+Run: .venv/bin/python benchmarks/load.py --faults [--minutes 3] [--rate 1] [--stock 300]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import heapq
 import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -73,6 +94,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psycopg
 from aiosmtpd.controller import Controller
 from harness import (
     CITIES,
@@ -107,6 +129,7 @@ SCHEDULER_LOG = RESULTS.parent / "load-scheduler.log"
 ELSEWHERE = (("75011", "Paris"), ("69003", "Lyon"), ("13001", "Marseille"))  # no agency there
 CONSENT_VERSION = "consent-2026-11-fr"
 SHOWN_ERRORS = 8
+RETRY_FOR_S = 120  # --faults: how long a client sends a request again before giving up
 
 # route: arrivals per second at --rate 1 (None: follows another request)
 MIX: dict[str, float | None] = {
@@ -240,6 +263,7 @@ class Load:
     def __init__(self, base: str, state: State, args: argparse.Namespace) -> None:
         self.base, self.state, self.args = base, state, args
         self.outcomes: list[Outcome] = []
+        self.attempts_failed: list[tuple[int, str, int, str, str]] = []
         self.crashes: list[str] = []
         self.outcomes_lock = threading.Lock()
         self.queue: list[tuple[int, int, Callable[[int], None]]] = []
@@ -278,13 +302,29 @@ class Load:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         start = perf_counter_ns()
-        try:
-            answer = self.client().request(method, path, headers=headers, **kwargs)
-        except httpx.HTTPError as error:
-            self.record(
-                Outcome(route, 0, due_ns, start, perf_counter_ns(), body=repr(error), lead=lead)
-            )
-            return None
+        give_up = start + int(RETRY_FOR_S * 1e9)
+        while True:
+            try:
+                answer = self.client().request(method, path, headers=headers, **kwargs)
+            except httpx.HTTPError as error:
+                if self.args.faults and perf_counter_ns() < give_up:
+                    self.failed(route, 0, "cut", repr(error))
+                    time.sleep(0.5)
+                    continue
+                self.record(
+                    Outcome(route, 0, due_ns, start, perf_counter_ns(), body=repr(error), lead=lead)
+                )
+                return None
+            if self.args.faults and answer.status_code == 503 and perf_counter_ns() < give_up:
+                try:
+                    code = str(answer.json().get("code", ""))
+                except ValueError:
+                    code = "?"
+                self.failed(route, 503, code, answer.text[:300])
+                if code == "try_again":
+                    time.sleep(min(float(answer.headers.get("Retry-After", "1")), 1.0))
+                    continue
+            break
         end = perf_counter_ns()
         code, body = "", ""
         if answer.status_code >= 400:
@@ -305,6 +345,11 @@ class Load:
     def record(self, outcome: Outcome) -> None:
         with self.outcomes_lock:
             self.outcomes.append(outcome)
+
+    def failed(self, route: str, status: int, code: str, body: str) -> None:
+        """An attempt a client sends again (--faults): when, and what it saw."""
+        with self.outcomes_lock:
+            self.attempts_failed.append((perf_counter_ns(), route, status, code, body))
 
     def run(self, seconds: float) -> float:
         """Arrivals for `seconds`; returns the wall time until every request has ended."""
@@ -541,6 +586,186 @@ class Load:
         self.send("GET /metrics", due, "GET", "/metrics")
 
 
+# --- faults (--faults) ----------------------------------------------------------------------
+
+PGBOUNCER = "/usr/sbin/pgbouncer"
+FAULTS = ("failover", "pgbouncer restart", "backends terminated")
+
+
+class Bouncer:
+    """PgBouncer in transaction mode in front of the formation's primary, moved to the new one by
+    `follow` (a RELOAD with the new port) as a virtual IP or a read-write HAProxy check would
+    move it. Run as the server user: PgBouncer refuses root."""
+
+    def __init__(self, home: Path, node_port: int) -> None:
+        self.node_port, self.port = node_port, free_port()
+        self.home = home / "pgbouncer"
+        self.home.mkdir()
+        self.config = self.home / "pgbouncer.ini"
+        self.pid_file = self.home / "pgbouncer.pid"
+        self.moves: list[tuple[int, int, int]] = []  # when, from, to
+        self.write_config()
+        if os.geteuid() == 0:
+            shutil.chown(self.home, "postgres", "postgres")
+
+    def write_config(self) -> None:
+        self.config.write_text(f"""\
+[databases]
+* = host=127.0.0.1 port={self.node_port} user=postgres
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+max_client_conn = 500
+default_pool_size = 20
+server_connect_timeout = 2
+server_login_retry = 1
+query_wait_timeout = 10
+ignore_startup_parameters = extra_float_digits
+logfile = {self.home / "pgbouncer.log"}
+pidfile = {self.pid_file}
+""")
+        if os.geteuid() == 0:
+            shutil.chown(self.config, "postgres", "postgres")
+
+    def start(self) -> None:
+        command = [PGBOUNCER, "-d", "-q", str(self.config)]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("PgBouncer did not listen")
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        """SIGTERM: PgBouncer's immediate shutdown, every client connection cut."""
+        pid = self.pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+    def follow(self, pair: Any, done: threading.Event) -> None:
+        """Every half second: when the node behind PgBouncer no longer takes writes and another
+        one does, point PgBouncer at that one (RELOAD: server connections to the old node are
+        closed once released)."""
+        while not done.wait(0.5):
+            if writable(pair, self.node_port):
+                continue
+            for port in pair.node_ports:
+                if port != self.node_port and writable(pair, port):
+                    self.moves.append((perf_counter_ns(), self.node_port, port))
+                    self.node_port = port
+                    self.write_config()
+                    pid = self.pid()
+                    if pid is not None:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGHUP)
+                    break
+
+
+def writable(pair: Any, port: int) -> bool:
+    try:
+        rows = pair.sql(
+            port, "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool"
+        )
+    except psycopg.Error:
+        return False
+    return rows[0][0] is False
+
+
+def multi_host(ports: list[int], database: str) -> str:
+    hosts = ",".join(f"127.0.0.1:{port}" for port in ports)
+    return f"postgresql://postgres@{hosts}/{database}?target_session_attrs=read-write"
+
+
+@dataclass
+class Fault:
+    name: str
+    at_s: float  # into the run
+    started_ns: int = 0
+    took_s: float = 0.0
+    detail: str = ""
+
+
+def inject(pair: Any, bouncer: Bouncer, faults: list[Fault], origin_ns: int) -> None:
+    """Each fault at its time, one after the other (a thread of its own)."""
+    for fault in faults:
+        time.sleep(max(0.0, origin_ns / 1e9 + fault.at_s - perf_counter_ns() / 1e9))
+        fault.started_ns = perf_counter_ns()
+        primary = pair.primary_port()
+        try:
+            if fault.name == "failover":
+                pair.failover()
+                fault.detail = f"primary {primary} → {pair.primary_port()}"
+            elif fault.name == "pgbouncer restart":
+                bouncer.stop()
+                bouncer.start()
+                fault.detail = f"PgBouncer (in front of {bouncer.node_port})"
+            else:
+                rows = pair.sql(
+                    primary,
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    f" WHERE datname = '{BENCH_DB}' AND backend_type = 'client backend'",
+                )
+                fault.detail = f"{rows[0][0]} backends on {primary}"
+        except (RuntimeError, OSError, subprocess.SubprocessError, psycopg.Error) as error:
+            # the report says it; the run goes on
+            fault.detail = f"failed: {error!r}"
+        fault.took_s = (perf_counter_ns() - fault.started_ns) / 1e9
+
+
+def fault_figures(load: Load, faults: list[Fault]) -> list[dict[str, Any]]:
+    """Per fault, the attempts that failed from it to the next one, and the time to recover."""
+    ends = [f.started_ns for f in faults[1:]] + [2**63]
+    figures_ = []
+    before = [a for a in load.attempts_failed if a[0] < faults[0].started_ns]
+    if before:
+        figures_.append({"fault": "(before any fault)", "failed_attempts": len(before)})
+    for fault, end in zip(faults, ends, strict=True):
+        seen = [a for a in load.attempts_failed if fault.started_ns <= a[0] < end]
+        finals = [
+            o for o in load.outcomes if fault.started_ns <= o.end_ns < end and o.status >= 500
+        ]
+        kinds = Counter(
+            "cut connection" if status == 0 else f"{status} {code or '?'}"
+            for _, _, status, code, _ in seen
+        )
+        last = max((a[0] for a in seen), default=fault.started_ns)
+        figures_.append(
+            {
+                "fault": fault.name,
+                "at_s": fault.at_s,
+                "detail": fault.detail,
+                "fault_took_s": round(fault.took_s, 1),
+                "failed_attempts_sent_again": dict(kinds),
+                "other_errors_answered": len(finals),
+                "seconds_to_recover": round((last - fault.started_ns) / 1e9, 1),
+            }
+        )
+    return figures_
+
+
 # --- after the run --------------------------------------------------------------------------
 
 LEDGER = {
@@ -772,15 +997,60 @@ def table(result: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10, help="length of the run")
-    parser.add_argument("--rate", type=float, default=3.0, help="multiplies every arrival rate")
+    parser.add_argument("--minutes", type=float, help="length of the run (10; --faults: 3)")
+    parser.add_argument("--rate", type=float, help="multiplies every arrival rate (3; --faults: 1)")
     parser.add_argument("--agencies", type=int, default=40, help="agencies, over 4 cities")
-    parser.add_argument("--stock", type=int, default=1500, help="qualified leads at the start")
+    parser.add_argument(
+        "--stock", type=int, help="qualified leads at the start (1500; --faults: 300)"
+    )
     parser.add_argument("--threads", type=int, default=48, help="client threads (connections)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep", action="store_true", help=f"keep {BENCH_DB} afterwards")
+    parser.add_argument(
+        "--faults", action="store_true", help="on a failover pair behind PgBouncer, with faults"
+    )
     args = parser.parse_args()
+    for name, soak, faulty in (("minutes", 10, 3), ("rate", 3.0, 1.0), ("stock", 1500, 300)):
+        if getattr(args, name) is None:
+            setattr(args, name, faulty if args.faults else soak)
+    results, server_log, scheduler_log = RESULTS, SERVER_LOG, SCHEDULER_LOG
+    pair: Any = None
+    bouncer: Bouncer | None = None
+    done = threading.Event()
+    if args.faults:
+        sys.path.insert(0, str(ROOT))  # the fault tests' formation
+        from tests.faults.pair import FailoverPair
+
+        results = RESULTS.with_name("load-faults.json")
+        server_log = SERVER_LOG.with_name("load-faults-server.log")
+        scheduler_log = SCHEDULER_LOG.with_name("load-faults-scheduler.log")
+        print("forming a pg_auto_failover pair (monitor, primary, standby)", flush=True)
+        pair = FailoverPair()
+        pair.start()
+        bouncer = Bouncer(pair.home, pair.primary_port())
+        bouncer.start()
+        threading.Thread(target=bouncer.follow, args=(pair, done), daemon=True).start()
+        os.environ["DATABASE_URL"] = pair.url
+    try:
+        run(args, results, server_log, scheduler_log, pair, bouncer)
+    finally:
+        done.set()
+        if bouncer is not None:
+            bouncer.stop()
+        if pair is not None:
+            pair.keep_logs(results.parent / "load-faults-pair")
+            pair.stop()
+
+
+def run(
+    args: argparse.Namespace,
+    results: Path,
+    server_log: Path,
+    scheduler_log: Path,
+    pair: Any,
+    bouncer: Bouncer | None,
+) -> None:
     admin, url = bench_urls(BENCH_DB)
     result: dict[str, Any] = {"config": vars(args), "mix_per_s": MIX}
     mailbox = Mailbox()
@@ -791,23 +1061,32 @@ def main() -> None:
         "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
         "MANDAT_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
     }
+    served_url = plain(url)
+    faults: list[Fault] = []
+    if pair is not None and bouncer is not None:
+        # Requests through PgBouncer; the scheduler's lock and migrations to the nodes.
+        served_url = f"postgresql://postgres@127.0.0.1:{bouncer.port}/{BENCH_DB}"
+        env["MANDAT_DB_PREPARE"] = "0"
+        env["MANDAT_DIRECT_DATABASE_URL"] = multi_host(pair.node_ports, BENCH_DB)
+        seconds = args.minutes * 60
+        faults = [Fault(name, seconds * k / 4) for k, name in enumerate(FAULTS, start=1)]
     scheduler = None
     try:
         result["seeding"] = prepare(admin, url, args)
         keys = issue_keys(url)
-        SCHEDULER_LOG.parent.mkdir(parents=True, exist_ok=True)
-        with SCHEDULER_LOG.open("wb") as log:
+        scheduler_log.parent.mkdir(parents=True, exist_ok=True)
+        with scheduler_log.open("wb") as log:
             scheduler = subprocess.Popen(
                 [sys.executable, "-m", "engine.cli", "scheduler"],
                 cwd=ROOT,
-                env={**os.environ, "DATABASE_URL": plain(url), **env},
+                env={**os.environ, "DATABASE_URL": served_url, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         print(f"serving with {args.workers} workers; {args.minutes} minutes at rate "
               f"{args.rate}", flush=True)  # fmt: skip
-        with server(plain(url), args.workers, SERVER_LOG, env) as (base, process):
+        with server(served_url, args.workers, server_log, env) as (base, process):
             origin = run_origin(url)
             state = State(keys, np.random.default_rng(args.seed))
             load = Load(base, state, args)
@@ -818,7 +1097,15 @@ def main() -> None:
             )
             sampler.start()
             ticks = machine_ticks()
+            injector = threading.Thread(
+                target=inject, args=(pair, bouncer, faults, perf_counter_ns()), daemon=True
+            )
+            if faults:
+                injector.start()
             wall = load.run(args.minutes * 60)
+            if faults:
+                injector.join()
+                get_engine(url).dispose()  # this process's connections went with the faults
             sampling.set()
             sampler.join()
             result["machine"] = {"busy": busy_share(ticks, machine_ticks()), "cpus": os.cpu_count()}
@@ -830,17 +1117,28 @@ def main() -> None:
         result["mails_received"] = mailbox.received
         result["error_samples"] = []
         result["invariants"] = check(url, load, origin, result["error_samples"])
+        if faults:
+            result["faults"] = fault_figures(load, faults)
+            found = result["invariants"]
+            found["attempts answered 503 other than try_again"] = sum(
+                1 for a in load.attempts_failed if a[2] == 503 and a[3] != "try_again"
+            )
+            result["error_samples"] += [
+                f"{a[1]} {a[2]} {a[4]}" for a in load.attempts_failed if a[2] == 503
+            ][:SHOWN_ERRORS]
     finally:
         if scheduler is not None:
             stop(scheduler)
         smtp.stop()
         get_engine(url).dispose()
-        if not args.keep:
+        if not args.keep and pair is None:
             drop_database(admin, BENCH_DB)
     table(result)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"written to {RESULTS}")
+    for fault in result.get("faults", []):
+        print(f"fault: {fault}")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"written to {results}")
     violations = sum(result["invariants"].values())
     if violations:
         print(f"FAILED: {violations} invariant violations")
