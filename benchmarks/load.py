@@ -418,8 +418,15 @@ class Load:
             "address": {"postal_code": postal_code, "city": city},
             "source": "load-bench",
         }
+        # Each homeowner from an address of their own (the estimation limit is per address).
+        ip = f"10.{s.draw(100)}.{s.draw(256)}.{s.draw(256)}"
         answer = self.send(
-            "POST /api/v1/estimations", due, "POST", "/api/v1/estimations", json=body
+            "POST /api/v1/estimations",
+            due,
+            "POST",
+            "/api/v1/estimations",
+            json=body,
+            headers={"X-Forwarded-For": ip},
         )
         if answer is None or answer.status_code != 201:
             return
