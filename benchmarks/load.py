@@ -1066,8 +1066,11 @@ def run(
     env = {
         "MANDAT_TRUSTED_PROXIES": "127.0.0.1",
         "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
-        "MANDAT_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
     }
+    # One secret for this process (which issues the API keys and signs the stock's links) and
+    # the server's: a key is checked against an HMAC made with it.
+    os.environ.setdefault("MANDAT_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
+    env["MANDAT_SECRET_KEY"] = os.environ["MANDAT_SECRET_KEY"]
     served_url = plain(url)
     faults: list[Fault] = []
     if pair is not None and bouncer is not None:
