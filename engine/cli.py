@@ -388,6 +388,9 @@ def serve(host: str, port: int, workers: int) -> None:
         log_config=log_config(),
         access_log=False,  # one JSON access line per request, with its id, from the app
         timeout_graceful_shutdown=20,  # SIGTERM: finish the requests in flight, then stop
+        # A worker still importing on a loaded host must not be killed for missing a 5 s
+        # health check (it would be restarted, and killed again, in a loop).
+        timeout_worker_healthcheck=30,
         log_level="info",
     )
 
