@@ -54,6 +54,7 @@ UNRELATED = {
     "audit_log",  # ids and rule names, never a person
     "lead_consent", "offer",  # agency names, distances (rounded on erasure), prices
     "agency_month_spend",  # an agency's spend on leads per month: sums, no lead named
+    "catalogue_entry",  # open offers by agency: ids, prices, distances; gone once withdrawn
     "ledger_line", "invoice", "credit_note", "document_line", "number_series", "billing_run",
     "einvoice", "einvoice_status", "einvoice_transmission", "payment_attempt", "dunning",
     "stripe_event",  # agencies' payments; payloads emptied by retention (own test below)
