@@ -215,10 +215,14 @@ def _authenticate(session: Session, presented: str | None, release_for_argon2: b
     if legacy and release_for_argon2:
         session.commit()  # the connection goes back to the pool while argon2 runs
     if not _matches(row.secret_hash, key):
+        if release_for_argon2:
+            session.commit()  # no request holds two pooled connections (one idle) at once
         with unit_of_work(alone=True) as own:
             throttle.take(own, *bucket)
         raise _failure()
     if legacy or not row.secret_hash.startswith(f"{_SCHEME}${keyring.keyring().current.kid}$"):
+        if release_for_argon2:
+            session.commit()  # as above: after a key roll, every key is rehashed once
         # Committed now, whatever the request does next: the key is then remembered.
         with unit_of_work(alone=True) as own:
             own.execute(_REHASH, {"id": row.id, "old": row.secret_hash, "new": hash_key(key)})

@@ -338,6 +338,15 @@ def withdraw_consent(session: Session, lead_id: uuid.UUID, agency_id: uuid.UUID)
         {"lead": lead_id, "agency": agency_id},
     ).scalar_one_or_none()
     if purchase is not None:
+        # A replay of the purchase would hand the contact back: its stored answer goes, as on
+        # erasure (a replay then answers 409 lead_unavailable).
+        session.execute(
+            text("""
+                UPDATE idempotency_key SET response = NULL
+                WHERE agency_id = :agency AND response->>'lead_id' = :lead
+            """),
+            {"agency": agency_id, "lead": str(lead_id)},
+        )
         enqueue(
             session,
             [agency_id],

@@ -269,6 +269,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("agency_id", "month", name=op.f("pk_agency_month_spend")),
     )
+    # No purchase line may commit between the back-fill and the trigger (under traffic, it
+    # would never be counted): writers wait until this migration commits.
+    op.execute("LOCK TABLE ledger_line IN SHARE ROW EXCLUSIVE MODE")
     op.execute("""
         INSERT INTO agency_month_spend (agency_id, month, cents)
         SELECT agency_id, paris_month(created_at), sum(amount_cents)

@@ -271,3 +271,27 @@ def test_a_disowned_contact_is_not_to_be_contacted(clean_db, client, session) ->
         page = web.get(f"/pro/contacts/{purchase}").text
         assert "dit ne pas avoir fait cette demande" in page
         assert "tel:" not in page
+
+
+def test_a_replayed_purchase_gives_no_contact_after_the_consent_is_withdrawn(
+    clean_db, client, session
+) -> None:
+    """The stored answer of an Idempotency-Key holds the contact: withdrawing the consent
+    removes it, so a replay cannot hand the e-mail and phone back."""
+    from engine.privacy.service import make_token
+
+    (mine,) = buyers(session, 1)
+    lead = offered_lead(session, consent_to=[mine])
+    price = client.get(f"/api/v1/leads/{lead}", headers=mine.headers).json()["price_cents"]
+    buy = {"json": {"mode": "exclusive", "price_cents": price}}
+    headers = {**mine.headers, "Idempotency-Key": "order-42"}
+    first = client.post(f"/api/v1/leads/{lead}/purchase", headers=headers, **buy)
+    assert first.status_code == 201
+    phone = first.json()["contact"]["phone"]
+    assert client.post(f"/api/v1/leads/{lead}/purchase", headers=headers, **buy).text == first.text
+
+    client.post(f"/api/v1/me/consents/{mine.agency_id}/withdraw?token={make_token(lead)}")
+    replay = client.post(f"/api/v1/leads/{lead}/purchase", headers=headers, **buy)
+
+    assert replay.status_code == 409
+    assert phone not in replay.text
