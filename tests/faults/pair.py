@@ -1,7 +1,9 @@
 """A real pg_auto_failover formation on loopback for the fault tests: a monitor, a primary and a
 synchronous standby (Debian's postgresql-15-auto-failover and pg-auto-failover-cli), in a
 temporary directory, run as the `postgres` user when the tests run as root (PostgreSQL refuses
-root). Ports come from 55400–55499, away from the project-local cluster."""
+root). Ports come from 29400–29499: below the kernel's ephemeral range (32768–60999), so no
+outgoing connection of an earlier test (PgBouncer's server connections, a pool) can hold one as
+its local port, and away from the project-local cluster."""
 
 from __future__ import annotations
 
@@ -17,25 +19,42 @@ from pathlib import Path
 
 import psycopg
 
-PORTS = range(55400, 55500)
+PORTS = range(29400, 29500)
 SERVER_USER = "postgres"
 
 
 def _free(port: int) -> bool:
+    """Nothing listens on the port and PostgreSQL could bind it: a connect probe alone misses a
+    socket that holds the port without listening."""
     with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return False
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))  # noqa: S104 - a probe, closed at once; the nodes listen on *
+        except OSError:
+            return False
+    return True
 
 
 def _three_free_ports() -> tuple[int, int, int]:
     for first in PORTS[:-2]:
         if all(_free(p) for p in (first, first + 1, first + 2)):
             return first, first + 1, first + 2
-    raise RuntimeError("no three free ports in 55400-55499")
+    raise RuntimeError("no three free ports in 29400-29499")
 
 
 def _pg_bin() -> str:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
     return str(found[-1].parent)
+
+
+def _first_errors(log: str) -> str:
+    """The log's first lines that say what went wrong (the cause), then its last lines."""
+    lines = log.splitlines()
+    errors = [line for line in lines if any(w in line for w in ("ERROR", "FATAL", "could not"))]
+    return "\n".join([*errors[:8], "...", *lines[-6:]])
 
 
 class FailoverPair:
@@ -205,7 +224,7 @@ class FailoverPair:
         deadline = time.monotonic() + timeout
         while not ready():  # type: ignore[operator]
             if time.monotonic() > deadline:
-                logs = {p.name: p.read_text()[-1500:] for p in self.home.glob("*.log")}
+                logs = {p.name: _first_errors(p.read_text()) for p in self.home.glob("*.log")}
                 raise RuntimeError(f"{what} not ready in {timeout} s: {logs}")
             time.sleep(0.5)
 
