@@ -1,24 +1,29 @@
 """What the HTTP benchmarks share: their own database on the server in use, a `mandat serve`
 subprocess started and stopped cleanly, free ports and process trees, a small market (agencies
-in four cities, qualified leads made by the intake code), the sale invariants and percentiles."""
+in four cities, qualified leads made by the intake code), the sale invariants, percentiles and
+the round trips of a block of code (the tests count them the same way)."""
 
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, text
+from psycopg import pq
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -34,6 +39,35 @@ from engine.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 CITIES = (("35000", "Rennes"), ("44000", "Nantes"), ("33000", "Bordeaux"), ("59000", "Lille"))
+
+
+@contextmanager
+def round_trips() -> Iterator[list[int]]:
+    """The round trips to the database made inside the block (the list's one item, set when it
+    ends), from libpq's own trace of every connection the pool hands out meanwhile: a round trip
+    is the client's messages (F) followed by the server's answer (B)."""
+    engine = get_engine()
+    counted = [0]
+    with tempfile.TemporaryFile("w+") as trace:
+
+        def checkout(dbapi: Any, record: Any, proxy: Any) -> None:
+            dbapi.pgconn.trace(trace.fileno())
+            dbapi.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+        def checkin(dbapi: Any, record: Any) -> None:
+            if dbapi is not None:
+                dbapi.pgconn.untrace()
+
+        event.listen(engine, "checkout", checkout)
+        event.listen(engine, "checkin", checkin)
+        try:
+            yield counted
+        finally:
+            event.remove(engine, "checkout", checkout)
+            event.remove(engine, "checkin", checkin)
+        trace.seek(0)
+        sides = [line[:1] for line in trace.read().splitlines() if line[:1] in ("F", "B")]
+        counted[0] = sum(1 for a, b in itertools.pairwise(sides) if (a, b) == ("F", "B"))
 
 
 def bench_urls(database: str) -> tuple[str, str]:

@@ -43,7 +43,6 @@ from time import perf_counter_ns
 from types import ModuleType
 
 import numpy as np
-from psycopg.pq import Trace
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +56,7 @@ from benchmarks.harness import (  # noqa: E402
     make_leads,
     new_database,
     percentiles,
+    round_trips,
 )
 from engine.accounts.keys import Principal, create_key  # noqa: E402
 from engine.db import get_engine, unit_of_work  # noqa: E402
@@ -160,22 +160,11 @@ def backend_ns(url: str) -> int:
     return total
 
 
-def round_trips(buy: Buy, caller: Principal, request: PurchaseRequest) -> int:
-    """Messages of one purchase that wait for the server: Sync (extended protocol) and Query
-    (simple protocol), from libpq's trace of the pooled connection it uses."""
-    engine = get_engine()
-    engine.dispose()  # one connection in the pool: the purchase gets the traced one
-    with tempfile.TemporaryFile("w+") as trace:
-        with engine.connect() as conn:
-            pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
-            pgconn.trace(trace.fileno())
-            pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+def trips_of(buy: Buy, caller: Principal, request: PurchaseRequest) -> int:
+    """The round trips of one purchase."""
+    with round_trips() as counted:
         buy(caller, request)
-        with engine.connect() as conn:
-            conn.connection.dbapi_connection.pgconn.untrace()  # type: ignore[union-attr]
-        trace.seek(0)
-        lines = [line.split("\t") for line in trace.read().splitlines()]
-    return sum(1 for f in lines if len(f) > 2 and f[0] == "F" and f[2] in ("Sync", "Query"))
+    return counted[0]
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -214,7 +203,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     for side, buy in buyers.items():
         lead = next_lead(callers[0])
         assert lead is not None
-        trips[side] = round_trips(buy, callers[0], request(lead))
+        trips[side] = trips_of(buy, callers[0], request(lead))
 
     def block(side: str, caller: Principal, count: int, out: list[float]) -> int:
         done = 0

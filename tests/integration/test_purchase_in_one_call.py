@@ -4,20 +4,18 @@ withdrawal or an erasure that a purchase in flight cannot slip past."""
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import uuid
 from typing import Any
 
 import pytest
-from psycopg.pq import Trace
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from benchmarks.harness import INVARIANTS
+from benchmarks.harness import INVARIANTS, round_trips
 from engine.accounts.keys import Principal, authenticate
 from engine.billing.ledger import add_refund_line
-from engine.db import get_engine, unit_of_work
+from engine.db import unit_of_work
 from engine.errors import Conflict, MandatError, NotFound
 from engine.privacy.service import erase, withdraw_consent
 from engine.sales.flows import buy_lead
@@ -42,21 +40,9 @@ def test_a_purchase_is_one_round_trip_to_the_database(session) -> None:
     (a,) = buyers(session, 1)
     lead = offered_lead(session)
     buyer = authenticate(session, a.key)
-    engine = get_engine()
-    engine.dispose()  # one connection in the pool: the purchase gets the traced one
-    with tempfile.TemporaryFile("w+") as trace:
-        with engine.connect() as conn:
-            pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
-            pgconn.trace(trace.fileno())
-            pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+    with round_trips() as counted:
         buy_lead(buyer, PurchaseRequest(lead, "exclusive", price_of(session, lead), "k"))
-        with engine.connect() as conn:
-            conn.connection.dbapi_connection.pgconn.untrace()  # type: ignore[union-attr]
-        trace.seek(0)
-        sent = [line.rstrip("\n").split("\t")[2] for line in trace if line.startswith("F\t")]
-
-    waits = [message for message in sent if message in ("Sync", "Query")]
-    assert len(waits) == 1, sent
+    assert counted == [1]
 
 
 def test_the_answer_and_its_replays_are_the_same_bytes(session) -> None:

@@ -1,21 +1,17 @@
 """Step 1 of the form costs two round trips to the database where agencies and sales are dense:
 one pipelined read, one insert (issue 16). Counted from libpq's own trace of every connection
-the pool hands out: a round trip is the client's messages (F) then the server's answer (B)."""
+the pool hands out (`benchmarks.harness.round_trips`)."""
 
 from __future__ import annotations
 
-import itertools
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from psycopg import pq
-from sqlalchemy import event, text
+from sqlalchemy import text
 
-from engine.db import get_engine, unit_of_work
+from benchmarks.harness import round_trips
+from engine.db import unit_of_work
 from engine.errors import RuleViolation
 from engine.intake.estimations import EstimationRequest
 from engine.intake.flows import estimate_property
@@ -23,33 +19,6 @@ from tests.helpers import add_agency, add_sale
 
 TODAY = date.today()
 RENNES = {"postal_code": "35000", "city": "Rennes"}
-
-
-@contextmanager
-def round_trips() -> Iterator[list[int]]:
-    """The round trips made inside the block (the list's one item, set when it ends)."""
-    engine = get_engine()
-    counted = [0]
-    with tempfile.TemporaryFile("w+") as trace:
-
-        def checkout(dbapi: Any, record: Any, proxy: Any) -> None:
-            dbapi.pgconn.trace(trace.fileno())
-            dbapi.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-
-        def checkin(dbapi: Any, record: Any) -> None:
-            if dbapi is not None:
-                dbapi.pgconn.untrace()
-
-        event.listen(engine, "checkout", checkout)
-        event.listen(engine, "checkin", checkin)
-        try:
-            yield counted
-        finally:
-            event.remove(engine, "checkout", checkout)
-            event.remove(engine, "checkin", checkin)
-        trace.seek(0)
-        sides = [line[:1] for line in trace.read().splitlines() if line[:1] in ("F", "B")]
-        counted[0] = sum(1 for a, b in itertools.pairwise(sides) if (a, b) == ("F", "B"))
 
 
 def request(**changes: Any) -> EstimationRequest:
