@@ -83,9 +83,12 @@ class AgencyController(Controller):
     def issue_key(
         self, caller: Caller, agency_id: FromPath[uuid.UUID], data: JSONBody[ApiKeyIn]
     ) -> ApiKeyOut:
-        """A new collaborator key (admin, or that agency's owner). The key is shown only here."""
-        issued = issue_api_key(caller, agency_id, data.role, data.label)
-        return ApiKeyOut(issued.id, issued.key, issued.role, issued.label, issued.agency_id)
+        """A new collaborator key (admin, or that agency's owner). The key is shown only here.
+        With `expires_at` it is refused from that time on, like a revoked key."""
+        issued = issue_api_key(caller, agency_id, data.role, data.label, data.expires_at)
+        return ApiKeyOut(
+            issued.id, issued.key, issued.role, issued.label, issued.agency_id, issued.expires_at
+        )
 
     @post(
         "/agencies/{agency_id:uuid}/invitations",

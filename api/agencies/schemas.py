@@ -83,6 +83,8 @@ class AgencyPatch(Request):
 class ApiKeyIn(Request):
     role: Literal["owner", "buyer", "viewer"]
     label: Annotated[str, Meta(max_length=200)] = ""
+    # With its time zone, in the future, at most two years ahead; none: until revoked.
+    expires_at: datetime | None = None
 
 
 class InvitationIn(Request):
@@ -112,6 +114,7 @@ class ApiKeyOut(Struct):
     role: str
     label: str
     agency_id: uuid.UUID | None
+    expires_at: datetime | None
 
 
 class ApiKeyInfo(Struct):
@@ -120,6 +123,9 @@ class ApiKeyInfo(Struct):
     label: str
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None
+    # When the key was last accepted, true to the hour.
+    last_used_at: datetime | None
 
 
 class PointOut(Struct):

@@ -5,6 +5,7 @@ once, and revoking one. The same engine services as `POST /agencies/{id}/api-key
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -18,10 +19,14 @@ from engine.agencies.flows import agency_keys, issue_api_key, revoke_api_key
 from engine.errors import Forbidden, NotFound, RuleViolation
 from engine.people.sessions import SignedIn
 
+# What the form offers: no expiry (until revoked), or a life in days.
+LIFETIMES = ("", "30", "90", "365")
+
 
 class KeyForm(Struct):
     label: str = ""
     role: str = "buyer"
+    expires_in_days: str = ""
     csrf: str = ""
 
 
@@ -30,8 +35,16 @@ def _page(
 ) -> Response[Any]:
     if person.role != "owner":  # only an owner sees or makes keys: no page for the others
         return web.render(request, "not_found.html", person, 404)
-    keys = sorted(agency_keys(person.caller), key=lambda k: (k.revoked_at is not None, k.label))
-    return web.render(request, "keys.html", person, status, keys=keys, **context)
+    now = datetime.now(UTC)
+    keys = sorted(
+        agency_keys(person.caller),
+        key=lambda k: (k.revoked_at is not None or _expired(k.expires_at, now), k.label),
+    )
+    return web.render(request, "keys.html", person, status, keys=keys, now=now, **context)
+
+
+def _expired(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and expires_at <= now
 
 
 class KeyPages(Controller):
@@ -58,8 +71,12 @@ class KeyPages(Controller):
         label = " ".join(data.label.split())
         if not label or len(label) > 100:
             return _page(request, person, 422, errors={"label": "required"}, form=data)
+        if data.expires_in_days not in LIFETIMES:
+            return _page(request, person, 422, errors={"expires": "unknown"}, form=data)
+        days = data.expires_in_days
+        expires_at = datetime.now(UTC) + timedelta(days=int(days)) if days else None
         try:
-            issued = issue_api_key(person.caller, person.agency_id, data.role, label)
+            issued = issue_api_key(person.caller, person.agency_id, data.role, label, expires_at)
         except RuleViolation:
             return _page(request, person, 422, errors={"role": "unknown_role"}, form=data)
         return _page(request, person, 201, issued=issued)

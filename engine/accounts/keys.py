@@ -9,8 +9,10 @@ locks no key out while the old key stays in `MANDAT_PREVIOUS_SECRET_KEYS`.
 
 A verified key is remembered in this process (a bounded LRU, by the SHA-256 of the whole key) for
 its lifetime: the proof that a secret matches a row never expires. Revocation and role changes
-still hold at once, because the row (`revoked_at`, `role`) is read on every request — in the
-request's own transaction when the route runs in a request scope (engine.db).
+still hold at once, because the row (`revoked_at`, `expires_at`, `role`) is read on every
+request — in the request's own transaction when the route runs in a request scope (engine.db).
+A key may expire (chosen when it is issued); when it was last used is written at most once an
+hour per key and process, in a transaction of its own, so polling costs no write per request.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -55,6 +59,8 @@ _PEPPER = "api-key:hash"
 FAILURE_BURST = 10
 FAILURE_REFILL_S = 900.0
 VERIFIED_ENTRIES = 100_000  # ≈ 27 MB: every key of a large deployment, polling or not
+USE_RESOLUTION_S = 3600  # `last_used_at` is true to the hour
+LONGEST_LIFE = timedelta(days=731)  # an expiry is at most two years ahead
 
 
 class _Verified:
@@ -88,6 +94,35 @@ class _Verified:
 _verified = _Verified(VERIFIED_ENTRIES)
 
 
+class _UseStamps:
+    """Key id → when this process last wrote its `last_used_at` (monotonic), at most `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._stamps: OrderedDict[uuid.UUID, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def due(self, key_id: uuid.UUID) -> bool:
+        """Whether the key's use is to be written now (and, if so, it counts as written)."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._stamps.get(key_id)
+            if last is not None and now - last < USE_RESOLUTION_S:
+                return False
+            self._stamps[key_id] = now
+            self._stamps.move_to_end(key_id)
+            while len(self._stamps) > self.size:
+                self._stamps.popitem(last=False)
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._stamps.clear()
+
+
+_used = _UseStamps(VERIFIED_ENTRIES)
+
+
 def _failure() -> Unauthenticated:
     return Unauthenticated("A valid API key is required.", "invalid_api_key")
 
@@ -99,6 +134,7 @@ class IssuedKey:
     role: str
     agency_id: uuid.UUID | None
     label: str
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +163,11 @@ class Principal:
 
 
 def create_key(
-    session: Session, role: str, agency_id: uuid.UUID | None, label: str = ""
+    session: Session,
+    role: str,
+    agency_id: uuid.UUID | None,
+    label: str = "",
+    expires_at: datetime | None = None,
 ) -> IssuedKey:
     if role not in STAFF_ROLES + AGENCY_ROLES:
         raise RuleViolation.at("role", "unknown_role", f"Unknown role {role!r}.")
@@ -137,11 +177,18 @@ def create_key(
         )
     if len(label) > 200:
         raise RuleViolation.at("label", "label_too_long", "A label has at most 200 characters.")
+    if expires_at is not None:
+        expires_at = _checked_expiry(expires_at)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     key = f"mdt_{prefix}_{secret}"
     row = ApiKey(
-        prefix=prefix, secret_hash=hash_key(key), role=role, agency_id=agency_id, label=label
+        prefix=prefix,
+        secret_hash=hash_key(key),
+        role=role,
+        agency_id=agency_id,
+        label=label,
+        expires_at=expires_at,
     )
     session.add(row)
     try:
@@ -150,7 +197,23 @@ def create_key(
         if "fk_api_key_agency_id_agency" in str(exc.orig):
             raise NotFound("No such agency.", "agency_not_found") from exc
         raise
-    return IssuedKey(row.id, key, role, agency_id, label)
+    return IssuedKey(row.id, key, role, agency_id, label, expires_at)
+
+
+def _checked_expiry(expires_at: datetime) -> datetime:
+    """An expiry in the future, at most two years ahead, with its time zone."""
+    if expires_at.tzinfo is None:
+        raise RuleViolation.at(
+            "expires_at", "expiry_without_time_zone", "Give the expiry with its time zone."
+        )
+    now = datetime.now(UTC)
+    if not now < expires_at <= now + LONGEST_LIFE:
+        raise RuleViolation.at(
+            "expires_at",
+            "expiry_out_of_range",
+            "A key expires in the future, at most two years from now.",
+        )
+    return expires_at
 
 
 def hash_key(key: str) -> str:
@@ -166,11 +229,18 @@ def _mac(master: keyring.MasterKey, key: str) -> str:
 
 # The key's row and its prefix's failure bucket, in one statement.
 _KEY_ROW = text(f"""
-    SELECT k.id, k.role, k.agency_id, k.secret_hash, k.revoked_at IS NOT NULL AS revoked,
+    SELECT k.id, k.role, k.agency_id, k.secret_hash,
+           k.revoked_at IS NOT NULL OR k.expires_at <= now() AS revoked,
            (SELECT {throttle.LEVEL} FROM rate_bucket b WHERE b.key = :bucket) AS level
     FROM api_key k WHERE k.prefix = :prefix
 """)
 _REHASH = text("UPDATE api_key SET secret_hash = :new WHERE id = :id AND secret_hash = :old")
+# Another process may have written it within the hour: then nothing is written.
+_USED = text(f"""
+    UPDATE api_key SET last_used_at = now()
+    WHERE id = :id AND (last_used_at IS NULL
+                        OR last_used_at < now() - interval '{USE_RESOLUTION_S} seconds')
+""")
 
 
 def authenticate(session: Session, presented: str | None) -> Principal:
@@ -204,6 +274,7 @@ def _authenticate(session: Session, presented: str | None, release_for_argon2: b
     principal = Principal(row.id, row.role, row.agency_id)
     digest = hashlib.sha256(key.encode()).digest()
     if _verified.get(digest) == row.id:
+        _note_use(session, row.id, release_for_argon2)
         return principal
     if row.level is not None and row.level < 1:
         raise TooManyRequests(
@@ -227,7 +298,20 @@ def _authenticate(session: Session, presented: str | None, release_for_argon2: b
         with unit_of_work(alone=True) as own:
             own.execute(_REHASH, {"id": row.id, "old": row.secret_hash, "new": hash_key(key)})
     _verified.put(digest, row.id)
+    _note_use(session, row.id, release_for_argon2)
     return principal
+
+
+def _note_use(session: Session, key_id: uuid.UUID, in_request: bool) -> None:
+    """Write when the key was used, at most once an hour per key and process, committed in a
+    transaction of its own whatever the request does next (the request's read transaction ends
+    first, as for a rehash: no request holds two pooled connections)."""
+    if not _used.due(key_id):
+        return
+    if in_request:
+        session.commit()
+    with unit_of_work(alone=True) as own:
+        own.execute(_USED, {"id": key_id})
 
 
 def _matches(secret_hash: str, key: str) -> bool:

@@ -21,6 +21,7 @@ class ApiKey(Base):
         CheckConstraint("role IN ('admin', 'finance', 'owner', 'buyer', 'viewer')", name="role"),
         # Staff keys belong to no agency; agency keys always to exactly one.
         CheckConstraint("(role IN ('admin', 'finance')) = (agency_id IS NULL)", name="role_scope"),
+        CheckConstraint("expires_at > created_at", name="expires_after_creation"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -36,3 +37,7 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(Text, server_default=text("''"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Chosen at issue (none: until revoked); from then on the key is refused like a revoked one.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written at most once an hour per key (engine.accounts.keys.USE_RESOLUTION_S).
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

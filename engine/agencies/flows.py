@@ -91,14 +91,25 @@ def change_own_agency(caller: Principal, changes: dict[str, Any]) -> AgencyView:
         return changed
 
 
-def issue_api_key(caller: Principal, agency_id: uuid.UUID, role: str, label: str) -> IssuedKey:
-    """Admin, or that agency's owner. The key is shown only in this answer."""
+def issue_api_key(
+    caller: Principal,
+    agency_id: uuid.UUID,
+    role: str,
+    label: str,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """Admin, or that agency's owner. The key is shown only in this answer; with `expires_at`,
+    it is refused from then on."""
     if caller.role != "admin":
         _require_staff_or_own(caller, agency_id)
         caller.require("owner")
     with unit_of_work() as session:
-        issued = create_key(session, role, agency_id, label)
-        record(session, caller, "api_key.issued", "api_key", issued.id, role=issued.role)
+        issued = create_key(session, role, agency_id, label, expires_at)
+        expiry = issued.expires_at.isoformat() if issued.expires_at else None
+        record(
+            session, caller, "api_key.issued", "api_key", issued.id, role=issued.role,
+            expires_at=expiry,
+        )  # fmt: skip
     return issued
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from argon2 import PasswordHasher
@@ -189,3 +190,91 @@ def test_rolling_the_master_key_locks_no_key_out(client, session, monkeypatch) -
     keys._verified.clear()
     assert client.get(LEADS, headers=auth(used.key)).status_code == 200
     assert client.get(LEADS, headers=auth(idle.key)).status_code == 401
+
+
+def owner_key(session) -> tuple[str, str]:
+    """(an agency owner's key, its agency id)."""
+    (agency,) = buyers(session, 1, role="owner")
+    return agency.key, str(agency.agency_id)
+
+
+def test_a_key_that_expired_is_refused_at_once_even_when_remembered(client, session) -> None:
+    key, agency_id = owner_key(session)
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    made = client.post(
+        f"/api/v1/agencies/{agency_id}/api-keys",
+        json={"role": "viewer", "label": "CRM", "expires_at": soon},
+        headers=auth(key),
+    )
+    assert made.status_code == 201
+    assert made.json()["expires_at"] is not None
+    crm = made.json()["key"]
+    assert client.get(LEADS, headers=auth(crm)).status_code == 200  # verified, remembered
+
+    session.execute(
+        text("UPDATE api_key SET created_at = now() - interval '2 hours',"
+             " expires_at = now() - interval '1 second' WHERE id = :id"),
+        {"id": made.json()["id"]},
+    )  # fmt: skip
+    session.commit()
+
+    refused = client.get(LEADS, headers=auth(crm))
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "invalid_api_key"
+    assert client.get(LEADS, headers=auth(key)).status_code == 200  # the owner's key lives on
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    [
+        "2020-01-01T00:00:00+00:00",  # past
+        (datetime.now(UTC) + timedelta(days=800)).isoformat(),  # over two years
+        (datetime.now(UTC) + timedelta(days=3)).replace(tzinfo=None).isoformat(),  # no zone
+    ],
+)
+def test_an_expiry_in_the_past_too_far_or_without_zone_is_refused(
+    client, session, expires_at
+) -> None:
+    key, agency_id = owner_key(session)
+    refused = client.post(
+        f"/api/v1/agencies/{agency_id}/api-keys",
+        json={"role": "viewer", "expires_at": expires_at},
+        headers=auth(key),
+    )
+    assert refused.status_code == 422
+    assert [e["path"] for e in refused.json()["errors"]] == ["expires_at"]
+    assert session.execute(text("SELECT count(*) FROM api_key")).scalar_one() == 1
+
+
+def test_when_a_key_was_last_used_is_shown_true_to_the_hour_without_a_write_per_request(
+    client, session
+) -> None:
+    keys._used.clear()
+    owner, agency_id = owner_key(session)
+    made = client.post(
+        f"/api/v1/agencies/{agency_id}/api-keys", json={"role": "viewer"}, headers=auth(owner)
+    ).json()
+    row = "SELECT last_used_at FROM api_key WHERE id = :id"
+    assert session.execute(text(row), {"id": made["id"]}).scalar_one() is None  # never used
+
+    assert client.get(LEADS, headers=auth(made["key"])).status_code == 200
+    first = session.execute(text(row), {"id": made["id"]}).scalar_one()
+    assert first is not None
+    listed = client.get("/api/v1/agency/api-keys", headers=auth(owner)).json()
+    shown = next(k for k in listed if k["id"] == made["id"])
+    assert datetime.fromisoformat(shown["last_used_at"]) == first
+
+    keys._used.clear()  # another process: the row says it was written within the hour
+    assert client.get(LEADS, headers=auth(made["key"])).status_code == 200
+    session.rollback()
+    assert session.execute(text(row), {"id": made["id"]}).scalar_one() == first
+
+    session.execute(
+        text("UPDATE api_key SET last_used_at = now() - interval '2 hours' WHERE id = :id"),
+        {"id": made["id"]},
+    )
+    session.commit()
+    keys._used.clear()
+    assert client.get(LEADS, headers=auth(made["key"])).status_code == 200
+    session.rollback()
+    assert session.execute(text(row), {"id": made["id"]}).scalar_one() > first

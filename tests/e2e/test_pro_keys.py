@@ -100,3 +100,33 @@ def test_another_agencys_key_cannot_be_revoked(owner, session, admin_headers, cl
         text("SELECT revoked_at FROM api_key WHERE id = :k"), {"k": issued["id"]}
     ).scalar_one()
     assert revoked is None
+
+
+def test_a_key_made_to_expire_says_until_when_and_an_unknown_lifetime_is_refused(
+    owner, client, session
+) -> None:
+    page = owner.get("/pro/team/keys")
+    made = owner.post(
+        "/pro/team/keys/",
+        data={"label": "Site", "role": "viewer", "expires_in_days": "30",
+              "csrf": form_token(page.text)},
+    )  # fmt: skip
+    assert made.status_code == 201
+    assert "It stops working on" in made.text or "Elle cessera de fonctionner le" in made.text
+    days = session.execute(
+        text("SELECT round(extract(epoch FROM expires_at - created_at) / 86400) FROM api_key")
+    ).scalar_one()
+    assert days == 30
+    listed = owner.get("/pro/team/keys").text
+    row = re.search(r"<tr>\s*<td[^>]*>Site</td>.*?</tr>", listed, re.S)[0]  # type: ignore[index]
+    assert re.search(r"(active until|active jusqu’au) ", row)
+    assert re.search(r">(never|jamais)<", row)  # not used yet
+
+    refused = owner.post(
+        "/pro/team/keys/",
+        data={"label": "CRM", "role": "viewer", "expires_in_days": "9999",
+              "csrf": form_token(listed)},
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert 'id="key-expires-error"' in refused.text
+    assert session.execute(text("SELECT count(*) FROM api_key")).scalar_one() == 1

@@ -38,6 +38,7 @@ def test_request_ids_and_json_access_lines(live_server: str) -> None:
 
 def test_access_lines_also_go_to_daily_files_per_process_without_the_query(
     live_server: str,
+    clean_db: str,  # full rate buckets: earlier tests may have spent this client's link budget
 ) -> None:
     rid = f"access-file-{uuid.uuid4().hex}"  # the folder outlives test runs
     asked = httpx.get(
