@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.db import unit_of_work
 from engine.intake.scoring import SCORE_MODEL, TIMELINE_POINTS
 from engine.pricing.grid import PriceGrid, quote
 from engine.pricing.service import current_grid
+from engine.replica import read_lagging
 from engine.settings import read_settings
 
 
@@ -126,9 +126,8 @@ def rules_in_force(session: Session) -> RulesInForce:
 
 
 def published_rules() -> RulesInForce:
-    """The rules in force, read in a unit of work of their own (public)."""
-    with unit_of_work() as session:
-        return rules_in_force(session)
+    """The rules in force (public; from the replica when there is one)."""
+    return read_lagging(rules_in_force)
 
 
 @dataclass(frozen=True)

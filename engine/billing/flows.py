@@ -18,6 +18,7 @@ from engine.billing.run import parse_period, request_run, run_status
 from engine.billing.views import document, html, lines_csv, list_documents
 from engine.db import unit_of_work
 from engine.errors import MandatError
+from engine.replica import read_lagging
 
 
 @dataclass(frozen=True)
@@ -49,16 +50,17 @@ def billing_run(caller: Principal, run_id: uuid.UUID) -> dict[str, Any]:
 def billing_documents(
     caller: Principal, kind: str, status: str | None, limit: int, cursor: str | None
 ) -> DocumentPage:
-    """Invoices or credit notes (`kind`), newest first."""
+    """Invoices or credit notes (`kind`), newest first (from the replica when there is one)."""
     scope = _scope(caller)
-    with unit_of_work() as session:
-        return DocumentPage(*list_documents(session, kind, scope, status, limit, cursor))
+    return read_lagging(
+        lambda session: DocumentPage(*list_documents(session, kind, scope, status, limit, cursor))
+    )
 
 
 def billing_document(caller: Principal, kind: str, doc_id: uuid.UUID) -> dict[str, Any]:
+    """One document as stored (from the replica when there is one: issued, it never changes)."""
     scope = _scope(caller)
-    with unit_of_work() as session:
-        return document(session, kind, doc_id, scope)
+    return read_lagging(lambda session: document(session, kind, doc_id, scope))
 
 
 def printable_document(caller: Principal, kind: str, doc_id: uuid.UUID) -> str:

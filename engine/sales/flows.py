@@ -7,6 +7,7 @@ import uuid
 
 from engine.accounts.keys import Principal
 from engine.db import get_engine, unit_of_work
+from engine.replica import read_lagging
 from engine.sales.catalogue import CatalogueQuery, catalogue, in_catalogue, offer_for
 from engine.sales.purchase import PurchaseAnswer, PurchaseRequest, buy
 from engine.sales.purchases import get_purchase, list_purchases, purchases_csv, update_purchase
@@ -14,24 +15,26 @@ from engine.sales.read_models import Offer, OfferDetail, Page, PurchasedLead
 
 
 def browse_catalogue(caller: Principal, query: CatalogueQuery) -> Page[Offer]:
-    """The offers the caller's agency may buy now, anonymised."""
+    """The offers the caller's agency may buy now, anonymised; from the replica when there is
+    one (a lead sold a moment ago may still show: buying it answers 409)."""
     agency_id = caller.agency()
-    with unit_of_work() as session:
-        return catalogue(session, agency_id, query)
+    return read_lagging(lambda session: catalogue(session, agency_id, query))
 
 
 def offer_in_catalogue(
     caller: Principal, lead_id: uuid.UUID, query: CatalogueQuery
 ) -> Offer | None:
     """One lead as the caller's catalogue shows it with these filters, or None when it does not
-    show (any more): what the live inbox sends when it hears the offer changed."""
+    show (any more): what the live inbox sends when it hears the offer changed. On the primary:
+    the change it heard of was just committed there."""
     with unit_of_work() as session:
         return in_catalogue(session, caller.agency(), lead_id, query)
 
 
 def read_offer(caller: Principal, lead_id: uuid.UUID) -> OfferDetail:
-    with unit_of_work() as session:
-        return offer_for(session, caller.agency(), lead_id)
+    """One offer, as the catalogue shows it (from the replica when there is one)."""
+    agency_id = caller.agency()
+    return read_lagging(lambda session: offer_for(session, agency_id, lead_id))
 
 
 def buy_lead(caller: Principal, request: PurchaseRequest) -> PurchaseAnswer:

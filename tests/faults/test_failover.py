@@ -128,6 +128,73 @@ def buy(base: str, attempt: Attempt, failures: list[float], give_up_at: float) -
         return
 
 
+def test_lagging_reads_go_to_the_standby_and_fall_back_to_the_primary(
+    pair: FailoverPair, pair_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MANDAT_REPLICA_URL (issue 17 item 3): the catalogue and an offer are read on the hot
+    standby while it is within MANDAT_REPLICA_MAX_LAG_S, on the primary once it lags more, and
+    on the primary when the standby cannot be reached. The standby's replay is paused to make
+    it lag, then resumed before the failover test."""
+    from engine.accounts.keys import authenticate
+    from engine.db import unit_of_work
+    from engine.errors import NotFound
+    from engine.replica import forget_health
+    from engine.sales.catalogue import CatalogueQuery
+    from engine.sales.flows import browse_catalogue, read_offer
+    from tests.conftest import reset_database
+    from tests.market import buyers, offered_lead
+    from tests.processes import free_port
+
+    primary = pair.primary_port()
+    standby = next(port for port in pair.node_ports if port != primary)
+    monkeypatch.setenv(
+        "MANDAT_REPLICA_URL", f"postgresql://postgres@127.0.0.1:{standby}/{pair.dbname}"
+    )
+    monkeypatch.setenv("MANDAT_REPLICA_MAX_LAG_S", "60")
+    forget_health()
+
+    def on_standby(lead: uuid.UUID) -> bool:
+        url = f"postgresql://postgres@127.0.0.1:{standby}/{pair.dbname}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            return (
+                conn.execute("SELECT 1 FROM offer WHERE lead_id = %s", (lead,)).fetchone()
+                is not None
+            )
+
+    def shown() -> set[uuid.UUID]:
+        return {offer.id for offer in browse_catalogue(caller, CatalogueQuery()).items}
+
+    try:
+        with unit_of_work() as session:
+            (agency,) = buyers(session, 1)
+            first = offered_lead(session)
+            caller = authenticate(session, agency.key)
+        assert wait_for(lambda: on_standby(first), 30), "the standby never replayed the lead"
+        pair.sql(standby, "SELECT pg_wal_replay_pause()")
+        with unit_of_work() as session:
+            second = offered_lead(session)
+
+        assert shown() == {first}, "read on the standby, which has not replayed the second lead"
+        with pytest.raises(NotFound):
+            read_offer(caller, second)
+
+        monkeypatch.setenv("MANDAT_REPLICA_MAX_LAG_S", "0.5")
+        forget_health()
+        time.sleep(1)
+        assert shown() == {first, second}, "a standby lagging more than allowed is not read"
+        assert read_offer(caller, second).id == second
+
+        pair.sql(standby, "SELECT pg_wal_replay_resume()")
+        monkeypatch.setenv("MANDAT_REPLICA_MAX_LAG_S", "60")
+        monkeypatch.setenv("MANDAT_REPLICA_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
+        forget_health()
+        assert shown() == {first, second}, "an unreachable standby: the primary answers"
+    finally:
+        pair.sql(standby, "SELECT pg_wal_replay_resume()")
+        forget_health()
+        reset_database(pair_database)
+
+
 def test_a_failover_under_concurrent_purchases_loses_and_doubles_nothing(
     pair: FailoverPair, pair_database: str
 ) -> None:
