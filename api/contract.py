@@ -74,6 +74,9 @@ DETAILS = {
     "invoice_not_found": "No invoice of yours has this id.",
     "credit_note_not_found": "No credit note of yours has this id.",
     "billing_run_not_found": "No billing run has this id.",
+    "not_einvoiced": "F-2026-000123 cannot be an e-invoice as stored (Mandat SAS: no siren,"
+    " street, postcode, city on the stored document): its JSON and printable page are the"
+    " document.",
     "card_declined": "This card was refused: use another one (the code may be Stripe's own).",
     "estimation_not_found": "No estimation has this id.",
     "erased": "These data were erased.",

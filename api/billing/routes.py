@@ -15,11 +15,13 @@ from api.billing.schemas import (
     BillingRunOut,
     CreditNoteOut,
     CreditNotePage,
+    EInvoiceExclusionPage,
     EReportingOut,
     InvoiceOut,
     InvoicePage,
     PaymentMethodIn,
     PaymentMethodOut,
+    PaymentReportingOut,
     RunIn,
     StripeEventOut,
 )
@@ -30,6 +32,7 @@ from api.contract import (
     TOO_LARGE,
     UNREADABLE,
     Answer,
+    conflict,
     not_found,
     operation,
     payment_required,
@@ -37,14 +40,16 @@ from api.contract import (
 from api.limits import MAX_STRIPE_BODY
 from api.schemas import shaped
 from engine.accounts.keys import Principal
-from engine.billing.ereporting import ereporting_csv
+from engine.billing.ereporting import PAYMENT_COLUMNS, ereporting_csv
 from engine.billing.flows import (
     ask_for_billing_run,
     billing_document,
     billing_documents,
     billing_run,
     document_lines_csv,
+    einvoice_exclusions,
     ereporting,
+    payment_reporting,
     printable_document,
     receive_stripe_event,
     stored_document_pdf,
@@ -52,6 +57,8 @@ from engine.billing.flows import (
 from engine.billing.payment_method import save_payment_method
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+Period = Annotated[str, QueryParameter(pattern=r"^\d{4}-\d{2}$")]
+NOT_EINVOICED = conflict("not_einvoiced")
 
 
 class BillingController(Controller):
@@ -134,11 +141,14 @@ class BillingController(Controller):
         sync_to_thread=True,
         summary="An invoice's Factur-X PDF",
         media_type="application/pdf",
-        **operation("readInvoicePdf", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
+        **operation(
+            "readInvoicePdf", *KEYED, AGENCY_KEY, not_found("invoice_not_found"), NOT_EINVOICED
+        ),
     )
     def invoice_pdf(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[bytes]:
         """The Factur-X (PDF/A-3b with its EN 16931 XML) stored when the invoice was issued:
-        the same bytes every time (`ETag`: their SHA-256)."""
+        the same bytes every time (`ETag`: their SHA-256). An invoice whose stored record cannot
+        make one (issued before e-invoicing): 409 `not_einvoiced`, with the `reason`."""
         return _pdf(caller, "invoice", doc_id)
 
     @get(
@@ -181,7 +191,13 @@ class BillingController(Controller):
         sync_to_thread=True,
         summary="A credit note's Factur-X PDF",
         media_type="application/pdf",
-        **operation("readCreditNotePdf", *KEYED, AGENCY_KEY, not_found("credit_note_not_found")),
+        **operation(
+            "readCreditNotePdf",
+            *KEYED,
+            AGENCY_KEY,
+            not_found("credit_note_not_found"),
+            NOT_EINVOICED,
+        ),
     )
     def credit_note_pdf(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[bytes]:
         """The credit note's stored Factur-X (type 381, referencing the invoice it corrects)."""
@@ -196,7 +212,7 @@ class BillingController(Controller):
     def e_reporting(
         self,
         caller: Caller,
-        period: Annotated[str, QueryParameter(pattern=r"^\d{4}-\d{2}$")],
+        period: Period,
         format: FromQuery[Literal["json", "csv"]] = "json",
     ) -> Response[EReportingOut]:
         """Finance. The documents of a month that are not e-invoiced (agencies in Guyane and
@@ -205,6 +221,47 @@ class BillingController(Controller):
         if format == "csv":
             return Response(ereporting_csv(sales), media_type="text/csv")
         return Response(shaped({"period": period, "items": sales}, EReportingOut))
+
+    @get(
+        "/billing/e-reporting/payments",
+        sync_to_thread=True,
+        summary="Payments to report, per month",
+        **operation("exportPaymentReporting", *KEYED, also_as="text/csv"),
+    )
+    def payments_to_report(
+        self,
+        caller: Caller,
+        period: Period,
+        format: FromQuery[Literal["json", "csv"]] = "json",
+    ) -> Response[PaymentReportingOut]:
+        """Finance. The reform's payment data: each payment of the month whose VAT is due on
+        receipt (services, without the VAT on debits option; not Guyane and Mayotte, which have
+        no VAT), its date and amount per VAT rate as recorded when it happened, a credit note
+        paid back negative. An e-invoice's payment also goes to the platform as its "paid"
+        status; `einvoiced` says which. Under the VAT on debits option a `note` says so: only the
+        payments of documents issued before the option remain."""
+        found = payment_reporting(caller, period)
+        if format == "csv":
+            return Response(ereporting_csv(found["items"], PAYMENT_COLUMNS), media_type="text/csv")
+        return Response(shaped(found, PaymentReportingOut))
+
+    @get(
+        "/billing/einvoice-exclusions",
+        sync_to_thread=True,
+        summary="Documents that are not e-invoices",
+        **operation("listEInvoiceExclusions", *KEYED),
+    )
+    def not_einvoiced(
+        self,
+        caller: Caller,
+        limit: Limit = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> EInvoiceExclusionPage:
+        """Finance. Invoices and credit notes whose stored record cannot make a valid Factur-X
+        (issued before e-invoicing: no structured addresses, no SIREN), with the reason, newest
+        first. They are not e-invoices: their JSON and printable page stay the documents; the
+        e-invoicing job no longer tries them."""
+        return shaped(einvoice_exclusions(caller, limit, cursor), EInvoiceExclusionPage)
 
     @put(
         "/agency/payment-method",

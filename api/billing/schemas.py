@@ -142,3 +142,48 @@ class ReportedSaleOut(Out):
 class EReportingOut(Out):
     period: Annotated[str, Meta(description="YYYY-MM")]
     items: list[ReportedSaleOut]
+
+
+class ReportedPaymentOut(Out):
+    """A payment whose VAT is due on receipt: collected on an invoice, or paid back on a credit
+    note (negative), its amounts as recorded when it happened."""
+
+    paid_on: Annotated[date, Meta(description="Date of collection (Paris)")]
+    number: Annotated[str, Meta(description="The document paid")]
+    type_code: Annotated[str, Meta(description="380 invoice, 381 credit note")]
+    agency_id: uuid.UUID
+    buyer_siren: str | None
+    vat_rate_bp: Annotated[int, Meta(description="VAT rate in basis points (2000 = 20 %)")]
+    base_cents: int
+    vat_cents: int
+    amount_cents: Annotated[int, Meta(description="Collected (negative: paid back), VAT incl.")]
+    einvoiced: Annotated[
+        bool,
+        Meta(description="An e-invoice: its 'paid' status carries this payment to the platform"),
+    ]
+
+
+class PaymentReportingOut(Out):
+    period: Annotated[str, Meta(description="YYYY-MM")]
+    vat_on_debits: Annotated[bool, Meta(description="The VAT on debits option, as set now")]
+    note: Annotated[str | None, Meta(description="Why the list may be empty")]
+    items: list[ReportedPaymentOut]
+
+
+class EInvoiceExclusionOut(Out):
+    """A document that is not an e-invoice: its JSON and printable page are the document."""
+
+    type: Literal["invoice", "credit_note"]
+    id: uuid.UUID
+    number: str
+    issued_at: datetime
+    issued_on: date
+    agency_id: uuid.UUID
+    code: Annotated[str, Meta(description="Why, as a stable code (document_incomplete, …)")]
+    reason: str
+    recorded_at: datetime
+
+
+class EInvoiceExclusionPage(Out):
+    items: list[EInvoiceExclusionOut]
+    next_cursor: str | None

@@ -4,6 +4,11 @@ The document is numbered and committed first (`bill_agency`, under the series lo
 Factur-X is made afterwards from the stored record, outside any lock, and stored once with the
 PDF's SHA-256 (`einvoice`, append-only): the bytes an agency downloads, the ones e-mailed and
 the ones handed to the approved platform are the same, never regenerated.
+
+A document whose stored record cannot make a valid Factur-X (written before the data the
+mentions need was kept, migration 0012) is not an e-invoice: the `einvoices` job records why
+(`einvoice_exclusion`) and no longer tries it, the PDF route answers 409 `not_einvoiced` with
+the reason, its JSON and HTML stay the document, and finance lists them (`exclusions`).
 """
 
 from __future__ import annotations
@@ -14,34 +19,56 @@ import logging
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing import get_context
 from typing import Any
 
 import pikepdf
 from facturx import generate_from_binary
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from weasyprint import HTML
 
+from engine.billing.documents import PARIS
 from engine.billing.facturx import DocumentIncomplete, cii_xml
 from engine.billing.views import document, html
 from engine.db import unit_of_work
-from engine.errors import NotFound
+from engine.errors import Conflict, NotFound
 from engine.notify.outbox import enqueue
+from engine.pagination import read_cursor, write_cursor
 
 log = logging.getLogger("mandat.einvoice")
 KINDS = ("invoice", "credit_note")
 
-# Documents without their Factur-X yet, oldest first.
+# Documents without their Factur-X yet, oldest first (not those that cannot have one).
 _PENDING = text("""
     SELECT 'invoice' AS kind, i.id, i.issued_at FROM invoice i
     WHERE NOT EXISTS (SELECT 1 FROM einvoice e WHERE e.invoice_id = i.id)
+      AND NOT EXISTS (SELECT 1 FROM einvoice_exclusion x WHERE x.invoice_id = i.id)
     UNION ALL
     SELECT 'credit_note', c.id, c.issued_at FROM credit_note c
     WHERE NOT EXISTS (SELECT 1 FROM einvoice e WHERE e.credit_note_id = c.id)
+      AND NOT EXISTS (SELECT 1 FROM einvoice_exclusion x WHERE x.credit_note_id = c.id)
     ORDER BY issued_at, id
     LIMIT :limit
 """)
+
+
+class NotEInvoiced(Conflict):
+    """The document cannot be an e-invoice as stored (`reason`: why); it stays a JSON and HTML
+    document. Documents are immutable: this never changes, so it is recorded once."""
+
+    code = "not_einvoiced"
+
+    def __init__(self, number: str, reason_code: str, reason: str) -> None:
+        super().__init__(
+            f"{number} cannot be an e-invoice as stored ({reason.rstrip('.')}): its JSON and"
+            " printable page are the document.",
+            reason=reason_code,
+        )
+        self.reason_code = reason_code
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -106,7 +133,15 @@ def issue(session: Session, kind: str, doc_id: uuid.UUID) -> bool:
     if exists:
         return False
     doc = document(session, kind, doc_id, None)
-    rendered = render(doc)
+    excluded = session.execute(
+        text(f"SELECT code, reason FROM einvoice_exclusion WHERE {column} = :id"), {"id": doc_id}
+    ).first()
+    if excluded:
+        raise NotEInvoiced(doc["number"], excluded.code, excluded.reason)
+    try:
+        rendered = render(doc)
+    except DocumentIncomplete as error:
+        raise NotEInvoiced(doc["number"], error.code, error.message) from error
     stored = session.execute(
         text(f"""
             INSERT INTO einvoice ({column}, agency_id, number, vat_category, xml, pdf, pdf_sha256)
@@ -157,7 +192,8 @@ def stored_pdf(session: Session, kind: str, doc_id: uuid.UUID, agency_id: uuid.U
 @dataclass
 class IssueReport:
     issued: int = 0
-    incomplete: int = 0
+    incomplete: int = 0  # not e-invoices, recorded for finance (never tried again)
+    failed: int = 0  # an unexpected error, logged: tried again next time
 
 
 def issue_pending(limit: int = 100_000, workers: int = 1) -> IssueReport:
@@ -173,16 +209,67 @@ def issue_pending(limit: int = 100_000, workers: int = 1) -> IssueReport:
         for part in pool.map(_issue_many, chunks):
             report.issued += part.issued
             report.incomplete += part.incomplete
+            report.failed += part.failed
     return report
 
 
 def _issue_many(documents: list[tuple[str, uuid.UUID]]) -> IssueReport:
+    """Each document on its own: one that cannot be an e-invoice is recorded and skipped from
+    then on; one that fails otherwise is logged and left for the next pass, never stopping the
+    others (a database error does stop the pass)."""
     report = IssueReport()
     for kind, doc_id in documents:
         try:
             with unit_of_work() as session:
                 report.issued += issue(session, kind, doc_id)
-        except DocumentIncomplete as error:
+        except NotEInvoiced as error:
             report.incomplete += 1
             log.warning("no Factur-X for %s %s: %s", kind, doc_id, error.message)
+            with unit_of_work() as session:
+                session.execute(
+                    text(f"""
+                        INSERT INTO einvoice_exclusion ({kind}_id, code, reason)
+                        VALUES (:id, :code, :reason) ON CONFLICT DO NOTHING
+                    """),
+                    {"id": doc_id, "code": error.reason_code, "reason": error.reason},
+                )
+        except SQLAlchemyError:
+            raise
+        except Exception:
+            report.failed += 1
+            log.exception("Factur-X of %s %s failed: tried again next time", kind, doc_id)
     return report
+
+
+# Documents that are not e-invoices, newest first, with the reason.
+_EXCLUDED = text("""
+    SELECT d.type, d.id, d.number, d.issued_at, d.agency_id, x.code, x.reason, x.recorded_at
+    FROM einvoice_exclusion x
+    JOIN (SELECT 'invoice' AS type, id, number, issued_at, agency_id FROM invoice
+          UNION ALL
+          SELECT 'credit_note', id, number, issued_at, agency_id FROM credit_note
+         ) d ON d.id = coalesce(x.invoice_id, x.credit_note_id)
+    WHERE CAST(:at AS timestamptz) IS NULL OR (d.issued_at, d.id) < (:at, :last)
+    ORDER BY d.issued_at DESC, d.id DESC
+    LIMIT :limit
+""")
+
+
+def exclusions(
+    session: Session, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The documents that are not e-invoices (finance), with why; a page and the next cursor."""
+    at, last = read_cursor(cursor, datetime) if cursor else (None, None)
+    rows = session.execute(_EXCLUDED, {"at": at, "last": last, "limit": limit + 1}).mappings()
+    items = [
+        {
+            **row,
+            "issued_on": row["issued_at"].astimezone(PARIS).date().isoformat(),
+        }
+        for row in rows
+    ]
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = write_cursor(items[-1]["issued_at"], items[-1]["id"])
+    return items, next_cursor

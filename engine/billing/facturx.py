@@ -78,7 +78,8 @@ def checked_breakdown(doc: dict[str, Any]) -> list[VatGroup]:
 
 
 def _party(identity: dict[str, Any], outside_vat: bool) -> dict[str, Any]:
-    missing = [k for k in ("siren", "street", "postcode", "city") if not identity.get(k)]
+    needed = ("siren", "siret", "street", "postcode", "city")
+    missing = [k for k in needed + (() if outside_vat else ("vat_number",)) if not identity.get(k)]
     if missing:
         raise DocumentIncomplete(
             f"{identity.get('name')}: no {', '.join(missing)} on the stored document."

@@ -11,8 +11,8 @@ from typing import Any
 
 from engine.accounts.keys import Principal
 from engine.billing import stripe_gateway as gateway
-from engine.billing.einvoice import stored_pdf
-from engine.billing.ereporting import ereporting_sales
+from engine.billing.einvoice import exclusions, stored_pdf
+from engine.billing.ereporting import ereporting_payments, ereporting_sales
 from engine.billing.payments import handle_event
 from engine.billing.run import parse_period, request_run, run_status
 from engine.billing.views import document, html, lines_csv, list_documents
@@ -86,6 +86,21 @@ def ereporting(caller: Principal, period: str) -> list[dict[str, Any]]:
     month = parse_period(period)
     with unit_of_work() as session:
         return ereporting_sales(session, month)
+
+
+def payment_reporting(caller: Principal, period: str) -> dict[str, Any]:
+    """Finance. The month's payments whose VAT is due on receipt (the reform's payment data)."""
+    caller.require("finance")
+    month = parse_period(period)
+    with unit_of_work() as session:
+        return {"period": period, **ereporting_payments(session, month)}
+
+
+def einvoice_exclusions(caller: Principal, limit: int, cursor: str | None) -> DocumentPage:
+    """Finance. The documents that are not e-invoices, newest first, with the reason."""
+    caller.require("finance")
+    with unit_of_work() as session:
+        return DocumentPage(*exclusions(session, limit, cursor))
 
 
 def receive_stripe_event(payload: bytes, signature: str) -> str:

@@ -290,3 +290,64 @@ class EInvoiceStatus(Base):
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class DocumentPayment(Base):
+    """A payment as the VAT on receipts sees it, written once when it happens: an invoice
+    collected (its total less the credit notes deducted from the charge) or a credit note paid
+    back (negative amounts). Its amounts are fixed then, never recomputed (append-only)."""
+
+    __tablename__ = "document_payment"
+    __table_args__ = (
+        UniqueConstraint("invoice_id"),
+        UniqueConstraint("credit_note_id"),
+        CheckConstraint("(invoice_id IS NULL) <> (credit_note_id IS NULL)", name="one_document"),
+        CheckConstraint("amount_cents = base_cents + vat_cents", name="amounts"),
+        Index("ix_document_payment_paid_at", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoice.id"))
+    credit_note_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("credit_note.id"))
+    paid_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    vat_rate_bp: Mapped[int] = mapped_column(Integer)
+    base_cents: Mapped[int] = mapped_column(BigInteger)
+    vat_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class PaymentTransmission(Base):
+    """A payment handed to an approved platform as its document's "paid" status, once."""
+
+    __tablename__ = "payment_transmission"
+    __table_args__ = (UniqueConstraint("document_payment_id", "platform"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    document_payment_id: Mapped[int] = mapped_column(ForeignKey("document_payment.id"))
+    platform: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(Text)
+    transmitted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class EInvoiceExclusion(Base):
+    """A document that is not an e-invoice: its stored record cannot make a valid Factur-X
+    (written before the data the mentions need was kept). It stays a JSON and HTML document;
+    the `einvoices` job no longer tries it; finance reads the reason (append-only)."""
+
+    __tablename__ = "einvoice_exclusion"
+    __table_args__ = (
+        UniqueConstraint("invoice_id"),
+        UniqueConstraint("credit_note_id"),
+        CheckConstraint("(invoice_id IS NULL) <> (credit_note_id IS NULL)", name="one_document"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoice.id"))
+    credit_note_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("credit_note.id"))
+    code: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -120,8 +120,35 @@ def collect(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collection:
         return Collection("failed", result.error_code)
 
 
+# The payment data of a collected invoice (CGI art. 290 A), fixed when it is paid: what was
+# charged, its total less the credit notes deducted from the charge (`collect`'s `due`), per VAT
+# rate (a document has one). Nothing when nothing was collected.
+_INVOICE_COLLECTED = text("""
+    INSERT INTO document_payment (invoice_id, paid_at, vat_rate_bp, base_cents, vat_cents,
+                                  amount_cents)
+    SELECT i.id, i.paid_at, i.vat_rate_bp, i.total_ht_cents - c.ht, i.vat_cents - c.vat,
+           i.total_ttc_cents - c.ttc
+    FROM invoice i, LATERAL (
+        SELECT coalesce(sum(total_ht_cents), 0) AS ht, coalesce(sum(vat_cents), 0) AS vat,
+               coalesce(sum(total_ttc_cents), 0) AS ttc
+        FROM credit_note WHERE invoice_id = i.id
+    ) c
+    WHERE i.id = :id AND i.total_ttc_cents - c.ttc > 0
+    ON CONFLICT DO NOTHING
+""")
+# A credit note paid back: the same data, negative, when the refund is recorded.
+_CREDIT_NOTE_REFUNDED = text("""
+    INSERT INTO document_payment (credit_note_id, paid_at, vat_rate_bp, base_cents, vat_cents,
+                                  amount_cents)
+    SELECT id, clock_timestamp(), vat_rate_bp, -total_ht_cents, -vat_cents, -total_ttc_cents
+    FROM credit_note WHERE id = :id
+    ON CONFLICT DO NOTHING
+""")
+
+
 def _mark_paid(session: Session, invoice_id: uuid.UUID, payment_intent: str | None) -> None:
-    """Paid is final. Any open dunning closes, and a suspension for non-payment is lifted."""
+    """Paid is final, and its payment data recorded. Any open dunning closes, and a suspension
+    for non-payment is lifted."""
     row = session.execute(
         text("""
             UPDATE invoice SET status = 'paid', paid_at = clock_timestamp(),
@@ -133,6 +160,7 @@ def _mark_paid(session: Session, invoice_id: uuid.UUID, payment_intent: str | No
     ).one_or_none()
     if row is None:
         return
+    session.execute(_INVOICE_COLLECTED, {"id": invoice_id})
     session.execute(
         text("""
             UPDATE dunning SET resolved_at = clock_timestamp()
@@ -211,13 +239,15 @@ def refund_credit_note(credit_note_id: uuid.UUID) -> str:
     except gateway.StripeUnreachable:
         return "unreachable"
     with unit_of_work() as session:
-        session.execute(
+        refunded = session.execute(
             text("""
                 UPDATE credit_note SET refund_status = 'refunded', stripe_refund_id = :r
                 WHERE id = :id AND refund_status <> 'refunded'
             """),
             {"id": credit_note_id, "r": refund_id},
-        )
+        ).rowcount  # type: ignore[attr-defined]
+        if refunded:
+            session.execute(_CREDIT_NOTE_REFUNDED, {"id": credit_note_id})
     return "refunded"
 
 

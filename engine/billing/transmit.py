@@ -1,10 +1,13 @@
-"""Handing each stored Factur-X to an approved platform (plateforme agréée), once, and keeping
-the lifecycle statuses it reports (CGI art. 289 bis: issuing goes through such a platform).
+"""Handing each stored Factur-X to an approved platform (plateforme agréée), once, then the
+"paid" (encaissée) status of each payment of it, once, and keeping the lifecycle statuses the
+platform reports (CGI art. 289 bis: issuing goes through such a platform; art. 290 A: the
+payment data of services whose VAT is due on receipt).
 
 `Platform` is the one interface an adapter implements. `FolderPlatform` is the working one: it
-drops `<number>.pdf` and `<number>.json` (a manifest) into a folder (`MANDAT_EINVOICE_OUTBOX`)
-that a platform's connector collects, and reads back the `<number>.status.json` files it leaves.
-An adapter for a platform's API (docs/einvoicing.md) implements the same two methods.
+drops `<number>.pdf` and `<number>.json` (a manifest), then `<number>.paid.json` when the
+document is paid (or paid back), into a folder (`MANDAT_EINVOICE_OUTBOX`) that a platform's
+connector collects, and reads back the `<number>.status.json` files it leaves.
+An adapter for a platform's API (docs/einvoicing.md) implements the same three methods.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import text
 
+from engine.billing.documents import PARIS
+from engine.billing.facturx import percent
 from engine.billing.models import LIFECYCLE
 from engine.db import unit_of_work
 
@@ -39,6 +44,22 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
+class Paid:
+    """The "paid" (encaissée, lifecycle code 212) status of a deposited e-invoice: the date of
+    the payment and its amounts per VAT rate, as recorded when it happened (a credit note paid
+    back: negative)."""
+
+    payment_id: int
+    number: str
+    type_code: str
+    paid_at: datetime
+    vat_rate_bp: int
+    base_cents: int
+    vat_cents: int
+    amount_cents: int
+
+
+@dataclass(frozen=True)
 class Reported:
     """A lifecycle status the platform reported for an e-invoice (by its number)."""
 
@@ -54,6 +75,10 @@ class Platform(Protocol):
     def deposit(self, document: Outgoing) -> str:
         """Hand the document over; the platform's reference for it. Called again for the same
         document (a crash before we recorded it), it must not make a second one."""
+
+    def report_paid(self, payment: Paid) -> str:
+        """Send the document's "paid" status; the platform's reference for it. Called again for
+        the same payment, it must not make a second one."""
 
     def statuses(self) -> list[Reported]:
         """The lifecycle statuses reported since the platform was last asked (may repeat)."""
@@ -86,6 +111,27 @@ class FolderPlatform:
         self._write(f"{document.number}.pdf", document.pdf)
         self._write(f"{document.number}.json", json.dumps(manifest, indent=2).encode())
         return document.number
+
+    def report_paid(self, payment: Paid) -> str:
+        name = f"{payment.number}.paid.json"
+        status = {
+            "number": payment.number,
+            "type_code": payment.type_code,
+            "status": "paid",
+            "lifecycle_code": "212",  # Encaissée
+            "paid_on": payment.paid_at.astimezone(PARIS).date().isoformat(),
+            "currency": "EUR",
+            "amounts": [
+                {
+                    "vat_rate": percent(payment.vat_rate_bp),
+                    "base_cents": payment.base_cents,
+                    "vat_cents": payment.vat_cents,
+                    "amount_cents": payment.amount_cents,
+                }
+            ],
+        }
+        self._write(name, json.dumps(status, indent=2).encode())  # the same bytes again: one
+        return name
 
     def statuses(self) -> list[Reported]:
         found = []
@@ -130,9 +176,27 @@ _TO_SEND = text("""
 """)
 
 
+# Payments of e-invoices the platform has, not yet reported to it: those whose VAT is due on
+# receipt (a document with VAT, issued without the VAT on debits option: engine.billing.ereporting).
+_PAID_TO_SEND = text("""
+    SELECT p.id, e.number, CASE WHEN e.invoice_id IS NULL THEN '381' ELSE '380' END AS type_code,
+           p.paid_at, p.vat_rate_bp, p.base_cents, p.vat_cents, p.amount_cents
+    FROM document_payment p
+    JOIN einvoice e ON e.invoice_id = p.invoice_id OR e.credit_note_id = p.credit_note_id
+    JOIN einvoice_transmission t ON t.einvoice_id = e.id AND t.platform = :platform
+    LEFT JOIN invoice i ON i.id = e.invoice_id LEFT JOIN credit_note c ON c.id = e.credit_note_id
+    WHERE p.vat_rate_bp > 0
+      AND NOT coalesce((coalesce(i.seller, c.seller)->>'vat_on_debits')::boolean, false)
+      AND NOT EXISTS (SELECT 1 FROM payment_transmission s
+                      WHERE s.document_payment_id = p.id AND s.platform = :platform)
+    ORDER BY p.paid_at, p.id
+    LIMIT :limit
+""")
+
+
 def transmit(platform: Platform, limit: int = 10_000) -> dict[str, int]:
-    """Hand every stored e-invoice not yet handed over, each recorded once; then store the
-    statuses the platform reported."""
+    """Hand every stored e-invoice not yet handed over, then the "paid" status of each payment
+    not yet reported, each recorded once; then store the statuses the platform reported."""
     with unit_of_work() as session:
         rows = session.execute(_TO_SEND, {"platform": platform.name, "limit": limit}).mappings()
         pending = [_outgoing(row) for row in rows]
@@ -147,7 +211,29 @@ def transmit(platform: Platform, limit: int = 10_000) -> dict[str, int]:
                 """),
                 {"id": document.einvoice_id, "platform": platform.name, "reference": reference},
             ).rowcount  # type: ignore[attr-defined]
-    return {"transmitted": sent, "statuses": record_statuses(platform.name, platform.statuses())}
+    return {
+        "transmitted": sent,
+        "paid_reported": report_payments(platform, limit),
+        "statuses": record_statuses(platform.name, platform.statuses()),
+    }
+
+
+def report_payments(platform: Platform, limit: int = 10_000) -> int:
+    with unit_of_work() as session:
+        rows = session.execute(_PAID_TO_SEND, {"platform": platform.name, "limit": limit})
+        payments = [Paid(*row) for row in rows]
+    reported = 0
+    for payment in payments:
+        reference = platform.report_paid(payment)
+        with unit_of_work() as session:
+            reported += session.execute(
+                text("""
+                    INSERT INTO payment_transmission (document_payment_id, platform, reference)
+                    VALUES (:id, :platform, :reference) ON CONFLICT DO NOTHING
+                """),
+                {"id": payment.payment_id, "platform": platform.name, "reference": reference},
+            ).rowcount  # type: ignore[attr-defined]
+    return reported
 
 
 def record_statuses(platform: str, reported: list[Reported]) -> int:

@@ -12,7 +12,9 @@ import pytest
 from facturx import get_xml_from_pdf
 from sqlalchemy import text
 
+from engine.billing.documents import PARIS
 from engine.billing.einvoice import issue_pending
+from engine.billing.ledger import add_refund_line
 from engine.billing.run import run_billing
 from engine.billing.transmit import FolderPlatform, transmit
 from engine.notify.deliver import deliver_due
@@ -185,3 +187,138 @@ def test_finance_downloads_the_sales_to_e_report(client, session) -> None:
     assert items[0]["departement"] == "973"
     assert as_csv.text.splitlines()[1].startswith(guyane_invoice.number)
     assert refused.status_code == 403
+
+
+def test_payments_are_reported_as_paid_statuses_and_listed_for_finance(
+    client, session, tmp_path: Path
+) -> None:
+    mainland, guyane = agencies_in(session, "mainland", "guyane")
+    for agency in (mainland, guyane):
+        save_card(client, agency, "pm_card_visa")
+    prices = buy(client, session, mainland, 2)
+    buy(client, session, guyane, 1)
+    period, after = this_month()
+    run_billing(period.date(), after)
+    purchase = session.execute(
+        text("SELECT id FROM purchase WHERE agency_id = :a ORDER BY created_at LIMIT 1"),
+        {"a": mainland.agency_id},
+    ).scalar_one()
+    add_refund_line(session, purchase, prices[0])  # after payment: a credit note paid back
+    session.commit()
+    run_billing(after.date(), (after + timedelta(days=32)).replace(day=1))
+    issue_pending()
+    platform = FolderPlatform(tmp_path)
+
+    first = transmit(platform)
+    again = transmit(platform)
+
+    invoice = (
+        session.execute(
+            text("SELECT * FROM invoice WHERE agency_id = :a"), {"a": mainland.agency_id}
+        )
+        .mappings()
+        .one()
+    )
+    note = session.execute(text("SELECT * FROM credit_note")).mappings().one()
+    assert (first["paid_reported"], again["paid_reported"]) == (2, 0)  # Guyane: no VAT
+    paid = json.loads((tmp_path / f"{invoice['number']}.paid.json").read_text())
+    assert (paid["status"], paid["type_code"]) == ("paid", "380")
+    assert paid["amounts"] == [
+        {
+            "vat_rate": "20.00",
+            "base_cents": invoice["total_ht_cents"],
+            "vat_cents": invoice["vat_cents"],
+            "amount_cents": invoice["total_ttc_cents"],
+        }
+    ]
+    paid_back = json.loads((tmp_path / f"{note['number']}.paid.json").read_text())
+    assert paid_back["amounts"][0]["amount_cents"] == -note["total_ttc_cents"]
+    assert paid_back["amounts"][0]["vat_cents"] == -note["vat_cents"]
+
+    month = datetime.now(PARIS).strftime("%Y-%m")  # the payments' own month, not the billed one
+    listed = client.get(f"/api/v1/billing/e-reporting/payments?period={month}", headers=finance())
+    as_csv = client.get(
+        f"/api/v1/billing/e-reporting/payments?period={month}&format=csv", headers=finance()
+    )
+    refused = client.get(
+        f"/api/v1/billing/e-reporting/payments?period={month}", headers=mainland.headers
+    )
+
+    body = listed.json()
+    assert (body["vat_on_debits"], body["note"]) == (False, None)
+    assert [
+        (i["number"], i["type_code"], i["base_cents"], i["vat_cents"], i["amount_cents"])
+        for i in body["items"]
+    ] == [
+        (invoice["number"], "380", invoice["total_ht_cents"], invoice["vat_cents"],
+         invoice["total_ttc_cents"]),
+        (note["number"], "381", -note["total_ht_cents"], -note["vat_cents"],
+         -note["total_ttc_cents"]),
+    ]  # fmt: skip
+    assert all(i["einvoiced"] and i["vat_rate_bp"] == 2000 for i in body["items"])
+    assert as_csv.text.splitlines()[2].split(",")[1:3] == [note["number"], "381"]
+    assert refused.status_code == 403
+    session.execute(text("UPDATE setting SET value = 'true' WHERE key = 'vat_on_debits'"))
+    session.commit()
+    on_debits = client.get(
+        f"/api/v1/billing/e-reporting/payments?period={month}", headers=finance()
+    )
+    assert on_debits.json()["note"].startswith("VAT on debits is on")
+
+
+# What a document issued before e-invoicing (migration 0012) holds: no SIREN nor structured
+# address for either party (the seller's identity and the buyer's as they were then).
+OLD_SELLER = {
+    "name": "Mandat SAS",
+    "siret": "90000000110008",
+    "vat_number": "FR68900000001",
+    "address": "10 rue de l'Exemple, 75002 Paris",
+    "legal": "SAS au capital de 10 000 € — RCS Paris 900 000 001 (identité de démonstration)",
+}
+
+
+def test_a_document_issued_before_e_invoicing_stays_a_page_and_is_listed_for_finance(
+    client, session
+) -> None:
+    old, new = agencies_in(session, "mainland", "mainland")
+    for agency in (old, new):
+        buy(client, session, agency, 1)
+    period, after = this_month()
+    run_billing(period.date(), after)
+    invoice = session.execute(
+        text("SELECT id, number, buyer FROM invoice WHERE agency_id = :a"), {"a": old.agency_id}
+    ).one()
+    buyer = {k: invoice.buyer[k] for k in ("name", "siret", "siren", "vat_number", "email")}
+    buyer["address"] = "35238 Rennes"
+    session.execute(text("ALTER TABLE invoice DISABLE TRIGGER invoice_issued"))
+    session.execute(
+        text("UPDATE invoice SET seller = CAST(:s AS jsonb), buyer = CAST(:b AS jsonb)"
+             " WHERE id = :id"),
+        {"s": json.dumps(OLD_SELLER), "b": json.dumps(buyer), "id": invoice.id},
+    )  # fmt: skip
+    session.execute(text("ALTER TABLE invoice ENABLE TRIGGER invoice_issued"))
+    session.commit()
+
+    first = issue_pending()
+    again = issue_pending()
+
+    assert (first.issued, first.incomplete, first.failed) == (1, 1, 0)  # the other one issued
+    assert (again.issued, again.incomplete) == (0, 0)  # recorded once, not tried every minute
+    pdf = client.get(f"/api/v1/invoices/{invoice.id}/pdf", headers=old.headers)
+    assert pdf.status_code == 409
+    assert pdf.headers["content-type"] == "application/problem+json"
+    assert pdf.json()["code"] == "not_einvoiced"
+    assert pdf.json()["reason"] == "document_incomplete"
+    page = client.get(f"/api/v1/invoices/{invoice.id}/html", headers=old.headers)
+    assert page.status_code == 200
+    assert invoice.number in page.text
+    listed = client.get("/api/v1/billing/einvoice-exclusions", headers=finance())
+    (item,) = listed.json()["items"]
+    assert (item["id"], item["number"], item["type"]) == (
+        str(invoice.id),
+        invoice.number,
+        "invoice",
+    )
+    assert item["code"] == "document_incomplete"
+    assert "no siren, street, postcode, city" in item["reason"]
+    assert client.get("/api/v1/billing/einvoice-exclusions", headers=old.headers).status_code == 403

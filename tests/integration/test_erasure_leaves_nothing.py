@@ -56,7 +56,8 @@ UNRELATED = {
     "agency_month_spend",  # an agency's spend on leads per month: sums, no lead named
     "catalogue_entry",  # open offers by agency: ids, prices, distances; gone once withdrawn
     "ledger_line", "invoice", "credit_note", "document_line", "number_series", "billing_run",
-    "einvoice", "einvoice_status", "einvoice_transmission", "payment_attempt", "dunning",
+    "einvoice", "einvoice_status", "einvoice_transmission", "einvoice_exclusion",
+    "document_payment", "payment_transmission", "payment_attempt", "dunning",
     "stripe_event",  # agencies' payments; payloads emptied by retention (own test below)
     "price_grid", "setting", "consent_text", "partner",  # partner sites and their origins
     "calendar_feed", "agenda_digest",  # a person's link (hashed) and the days a digest went
