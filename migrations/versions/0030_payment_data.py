@@ -1,7 +1,7 @@
 """payment data and documents that are not e-invoices
 
 Revision ID: 0030
-Revises: 0028
+Revises: 0035
 
 French e-invoicing, what issue 14 left (docs/einvoicing.md): the payment data of the reform
 (CGI art. 290 A: services whose VAT is due on receipt report each payment). `document_payment`
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0030"
-down_revision = "0028"
+down_revision = "0035"
 branch_labels = None
 depends_on = None
 
