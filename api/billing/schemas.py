@@ -70,7 +70,9 @@ class CreditNoteOut(DocumentOut, kw_only=True):
     invoice_id: uuid.UUID
     invoice_number: str
     invoice_issued_at: datetime
-    refund_status: Literal["pending", "refunded", "failed"]
+    # deducted: the invoice's charge was made net of it (the credit note was issued before the
+    # invoice was paid), so it is settled without a refund.
+    refund_status: Literal["pending", "refunded", "failed", "deducted"]
 
 
 class InvoicePage(Out):

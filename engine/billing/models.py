@@ -95,7 +95,9 @@ class CreditNote(Base):
         UniqueConstraint("number", name="uq_credit_note_number"),
         CheckConstraint("total_ttc_cents = total_ht_cents + vat_cents", name="totals"),
         CheckConstraint("total_ht_cents >= 0", name="positive"),
-        CheckConstraint("refund_status IN ('pending', 'refunded', 'failed')", name="refund_status"),
+        CheckConstraint(
+            "refund_status IN ('pending', 'refunded', 'failed', 'deducted')", name="refund_status"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(

@@ -53,14 +53,14 @@ def collect(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collection:
             return Collection("paid")
         due = int(invoice["total_ttc_cents"]) - int(invoice["credited"])
         if due <= 0:
-            _mark_paid(session, invoice_id, None)
+            _mark_paid(session, invoice_id, None, charged_cents=0)
             return Collection("nothing_due")
         if not invoice["stripe_customer_id"] or not invoice["stripe_payment_method_id"]:
             _mark_failed(session, invoice, "no_payment_method")
             return Collection("failed", "no_payment_method")
         attempt = session.execute(
             text("""
-                SELECT attempt, idempotency_key, status FROM payment_attempt
+                SELECT attempt, idempotency_key, status, amount_cents FROM payment_attempt
                 WHERE invoice_id = :id ORDER BY attempt DESC LIMIT 1
             """),
             {"id": invoice_id},
@@ -78,7 +78,9 @@ def collect(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collection:
         elif attempt.status == "failed":
             return Collection("failed", "declined")
         else:
-            number, key = attempt.attempt, attempt.idempotency_key
+            # The same request again, same key and same amount: a credit note issued since is
+            # not deducted from this charge (it stays to pay back once the invoice is paid).
+            number, key, due = attempt.attempt, attempt.idempotency_key, attempt.amount_cents
         customer, method = invoice["stripe_customer_id"], invoice["stripe_payment_method_id"]
     # The attempt is committed: from here a crash or a timeout is retried with the same key.
     try:
@@ -114,15 +116,24 @@ def collect(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collection:
         )
         invoice = session.execute(_INVOICE, {"id": invoice_id}).mappings().one()
         if status == "succeeded":
-            _mark_paid(session, invoice_id, result.payment_intent_id)
+            _mark_paid(session, invoice_id, result.payment_intent_id, charged_cents=due)
             return Collection("paid")
         _mark_failed(session, invoice, result.error_code or "declined")
         return Collection("failed", result.error_code)
 
 
+# The credit notes a charge was made net of (its total less the charge, `deducted`), oldest
+# first: paid back by that smaller charge, so never refunded again. A credit note issued after the
+# charge was asked for stays `pending`, and the billing run pays it back once the invoice is paid.
+_DEDUCTED = text("""
+    UPDATE credit_note c SET refund_status = 'deducted'
+    FROM (SELECT id, sum(total_ttc_cents) OVER (ORDER BY issued_at, number) AS running
+          FROM credit_note WHERE invoice_id = :id) n
+    WHERE c.id = n.id AND c.refund_status = 'pending' AND n.running <= :deducted
+""")
 # The payment data of a collected invoice (CGI art. 290 A), fixed when it is paid: what was
-# charged, its total less the credit notes deducted from the charge (`collect`'s `due`), per VAT
-# rate (a document has one). Nothing when nothing was collected.
+# charged, its total less the credit notes deducted from the charge, per VAT rate (a document
+# has one). Nothing when nothing was collected.
 _INVOICE_COLLECTED = text("""
     INSERT INTO document_payment (invoice_id, paid_at, vat_rate_bp, base_cents, vat_cents,
                                   amount_cents)
@@ -131,7 +142,7 @@ _INVOICE_COLLECTED = text("""
     FROM invoice i, LATERAL (
         SELECT coalesce(sum(total_ht_cents), 0) AS ht, coalesce(sum(vat_cents), 0) AS vat,
                coalesce(sum(total_ttc_cents), 0) AS ttc
-        FROM credit_note WHERE invoice_id = i.id
+        FROM credit_note WHERE invoice_id = i.id AND refund_status = 'deducted'
     ) c
     WHERE i.id = :id AND i.total_ttc_cents - c.ttc > 0
     ON CONFLICT DO NOTHING
@@ -146,20 +157,24 @@ _CREDIT_NOTE_REFUNDED = text("""
 """)
 
 
-def _mark_paid(session: Session, invoice_id: uuid.UUID, payment_intent: str | None) -> None:
-    """Paid is final, and its payment data recorded. Any open dunning closes, and a suspension
-    for non-payment is lifted."""
+def _mark_paid(
+    session: Session, invoice_id: uuid.UUID, payment_intent: str | None, charged_cents: int
+) -> None:
+    """Paid is final: the credit notes the charge was net of are settled by it, and its payment
+    data recorded. Any open dunning closes, and a suspension for non-payment is lifted."""
     row = session.execute(
         text("""
             UPDATE invoice SET status = 'paid', paid_at = clock_timestamp(),
                    stripe_payment_intent_id = coalesce(:pi, stripe_payment_intent_id)
             WHERE id = :id AND status <> 'paid'
-            RETURNING agency_id
+            RETURNING agency_id, total_ttc_cents
         """),
         {"id": invoice_id, "pi": payment_intent},
     ).one_or_none()
     if row is None:
         return
+    deducted = int(row.total_ttc_cents) - charged_cents
+    session.execute(_DEDUCTED, {"id": invoice_id, "deducted": deducted})
     session.execute(_INVOICE_COLLECTED, {"id": invoice_id})
     session.execute(
         text("""
@@ -296,7 +311,7 @@ def handle_event(session: Session, event: dict[str, Any]) -> str:
             """),
             {"pi": intent.get("id"), "i": invoice_uuid},
         )
-        _mark_paid(session, invoice_uuid, intent.get("id"))
+        _mark_paid(session, invoice_uuid, intent.get("id"), charged_cents=intent_amount(intent))
         return "paid"
     if event["type"] == "payment_intent.payment_failed":
         code = (intent.get("last_payment_error") or {}).get("code") or "declined"
@@ -305,12 +320,17 @@ def handle_event(session: Session, event: dict[str, Any]) -> str:
     return "ignored"
 
 
+def intent_amount(intent: dict[str, Any]) -> Any:
+    """What a PaymentIntent took, in cents (an int when Stripe says it)."""
+    return intent.get("amount_received", intent.get("amount"))
+
+
 def _pays_this_invoice(intent: dict[str, Any], invoice: Any) -> bool:
     """A succeeded payment settles the invoice only if it is what the invoice asks: the amount
     still due (total less credit notes), in euros, from the agency's own Stripe customer. A
     payment of another amount (or a forged metadata on some other charge) stays for
     reconciliation to report; it never marks the invoice paid (finding F19)."""
-    received = intent.get("amount_received", intent.get("amount"))
+    received = intent_amount(intent)
     due = invoice["total_ttc_cents"] - invoice["credited"]
     customer = invoice["stripe_customer_id"]
     return (

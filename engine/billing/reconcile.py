@@ -135,6 +135,8 @@ def _refunds_match_stripe(session: Session, since: datetime) -> list[Drift]:
         {"since": since},
     ).mappings()
     for row in rows:
+        if row["refund_status"] == "deducted":
+            continue  # settled by the invoice's smaller charge: no refund to find at Stripe
         if row["refund_status"] != "refunded":
             if row["status"] == "paid":
                 drifts.append(

@@ -254,6 +254,42 @@ def test_a_refund_on_a_paid_invoice_is_a_credit_note_and_a_stripe_refund(client,
     session.rollback()
 
 
+def test_a_credit_note_on_an_unpaid_invoice_is_deducted_from_its_charge_and_not_refunded_again(
+    client, session
+) -> None:
+    (agency,) = buyers(session, 1, role="owner")
+    prices = buy(client, session, agency, 2)
+    period, after = this_month()
+    run_billing(period.date(), after)  # no card yet: the invoice stays unpaid
+    purchase = (
+        session.execute(text("SELECT id FROM purchase ORDER BY created_at")).scalars().first()
+    )
+    add_refund_line(session, purchase, prices[0])
+    session.commit()
+    following = (after + timedelta(days=32)).replace(day=1, hour=1)
+    report = run_billing(after.date().replace(day=1), following)
+    assert (report.credit_notes, report.refunds) == (1, 0)  # the invoice is not paid: no refund
+
+    assert save_card(client, agency, "pm_card_visa").status_code == 200  # charges what is due
+    invoice = invoices(session)[0]
+    note = session.execute(text("SELECT * FROM credit_note")).mappings().one()
+    assert invoice["status"] == "paid"
+    charged = gateway.payment_intent(invoice["stripe_payment_intent_id"])["amount"]
+    assert charged == invoice["total_ttc_cents"] - note["total_ttc_cents"]
+    assert note["refund_status"] == "deducted"
+
+    later = (following + timedelta(days=32)).replace(day=1, hour=1)
+    report = run_billing(following.date().replace(day=1), later)
+    assert report.refunds == 0, "the credit note was paid back once already, by a smaller charge"
+    session.rollback()
+    assert session.execute(
+        text("SELECT refund_status, stripe_refund_id FROM credit_note")
+    ).one() == (
+        "deducted",
+        None,
+    )
+
+
 def test_a_refund_before_billing_is_a_negative_line_on_the_same_invoice(client, session) -> None:
     (agency,) = buyers(session, 1, role="owner")
     save_card(client, agency, "pm_card_visa")

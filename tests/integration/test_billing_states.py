@@ -228,8 +228,8 @@ class Books(RuleBasedStateMachine):
                 text("""
                     SELECT i.total_ttc_cents, i.status,
                            coalesce((SELECT sum(c.total_ttc_cents) FROM credit_note c
-                                     WHERE c.invoice_id = i.id AND c.refund_status <> 'refunded'),
-                                    0) AS credited_before_payment,
+                                     WHERE c.invoice_id = i.id AND c.refund_status = 'deducted'),
+                                    0) AS deducted,
                            (SELECT count(*) FROM payment_attempt p
                             WHERE p.invoice_id = i.id AND p.status = 'succeeded') AS successes,
                            (SELECT sum(amount_cents) FROM payment_attempt p
@@ -243,6 +243,8 @@ class Books(RuleBasedStateMachine):
             if row.successes:
                 assert row.status == "paid"
                 assert row.collected <= row.total_ttc_cents
+                # What the charge was net of is settled by it, never paid back a second time.
+                assert row.collected == row.total_ttc_cents - row.deducted
 
 
 @pytest.mark.usefixtures("stripe_fake", "clean_db")
