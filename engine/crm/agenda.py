@@ -2,7 +2,8 @@
 agenda (what is overdue, today and this week); the daily digest of what is due.
 
 A reminder or appointment is for one person of the agency (the caller unless another is named);
-another agency's purchase, reminder or appointment answers 404.
+another agency's purchase, reminder or appointment answers 404. A reminder is changed or
+deleted; an appointment is moved or cancelled (kept, marked, its SEQUENCE raised for calendars).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A bought contact's timeline: what the agency's people did (call, e-mail, visit, note), who and
 when; the first call or e-mail is the purchase's first contact (speed to lead) and moves a "new"
-contact to "contacted". Handing the contact to a collaborator is on the timeline too.
+contact to "contacted". Handing the contact to a collaborator is on the timeline too. An entry
+is corrected or deleted by its author, or any entry by an owner; the first contact follows.
 
 Every query names the caller's agency: another agency's purchase answers 404.
 """
