@@ -133,6 +133,7 @@ def edit_reminder(
     note: str,
 ) -> Reminder:
     """What to do and when, corrected (for whoever it is for)."""
+    actor.require("owner", "buyer")
     note = _reminder_checked(due_at, note)
     _reminder_of(session, actor, purchase_id, reminder_id)
     session.execute(
@@ -262,6 +263,7 @@ def reschedule_appointment(
 ) -> AppointmentRecord:
     """A new time, place or note for the same appointment: its calendar event keeps its UID and
     its SEQUENCE goes up, so calendar applications move it. A cancelled one stays cancelled."""
+    actor.require("owner", "buyer")
     place, note = _appointment_checked(starts_at, ends_at, place, note)
     if _appointment_of(session, actor, purchase_id, appointment_id).cancelled_at is not None:
         raise Conflict("This appointment was cancelled: set a new one.", "appointment_cancelled")

@@ -153,6 +153,7 @@ def correct_interaction(
     body: str,
 ) -> Interaction:
     """Its author (or an owner) corrects what was logged; when it happened stays."""
+    actor.require("owner", "buyer")
     body = _checked(kind, body)
     _own_entry(session, actor, purchase_id, interaction_id)
     session.execute(

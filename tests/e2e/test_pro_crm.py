@@ -255,6 +255,7 @@ def test_an_appointment_gives_an_ics_file_and_a_calendar_link(shop, session) -> 
         )
         again = shop.post(at, day=day.isoformat(), starts="18:00", ends="19:00")
         assert again.status_code == 409
+        assert "Ce rendez-vous a été annulé : fixez-en un nouveau." in again.text
         assert "16:00" not in shop.web.get("/pro/agenda").text.split('id="feed-title"')[0]
 
         shop.web.post(
