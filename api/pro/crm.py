@@ -86,6 +86,13 @@ def _moment(day: str, clock: str, field: str) -> datetime:
         raise RuleViolation.at(field, "invalid_time", "A date and a time.") from None
 
 
+def _times(data: AppointmentForm) -> tuple[datetime, datetime]:
+    """An appointment's start and end as typed (one hour when no end is given)."""
+    starts = _moment(data.day, data.starts, "starts_at")
+    ends = _moment(data.day, data.ends, "ends_at") if data.ends else starts + timedelta(hours=1)
+    return starts, ends
+
+
 def _person(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value) if value else None
@@ -149,17 +156,100 @@ class CrmPages(Controller):
         data: FormOf[AppointmentForm],
     ) -> Response[Any]:  # fmt: skip
         def add(caller: Any) -> Any:
-            starts = _moment(data.day, data.starts, "starts_at")
-            ends = (
-                _moment(data.day, data.ends, "ends_at")
-                if data.ends
-                else starts + timedelta(hours=1)
-            )
+            starts, ends = _times(data)
             return flows.add_appointment(
                 caller, purchase_id, starts, ends, data.place, data.note, _person(data.person_id)
             )
 
         return self._act(request, purchase_id, data, "appointment", "appointment", add)
+
+    @post(
+        "/contacts/{purchase_id:uuid}/interactions/{interaction_id:uuid}",
+        sync_to_thread=True, status_code=303,
+    )  # fmt: skip
+    def correct(
+        self, request: Request[Any, Any, Any], purchase_id: FromPath[uuid.UUID],
+        interaction_id: FromPath[uuid.UUID], data: FormOf[InteractionForm],
+    ) -> Response[Any]:  # fmt: skip
+        return self._act(
+            request, purchase_id, data, "corrected", f"entry-{interaction_id}",
+            lambda caller: flows.correct_interaction(
+                caller, purchase_id, interaction_id, data.kind, data.body
+            ),
+        )  # fmt: skip
+
+    @post(
+        "/contacts/{purchase_id:uuid}/interactions/{interaction_id:uuid}/delete",
+        sync_to_thread=True, status_code=303,
+    )  # fmt: skip
+    def delete_entry(
+        self, request: Request[Any, Any, Any], purchase_id: FromPath[uuid.UUID],
+        interaction_id: FromPath[uuid.UUID], data: FormOf[CsrfForm],
+    ) -> Response[Any]:  # fmt: skip
+        return self._act(
+            request, purchase_id, data, "deleted", "timeline",
+            lambda caller: flows.delete_interaction(caller, purchase_id, interaction_id),
+        )  # fmt: skip
+
+    @post(
+        "/contacts/{purchase_id:uuid}/reminders/{reminder_id:uuid}",
+        sync_to_thread=True, status_code=303,
+    )  # fmt: skip
+    def edit_reminder(
+        self, request: Request[Any, Any, Any], purchase_id: FromPath[uuid.UUID],
+        reminder_id: FromPath[uuid.UUID], data: FormOf[ReminderForm],
+    ) -> Response[Any]:  # fmt: skip
+        return self._act(
+            request, purchase_id, data, "reminder-edited", f"reminder-{reminder_id}",
+            lambda caller: flows.edit_reminder(
+                caller, purchase_id, reminder_id,
+                _moment(data.due_date, data.due_time, "due_at"), data.note,
+            ),
+        )  # fmt: skip
+
+    @post(
+        "/contacts/{purchase_id:uuid}/reminders/{reminder_id:uuid}/delete",
+        sync_to_thread=True, status_code=303,
+    )  # fmt: skip
+    def delete_reminder(
+        self, request: Request[Any, Any, Any], purchase_id: FromPath[uuid.UUID],
+        reminder_id: FromPath[uuid.UUID], data: FormOf[CsrfForm],
+    ) -> Response[Any]:  # fmt: skip
+        return self._act(
+            request, purchase_id, data, "reminder-deleted", "reminders",
+            lambda caller: flows.delete_reminder(caller, purchase_id, reminder_id),
+        )  # fmt: skip
+
+    @post(
+        "/contacts/{purchase_id:uuid}/appointments/{appointment_id:uuid}",
+        sync_to_thread=True, status_code=303,
+    )  # fmt: skip
+    def reschedule(
+        self, request: Request[Any, Any, Any], purchase_id: FromPath[uuid.UUID],
+        appointment_id: FromPath[uuid.UUID], data: FormOf[AppointmentForm],
+    ) -> Response[Any]:  # fmt: skip
+        def move(caller: Any) -> Any:
+            starts, ends = _times(data)
+            return flows.reschedule_appointment(
+                caller, purchase_id, appointment_id, starts, ends, data.place, data.note
+            )
+
+        return self._act(
+            request, purchase_id, data, "rescheduled", f"appointment-{appointment_id}", move
+        )
+
+    @post(
+        "/contacts/{purchase_id:uuid}/appointments/{appointment_id:uuid}/cancel",
+        sync_to_thread=True, status_code=303,
+    )  # fmt: skip
+    def cancel(
+        self, request: Request[Any, Any, Any], purchase_id: FromPath[uuid.UUID],
+        appointment_id: FromPath[uuid.UUID], data: FormOf[CsrfForm],
+    ) -> Response[Any]:  # fmt: skip
+        return self._act(
+            request, purchase_id, data, "cancelled", "appointment",
+            lambda caller: flows.cancel_appointment(caller, purchase_id, appointment_id),
+        )  # fmt: skip
 
     @post("/contacts/{purchase_id:uuid}/assign", sync_to_thread=True, status_code=303)
     def assign(

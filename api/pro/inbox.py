@@ -5,7 +5,9 @@
 (`engine.sales.offer_feed`: PostgreSQL LISTEN/NOTIFY, so a lead written through any server
 process arrives) and, for each change of an offer of the person's agency, sends either the
 card as the page renders it (`offer`, the same template) or the lead's id when it no longer
-shows (`gone`: sold out, withdrawn, bought by a colleague…). A comment every
+shows (`gone`: sold out, withdrawn, bought by a colleague…). Every page of the inbox listens:
+the first places a new lead's card on top; a later page only updates the cards it shows and
+counts the leads offered since it was rendered, with a link to the first page. A comment every
 MANDAT_SSE_HEARTBEAT_S seconds (15) keeps proxies from closing it. The session is checked before
 every message without counting as activity: a session signed out, revoked, expired or idle for
 30 minutes ends the stream (`signed-out`). One person keeps at most
@@ -91,6 +93,7 @@ class InboxPages(Controller):
         if not isinstance(person, SignedIn):
             return person
         query = catalogue_query(mode, property_type, min_grade, sort, cursor)
+        since = datetime.now(UTC)  # a later page counts the leads offered after this
         try:
             page = browse_catalogue(person.caller, query)
         except RuleViolation:  # a cursor mangled by hand: the first page
@@ -99,7 +102,7 @@ class InboxPages(Controller):
             request, "leads.html", person, offers=page.items, query=query,
             next_cursor=page.next_cursor, first_page=not query.cursor,
             filtered=bool(query.mode or query.property_type or query.min_grade),
-            now=datetime.now(UTC),
+            now=datetime.now(UTC), since=since,
         )  # fmt: skip
 
     @get("/leads/stream")

@@ -2,7 +2,8 @@
 agenda (what is overdue, today and this week); the daily digest of what is due.
 
 A reminder or appointment is for one person of the agency (the caller unless another is named);
-another agency's purchase, reminder or appointment answers 404.
+another agency's purchase, reminder or appointment answers 404. A reminder is changed or
+deleted; an appointment is moved or cancelled (kept, marked, its SEQUENCE raised for calendars).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from engine.accounts.keys import Principal
 from engine.audit import record
 from engine.config import public_url
 from engine.crm.timeline import colleague, purchase_row
-from engine.errors import FieldError, NotFound, RuleViolation
+from engine.errors import Conflict, FieldError, NotFound, RuleViolation
 from engine.notify.outbox import enqueue_mail
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -55,6 +56,8 @@ class AppointmentRecord:
     note: str
     contact: str
     town: str
+    sequence: int = 0  # iCalendar's SEQUENCE: raised by each reschedule and the cancellation
+    cancelled_at: datetime | None = None  # cancelled appointments stay, shown as cancelled
 
 
 @dataclass(frozen=True)
@@ -81,14 +84,7 @@ def add_reminder(
     person_id: uuid.UUID | None = None,
 ) -> Reminder:
     actor.require("owner", "buyer")
-    note = note.strip()
-    errors = []
-    if not note or len(note) > NOTE_MAX:
-        errors.append(FieldError("note", "required", f"What to do, {NOTE_MAX} characters at most."))
-    if due_at.tzinfo is None:
-        errors.append(FieldError("due_at", "invalid_time", "A time with its offset."))
-    if errors:
-        raise RuleViolation(errors)
+    note = _reminder_checked(due_at, note)
     purchase_row(session, actor.agency(), purchase_id)
     person = _whose(session, actor, person_id)
     reminder_id = session.execute(
@@ -100,6 +96,62 @@ def add_reminder(
     ).scalar_one()
     record(session, actor, "reminder.added", "purchase", purchase_id, reminder_id=str(reminder_id))
     return _reminders(session, actor.agency(), "r.id = :rid", {"rid": reminder_id})[0]
+
+
+def _reminder_checked(due_at: datetime, note: str) -> str:
+    note = note.strip()
+    errors = []
+    if not note or len(note) > NOTE_MAX:
+        errors.append(FieldError("note", "required", f"What to do, {NOTE_MAX} characters at most."))
+    if due_at.tzinfo is None:
+        errors.append(FieldError("due_at", "invalid_time", "A time with its offset."))
+    if errors:
+        raise RuleViolation(errors)
+    return note
+
+
+def _reminder_of(
+    session: Session, actor: Principal, purchase_id: uuid.UUID, reminder_id: uuid.UUID
+) -> None:
+    """Owner or buyer, a reminder of this contact of the agency (locked), else NotFound."""
+    actor.require("owner", "buyer")
+    purchase_row(session, actor.agency(), purchase_id)
+    found = session.execute(
+        text("SELECT 1 FROM contact_reminder WHERE id = :id AND purchase_id = :p FOR UPDATE"),
+        {"id": reminder_id, "p": purchase_id},
+    ).first()
+    if found is None:
+        raise NotFound("No reminder of your agency has this id.", code="reminder_not_found")
+
+
+def edit_reminder(
+    session: Session,
+    actor: Principal,
+    purchase_id: uuid.UUID,
+    reminder_id: uuid.UUID,
+    due_at: datetime,
+    note: str,
+) -> Reminder:
+    """What to do and when, corrected (for whoever it is for)."""
+    actor.require("owner", "buyer")
+    note = _reminder_checked(due_at, note)
+    _reminder_of(session, actor, purchase_id, reminder_id)
+    session.execute(
+        text("UPDATE contact_reminder SET due_at = :due, note = :note WHERE id = :id"),
+        {"due": due_at, "note": note, "id": reminder_id},
+    )
+    record(session, actor, "reminder.edited", "purchase", purchase_id,
+           reminder_id=str(reminder_id))  # fmt: skip
+    return _reminders(session, actor.agency(), "r.id = :rid", {"rid": reminder_id})[0]
+
+
+def delete_reminder(
+    session: Session, actor: Principal, purchase_id: uuid.UUID, reminder_id: uuid.UUID
+) -> None:
+    _reminder_of(session, actor, purchase_id, reminder_id)
+    session.execute(text("DELETE FROM contact_reminder WHERE id = :id"), {"id": reminder_id})
+    record(session, actor, "reminder.deleted", "purchase", purchase_id,
+           reminder_id=str(reminder_id))  # fmt: skip
 
 
 def mark_reminder(
@@ -137,20 +189,7 @@ def add_appointment(
     """An appointment with the homeowner; a contact still "new" or "contacted" moves to
     "appointment"."""
     actor.require("owner", "buyer")
-    place, note = place.strip(), note.strip()
-    errors = []
-    if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        errors.append(FieldError("starts_at", "invalid_time", "A time with its offset."))
-    elif not starts_at < ends_at <= starts_at + LONGEST_APPOINTMENT:
-        errors.append(
-            FieldError("ends_at", "invalid_duration", "It ends after it starts, within 12 hours.")
-        )
-    if len(place) > PLACE_MAX:
-        errors.append(FieldError("place", "too_long", f"At most {PLACE_MAX} characters."))
-    if len(note) > APPOINTMENT_NOTE_MAX:
-        errors.append(FieldError("note", "too_long", f"At most {APPOINTMENT_NOTE_MAX} characters."))
-    if errors:
-        raise RuleViolation(errors)
+    place, note = _appointment_checked(starts_at, ends_at, place, note)
     purchase_row(session, actor.agency(), purchase_id, lock=True)
     person = _whose(session, actor, person_id)
     appointment_id = session.execute(
@@ -173,6 +212,95 @@ def add_appointment(
     return appointments(session, actor.agency(), "a.id = :aid", {"aid": appointment_id})[0]
 
 
+def _appointment_checked(
+    starts_at: datetime, ends_at: datetime, place: str, note: str
+) -> tuple[str, str]:
+    place, note = place.strip(), note.strip()
+    errors = []
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        errors.append(FieldError("starts_at", "invalid_time", "A time with its offset."))
+    elif not starts_at < ends_at <= starts_at + LONGEST_APPOINTMENT:
+        errors.append(
+            FieldError("ends_at", "invalid_duration", "It ends after it starts, within 12 hours.")
+        )
+    if len(place) > PLACE_MAX:
+        errors.append(FieldError("place", "too_long", f"At most {PLACE_MAX} characters."))
+    if len(note) > APPOINTMENT_NOTE_MAX:
+        errors.append(FieldError("note", "too_long", f"At most {APPOINTMENT_NOTE_MAX} characters."))
+    if errors:
+        raise RuleViolation(errors)
+    return place, note
+
+
+def _appointment_of(
+    session: Session, actor: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID
+) -> AppointmentRecord:
+    """Owner or buyer, an appointment of this contact of the agency (locked), else NotFound."""
+    actor.require("owner", "buyer")
+    purchase_row(session, actor.agency(), purchase_id)
+    session.execute(
+        text("SELECT 1 FROM appointment WHERE id = :id AND purchase_id = :p FOR UPDATE"),
+        {"id": appointment_id, "p": purchase_id},
+    )
+    found = appointments(
+        session, actor.agency(), "a.id = :aid AND a.purchase_id = :pid",
+        {"aid": appointment_id, "pid": purchase_id},
+    )  # fmt: skip
+    if not found:
+        raise NotFound("No appointment of your agency has this id.", code="appointment_not_found")
+    return found[0]
+
+
+def reschedule_appointment(
+    session: Session,
+    actor: Principal,
+    purchase_id: uuid.UUID,
+    appointment_id: uuid.UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+    place: str,
+    note: str,
+) -> AppointmentRecord:
+    """A new time, place or note for the same appointment: its calendar event keeps its UID and
+    its SEQUENCE goes up, so calendar applications move it. A cancelled one stays cancelled."""
+    actor.require("owner", "buyer")
+    place, note = _appointment_checked(starts_at, ends_at, place, note)
+    if _appointment_of(session, actor, purchase_id, appointment_id).cancelled_at is not None:
+        raise Conflict("This appointment was cancelled: set a new one.", "appointment_cancelled")
+    session.execute(
+        text("""
+            UPDATE appointment
+            SET sequence = sequence + CASE WHEN (starts_at, ends_at, place, note)
+                                                IS DISTINCT FROM (:starts, :ends, :place, :note)
+                                           THEN 1 ELSE 0 END,
+                starts_at = :starts, ends_at = :ends, place = :place, note = :note
+            WHERE id = :id
+        """),
+        {"starts": starts_at, "ends": ends_at, "place": place, "note": note, "id": appointment_id},
+    )
+    record(session, actor, "appointment.rescheduled", "purchase", purchase_id,
+           appointment_id=str(appointment_id))  # fmt: skip
+    return _appointment_of(session, actor, purchase_id, appointment_id)
+
+
+def cancel_appointment(
+    session: Session, actor: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID
+) -> AppointmentRecord:
+    """Cancelled, not deleted: it stays on the contact's page, and its calendar file and the
+    calendar link say CANCELLED with a higher SEQUENCE. Cancelling twice changes nothing."""
+    if _appointment_of(session, actor, purchase_id, appointment_id).cancelled_at is None:
+        session.execute(
+            text("""
+                UPDATE appointment SET cancelled_at = clock_timestamp(), sequence = sequence + 1
+                WHERE id = :id
+            """),
+            {"id": appointment_id},
+        )
+        record(session, actor, "appointment.cancelled", "purchase", purchase_id,
+               appointment_id=str(appointment_id))  # fmt: skip
+    return _appointment_of(session, actor, purchase_id, appointment_id)
+
+
 _CONTACT = """coalesce(nullif(concat_ws(' ', l.first_name, l.last_name), ''),
                        c.name || ' (' || e.postal_code || ')')"""
 _TOWN = "c.name || ' (' || e.postal_code || ')'"
@@ -191,7 +319,7 @@ _REMINDERS = f"""
 
 _APPOINTMENTS = f"""
     SELECT a.id, a.purchase_id, a.person_id, u.name AS person, a.starts_at, a.ends_at, a.place,
-           a.note, {_CONTACT} AS contact, {_TOWN} AS town
+           a.note, {_CONTACT} AS contact, {_TOWN} AS town, a.sequence, a.cancelled_at
     FROM appointment a
     JOIN purchase p ON p.id = a.purchase_id
     JOIN agency_user u ON u.id = a.person_id
@@ -251,7 +379,8 @@ def agenda(
                    "r.person_id = :person AND r.done_at IS NULL AND r.due_at >= :start "
                    "AND r.due_at < :end", mine),
         appointments(session, agency_id,
-                     "a.person_id = :person AND a.ends_at > :start AND a.starts_at < :end", mine),
+                     "a.person_id = :person AND a.cancelled_at IS NULL AND a.ends_at > :start "
+                     "AND a.starts_at < :end", mine),
     )  # fmt: skip
 
 
@@ -262,7 +391,8 @@ _DUE_TODAY = text("""
       AND (EXISTS (SELECT 1 FROM contact_reminder r
                    WHERE r.person_id = u.id AND r.done_at IS NULL AND r.due_at < :end)
            OR EXISTS (SELECT 1 FROM appointment a
-                      WHERE a.person_id = u.id AND a.starts_at >= :start AND a.starts_at < :end))
+                      WHERE a.person_id = u.id AND a.cancelled_at IS NULL
+                        AND a.starts_at >= :start AND a.starts_at < :end))
       AND NOT EXISTS (SELECT 1 FROM agenda_digest d WHERE d.person_id = u.id AND d.day = :day)
 """)
 

@@ -27,17 +27,24 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def to_ics(items: list[AppointmentRecord], name: str) -> bytes:
+def to_ics(items: list[AppointmentRecord], name: str, method: str | None = None) -> bytes:
+    """Each appointment an event of UID `<id>@mandat`, its SEQUENCE raised by every reschedule
+    and the cancellation; a cancelled one says STATUS:CANCELLED (and the file of that one
+    appointment METHOD:CANCEL), so a calendar application updates or removes its event."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
+    if method:
+        calendar.add("method", method)
     calendar.add("x-wr-calname", name)
     stamp = datetime.now(UTC)
     for item in items:
         event = Event()
         event.add("uid", f"{item.id}@mandat")
         event.add("dtstamp", stamp)
+        event.add("sequence", item.sequence)
+        event.add("status", "CANCELLED" if item.cancelled_at else "CONFIRMED")
         event.add("dtstart", item.starts_at.astimezone(UTC))
         event.add("dtend", item.ends_at.astimezone(UTC))
         event.add("summary", f"Mandat — {item.contact}")
@@ -59,7 +66,7 @@ def appointment_ics(
     )  # fmt: skip
     if not found:
         raise NotFound("No appointment of your agency has this id.", code="appointment_not_found")
-    return to_ics(found, "Mandat")
+    return to_ics(found, "Mandat", "CANCEL" if found[0].cancelled_at else None)
 
 
 def new_feed(session: Session, person_id: uuid.UUID) -> str:

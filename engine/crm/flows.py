@@ -36,6 +36,24 @@ def log_interaction(caller: Principal, purchase_id: uuid.UUID, kind: str, body: 
         return timeline.log_interaction(session, caller, purchase_id, kind, body)
 
 
+def correct_interaction(
+    caller: Principal, purchase_id: uuid.UUID, interaction_id: uuid.UUID, kind: str, body: str
+) -> Interaction:
+    """Its author, or an owner: what was logged, corrected (the first contact follows)."""
+    with unit_of_work() as session:
+        return timeline.correct_interaction(
+            session, caller, purchase_id, interaction_id, kind, body
+        )
+
+
+def delete_interaction(
+    caller: Principal, purchase_id: uuid.UUID, interaction_id: uuid.UUID
+) -> None:
+    """Its author, or an owner: an entry logged by mistake, removed."""
+    with unit_of_work() as session:
+        timeline.delete_interaction(session, caller, purchase_id, interaction_id)
+
+
 def read_timeline(caller: Principal, purchase_id: uuid.UUID) -> list[Interaction]:
     with unit_of_work() as session:
         return timeline.timeline(session, caller.agency(), purchase_id)
@@ -64,6 +82,22 @@ def mark_reminder(caller: Principal, reminder_id: uuid.UUID, done: bool) -> Remi
         return agenda_rules.mark_reminder(session, caller, reminder_id, done)
 
 
+def edit_reminder(
+    caller: Principal,
+    purchase_id: uuid.UUID,
+    reminder_id: uuid.UUID,
+    due_at: datetime,
+    note: str,
+) -> Reminder:
+    with unit_of_work() as session:
+        return agenda_rules.edit_reminder(session, caller, purchase_id, reminder_id, due_at, note)
+
+
+def delete_reminder(caller: Principal, purchase_id: uuid.UUID, reminder_id: uuid.UUID) -> None:
+    with unit_of_work() as session:
+        agenda_rules.delete_reminder(session, caller, purchase_id, reminder_id)
+
+
 def add_appointment(
     caller: Principal,
     purchase_id: uuid.UUID,
@@ -77,6 +111,28 @@ def add_appointment(
         return agenda_rules.add_appointment(
             session, caller, purchase_id, starts_at, ends_at, place, note, person_id
         )
+
+
+def reschedule_appointment(
+    caller: Principal,
+    purchase_id: uuid.UUID,
+    appointment_id: uuid.UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+    place: str,
+    note: str,
+) -> AppointmentRecord:
+    with unit_of_work() as session:
+        return agenda_rules.reschedule_appointment(
+            session, caller, purchase_id, appointment_id, starts_at, ends_at, place, note
+        )
+
+
+def cancel_appointment(
+    caller: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID
+) -> AppointmentRecord:
+    with unit_of_work() as session:
+        return agenda_rules.cancel_appointment(session, caller, purchase_id, appointment_id)
 
 
 def appointment_ics(caller: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID) -> bytes:

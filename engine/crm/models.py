@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     Text,
@@ -56,6 +57,8 @@ class ContactInteraction(Base):
         ForeignKey("agency_user.id", ondelete="SET NULL")
     )
     key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_key.id", ondelete="SET NULL"))
+    # When it was last corrected (by the person who logged it, or an owner).
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ContactReminder(Base):
@@ -82,6 +85,7 @@ class Appointment(Base):
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("length(place) <= 300 AND length(note) <= 1000", name="lengths"),
+        CheckConstraint("sequence >= 0", name="sequence"),
         Index("ix_appointment_person_starts", "person_id", "starts_at"),
         Index("ix_appointment_purchase", "purchase_id"),
     )
@@ -96,6 +100,11 @@ class Appointment(Base):
     place: Mapped[str] = mapped_column(Text, server_default=text("''"))
     note: Mapped[str] = mapped_column(Text, server_default=text("''"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # iCalendar's SEQUENCE: raised by every reschedule and by the cancellation, so a calendar
+    # application updates its event (same UID) instead of adding another.
+    sequence: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Cancelled appointments stay, shown as cancelled (and STATUS:CANCELLED in calendars).
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class CalendarFeed(Base):

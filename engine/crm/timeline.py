@@ -1,6 +1,7 @@
 """A bought contact's timeline: what the agency's people did (call, e-mail, visit, note), who and
 when; the first call or e-mail is the purchase's first contact (speed to lead) and moves a "new"
-contact to "contacted". Handing the contact to a collaborator is on the timeline too.
+contact to "contacted". Handing the contact to a collaborator is on the timeline too. An entry
+is corrected or deleted by its author, or any entry by an owner; the first contact follows.
 
 Every query names the caller's agency: another agency's purchase answers 404.
 """
@@ -12,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from engine.accounts.keys import Principal
 from engine.audit import record
 from engine.config import public_url
 from engine.crm.models import CONTACT_KINDS, LOGGED_KINDS
-from engine.errors import FieldError, NotFound, RuleViolation
+from engine.errors import FieldError, Forbidden, NotFound, RuleViolation
 from engine.notify.outbox import enqueue_mail
 
 BODY_MAX = 5000
@@ -32,6 +33,8 @@ class Interaction:
     body: str
     occurred_at: datetime
     by: str | None  # the person's name; None when logged with an API key
+    person_id: uuid.UUID | None = None  # who logged it (their own entries they may correct)
+    edited_at: datetime | None = None  # when it was last corrected
 
 
 @dataclass(frozen=True)
@@ -74,16 +77,7 @@ def log_interaction(
 ) -> Interaction:
     """Owner or buyer logs a call, e-mail, visit or note, now."""
     actor.require("owner", "buyer")
-    body = body.strip()
-    errors = []
-    if kind not in LOGGED_KINDS:
-        errors.append(FieldError("kind", "unknown_kind", f"One of {', '.join(LOGGED_KINDS)}."))
-    if kind == "note" and not body:
-        errors.append(FieldError("body", "required", "Write the note."))
-    if len(body) > BODY_MAX:
-        errors.append(FieldError("body", "too_long", f"At most {BODY_MAX:,} characters."))
-    if errors:
-        raise RuleViolation(errors)
+    body = _checked(kind, body)
     purchase_row(session, actor.agency(), purchase_id, lock=True)
     row = session.execute(
         text("""
@@ -107,7 +101,101 @@ def log_interaction(
             {"at": row.occurred_at, "id": purchase_id},
         )
     record(session, actor, "contact.logged", "purchase", purchase_id, kind=kind)
-    return Interaction(row.id, kind, body, row.occurred_at, _name(session, actor.person_id))
+    return Interaction(
+        row.id, kind, body, row.occurred_at, _name(session, actor.person_id), actor.person_id
+    )
+
+
+def _checked(kind: str, body: str) -> str:
+    """The body as stored, or RuleViolation: what may be logged, when logging or correcting."""
+    body = body.strip()
+    errors = []
+    if kind not in LOGGED_KINDS:
+        errors.append(FieldError("kind", "unknown_kind", f"One of {', '.join(LOGGED_KINDS)}."))
+    if kind == "note" and not body:
+        errors.append(FieldError("body", "required", "Write the note."))
+    if len(body) > BODY_MAX:
+        errors.append(FieldError("body", "too_long", f"At most {BODY_MAX:,} characters."))
+    if errors:
+        raise RuleViolation(errors)
+    return body
+
+
+def _own_entry(
+    session: Session, actor: Principal, purchase_id: uuid.UUID, interaction_id: uuid.UUID
+) -> None:
+    """The entry, locked, when the caller may correct it: an owner any of the agency's, a buyer
+    their own; a hand-over is not corrected (hand the contact over again). Another agency's
+    entry is NotFound."""
+    actor.require("owner", "buyer")
+    purchase_row(session, actor.agency(), purchase_id, lock=True)
+    row = session.execute(
+        text("""
+            SELECT kind, person_id FROM contact_interaction
+            WHERE id = :id AND purchase_id = :purchase FOR UPDATE
+        """),
+        {"id": interaction_id, "purchase": purchase_id},
+    ).one_or_none()
+    if row is None:
+        raise NotFound("No entry of this contact has this id.", code="interaction_not_found")
+    if row.kind not in LOGGED_KINDS:
+        raise Forbidden("A hand-over is not corrected.", code="not_correctable")
+    if actor.role != "owner" and (actor.person_id is None or row.person_id != actor.person_id):
+        raise Forbidden("Only its author or an owner corrects an entry.", code="not_yours")
+
+
+def correct_interaction(
+    session: Session,
+    actor: Principal,
+    purchase_id: uuid.UUID,
+    interaction_id: uuid.UUID,
+    kind: str,
+    body: str,
+) -> Interaction:
+    """Its author (or an owner) corrects what was logged; when it happened stays."""
+    actor.require("owner", "buyer")
+    body = _checked(kind, body)
+    _own_entry(session, actor, purchase_id, interaction_id)
+    session.execute(
+        text("""
+            UPDATE contact_interaction SET kind = :kind, body = :body,
+                                           edited_at = clock_timestamp()
+            WHERE id = :id
+        """),
+        {"kind": kind, "body": body, "id": interaction_id},
+    )
+    _recount_first_contact(session, purchase_id)
+    record(session, actor, "contact.corrected", "purchase", purchase_id,
+           interaction_id=str(interaction_id), kind=kind)  # fmt: skip
+    return next(i for i in timeline(session, actor.agency(), purchase_id) if i.id == interaction_id)
+
+
+def delete_interaction(
+    session: Session, actor: Principal, purchase_id: uuid.UUID, interaction_id: uuid.UUID
+) -> None:
+    """Its author (or an owner) removes an entry logged by mistake."""
+    _own_entry(session, actor, purchase_id, interaction_id)
+    session.execute(text("DELETE FROM contact_interaction WHERE id = :id"), {"id": interaction_id})
+    _recount_first_contact(session, purchase_id)
+    record(session, actor, "contact.deleted", "purchase", purchase_id,
+           interaction_id=str(interaction_id))  # fmt: skip
+
+
+def _recount_first_contact(session: Session, purchase_id: uuid.UUID) -> None:
+    """The first contact is the earliest call or e-mail still on the timeline: a corrected or
+    removed entry may move it (or clear it). A "new" contact given its first call moves on;
+    a stage already reached stays (the person moves it back if need be)."""
+    session.execute(
+        text("""
+            UPDATE purchase p SET first_contact_at = first.at,
+                   pipeline_status = CASE WHEN p.pipeline_status = 'new' AND first.at IS NOT NULL
+                                          THEN 'contacted' ELSE p.pipeline_status END
+            FROM (SELECT min(occurred_at) AS at FROM contact_interaction
+                  WHERE purchase_id = :id AND kind IN :kinds) first
+            WHERE p.id = :id
+        """).bindparams(bindparam("kinds", expanding=True)),
+        {"id": purchase_id, "kinds": list(CONTACT_KINDS)},
+    )
 
 
 def timeline(session: Session, agency_id: uuid.UUID, purchase_id: uuid.UUID) -> list[Interaction]:
@@ -115,13 +203,13 @@ def timeline(session: Session, agency_id: uuid.UUID, purchase_id: uuid.UUID) -> 
     purchase_row(session, agency_id, purchase_id)
     rows = session.execute(
         text("""
-            SELECT i.id, i.kind, i.body, i.occurred_at, u.name
+            SELECT i.id, i.kind, i.body, i.occurred_at, u.name, i.person_id, i.edited_at
             FROM contact_interaction i LEFT JOIN agency_user u ON u.id = i.person_id
             WHERE i.purchase_id = :id ORDER BY i.occurred_at DESC, i.id
         """),
         {"id": purchase_id},
     ).all()
-    return [Interaction(r.id, r.kind, r.body, r.occurred_at, r.name) for r in rows]
+    return [Interaction(*r) for r in rows]
 
 
 def colleagues(session: Session, agency_id: uuid.UUID) -> list[Colleague]:
@@ -194,7 +282,7 @@ def assign(
             f"Un contact vous est confié à {purchase['city']}", "\n".join(lines),
         )  # fmt: skip
     record(session, actor, "contact.assigned", "purchase", purchase_id, person_id=str(to.id))
-    return Interaction(row.id, "assigned", body, row.occurred_at, by)
+    return Interaction(row.id, "assigned", body, row.occurred_at, by, actor.person_id)
 
 
 def _name(session: Session, person_id: uuid.UUID | None) -> str | None:

@@ -1,7 +1,8 @@
 """Espace Pro in a real browser: a buyer works a bought contact — logs a call, sets an appointment
 and adds it to a calendar (the .ics read back with `icalendar`), moves the contact on the board
-(with the keyboard, then the mouse), asks a refund — and the owner sees it on the team page; on
-a desk and on a phone, in French and English, axe-clean."""
+(with the keyboard, then the mouse), corrects the call, moves then cancels the appointment (the
+calendar file updates the same event), asks a refund — and the owner sees it on the team page;
+on a desk and on a phone, in French and English, axe-clean."""
 
 from __future__ import annotations
 
@@ -108,8 +109,41 @@ def test_a_buyer_works_a_contact_and_the_owner_sees_it(
     clean_and_fitting(page)
     shots(page, f"{lang}-{size}-3-agenda")
 
-    # A refund, from the contact's page: the logged call is the attempt.
+    # Back on the contact: the call corrected, the appointment moved, then cancelled.
     page.goto(f"{pro_site}/pro/contacts/{purchase}")
+    page.click("#timeline details summary")
+    fixed = "Rappeler après 19 h" if lang == "fr" else "Call back after 7 pm"
+    page.fill("#timeline details textarea[name=body]", fixed)
+    page.click("#timeline details form:not(.inline) button")
+    page.wait_for_selector(".notice")
+    assert fixed in (page.text_content("#timeline ol") or "")
+    assert said not in (page.text_content("#timeline ol") or "")
+    page.click("#appointments details summary")
+    page.fill("#appointments details input[name=starts]", "16:00")
+    page.fill("#appointments details input[name=ends]", "15:00")  # before it starts: refused
+    page.click("#appointments details form:not(.inline) button")
+    page.wait_for_selector("#appointments details[open] .error")
+    page.fill("#appointments details input[name=ends]", "17:00")
+    page.click("#appointments details form:not(.inline) button")
+    page.wait_for_selector(".notice")
+    assert "16:00" in (page.text_content("#appointments") or "")
+    page.click("#appointments details summary")
+    clean_and_fitting(page)
+    shots(page, f"{lang}-{size}-4-reschedule")
+    page.click("#appointments details form.inline button")
+    page.wait_for_selector("#appointments li.cancelled")
+    clean_and_fitting(page)
+    with page.expect_download() as download:
+        page.click("#appointments a[download]")
+    cancelled = Calendar.from_ical(Path(download.value.path()).read_bytes())
+    (again,) = cancelled.walk("VEVENT")
+    assert str(cancelled["method"]) == "CANCEL"
+    assert str(again["status"]) == "CANCELLED"
+    assert str(again["uid"]) == str(event["uid"])  # the same event, updated
+    assert int(again["sequence"]) == int(event["sequence"]) + 2  # moved, then cancelled
+    assert again.decoded("dtstart").astimezone(PARIS).strftime("%H:%M") == "16:00"
+
+    # A refund, from the contact's page: the logged call is the attempt.
     assert page.locator("#refund-countdown").count() == 1
     page.select_option("#reason", "unreachable")
     page.click("form[action$='/refund'] button[type=submit]")
@@ -118,7 +152,7 @@ def test_a_buyer_works_a_contact_and_the_owner_sees_it(
         text("SELECT reason, jsonb_array_length(call_attempts) FROM refund_request")
     ).one() == ("unreachable", 1)
     clean_and_fitting(page)
-    shots(page, f"{lang}-{size}-4-refund-asked")
+    shots(page, f"{lang}-{size}-5-refund-asked")
     context.close()
 
     # The owner sees the buyer's speed to first contact and activity.
@@ -132,5 +166,5 @@ def test_a_buyer_works_a_contact_and_the_owner_sees_it(
         row.text_content() or ""
     )
     clean_and_fitting(boss)
-    shots(boss, f"{lang}-{size}-5-team")
+    shots(boss, f"{lang}-{size}-6-team")
     boss.context.close()

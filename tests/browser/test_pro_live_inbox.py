@@ -1,8 +1,9 @@
 """Espace Pro's inbox, live, in a real browser and across real server processes: a homeowner's
 request written through one server shows in a buyer's inbox open on another, without reload
-(PostgreSQL LISTEN/NOTIFY); a lead sold meanwhile is marked on the card; a signed-out session
-stops the stream; a person's streams are bounded; a purchase made with Tab and Enter alone; two
-agencies clicking "buy" on one exclusive lead at once."""
+(PostgreSQL LISTEN/NOTIFY); a lead sold meanwhile is marked on the card, on a later page too,
+where a new lead is announced with a link to the first page; a signed-out session stops the
+stream; a person's streams are bounded; a purchase made with Tab and Enter alone; two agencies
+clicking "buy" on one exclusive lead at once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from engine.pagination import write_cursor
 from tests.browser.conftest import serious_accessibility_violations
 from tests.browser.test_pro_inbox import DESKTOP, PHONE, no_sideways_scroll
 from tests.market import Buyer, buyers, offered_lead
@@ -133,6 +135,44 @@ def test_a_homeowners_request_shows_in_the_inbox_open_on_another_server(
     assert page.locator(f"#offer-{lead} a.button").count() == 0
     assert serious_accessibility_violations(page) == []
     shots(page, f"{lang}-2-sold-meanwhile")
+    page.context.close()
+
+
+def test_a_later_page_marks_a_card_sold_and_points_to_a_new_lead_on_the_first(
+    browser, two_servers, session, shots
+) -> None:
+    a, b = two_servers
+    mine, theirs = buyers(session, 2)
+    older = offered_lead(session, consent_to=[mine, theirs])
+    newer = offered_lead(session, consent_to=[mine, theirs])
+    offered = session.execute(
+        text("SELECT created_at FROM catalogue_entry WHERE agency_id = :a AND lead_id = :l"),
+        {"a": mine.agency_id, "l": newer},
+    ).scalar_one()
+    session.commit()
+    later = f"/pro/leads?min_grade=&sort=newest&cursor={write_cursor(offered, newer)}"
+    page = browser.new_context(viewport=PHONE).new_page()
+    sign_in(page, a, person(mine.agency_id))
+    page.goto(f"{a}{later}")  # the page after `newer`, as with a page of one
+    page.wait_for_selector(f"#offer-{older}")
+    live(page)
+
+    buy_through_the_api(b, theirs, str(older))
+    page.wait_for_selector(f"#offer-{older}.gone", timeout=15000)
+    assert WORDS["fr"]["gone"] in (page.text_content(f"#offer-{older}") or "")
+
+    lead = homeowner_asks(b, session, [mine, theirs], 13)
+    page.wait_for_selector("#live-news a", timeout=15000)
+    assert "1 nouvelle offre — voir la première page" in (page.text_content("#live-news") or "")
+    assert page.locator(f"#offer-{lead}").count() == 0  # it belongs on top of the first page
+    assert page.get_attribute("#live-news", "aria-live") == "polite"
+    assert serious_accessibility_violations(page) == []
+    assert no_sideways_scroll(page)
+    shots(page, "fr-3-later-page")
+    page.click("#live-news a")
+    page.wait_for_selector(f"#offer-{lead}")
+    assert "cursor" not in page.url
+    assert page.locator("#offers li.offer").first.get_attribute("id") == f"offer-{lead}"
     page.context.close()
 
 

@@ -67,7 +67,7 @@ def person_id(session, email: str) -> uuid.UUID:  # type: ignore[no-untyped-def]
     return found
 
 
-def test_a_logged_call_is_on_the_timeline_and_is_the_first_contact(shop, session) -> None:
+def test_a_logged_call_is_on_the_timeline_and_is_the_first_contact(clean_db, shop, session) -> None:
     answer = shop.post(
         f"/pro/contacts/{shop.purchase}/interactions",
         kind="call",
@@ -92,6 +92,41 @@ def test_a_logged_call_is_on_the_timeline_and_is_the_first_contact(shop, session
     assert "Ce champ est obligatoire" in note.text
     count = session.execute(text("SELECT count(*) FROM contact_interaction")).scalar_one()
     assert count == 1
+
+    # Its author corrects it: an empty note is refused next to the field, nothing changes.
+    entry = session.execute(text("SELECT id FROM contact_interaction")).scalar_one()
+    session.commit()
+    at = f"/pro/contacts/{shop.purchase}/interactions/{entry}"
+    empty = shop.post(at, kind="note", body=" ")
+    assert empty.status_code == 422
+    assert f'id="body-error-{entry}"' in empty.text
+    assert session.execute(text("SELECT kind FROM contact_interaction")).scalar_one() == "call"
+    session.commit()
+    corrected = shop.post(at, kind="note", body="Pas appelé : une note")
+    assert "Entrée corrigée" in corrected.text
+    assert "corrigé le" in corrected.text.split('id="timeline"')[1].split("</section>")[0]
+    row = session.execute(text("SELECT pipeline_status, first_contact_at FROM purchase")).one()
+    assert tuple(row) == ("contacted", None)  # no call left: no first contact; the stage stays
+    session.commit()
+
+    # A colleague who is not its author cannot; an owner can, and deletes it.
+    with browser(clean_db) as colleague:
+        sign_in(colleague, person(shop.mine.agency_id, name="Chloé Collègue"))
+        page = colleague.get(f"/pro/contacts/{shop.purchase}").text
+        assert f'action="{at}"' not in page
+        forged = colleague.post(at, data={"kind": "call", "body": "", "csrf": form_token(page)})
+        assert forged.status_code == 403
+    with browser(clean_db) as boss:
+        sign_in(boss, person(shop.mine.agency_id, role="owner"))
+        page = boss.get(f"/pro/contacts/{shop.purchase}").text
+        assert f'action="{at}"' in page
+        deleted = boss.post(f"{at}/delete", data={"csrf": form_token(page)})
+        assert "Entrée supprimée" in deleted.text
+    assert session.execute(text("SELECT count(*) FROM contact_interaction")).scalar_one() == 0
+    assert session.execute(
+        text("SELECT count(*) FROM audit_log WHERE action IN ('contact.corrected', "
+             "'contact.deleted')")
+    ).scalar_one() == 2  # fmt: skip
 
 
 def test_reminders_are_set_done_and_undone(shop, session) -> None:
@@ -124,6 +159,21 @@ def test_reminders_are_set_done_and_undone(shop, session) -> None:
     )
     assert bad.status_code == 422
     assert "Indiquez une date et une heure" in bad.text
+
+    # Changed (what and when), refused without its text, then deleted.
+    at = f"/pro/contacts/{shop.purchase}/reminders/{reminder}"
+    changed = shop.post(at, due_date=tomorrow, due_time="11:15", note="Envoyer l'avis, signé")
+    assert "Rappel modifié" in changed.text
+    due, note = session.execute(text("SELECT due_at, note FROM contact_reminder")).one()
+    session.commit()
+    assert (due.astimezone(PARIS).strftime("%H:%M"), note) == ("11:15", "Envoyer l'avis, signé")
+    empty = shop.post(at, due_date=tomorrow, due_time="12:00", note="  ")
+    assert empty.status_code == 422
+    assert f'id="note-error-{reminder}"' in empty.text
+    assert session.execute(text("SELECT note FROM contact_reminder")).scalar_one() == note
+    session.commit()
+    assert "Rappel supprimé" in shop.post(f"{at}/delete").text
+    assert session.execute(text("SELECT count(*) FROM contact_reminder")).scalar_one() == 0
 
 
 def test_an_appointment_gives_an_ics_file_and_a_calendar_link(shop, session) -> None:
@@ -170,6 +220,43 @@ def test_an_appointment_gives_an_ics_file_and_a_calendar_link(shop, session) -> 
         assert session.execute(text("SELECT count(*) FROM calendar_feed")).scalar_one() == 1
         stored = session.execute(text("SELECT token_hash FROM calendar_feed")).scalar_one()
         assert path.split("/")[-1].removesuffix(".ics").encode() not in bytes(stored)
+        session.commit()
+
+        # Rescheduled, then cancelled: the same event (UID) with a higher SEQUENCE each time.
+        appointment = session.execute(text("SELECT id FROM appointment")).scalar_one()
+        session.commit()
+        at = f"/pro/contacts/{shop.purchase}/appointments/{appointment}"
+        ends_first = shop.post(at, day=day.isoformat(), starts="16:00", ends="15:30")
+        assert ends_first.status_code == 422
+        assert f'id="ends-error-{appointment}"' in ends_first.text
+        moved = shop.post(at, day=day.isoformat(), starts="16:00", ends="17:00", place="Sur place")
+        assert "Rendez-vous déplacé" in moved.text
+        (event,) = Calendar.from_ical(shop.web.get(link).content).walk("VEVENT")
+        assert event.decoded("dtstart").astimezone(PARIS).strftime("%H:%M") == "16:00"
+        assert (str(event["uid"]), int(event["sequence"])) == (f"{appointment}@mandat", 1)
+        cancelled = shop.post(f"{at}/cancel")
+        assert "Rendez-vous annulé" in cancelled.text
+        listed = cancelled.text.split(f'id="appointment-{appointment}"')[1].split("</li>")[0]
+        assert "Annulé" in listed
+        assert f'action="{at}"' not in cancelled.text  # no rescheduling a cancelled one
+        single = Calendar.from_ical(shop.web.get(link).content)
+        (event,) = single.walk("VEVENT")
+        assert str(single["method"]) == "CANCEL"
+        assert (str(event["uid"]), int(event["sequence"]), str(event["status"])) == (
+            f"{appointment}@mandat",
+            2,
+            "CANCELLED",
+        )
+        (fed,) = Calendar.from_ical(stranger.get(path).content).walk("VEVENT")
+        assert (str(fed["uid"]), int(fed["sequence"]), str(fed["status"])) == (
+            f"{appointment}@mandat",
+            2,
+            "CANCELLED",
+        )
+        again = shop.post(at, day=day.isoformat(), starts="18:00", ends="19:00")
+        assert again.status_code == 409
+        assert "Ce rendez-vous a été annulé : fixez-en un nouveau." in again.text
+        assert "16:00" not in shop.web.get("/pro/agenda").text.split('id="feed-title"')[0]
 
         shop.web.post(
             "/pro/agenda/calendar-link/revoke",
@@ -246,9 +333,22 @@ def test_the_contact_page_shows_the_consent_receipt_and_why_the_agency_could_buy
 
 
 def test_the_board_moves_a_contact_and_a_viewer_can_only_look(clean_db, shop, session) -> None:
+    shop.post(f"/pro/contacts/{shop.purchase}/interactions", kind="note", body="Vu en vitrine")
+    shop.post(
+        f"/pro/contacts/{shop.purchase}/reminders",
+        due_date="2030-01-01",
+        due_time="09:00",
+        note="Relancer",
+    )
+    shop.post(f"/pro/contacts/{shop.purchase}/appointments", day="2030-01-02", starts="10:00")
+    entry, reminder, appointment = session.execute(
+        text("""SELECT (SELECT id FROM contact_interaction), (SELECT id FROM contact_reminder),
+                       (SELECT id FROM appointment)""")
+    ).one()
+    session.commit()
     board = shop.web.get("/pro/board").text
-    new_column = board.split('data-stage="new"')[1].split("</section>")[0]
-    assert f'id="card-{shop.purchase}"' in new_column
+    column = board.split('data-stage="appointment"')[1].split("</section>")[0]
+    assert f'id="card-{shop.purchase}"' in column  # its appointment moved it on
 
     moved = shop.web.post(
         f"/pro/board/{shop.purchase}",
@@ -265,9 +365,26 @@ def test_the_board_moves_a_contact_and_a_viewer_can_only_look(clean_db, shop, se
         assert "/pro/board/" not in seen
         assert "board.js" not in seen
         contact = viewer.get(f"/pro/contacts/{shop.purchase}").text
-        for form in ("/interactions", '/reminders"', '/appointments"', "/assign", "/refund"):
+        for form in ("/interactions", "/reminders", "/appointments", "/assign", "/refund"):
             assert f'action="/pro/contacts/{shop.purchase}{form}' not in contact
         token = form_token(seen)
+        on = f"/pro/contacts/{shop.purchase}"
+        edits = {
+            f"{on}/interactions/{entry}": {"kind": "call", "body": "x"},
+            f"{on}/interactions/{entry}/delete": {},
+            f"{on}/reminders/{reminder}": {
+                "due_date": "2031-01-01",
+                "due_time": "08:00",
+                "note": "x",
+            },
+            f"{on}/reminders/{reminder}/delete": {},
+            f"{on}/appointments/{appointment}": {"day": "2031-01-01", "starts": "08:00"},
+            f"{on}/appointments/{appointment}/cancel": {},
+        }
+        refused = {
+            url: viewer.post(url, data={**data, "csrf": token}) for url, data in edits.items()
+        }
+        assert {u: a.status_code for u, a in refused.items()} == dict.fromkeys(edits, 403)
         forged = [
             viewer.post(
                 f"/pro/board/{shop.purchase}", data={"pipeline_status": "lost", "csrf": token}
@@ -289,11 +406,13 @@ def test_the_board_moves_a_contact_and_a_viewer_can_only_look(clean_db, shop, se
         ]
         assert [f.status_code for f in forged] == [403] * len(forged)
     writes = session.execute(
-        text("""SELECT (SELECT count(*) FROM contact_interaction), (SELECT count(*) FROM
-                contact_reminder), (SELECT count(*) FROM appointment),
+        text("""SELECT (SELECT string_agg(kind || body, ',') FROM contact_interaction),
+                (SELECT string_agg(note, ',') FROM contact_reminder),
+                (SELECT string_agg(sequence || ':' || (cancelled_at IS NULL), ',')
+                 FROM appointment),
                 (SELECT count(*) FROM refund_request), (SELECT pipeline_status FROM purchase)""")
     ).one()
-    assert tuple(writes) == (0, 0, 0, 0, "mandate_signed")
+    assert tuple(writes) == ("noteVu en vitrine", "Relancer", "0:true", 0, "mandate_signed")
 
 
 def test_another_agencys_person_finds_nothing_on_any_page_with_an_id(
@@ -306,8 +425,12 @@ def test_another_agencys_person_finds_nothing_on_any_page_with_an_id(
         note="Relancer",
     )
     shop.post(f"/pro/contacts/{shop.purchase}/appointments", day="2030-01-02", starts="10:00")
+    shop.post(f"/pro/contacts/{shop.purchase}/interactions", kind="call", body="Messagerie")
     reminder = session.execute(text("SELECT id FROM contact_reminder")).scalar_one()
     appointment = session.execute(text("SELECT id FROM appointment")).scalar_one()
+    entry = session.execute(
+        text("SELECT id FROM contact_interaction WHERE kind = 'call'")
+    ).scalar_one()
     before = session.execute(
         text(
             "SELECT md5(string_agg(t::text, ',')) FROM (SELECT * FROM purchase UNION ALL "
@@ -342,6 +465,27 @@ def test_another_agencys_person_finds_nothing_on_any_page_with_an_id(
             "done": rival.post(
                 f"/pro/reminders/{reminder}/done", data={"done": "1", "csrf": token}
             ),
+            "edit reminder": rival.post(
+                f"/pro/contacts/{p}/reminders/{reminder}",
+                data={"due_date": "2031-01-01", "due_time": "09:00", "note": "x", "csrf": token},
+            ),
+            "delete reminder": rival.post(
+                f"/pro/contacts/{p}/reminders/{reminder}/delete", data={"csrf": token}
+            ),
+            "reschedule": rival.post(
+                f"/pro/contacts/{p}/appointments/{appointment}",
+                data={"day": "2031-01-01", "starts": "09:00", "csrf": token},
+            ),
+            "cancel": rival.post(
+                f"/pro/contacts/{p}/appointments/{appointment}/cancel", data={"csrf": token}
+            ),
+            "correct": rival.post(
+                f"/pro/contacts/{p}/interactions/{entry}",
+                data={"kind": "note", "body": "x", "csrf": token},
+            ),
+            "delete entry": rival.post(
+                f"/pro/contacts/{p}/interactions/{entry}/delete", data={"csrf": token}
+            ),
         }
         assert {k: a.status_code for k, a in answers.items()} == dict.fromkeys(answers, 404)
         assert all("Jeanne" not in a.text for a in answers.values())
@@ -354,13 +498,16 @@ def test_another_agencys_person_finds_nothing_on_any_page_with_an_id(
         )
     ).scalar_one()
     assert after == before
-    assert (
+    assert session.execute(
+        text("SELECT string_agg(kind || body, ',') FROM contact_interaction "
+             "WHERE kind <> 'assigned'")
+    ).scalar_one() == "callMessagerie"  # fmt: skip
+    assert tuple(
         session.execute(
-            text("SELECT count(*) FROM contact_interaction WHERE kind <> 'assigned'")
-        ).scalar_one()
-        == 0
-    )
-    assert session.execute(text("SELECT done_at FROM contact_reminder")).scalar_one() is None
+            text("""SELECT r.done_at, r.note, a.sequence, a.cancelled_at
+                    FROM contact_reminder r, appointment a""")
+        ).one()
+    ) == (None, "Relancer", 0, None)
 
 
 def test_the_api_logs_and_reads_the_timeline_and_sets_reminders(client, session) -> None:

@@ -1,8 +1,10 @@
 /* Espace Pro's lead inbox, live: the exclusive countdowns tick, and the server's event stream
  * (GET /pro/leads/stream, fed by the database's notifications) adds a new lead's card, updates a
- * card whose offer changed, and marks a card sold or withdrawn meanwhile. The cards come
- * rendered by the server (the page's own template): this file only places them. Without it the
- * page works the same, reloaded by hand. Plain ES2020, no library. */
+ * card whose offer changed, and marks a card sold or withdrawn meanwhile. On a later page (a
+ * cursor), a new lead is not placed (it belongs on top of the first page): the page counts the
+ * leads offered since it was rendered and links to the first page. The cards come rendered by
+ * the server (the page's own template): this file only places them. Without it the page works
+ * the same, reloaded by hand. Plain ES2020, no library. */
 (() => {
 "use strict";
 
@@ -29,6 +31,27 @@ function say(text) {
   if (status) status.textContent = text;
 }
 
+function offeredSince(card, list) {
+  // A card this later page does not show: new only if offered after the page was rendered (a
+  // change to a lead of another page is not news).
+  return Date.parse(card.dataset.offered) > Date.parse(list.dataset.since);
+}
+
+function tellNews(list, news) {
+  // "3 new leads on offer — see the first page", in the page's polite live region.
+  const region = document.getElementById("live-news");
+  if (!region) return;
+  const words = (news.size === 1 ? region.dataset.one : region.dataset.many)
+    .replace("{n}", String(news.size));
+  const line = document.createElement("p");
+  line.className = "notice";
+  const link = document.createElement("a");
+  link.href = region.dataset.href;
+  link.textContent = region.dataset.link;
+  line.append(`${words} — `, link);
+  region.replaceChildren(line);
+}
+
 async function reloadList(list) {
   // Changes may have been missed (the stream was cut): the list as the server has it now.
   const response = await fetch(location.href, { credentials: "same-origin" });
@@ -42,6 +65,8 @@ async function reloadList(list) {
 
 function listen(list) {
   const stream = new EventSource(list.dataset.stream);
+  const later = list.dataset.later === "1";
+  const news = new Set();  // on a later page: the leads offered since it was rendered
   let opened = false;
   const stop = (message) => {
     stream.close();
@@ -64,6 +89,10 @@ function listen(list) {
     if (known) {
       card.classList.remove("fresh");
       known.replaceWith(card);
+    } else if (later) {
+      if (!offeredSince(card, list) || news.has(card.dataset.lead)) return;
+      news.add(card.dataset.lead);
+      tellNews(list, news);
     } else {
       list.prepend(card);
       document.getElementById("empty")?.remove();
