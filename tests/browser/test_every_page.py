@@ -13,15 +13,16 @@ until it is added (or excluded, with a reason, when it is no page).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 
+from engine.accounts.keys import Principal
 from engine.agencies.applications import Application, submit
-from engine.db import unit_of_work
-from engine.people.team import _issue
+from engine.people.team import invite, request_reset
 from tests.browser.conftest import ROOT, serious_accessibility_violations
 from tests.browser.test_finance_queue import pending_request
 from tests.browser.test_pro_inbox import DESKTOP, PHONE, no_sideways_scroll
@@ -166,11 +167,10 @@ def seeded(client: Any, session: Any, clean_db: str) -> tuple[dict[str, Any], di
     with http_browser(clean_db) as web:  # the buyer sets up an app: a code is asked next time
         sign_in(web, people["pending"])
         enrol(web)
-    newcomer = person(agency_id, name="Nadia Newcomer")
-    with unit_of_work() as s:
-        ids = dict(s.execute(text("SELECT email, id FROM agency_user")).tuples().all())
-        seeds["reset"] = _issue(s, ids[people["owner"]], "password_reset")
-        seeds["invite"] = _issue(s, ids[newcomer], "invitation")
+    invite(Principal(None, "admin", None), agency_id, "nadia@centre.example", "Nadia", "buyer")
+    request_reset(people["owner"], None)
+    seeds["invite"] = mailed_token(session, "person.invitation", "/pro/welcome")
+    seeds["reset"] = mailed_token(session, "person.password_reset", "/pro/reset")
     seeds["application"] = submit(
         Application(
             name="Agence des Lices",
@@ -185,6 +185,16 @@ def seeded(client: Any, session: Any, clean_db: str) -> tuple[dict[str, Any], di
         )
     )
     return seeds, people
+
+
+def mailed_token(session: Any, event: str, path: str) -> str:
+    """The token of the link the e-mail of this kind carries (the only one sent)."""
+    body = session.execute(
+        text("SELECT payload->>'text' FROM outbox WHERE event = :event"), {"event": event}
+    ).scalar_one()
+    found = re.search(re.escape(path) + r"\?token=([A-Za-z0-9_-]+)", body)
+    assert found, body
+    return found.group(1)
 
 
 def sign_in_as(page: Any, site: str, email: str | None) -> list[Any]:
