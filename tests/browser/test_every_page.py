@@ -2,10 +2,12 @@
 screenshot lands in test-artifacts/pages/<name>-<width>.png, none scrolls sideways at 360 px,
 and axe-core finds nothing serious or critical.
 
-French at 1280 px, English at 360 px: each page's own browser test (test_pro_inbox, test_pro_crm,
-test_homeowner_pages, test_joining, test_finance_queue…) walks it in the other pairing, or in both
-languages. One server, one browser, one context per width; the people who have pages (anyone,
-an agency's owner, someone awaiting their second factor, finance, an admin) sign in in turn.
+One language per width, French at 1280 px and English at 360 px: every page is seen in both
+languages and at both widths once (the pages' own browser tests — test_pro_inbox, test_pro_crm,
+test_homeowner_pages, test_joining, test_finance_queue… — walk them step by step, with their
+forms' answers). One server, one browser, one context per width; the people who have pages
+(anyone, someone awaiting their second factor, an agency's owner — a buyer's pages are the same
+or less —, finance, an admin) sign in in turn, once each.
 
 The list is checked against the application's own page routes: a new page not in it fails here
 until it is added (or excluded, with a reason, when it is no page).
