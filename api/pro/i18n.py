@@ -19,7 +19,7 @@ import phonenumbers
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
@@ -97,6 +97,13 @@ def number(value: float, lang: str, digits: int = 0) -> str:
     return format_decimal(round(value, digits), locale=LOCALES[lang])
 
 
+def percent(rate: float | None, lang: str) -> str:
+    """A rate to one decimal: `12,5 %` in French, `12.5%` in English."""
+    if rate is None:
+        return "—"
+    return format_percent(round(rate, 3), locale=LOCALES[lang], decimal_quantization=False)
+
+
 def countdown(until: datetime, now: datetime) -> str:
     """What is left until `until`: `2 h 05 min`, `12 min`, `< 1 min` (the same in French and
     English; /pro/static/inbox.js counts down in the same form)."""
@@ -137,6 +144,7 @@ def install(env: Environment) -> None:
     env.filters["phone"] = phone
     env.filters["countdown"] = countdown
     env.filters["day"] = pass_context(lambda c, moment: day(moment, c.get("lang", "fr")))
+    env.filters["percent"] = pass_context(lambda c, rate: percent(rate, c.get("lang", "fr")))
     env.filters["number"] = pass_context(
         lambda c, value, digits=0: number(value, c.get("lang", "fr"), digits)
     )

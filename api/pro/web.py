@@ -119,13 +119,27 @@ def header_csrf_ok(request: Request[Any, Any, Any], person: SignedIn | None) -> 
     return csrf_ok(person, token) if person else pre_csrf_ok(request, token)
 
 
-def lang_of(request: Request[Any, Any, Any], person: SignedIn | None = None) -> str:
+def lang_of(request: Request[Any, Any, Any], person: SignedIn | StaffSignedIn | None = None) -> str:
     return i18n.choose_lang(
         request.query_params.get("lang"),
         request.cookies.get(i18n.LANG_COOKIE),
         request.headers.get("accept-language"),
         person.lang if person else None,
     )
+
+
+def language(
+    request: Request[Any, Any, Any],
+    person: SignedIn | StaffSignedIn | None,
+    cookies: list[Cookie] | None = None,
+) -> tuple[str, list[Cookie]]:
+    """The page's language, and the cookies to send with it: a language chosen in the URL is
+    remembered for a year."""
+    lang = lang_of(request, person)
+    jar = list(cookies or [])
+    if request.query_params.get("lang") in i18n.LANGS:
+        jar.append(cookie(i18n.LANG_COOKIE, lang, 365 * 86400))
+    return lang, jar
 
 
 def render(
@@ -136,10 +150,7 @@ def render(
     cookies: list[Cookie] | None = None,
     **context: Any,
 ) -> Template:
-    lang = lang_of(request, person)
-    jar = list(cookies or [])
-    if request.query_params.get("lang") in i18n.LANGS:  # a choice made: remembered for a year
-        jar.append(cookie(i18n.LANG_COOKIE, lang, 365 * 86400))
+    lang, jar = language(request, person, cookies)
     return Template(
         template_name=f"pro/{name}",
         context={

@@ -5,14 +5,16 @@ people, on the same server-side sessions (30 minutes idle, 12 hours at most, end
 sign-out). The queue lists pending requests oldest first with
 each agency's refund rate next to the median; a request's page shows the request, the purchase
 and lead, the call attempts and the agency's history, and a form to approve (in full or in part)
-or reject with a note. Works with the keyboard alone.
+or reject with a note. Works with the keyboard alone. The pages speak the reader's language as
+Espace Pro's do (`web.language`: the URL's choice, the cookie, the person's, the browser's), their
+words in the same catalogue, dates and amounts by the same filters.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
@@ -21,32 +23,15 @@ from litestar.response import Redirect, Template
 from api.pro import web
 from engine.agencies import applications as joining
 from engine.errors import Conflict, MandatError, RuleViolation
-from engine.money import format_euros as euros
 from engine.money import parse_euros
 from engine.people import service
 from engine.people.sessions import StaffSignedIn
 from engine.refunds.flows import decide_refund
 from engine.refunds.queue import refund_case, refund_queue
-from engine.refunds.read_models import RefundRequestRecord
 
-STATUSES = [("pending", "À décider"), ("approved", "Acceptées"), ("rejected", "Refusées")]
-REASONS_FR = {
-    "unreachable": "injoignable",
-    "wrong_number": "mauvais numéro",
-    "not_owner": "pas propriétaire",
-    "fake": "faux contact",
-    "already_sold_or_under_mandate": "déjà vendu ou sous mandat",
-    "duplicate": "doublon",
-    "out_of_zone": "hors zone",
-    "other": "autre",
-    "not_me": "le propriétaire dit ne pas avoir fait la demande",
-}
-NO_STORE = {"Cache-Control": "no-store"}
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def _percent(rate: float | None) -> str:
-    return "—" if rate is None else f"{rate * 100:.1f} %".replace(".", ",")
+# The statuses a list can show (their words are in the templates, in the reader's language).
+STATUSES = ("pending", "approved", "rejected")
+APPLICATION_STATUSES = ("pending", "approved", "refused")
 
 
 def _staff(request: Request[Any, Any, Any], role: str) -> StaffSignedIn | Response[Any]:
@@ -63,8 +48,22 @@ def _staff(request: Request[Any, Any, Any], role: str) -> StaffSignedIn | Respon
     return web.to_sign_in(request)
 
 
-def _page(name: str, status: int = 200, **context: Any) -> Template:
-    return Template(template_name=name, context=context, status_code=status, headers=NO_STORE)
+def _page(
+    request: Request[Any, Any, Any],
+    staff: StaffSignedIn,
+    name: str,
+    status: int = 200,
+    **context: Any,
+) -> Template:
+    """A staff page in the reader's language (chosen as on Espace Pro's pages)."""
+    lang, cookies = web.language(request, staff)
+    return Template(
+        template_name=name,
+        context={"lang": lang, "csrf": web.csrf_for(staff), "signed_in": True, **context},
+        status_code=status,
+        headers=web.NO_STORE,
+        cookies=cookies,
+    )
 
 
 @get(["/staff", "/finance", "/finance/login", "/finance/refunds"], include_in_schema=False)
@@ -99,96 +98,51 @@ def queue(
     clerk = _staff(request, "finance")
     if not isinstance(clerk, StaffSignedIn):
         return clerk
-    status = status if status in dict(STATUSES) else "pending"
+    status = status if status in STATUSES else "pending"
     found = refund_queue(clerk.caller, status)
-    page, names = found.page, found.agency_names
     return _page(
+        request,
+        clerk,
         "finance_queue.html",
-        items=[_queue_row(item, names) for item in page.items],
+        items=found.page.items,
+        names=found.agency_names,
         current=status,
         statuses=STATUSES,
-        median=_percent(page.median_refund_rate),
+        median=found.page.median_refund_rate,
         decided=decided,
-        signed_in=True,
-        csrf=web.csrf_for(clerk),
     )
 
 
-def _queue_row(item: RefundRequestRecord, names: dict[uuid.UUID, str]) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "created": item.created_at.strftime("%d/%m/%Y %H:%M"),
-        "agency": names.get(item.agency_id, "?"),
-        "reason": REASONS_FR[item.reason],
-        "price": euros(item.price_cents),
-        "rate": _percent(item.agency_refund_rate),
-        "review": "taux élevé" if item.review_reason else "",
-    }
+def _problem(code: str, message: str = "") -> dict[str, str]:
+    """What went wrong, by its stable code (the page words it in the reader's language; the
+    engine's own sentence when the page has no words for it)."""
+    return {"code": code, "message": message}
 
 
 def _detail(
-    request_id: uuid.UUID, clerk: StaffSignedIn, errors: list[str], status: int
+    request: Request[Any, Any, Any],
+    request_id: uuid.UUID,
+    clerk: StaffSignedIn,
+    errors: list[dict[str, str]],
+    status: int,
 ) -> Response[Any]:
     case = refund_case(clerk.caller, request_id)
     if case is None:
         return _page(
-            "finance_queue.html",
-            404,
-            items=[],
-            statuses=STATUSES,
-            current="",
-            median="—",
-            signed_in=True,
-            csrf=web.csrf_for(clerk),
-        )
-    row, prop = case.request, case.property
-    r = {
-        "id": row.id,
-        "short": str(row.id)[:8],
-        "status": {"pending": "à décider", "approved": "acceptée", "rejected": "refusée"}[
-            row.status
-        ],
-        "pending": row.status == "pending",
-        "review": "taux de remboursement élevé" if row.review_reason else "",
-        "created": row.created_at.strftime("%d/%m/%Y %H:%M"),
-        "reason": REASONS_FR[row.reason],
-        "comment": row.comment,
-        "calls": row.call_attempts,
-        "decided": row.decided_at is not None,
-        "rule": row.decision_rule,
-        "note": row.decision_note,
-        "amount": euros(row.approved_amount_cents) if row.approved_amount_cents else "",
-    }
-    p = {
-        "bought": case.bought_at.strftime("%d/%m/%Y %H:%M"),
-        "mode": "exclusif" if case.mode == "exclusive" else "partagé",
-        "price": euros(row.price_cents),
-        "refunded": euros(case.refunded_cents),
-        "refundable": euros(case.refundable_cents),
-        "commune": case.commune,
-        "postal_code": case.postal_code,
-        "property": f"{prop.get('type')}, {prop.get('surface_m2')} m², {prop.get('rooms')} pièces",
-        "grade": case.grade,
-        "score": case.score,
-        "reach": case.allocation.get("reach"),
-        "distance": f"{case.allocation.get('distance_m', 0) / 1000:.1f} km".replace(".", ","),
-    }
-    a = {
-        "name": case.agency_name,
-        "rate": _percent(case.agency_refund_rate),
-        "median": _percent(case.median_refund_rate),
-        "requests": case.agency_requests,
-        "approved": case.agency_approved,
-    }
+            request, clerk, "finance_queue.html", 404,
+            items=[], names={}, statuses=STATUSES, current="", median=None,
+        )  # fmt: skip
+    calls = [datetime.fromisoformat(c) for c in case.request.call_attempts]
     return _page(
+        request,
+        clerk,
         "finance_request.html",
         status,
-        r=r,
-        p=p,
-        a=a,
+        r=case.request,
+        case=case,
+        calls=calls,
+        distance_km=case.allocation.get("distance_m", 0) / 1000,
         errors=errors,
-        signed_in=True,
-        csrf=web.csrf_for(clerk),
     )
 
 
@@ -197,7 +151,7 @@ def request_page(request: Request[Any, Any, Any], request_id: FromPath[uuid.UUID
     clerk = _staff(request, "finance")
     if not isinstance(clerk, StaffSignedIn):
         return clerk
-    return _detail(request_id, clerk, [], 200)
+    return _detail(request, request_id, clerk, [], 200)
 
 
 @post(
@@ -215,20 +169,21 @@ def decide_page(
     if not isinstance(clerk, StaffSignedIn):
         return clerk
     if not web.csrf_ok(clerk, data.get("csrf")):
-        return _detail(request_id, clerk, ["Le formulaire a expiré : rechargez la page."], 403)
+        return _detail(request, request_id, clerk, [_problem("form_expired")], 403)
     amount, errors = _read_decision(data)
     if errors:
-        return _detail(request_id, clerk, errors, 422)
+        return _detail(request, request_id, clerk, errors, 422)
     try:
         decide_refund(clerk.caller, request_id, data["decision"], amount, data.get("note") or "")
     except RuleViolation as error:
-        return _detail(request_id, clerk, [e.message for e in error.errors], 422)
+        problems = [_problem(e.code, e.message) for e in error.errors]
+        return _detail(request, request_id, clerk, problems, 422)
     except MandatError as error:
-        return _detail(request_id, clerk, [error.message], 409)
+        return _detail(request, request_id, clerk, [_problem(error.code, error.message)], 409)
     return Redirect(f"/staff/refunds?decided={request_id}", status_code=303)
 
 
-def _read_decision(data: dict[str, str]) -> tuple[int | None, list[str]]:
+def _read_decision(data: dict[str, str]) -> tuple[int | None, list[dict[str, str]]]:
     """The amount typed (cents, or None for the whole refundable amount) and what is wrong."""
     amount, errors = None, []
     raw = (data.get("amount") or "").strip()
@@ -236,21 +191,10 @@ def _read_decision(data: dict[str, str]) -> tuple[int | None, list[str]]:
         try:
             amount = parse_euros(raw)
         except ValueError:
-            errors.append("Le montant se lit en euros, par exemple 15,50.")
+            errors.append(_problem("invalid_amount"))
     if data.get("decision") not in ("approve", "reject"):
-        errors.append("Choisissez Accepter ou Refuser.")
+        errors.append(_problem("no_decision"))
     return amount, errors
-
-
-APPLICATION_STATUSES = [
-    ("pending", "À décider"),
-    ("approved", "Acceptées"),
-    ("refused", "Refusées"),
-]
-
-
-def _when(at: Any) -> str:
-    return str(at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M"))
 
 
 @get("/staff/applications", include_in_schema=False, sync_to_thread=True)
@@ -263,39 +207,31 @@ def applications_page(
     admin = _staff(request, "admin")
     if not isinstance(admin, StaffSignedIn):
         return admin
-    status = status if status in dict(APPLICATION_STATUSES) else "pending"
-    items = [
-        {**vars(item), "created": _when(item.created_at)}
-        for item in joining.applications(admin.caller, status)
-    ]
+    status = status if status in APPLICATION_STATUSES else "pending"
     return _page(
+        request,
+        admin,
         "staff_applications.html",
-        items=items,
+        items=joining.applications(admin.caller, status),
         current=status,
         statuses=APPLICATION_STATUSES,
         decided=decided,
-        signed_in=True,
-        csrf=web.csrf_for(admin),
     )
 
 
 def _application(
-    admin: StaffSignedIn, application_id: uuid.UUID, errors: list[str], status: int
+    request: Request[Any, Any, Any],
+    admin: StaffSignedIn,
+    application_id: uuid.UUID,
+    errors: list[dict[str, str]],
+    status: int,
 ) -> Response[Any]:
     try:
         found = joining.application(admin.caller, application_id)
     except MandatError:
-        return _page("staff_applications.html", 404, items=[], statuses=APPLICATION_STATUSES,
-                     current="", signed_in=True, csrf=web.csrf_for(admin))  # fmt: skip
-    return _page(
-        "staff_application.html",
-        status,
-        a=found,
-        created=_when(found.created_at),
-        errors=errors,
-        signed_in=True,
-        csrf=web.csrf_for(admin),
-    )
+        return _page(request, admin, "staff_applications.html", 404, items=[],
+                     statuses=APPLICATION_STATUSES, current="")  # fmt: skip
+    return _page(request, admin, "staff_application.html", status, a=found, errors=errors)
 
 
 @get("/staff/applications/{application_id:uuid}", include_in_schema=False, sync_to_thread=True)
@@ -305,7 +241,7 @@ def application_page(
     admin = _staff(request, "admin")
     if not isinstance(admin, StaffSignedIn):
         return admin
-    return _application(admin, application_id, [], 200)
+    return _application(request, admin, application_id, [], 200)
 
 
 @post(
@@ -325,20 +261,20 @@ def decide_application(
     if not isinstance(admin, StaffSignedIn):
         return admin
     if decision not in ("approve", "refuse"):
-        return _application(admin, application_id, ["Décision inconnue."], 404)
+        return _application(request, admin, application_id, [_problem("unknown_decision")], 404)
     if not web.csrf_ok(admin, data.get("csrf")):
-        return _application(
-            admin, application_id, ["Le formulaire a expiré : rechargez la page."], 403
-        )
+        return _application(request, admin, application_id, [_problem("form_expired")], 403)
     try:
         if decision == "approve":
             joining.approve(admin.caller, application_id)
         else:
             joining.refuse(admin.caller, application_id, data.get("reason") or "")
     except RuleViolation as error:
-        return _application(admin, application_id, [e.message for e in error.errors], 422)
+        problems = [_problem(e.code, e.message) for e in error.errors]
+        return _application(request, admin, application_id, problems, 422)
     except Conflict as error:
-        return _application(admin, application_id, [error.message], 409)
+        problems = [_problem(error.code, error.message)]
+        return _application(request, admin, application_id, problems, 409)
     return Redirect(f"/staff/applications?decided={application_id}", status_code=303)
 
 

@@ -112,7 +112,9 @@ def serious_accessibility_violations(page: Any) -> list[dict[str, Any]]:
     # Evaluated through the DevTools protocol, not as a <script>: the page's content security
     # policy (scripts from Mandat only) stays on while axe runs.
     page.evaluate(f"(() => {{ {AXE.read_text()}\n; return true; }})()")
-    result = page.evaluate("async () => await axe.run(document)")
+    # Only the violations in full (passes and the rest come one node each): the same findings,
+    # in a fraction of the time.
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
         {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
         for v in result["violations"]

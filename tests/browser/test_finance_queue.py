@@ -59,7 +59,7 @@ def test_a_clerk_approves_part_of_a_refund_with_the_keyboard(
 
     sign_in(page, pro_site, staff())
     assert page.locator("tbody tr").count() == 1
-    assert "pas propriétaire" in page.text_content("tbody") or ""
+    assert "Pas le propriétaire" in (page.text_content("tbody") or "")
     assert serious_accessibility_violations(page) == []
     shots(page, "1-queue")
 
@@ -108,9 +108,16 @@ def test_a_refund_above_the_price_is_refused_on_the_page(
 
     page.wait_for_selector("#errors")
     assert page.get_attribute("#errors", "role") == "alert"
-    assert "never more than what was paid" in (page.text_content("#errors") or "")
+    assert "Jamais plus que ce qui reste à rembourser" in (page.text_content("#errors") or "")
     shots(page, "refused")
     assert session.execute(text("SELECT status FROM refund_request")).scalar_one() == "pending"
+
+    page.goto(f"{pro_site}/staff/refunds/{request_id}?lang=en")  # English, chosen
+    assert page.get_attribute("html", "lang") == "en"
+    assert (page.text_content("h1") or "").startswith("Refund request — ")
+    assert page.is_visible("text=Save the decision")
+    assert serious_accessibility_violations(page) == []
+    shots(page, "english")
     context.close()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from api.pro.i18n import money
 from tests.browser.test_finance_queue import pending_request
 from tests.e2e.test_pro_sign_in import browser
 from tests.helpers import add_agency
@@ -82,3 +83,46 @@ def test_a_decision_without_its_csrf_token_changes_nothing(web, client, session)
 def test_the_finance_pages_old_addresses_lead_to_the_staff_pages(web) -> None:
     for old in ("/finance", "/finance/login", "/finance/refunds"):
         assert web.get(old, follow_redirects=False).headers["location"] == "/staff/refunds"
+
+
+def test_the_refund_pages_speak_french_first_and_english_by_choice(web, client, session) -> None:
+    """French by default, English chosen with `?lang=en` and remembered: words, dates and
+    amounts in the reader's format, as on Espace Pro's pages."""
+    request_id, price = pending_request(client, session)
+    sign_in(web, staff())
+
+    french = web.get(f"/staff/refunds/{request_id}")
+    assert '<html lang="fr">' in french.text
+    assert "Achat et contact" in french.text
+    assert money(price, "fr") in french.text  # `216,00 €`
+
+    english = web.get("/staff/refunds?lang=en")
+    assert '<html lang="en">' in english.text
+    assert "<h1>Refund requests</h1>" in english.text
+    assert "Sign out" in english.text
+    assert "Se déconnecter" not in english.text
+    remembered = web.get(f"/staff/refunds/{request_id}")  # no `lang`: the cookie says English
+    assert "Purchase and contact" in remembered.text
+    assert money(price, "en") in remembered.text  # `€216.00`
+
+    refused = web.post(
+        f"/staff/refunds/{request_id}/decision",
+        data={"csrf": form_token(remembered.text), "decision": "approve", "note": "x",
+              "amount": f"{price}"},
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert "Never more than what is left to refund." in refused.text
+
+
+def test_the_application_pages_speak_the_admins_own_language(web, session) -> None:
+    """Without a choice in the URL or a cookie, the language set on the person comes first."""
+    admin = staff(role="admin")
+    sign_in(web, admin)
+    assert "Aucune demande dans cet état." in web.get("/staff/applications").text
+
+    session.execute(text("UPDATE agency_user SET lang = 'en' WHERE email = :e"), {"e": admin})
+    session.commit()
+    english = web.get("/staff/applications")
+
+    assert "<h1>Agency applications</h1>" in english.text
+    assert "No application in this state." in english.text

@@ -1,5 +1,5 @@
-"""Every sentence of the pages' templates (Espace Pro, the homeowner's and the public pages) has
-its French wording in the catalogue."""
+"""Every sentence of the pages' templates (Espace Pro, the staff pages, the homeowner's and the
+public pages) has its French wording in the catalogue."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 from jinja2.ext import babel_extract
 
-from api.pro.i18n import gettext, money, translations, when
+from api.pro.i18n import gettext, money, percent, translations, when
 
 API = Path(__file__).resolve().parents[2] / "api"
-TEMPLATES = [API / "pro" / "templates" / "pro", API / "templates" / "public"]
+TEMPLATES = [API / "pro" / "templates" / "pro", API / "templates", API / "templates" / "public"]
 
 
 def messages() -> list[str]:
@@ -26,6 +26,7 @@ def messages() -> list[str]:
 SAME = {"Mandat Espace Pro", "Leads", "Action", "Code", "Contacts", "Contact", "Notes"}
 SAME |= {"E-mail", "Mode"}
 SAME |= {"Agenda", "Note", "%(n)s min", "%(h)s h %(m)s min"}
+SAME |= {"Commune", "score %(score)s"}
 
 
 def test_every_template_sentence_is_translated_into_french() -> None:
@@ -43,4 +44,5 @@ def test_amounts_and_dates_follow_the_readers_format() -> None:
     assert when(moment, "en") == "2 Dec 2026, 14:05"
     assert money(123456, "fr") == "1\u202f234,56\xa0€"
     assert money(123456, "en") == "€1,234.56"
+    assert (percent(0.125, "fr"), percent(0.125, "en")) == ("12,5\xa0%", "12.5%")
     assert gettext("fr", "Sign out") == "Se déconnecter"
