@@ -160,7 +160,7 @@ def _allocation(record: dict[str, Any], bought_at: datetime, grade: str) -> Allo
 
 
 def _provable(row: Any) -> list[str]:
-    """The reasons our own records prove for this purchase (engine.refunds.service._provable):
+    """The reasons our own records prove for this purchase (engine.refunds.rules.provable):
     withdrawn consent proves any reason; a number that fails the check proves wrong_number. A
     duplicate is checked when asked. (Out of zone is never proven by rule: a lead bought as an
     extension showed its distance before the purchase, and such a request is refused.)"""

@@ -25,16 +25,17 @@ from engine.notify.outbox import enqueue
 from engine.pagination import read_cursor, write_cursor
 from engine.refunds.models import REASONS, WITHDRAWING_REASONS, RefundRequest
 from engine.refunds.read_models import RefundRequestPage, RefundRequestRecord
+from engine.refunds.rules import Case, Rules, first_decision
 from engine.settings import read_settings
 
 MAX_ATTEMPTS = 20
-# A lead reached beyond the agency's zone says so in the catalogue before it is bought: buying it
-# accepts the distance, so "out of zone" is no ground for a refund (finding F12). A lead that was
-# in the zone when it was allocated is not provably out of it either: finance decides.
-EXTENDED_REACH = ("extended_30", "extended_50")
-BOUGHT_AS_EXTENDED = (
-    "Bought as extended reach: the catalogue showed the distance before the purchase."
-)
+# The note of each decision a rule makes when the request is asked.
+RULE_NOTES = {
+    "auto:late": "Asked after the refund window.",
+    "auto:bought_as_extended": (
+        "Bought as extended reach: the catalogue showed the distance before the purchase."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -117,27 +118,25 @@ def request_refund(
     session.flush()
     record(session, actor, "refund.requested", "refund_request", request.id, reason=reason)
 
-    window = timedelta(days=int(settings["refund_window_days"]))
-    if now > purchase["created_at"] + window:
-        _close(session, request, "rejected", "auto:late", None, "Asked after the refund window.")
-        return RefundOutcome(request.id, "rejected", "auto:late")
-    if reason == "out_of_zone" and purchase["allocation"].get("reach") in EXTENDED_REACH:
-        _close(session, request, "rejected", "auto:bought_as_extended", None, BOUGHT_AS_EXTENDED)
-        return RefundOutcome(request.id, "rejected", "auto:bought_as_extended")
-    rule = _provable(session, purchase, reason)
-    rate = session.execute(_RATE, {"agency": agency_id, "now": now}).one()
-    over = rate.bought and rate.refunded * 10_000 > rate.bought * int(
-        settings["refund_review_rate_bp"]
+    rules = Rules(
+        timedelta(days=int(settings["refund_window_days"])),
+        int(settings["refund_review_rate_bp"]),
     )
-    if over:
-        request.review_reason = "refund_rate_over_threshold"
+    decision = first_decision(_case(session, purchase, reason, now), rules, now)
+    if decision.status == "rejected":
+        assert decision.rule is not None
+        _close(session, request, "rejected", decision.rule, None, RULE_NOTES[decision.rule])
+    elif decision.status == "approved":
+        refundable = int(purchase["price_cents"]) - int(purchase["refunded"])
+        proof = str(decision.rule).removeprefix("auto:")
+        note = _approve(
+            session, request, refundable, str(decision.rule), None, f"Provable: {proof}.", now
+        )
+        return RefundOutcome(request.id, "approved", decision.rule, note)
+    elif decision.review_reason is not None:
+        request.review_reason = decision.review_reason
         session.flush()
-        return RefundOutcome(request.id, "pending", None)
-    if rule is None:
-        return RefundOutcome(request.id, "pending", None)
-    refundable = int(purchase["price_cents"]) - int(purchase["refunded"])
-    note = _approve(session, request, refundable, f"auto:{rule}", None, f"Provable: {rule}.", now)
-    return RefundOutcome(request.id, "approved", f"auto:{rule}", note)
+    return RefundOutcome(request.id, decision.status, decision.rule)
 
 
 NOT_ME_NOTE = (
@@ -220,13 +219,12 @@ def _validate(
         raise RuleViolation(errors)
 
 
-def _provable(session: Session, purchase: Any, reason: str) -> str | None:
-    """The rule that proves the case from our own records, if one does."""
-    if purchase["consent_withdrawn_at"] is not None:
-        return "consent_withdrawn"
-    if (
-        reason == "duplicate"
-        and session.execute(
+def _case(session: Session, purchase: Any, reason: str, now: datetime) -> Case:
+    """The facts `first_decision` weighs, read from our own records (the duplicate check only
+    when it is the reason asked)."""
+    rate = session.execute(_RATE, {"agency": purchase["agency_id"], "now": now}).one()
+    same_person = reason == "duplicate" and bool(
+        session.execute(
             _SAME_PERSON_BOUGHT_BEFORE,
             {
                 "agency": purchase["agency_id"],
@@ -236,13 +234,18 @@ def _provable(session: Session, purchase: Any, reason: str) -> str | None:
                 "email": purchase["email_key"],
             },
         ).scalar_one()
-    ):
-        return "duplicate"
-    if reason == "wrong_number" and (
-        not purchase["phone_e164"] or phone_e164(purchase["phone_e164"]) is None
-    ):
-        return "invalid_phone"
-    return None
+    )
+    phone = purchase["phone_e164"]
+    return Case(
+        reason=reason,
+        bought_at=purchase["created_at"],
+        reach=purchase["allocation"].get("reach"),
+        consent_withdrawn=purchase["consent_withdrawn_at"] is not None,
+        same_person_bought_before=same_person,
+        phone_dialable=bool(phone) and phone_e164(phone) is not None,
+        refunded_30d_cents=int(rate.refunded),
+        bought_30d_cents=int(rate.bought),
+    )
 
 
 def decide(
