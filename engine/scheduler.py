@@ -96,7 +96,7 @@ def einvoices() -> dict[str, Any]:
 
 
 def dunning() -> dict[str, int]:
-    from engine.billing.payments import run_dunning
+    from engine.billing.dunning import run_dunning
     from engine.settings import read_settings
 
     with unit_of_work() as session:

@@ -12,7 +12,6 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -339,66 +338,3 @@ def _pays_this_invoice(intent: dict[str, Any], invoice: Any) -> bool:
         and str(intent.get("currency", "")).lower() == "eur"
         and (customer is None or intent.get("customer") == customer)
     )
-
-
-def run_dunning(session: Session, now: datetime, settings: dict[str, Any]) -> dict[str, int]:
-    """Reminders at +3 and +7 days, suspension at +15 (settings), for each unpaid invoice."""
-    first, second = (int(d) for d in settings["dunning_reminder_days"][:2])
-    suspend_after = int(settings["dunning_suspend_days"])
-    counts = {"reminded": 0, "suspended": 0}
-    open_cases = (
-        session.execute(
-            text("""
-            SELECT d.id, d.agency_id, d.invoice_id, d.failed_at, d.reminded_3_at,
-                   d.reminded_7_at, d.suspended_at, i.number, i.total_ttc_cents
-            FROM dunning d JOIN invoice i ON i.id = d.invoice_id
-            WHERE d.resolved_at IS NULL
-            FOR UPDATE OF d SKIP LOCKED
-        """)
-        )
-        .mappings()
-        .all()
-    )
-    for case in open_cases:
-        age = now - case["failed_at"]
-        for days, column in ((first, "reminded_3_at"), (second, "reminded_7_at")):
-            if age >= timedelta(days=days) and case[column] is None:
-                session.execute(
-                    text(f"UPDATE dunning SET {column} = :now WHERE id = :id"),
-                    {"now": now, "id": case["id"]},
-                )
-                enqueue(
-                    session,
-                    [case["agency_id"]],
-                    "invoice.payment_reminder",
-                    f"{case['invoice_id']}:{column}:{case['id']}",
-                    {
-                        "invoice_id": case["invoice_id"],
-                        "number": case["number"],
-                        "amount_cents": case["total_ttc_cents"],
-                        "suspension_in_days": max(suspend_after - days, 0),
-                    },
-                )
-                counts["reminded"] += 1
-        if age >= timedelta(days=suspend_after) and case["suspended_at"] is None:
-            session.execute(
-                text("UPDATE dunning SET suspended_at = :now WHERE id = :id"),
-                {"now": now, "id": case["id"]},
-            )
-            session.execute(
-                text("""
-                    UPDATE agency SET status = 'suspended',
-                           suspension_reason = coalesce(suspension_reason, 'unpaid')
-                    WHERE id = :a
-                """),
-                {"a": case["agency_id"]},
-            )
-            enqueue(
-                session,
-                [case["agency_id"]],
-                "agency.suspended",
-                f"{case['invoice_id']}:suspended:{case['id']}",
-                {"invoice_id": case["invoice_id"], "number": case["number"]},
-            )
-            counts["suspended"] += 1
-    return counts

@@ -18,8 +18,8 @@ from sqlalchemy import text
 
 from engine.billing import stripe_gateway as gateway
 from engine.billing.documents import PARIS, bill_agency
+from engine.billing.dunning import run_dunning
 from engine.billing.ledger import add_refund_line
-from engine.billing.payments import run_dunning
 from engine.billing.run import run_billing
 from engine.settings import read_settings
 from tests.market import Buyer, buyers, offered_lead
