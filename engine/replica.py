@@ -54,9 +54,17 @@ _LAG = text("""
 """)
 
 
+CONNECT_TIMEOUT_S = 2  # a standby whose host does not answer is given up quickly
+
+
 def replica_url() -> str | None:
+    """MANDAT_REPLICA_URL, with a short connect timeout unless it names one."""
     raw = os.environ.get("MANDAT_REPLICA_URL")
-    return sqlalchemy_url(raw) if raw else None
+    if not raw:
+        return None
+    if "connect_timeout=" not in raw:
+        raw += ("&" if "?" in raw else "?") + f"connect_timeout={CONNECT_TIMEOUT_S}"
+    return sqlalchemy_url(raw)
 
 
 def max_lag_s() -> float:
