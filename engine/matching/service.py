@@ -37,11 +37,15 @@ def scan_sizes(limit: int) -> tuple[int | None, ...]:
     return (limit + 4, 4 * limit + 8, None)
 
 
-# Suspended, paused and budget-exhausted agencies are never candidates (PRODUCT §3). A budget of
-# 0 stops buying today; the month's spend joins the test with purchases.
+# Suspended, paused and budget-exhausted agencies are never candidates (PRODUCT §3): an agency
+# whose spend this month (Paris time, the counter migration 0028 keeps) has reached its monthly
+# budget could not buy the lead, so it does not take a place among the agencies named. One
+# primary-key read per agency scanned, and only for agencies with a budget.
 _ELIGIBLE = (
     "a.status = 'active' AND NOT a.paused"
-    " AND (a.monthly_budget_cents IS NULL OR a.monthly_budget_cents > 0)"
+    " AND (a.monthly_budget_cents IS NULL OR a.monthly_budget_cents > coalesce("
+    "(SELECT s.cents FROM agency_month_spend s"
+    " WHERE s.agency_id = a.id AND s.month = paris_month(now())), 0))"
 )
 
 # `near`: the %(scan)s nearest eligible agencies in sphere order, straight from the GiST index,

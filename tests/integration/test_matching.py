@@ -135,6 +135,28 @@ def test_an_agency_with_no_budget_left_is_not_a_candidate(session) -> None:
     assert [c.agency_id for c in match_lead(session, lead_at(LON, LAT), RULES)] == [funded]
 
 
+def test_an_agency_that_spent_its_monthly_budget_is_not_a_candidate(session) -> None:
+    """The month's spend (Paris time) against the budget: spent in full this month, not named;
+    the same spend last month does not count."""
+    spent = add_agency(session, *moved(LON, LAT, 0, 1_000))
+    last_month = add_agency(session, *moved(LON, LAT, 0, 1_500))
+    room = add_agency(session, *moved(LON, LAT, 0, 2_000))
+    session.execute(text("UPDATE agency SET monthly_budget_cents = 5000"))
+    session.execute(
+        text("""
+            INSERT INTO agency_month_spend (agency_id, month, cents) VALUES
+                (:spent, paris_month(now()), 5000),
+                (:last, paris_month(now()) - interval '1 month', 5000),
+                (:room, paris_month(now()), 4999)
+        """),
+        {"spent": spent, "last": last_month, "room": room},
+    )
+
+    found = [c.agency_id for c in match_lead(session, lead_at(LON, LAT), RULES)]
+
+    assert found == [last_month, room]
+
+
 def test_at_most_max_named_agencies_are_named_the_nearest_ones(session) -> None:
     ids = [add_agency(session, *moved(LON, LAT, 10 * i, 500 * (i + 1))) for i in range(8)]
 
