@@ -164,6 +164,8 @@ def check_setting(key: str, value: Any) -> str | None:
         items = value if kind is list else [value]
     if kind is list and (not isinstance(value, list) or not value or value != sorted(set(value))):
         return "a non-empty list of increasing whole numbers"
+    if key == "dunning_reminder_days" and len(value) != 2:
+        return "two increasing whole numbers of days: the first reminder, then the second"
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
             return f"a whole number from {low:g} to {high:g}"

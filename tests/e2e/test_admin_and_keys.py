@@ -40,6 +40,7 @@ def test_bad_settings_change_nothing(client, session) -> None:
         ({"shared_cap": "3"}, "shared_cap"),
         ({"shared_cap": 4, "no_such_rule": 1}, "no_such_rule"),
         ({"extension_steps_km": [50, 30]}, "extension_steps_km"),
+        ({"dunning_reminder_days": [3]}, "dunning_reminder_days"),  # the job needs two
         ({"grade_b_min_score": 90}, "grade_b_min_score"),
     ]:
         answer = client.patch("/api/v1/settings", json=body, headers=admin)
