@@ -7,6 +7,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from engine.config import owner_database_url
+from engine.db import unit_of_work
 from tests.market import buyers, offered_lead
 
 INSERT = text("""
@@ -74,6 +76,6 @@ def test_the_ledger_is_append_only(session, statement) -> None:
     )
     session.commit()
 
-    with pytest.raises(Exception, match="append-only"):
-        session.execute(text(statement))
-    session.rollback()
+    # Even the schema's owner (`mandat_app` may not try: test_database_roles.py).
+    with pytest.raises(Exception, match="append-only"), unit_of_work(owner_database_url()) as owner:
+        owner.execute(text(statement))
