@@ -9,8 +9,9 @@ any file or run a program on the database host (`COPY … TO PROGRAM`). They now
 `mandat_app`: it reads and writes the rows of Mandat's tables, uses their sequences and
 functions, and nothing else — no DDL, no TRUNCATE, no COPY to or from the server's files, and
 no UPDATE or DELETE on the two append-only tables, `audit_log` and `ledger_line` (their
-triggers refused it already; now the role has no right to try). The schema's owner keeps
-running the migrations and the bulk loads (docs/operations.md "Database roles").
+triggers refused it already; now the role has no right to try); `alembic_version` it only
+reads. The schema's owner keeps running the migrations and the bulk loads (docs/operations.md
+"Database roles").
 
 The scheduler logs in as `mandat_app` too: it writes the same tables as the server (billing,
 notifications, retention purges of keys, outbox, estimations and rate buckets, which the API's
@@ -55,7 +56,7 @@ CREATE_ROLE = f"""
 """
 
 # Our own tables, views, sequences and functions, never the extensions' (PostGIS's thousands of
-# functions, its spatial_ref_sys): `{verb}` is GRANT … TO or REVOKE … FROM.
+# functions, its spatial_ref_sys): `{grant} … {to}` is GRANT … TO or REVOKE … FROM.
 OUR_OBJECTS = """
     DO $$
     DECLARE
@@ -103,6 +104,7 @@ def upgrade() -> None:
     op.execute(f"GRANT USAGE ON SCHEMA public TO {APP}")
     op.execute(OUR_OBJECTS.format(grant="GRANT", to="TO"))
     op.execute(f"REVOKE UPDATE, DELETE ON {', '.join(APPEND_ONLY)} FROM {APP}")
+    op.execute(f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {APP}")  # /readyz reads it
     op.execute(
         "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP}"

@@ -26,6 +26,7 @@ REFUSED = [
     "ALTER TABLE agency DISABLE TRIGGER ALL",
     "DROP TABLE purchase",
     "CREATE ROLE intruder LOGIN SUPERUSER",
+    "UPDATE alembic_version SET version_num = '0001'",
 ]
 
 
