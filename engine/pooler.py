@@ -3,11 +3,13 @@ production runs Mandat (docs/operations.md): its own port, its configuration und
 .mandat/pgbouncer/, started and stopped with the cluster (`mandat db start --pooler`).
 
 Behind it Mandat runs with MANDAT_DB_PREPARE=0 (no server-side prepared statements), and what
-holds a session — the scheduler's lock, migrations, LISTEN — uses MANDAT_DIRECT_DATABASE_URL.
+holds a session — the scheduler's lock, LISTEN — uses MANDAT_DIRECT_DATABASE_URL (migrations,
+the owner's, connect directly too). It knows the cluster's superuser and `mandat_app`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -32,9 +34,9 @@ class PoolerError(RuntimeError):
     pass
 
 
-def url(dbname: str = cluster.DB_NAME) -> str:
-    """The cluster's URL through PgBouncer (same user and password)."""
-    return cluster.url(dbname).replace(f":{cluster.PORT}/", f":{PORT}/")
+def url(dbname: str = cluster.DB_NAME, user: str = cluster.USER) -> str:
+    """The cluster's URL through PgBouncer (same users and password)."""
+    return cluster.url(dbname, user).replace(f":{cluster.PORT}/", f":{PORT}/")
 
 
 def _config() -> str:
@@ -88,13 +90,16 @@ def start() -> str:
     """Starts PgBouncer in front of the running cluster (once); returns the pooled URL."""
     if not Path(BINARY).exists():
         raise PoolerError("PgBouncer is not installed: `make test` installs it")
-    if _running_pid() is not None:
-        return url()
     HOME.mkdir(parents=True, exist_ok=True, mode=0o700)
     if os.geteuid() == 0:
         shutil.chown(HOME, cluster.USER, cluster.USER)
     password = cluster.url().split("@", 1)[0].rsplit(":", 1)[1]
-    _write(USERS, f'"{cluster.USER}" "{password}"\n')
+    _write(USERS, "".join(f'"{user}" "{password}"\n' for user in (cluster.USER, cluster.APP_USER)))
+    running = _running_pid()
+    if running is not None:
+        with contextlib.suppress(PermissionError):  # reads the users again
+            os.kill(running, signal.SIGHUP)
+        return url()
     _write(CONFIG, _config())
     command = [BINARY, "-d", "-q", str(CONFIG)]
     started = subprocess.run(

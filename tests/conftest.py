@@ -4,6 +4,11 @@ The test database is `<name>_test` next to the database in use (the project-loca
 DATABASE_URL), or MANDAT_TEST_DB when set (two runs side by side). It is created afresh for each
 run; tests that write start from empty business tables (`clean_db`), the reference geography
 stays. With MANDAT_TEST_POOLER=1 the tests reach it through PgBouncer (transaction pooling).
+
+As in production, the schema's owner (the server's superuser) migrates it and loads the
+communes, and everything else — the tests' own sessions, the in-process application, the servers
+and schedulers they start — connects as `mandat_app` (rows only, migration 0032); what only the
+owner may do (emptying the tables, lifting a trigger) goes through `owner_database_url`.
 """
 
 from __future__ import annotations
@@ -55,8 +60,11 @@ BUSINESS_TABLES = (
 )
 
 
+_OWNER_URL: list[str] = []  # the test database as its owner, once `database_url` made it
+
+
 def _server_urls() -> tuple[str, str]:
-    """(maintenance URL, test database URL) in plain libpq form."""
+    """(maintenance URL, test database URL as its owner) in plain libpq form."""
     from engine import cluster
 
     base = os.environ.get("DATABASE_URL") or cluster.url()
@@ -100,18 +108,30 @@ def database_url() -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = test
+    from engine import cluster
     from engine.config import sqlalchemy_url
     from engine.db import unit_of_work
     from engine.geo.load import load_communes
     from engine.migrate import upgrade
 
-    upgrade(sqlalchemy_url(test))
-    with unit_of_work() as session:
+    owner = sqlalchemy_url(test)
+    upgrade(owner)
+    with unit_of_work(owner) as session:
         load_communes(session)
+    password = make_url(test).password
+    cluster.create_app_login(admin, str(password) if password else None)
+    app = make_url(test).set(username=cluster.APP_USER).render_as_string(hide_password=False)
+    os.environ.update(DATABASE_URL=app, MANDAT_OWNER_DATABASE_URL=test)
+    _OWNER_URL.append(owner)
     if os.environ.get("MANDAT_TEST_POOLER") == "1":
-        return _through_pooler(test)
-    return sqlalchemy_url(test)
+        return _through_pooler(app)
+    return sqlalchemy_url(app)
+
+
+@pytest.fixture(scope="session")
+def owner_database_url(database_url: str) -> str:
+    """The test database as its owner: for what `mandat_app` may not do (DDL, TRUNCATE)."""
+    return _OWNER_URL[0]
 
 
 def _through_pooler(direct: str) -> str:
@@ -128,13 +148,14 @@ def _through_pooler(direct: str) -> str:
 
 
 @pytest.fixture
-def clean_db(database_url: str) -> str:
-    reset_database(database_url)
+def clean_db(database_url: str, owner_database_url: str) -> str:
+    reset_database(owner_database_url)
     return database_url
 
 
 def reset_database(database_url: str) -> None:
-    """Empty business tables, the default settings and price grid, in one connection."""
+    """Empty business tables, the default settings and price grid, in one connection (as the
+    tables' owner: `mandat_app` may not TRUNCATE)."""
     import json
 
     from engine.pricing.grid import PriceGrid

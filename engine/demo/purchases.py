@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from engine.accounts.keys import Principal
 from engine.billing.run import previous_period, run_billing
+from engine.config import owner_database_url
 from engine.db import unit_of_work
 from engine.errors import MandatError
 from engine.sales.catalogue import CatalogueQuery
@@ -76,10 +77,11 @@ def _last_month_invoice(agency_id: uuid.UUID, purchases: list[uuid.UUID]) -> str
     period = previous_period(now)
     bought_at = datetime(period.year, period.month, 15, 10, tzinfo=UTC)
     moved = {"at": bought_at, "ids": purchases}
-    with unit_of_work() as session:
+    with unit_of_work(owner_database_url()) as session:
         session.execute(text("UPDATE purchase SET created_at = :at WHERE id = ANY(:ids)"), moved)
-        # The ledger is append-only for everyone; the demo alone rewrites its own history, with
-        # the guard lifted for this one statement of this one transaction.
+        # The ledger is append-only for everyone; the demo alone rewrites its own history, as the
+        # schema's owner (`mandat_app` may not), with the guard lifted for this one statement of
+        # this one transaction.
         session.execute(text("ALTER TABLE ledger_line DISABLE TRIGGER ledger_line_append_only"))
         session.execute(
             text("UPDATE ledger_line SET created_at = :at WHERE purchase_id = ANY(:ids)"), moved

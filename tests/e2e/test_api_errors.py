@@ -506,17 +506,20 @@ def test_the_service_reports_itself_alive_ready_and_at_the_migration_head(client
     [("0008", 503, "behind"), ("0099_from_a_newer_release", 200, "ahead")],
 )
 def test_ready_unless_the_schema_lacks_a_migration_this_code_needs(
-    client, session, version, status, schema
+    client, owner_database_url, version, status, schema
 ) -> None:
+    from engine.db import unit_of_work
     from engine.migrate import head_revision
 
-    session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": version})
-    session.commit()
+    def migrated_to(revision: str) -> None:  # what only the schema's owner records
+        with unit_of_work(owner_database_url) as owner:
+            owner.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
+
+    migrated_to(version)
     try:
         ready = client.get("/readyz")
     finally:
-        session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head_revision()})
-        session.commit()
+        migrated_to(head_revision())
 
     assert ready.status_code == status
     assert (ready.json()["schema"], ready.json()["migration"]) == (schema, version)

@@ -33,7 +33,13 @@ class LocalCluster:
         self.env = {
             key: value
             for key, value in os.environ.items()
-            if key not in ("DATABASE_URL", "MANDAT_DIRECT_DATABASE_URL", "MANDAT_TEST_POOLER")
+            if key
+            not in (
+                "DATABASE_URL",
+                "MANDAT_DIRECT_DATABASE_URL",
+                "MANDAT_OWNER_DATABASE_URL",
+                "MANDAT_TEST_POOLER",
+            )
         }
         self.env.update(MANDAT_STATE_DIR=str(self.home), MANDAT_DB_PORT=str(self.port))
 

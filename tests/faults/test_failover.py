@@ -50,8 +50,9 @@ def pair_database(pair: FailoverPair) -> Iterator[str]:
     from engine.migrate import upgrade
     from tests.conftest import reset_database
 
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "MANDAT_DIRECT_DATABASE_URL")}
-    os.environ["DATABASE_URL"] = pair.url
+    names = ("DATABASE_URL", "MANDAT_DIRECT_DATABASE_URL", "MANDAT_OWNER_DATABASE_URL")
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update(DATABASE_URL=pair.url, MANDAT_OWNER_DATABASE_URL=pair.url)
     os.environ.pop("MANDAT_DIRECT_DATABASE_URL", None)
     try:
         upgrade(sqlalchemy_url(pair.url))

@@ -21,6 +21,8 @@ from engine.billing.documents import PARIS, bill_agency
 from engine.billing.dunning import run_dunning
 from engine.billing.ledger import add_refund_line
 from engine.billing.run import run_billing
+from engine.config import owner_database_url
+from engine.db import unit_of_work
 from engine.settings import read_settings
 from tests.market import Buyer, buyers, offered_lead
 
@@ -370,11 +372,12 @@ def test_finance_asks_for_a_run_and_the_scheduler_does_it(client, session) -> No
     assert save_card(client, a, "pm_card_visa").status_code == 200
     prices = buy(client, session, a, 2)
     # Set-up: bought last month (the month asked for must have ended). The ledger refuses
-    # updates by trigger; triggers are off for this set-up transaction only.
-    session.execute(text("SET LOCAL session_replication_role = replica"))
+    # updates by trigger; triggers are off for this set-up transaction of the owner's only.
     in_last_month = datetime.now(PARIS).replace(day=1, hour=12) - timedelta(days=5)
-    for table in ("purchase", "ledger_line"):
-        session.execute(text(f"UPDATE {table} SET created_at = :at"), {"at": in_last_month})
+    with unit_of_work(owner_database_url()) as owner:
+        owner.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in ("purchase", "ledger_line"):
+            owner.execute(text(f"UPDATE {table} SET created_at = :at"), {"at": in_last_month})
     session.commit()
     last_month = in_last_month.strftime("%Y-%m")
 
@@ -563,16 +566,17 @@ def test_reconciliation_finds_nothing_then_every_drift(client, session) -> None:
         text("UPDATE invoice SET stripe_payment_intent_id = :pi WHERE id = :id"),
         {"pi": other.payment_intent_id, "id": invoice["id"]},
     )
-    # An issued invoice refuses changes by trigger: the tampering goes around it.
-    session.execute(text("SET LOCAL session_replication_role = replica"))
-    session.execute(
-        text(
-            "UPDATE invoice SET vat_cents = vat_cents + 1, total_ttc_cents = total_ttc_cents + 1"
-            " WHERE id <> :id"
-        ),
-        {"id": invoice["id"]},
-    )
     session.commit()
+    # An issued invoice refuses changes by trigger: the tampering (the owner's) goes around it.
+    with unit_of_work(owner_database_url()) as owner:
+        owner.execute(text("SET LOCAL session_replication_role = replica"))
+        owner.execute(
+            text(
+                "UPDATE invoice SET vat_cents = vat_cents + 1, total_ttc_cents = total_ttc_cents"
+                " + 1 WHERE id <> :id"
+            ),
+            {"id": invoice["id"]},
+        )
 
     kinds = sorted(d.kind for d in reconcile(session, after))
 

@@ -33,7 +33,7 @@ CARDS = ("pm_card_visa", "pm_card_chargeCustomerFail")
 class Books(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        reset_database(os.environ["DATABASE_URL"])
+        reset_database(os.environ["MANDAT_OWNER_DATABASE_URL"])
         httpx.delete(f"{os.environ['STRIPE_API_BASE']}/_config/data", timeout=10)
         now = datetime.now(PARIS)
         self.period = now.date().replace(day=1)  # the next month to bill

@@ -15,14 +15,15 @@ from engine.matching.service import EXTENDED, IN_ZONE, MAX_RADIUS_M, scan_sizes
 
 
 @pytest.fixture(scope="module")
-def crowded(database_url: str):  # type: ignore[no-untyped-def]
+def crowded(owner_database_url: str):  # type: ignore[no-untyped-def]
     """20,000 agencies spread like the population: over a thousand cover central Paris.
 
-    Seeded once for this module, whose tests only read.
+    Seeded once for this module, whose tests only read, as `mandat demo seed` does it: as the
+    schema's owner, who may empty the table and refresh its statistics.
     """
     from engine.db import unit_of_work
 
-    with unit_of_work() as session:
+    with unit_of_work(owner_database_url) as session:
         session.execute(text("TRUNCATE agency CASCADE"))
         seed_agencies(session, 20_000, seed=7)
     with unit_of_work() as session:

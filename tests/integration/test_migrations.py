@@ -16,9 +16,9 @@ from engine.models import Base
 
 
 @pytest.fixture
-def scratch_url(database_url: str) -> Iterator[str]:
+def scratch_url(owner_database_url: str) -> Iterator[str]:
     """An empty database next to the test database, dropped afterwards."""
-    url = make_url(database_url)
+    url = make_url(owner_database_url)
     scratch = url.set(database=f"{url.database}_migrations")
     admin = url.set(drivername="postgresql", database="postgres")
     admin_dsn = admin.render_as_string(hide_password=False)

@@ -203,10 +203,10 @@ states = st.builds(
 )
 @given(state=states)
 def test_several_rules_broken_at_once_refuse_as_the_first_in_the_rules_order(
-    session, database_url, state: State
+    session, owner_database_url, state: State
 ) -> None:
     # Each example starts from an empty market: agencies piling up on one spot would leave the
     # new one out of the agencies a homeowner is shown.
     session.rollback()
-    reset_database(database_url)
+    reset_database(owner_database_url)
     check(session, replace(state))

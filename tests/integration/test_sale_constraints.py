@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from engine.config import owner_database_url
+from engine.db import unit_of_work
 from tests.market import buyers, offered_lead
 
 INSERT = text("""
@@ -76,9 +78,9 @@ def test_the_ledger_is_append_only(session, statement) -> None:
     )
     session.commit()
 
-    with pytest.raises(Exception, match="append-only"):
-        session.execute(text(statement))
-    session.rollback()
+    # Even the schema's owner (`mandat_app` may not try: test_database_roles.py).
+    with pytest.raises(Exception, match="append-only"), unit_of_work(owner_database_url()) as owner:
+        owner.execute(text(statement))
 
 
 def bought_at(session, price: int) -> tuple[object, object]:  # type: ignore[no-untyped-def]
