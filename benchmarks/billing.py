@@ -236,7 +236,7 @@ def empty_billing(url: str) -> None:
         session.execute(
             text("""TRUNCATE document_line, payment_attempt, dunning, refund_request,
                              credit_note, invoice, billing_run, number_series, outbox,
-                             stripe_event""")
+                             stripe_event CASCADE""")
         )
         session.execute(
             text("""UPDATE agency SET stripe_customer_id = NULL, stripe_payment_method_id = NULL,

@@ -4,7 +4,8 @@ agencies, a few statements for all of them (PRODUCT §7, issue 16).
 For a batch of claimed agencies: their unbilled ledger lines and their identities in one query
 each, the invoice numbers in one update of the series row (consecutive, in the agencies' order,
 under the row's lock until the commit: a batch rolled back gives them all back, so the series
-keeps no gap), then every invoice and every document line in one multi-row insert each. The
+keeps no gap), then every invoice and every document line in one insert each (from arrays, in
+the agencies' order: one statement, so the lines' statement check runs once). The
 records are the ones `bill_agency` writes for one agency (the same functions compute the
 identities, VAT, due date and line descriptions); credit notes, rare, are written one by one
 as `bill_agency` does. The Factur-X is made afterwards from the stored records (einvoice.py).
@@ -12,13 +13,14 @@ as `bill_agency` does. The Factur-X is made afterwards from the stored records (
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.billing.documents import (
@@ -34,10 +36,30 @@ from engine.billing.documents import (
     vat_of,
     vat_rate_bp,
 )
-from engine.billing.models import DocumentLine, Invoice
 
 _LINES = text(UNBILLED_LINES.format(agencies="l.agency_id = ANY(CAST(:agencies AS uuid[]))"))
 _BUYERS = text(BUYER_ROWS.format(agencies="a.id = ANY(CAST(:agencies AS uuid[]))"))
+_INVOICES = text("""
+    INSERT INTO invoice (id, agency_id, period, number, issued_at, due_at, seller, buyer,
+                         vat_rate_bp, total_ht_cents, vat_cents, total_ttc_cents, run_id)
+    SELECT i.id, i.agency_id, :period, i.number, :issued_at, :due_at, CAST(:seller AS jsonb),
+           i.buyer, i.rate, i.ht, i.vat, i.ht + i.vat, :run_id
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:agencies AS uuid[]), CAST(:numbers AS text[]),
+                CAST(:buyers AS jsonb[]), CAST(:rates AS integer[]), CAST(:hts AS bigint[]),
+                CAST(:vats AS bigint[])) WITH ORDINALITY
+         AS i(id, agency_id, number, buyer, rate, ht, vat, n)
+    ORDER BY i.n
+""")
+_DOCUMENT_LINES = text("""
+    INSERT INTO document_line (invoice_id, ledger_line_id, purchase_id, description,
+                               amount_ht_cents)
+    SELECT d.invoice_id, d.ledger_line_id, d.purchase_id, d.description, d.amount
+    FROM unnest(CAST(:invoices AS uuid[]), CAST(:ledger_lines AS bigint[]),
+                CAST(:purchases AS uuid[]), CAST(:descriptions AS text[]),
+                CAST(:amounts AS bigint[])) WITH ORDINALITY
+         AS d(invoice_id, ledger_line_id, purchase_id, description, amount, n)
+    ORDER BY d.n
+""")
 
 
 @dataclass(frozen=True)
@@ -100,8 +122,33 @@ def issue_documents(
         )
         document_lines += [document_line_values(line, invoice_id=invoice_id) for line in on_invoice]
     if invoices:
-        session.execute(insert(Invoice), invoices)
-        session.execute(insert(DocumentLine), document_lines)
+        session.execute(
+            _INVOICES,
+            {
+                "period": period,
+                "issued_at": now,
+                "due_at": due,
+                "seller": json.dumps(seller),
+                "run_id": run_id,
+                "ids": [x["id"] for x in invoices],
+                "agencies": [x["agency_id"] for x in invoices],
+                "numbers": [x["number"] for x in invoices],
+                "buyers": [json.dumps(x["buyer"]) for x in invoices],
+                "rates": [x["vat_rate_bp"] for x in invoices],
+                "hts": [x["total_ht_cents"] for x in invoices],
+                "vats": [x["vat_cents"] for x in invoices],
+            },
+        )
+        session.execute(
+            _DOCUMENT_LINES,
+            {
+                "invoices": [x["invoice_id"] for x in document_lines],
+                "ledger_lines": [x["ledger_line_id"] for x in document_lines],
+                "purchases": [x["purchase_id"] for x in document_lines],
+                "descriptions": [x["description"] for x in document_lines],
+                "amounts": [x["amount_ht_cents"] for x in document_lines],
+            },
+        )
     notes = 0
     for agency in ids:
         by_invoice: dict[uuid.UUID, list[Any]] = {}

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -126,15 +127,27 @@ class DocumentLine(Base):
     __table_args__ = (
         UniqueConstraint("ledger_line_id", name="uq_document_line_ledger_line"),
         CheckConstraint("(invoice_id IS NULL) <> (credit_note_id IS NULL)", name="one_document"),
-        Index("ix_document_line_invoice", "invoice_id"),
-        Index("ix_document_line_credit_note", "credit_note_id"),
+        # The ledger line and its purchase, checked as one: the purchase is the ledger line's.
+        ForeignKeyConstraint(
+            ["ledger_line_id", "purchase_id"], ["ledger_line.id", "ledger_line.purchase_id"]
+        ),
+        Index(
+            "ix_document_line_invoice",
+            "invoice_id",
+            postgresql_where=text("invoice_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_document_line_credit_note",
+            "credit_note_id",
+            postgresql_where=text("credit_note_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoice.id"))
     credit_note_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("credit_note.id"))
-    ledger_line_id: Mapped[int] = mapped_column(ForeignKey("ledger_line.id"))
-    purchase_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("purchase.id"))
+    ledger_line_id: Mapped[int] = mapped_column(BigInteger)
+    purchase_id: Mapped[uuid.UUID] = mapped_column()
     description: Mapped[str] = mapped_column(Text)
     amount_ht_cents: Mapped[int] = mapped_column(BigInteger)
 

@@ -171,6 +171,7 @@ class LedgerLine(Base):
             postgresql_where=text("kind = 'purchase'"),
         ),
         Index("ix_ledger_line_agency_created", "agency_id", "created_at"),
+        UniqueConstraint("id", "purchase_id"),  # what a document line refers to
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

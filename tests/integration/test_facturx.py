@@ -207,6 +207,54 @@ def test_an_issued_invoice_refuses_changes_to_its_totals_and_lines(client, sessi
     assert total == invoice.total_ht_cents
 
 
+def test_lines_are_written_with_their_document_and_add_up_to_its_total(client, session) -> None:
+    agency = billed(client, session, 1)
+    invoice = session.execute(text("SELECT * FROM invoice")).mappings().one()
+    buy(client, session, agency, 1)  # a purchase not billed yet
+    late_line = text("""
+        INSERT INTO document_line (invoice_id, ledger_line_id, purchase_id,
+                                   description, amount_ht_cents)
+        SELECT :i, l.id, l.purchase_id, 'extra', 0 FROM ledger_line l
+        WHERE NOT EXISTS (SELECT 1 FROM document_line d WHERE d.ledger_line_id = l.id)
+    """)
+    # A line of nothing, in a later transaction: the total still holds, the line is refused.
+    session.execute(late_line, {"i": invoice["id"]})
+    with pytest.raises(DBAPIError, match="is issued"):
+        session.commit()
+    session.rollback()
+    # Even from the transaction that records the invoice's payment.
+    session.execute(text("UPDATE invoice SET status = 'paid' WHERE id = :i"), {"i": invoice["id"]})
+    session.execute(late_line, {"i": invoice["id"]})
+    with pytest.raises(DBAPIError, match="is issued"):
+        session.commit()
+    session.rollback()
+    # A new document whose lines do not add up to its total: refused at commit.
+    session.execute(
+        text("""
+            INSERT INTO invoice (id, agency_id, period, number, issued_at, due_at, seller, buyer,
+                                 vat_rate_bp, total_ht_cents, vat_cents, total_ttc_cents)
+            SELECT gen_random_uuid(), agency_id, period + interval '1 month', number || '-2',
+                   issued_at, due_at, seller, buyer, vat_rate_bp, 1000, 0, 1000
+            FROM invoice WHERE id = :i
+        """),
+        {"i": invoice["id"]},
+    )
+    session.execute(
+        text("""
+            INSERT INTO document_line (invoice_id, ledger_line_id, purchase_id,
+                                       description, amount_ht_cents)
+            SELECT (SELECT id FROM invoice WHERE number = :n || '-2'), l.id, l.purchase_id,
+                   'short', 900 FROM ledger_line l
+            WHERE NOT EXISTS (SELECT 1 FROM document_line d WHERE d.ledger_line_id = l.id)
+        """),
+        {"n": invoice["number"]},
+    )
+    with pytest.raises(DBAPIError, match="add up to 900 cents, its total is 1000"):
+        session.commit()
+    session.rollback()
+    assert session.execute(text("SELECT count(*) FROM document_line")).scalar_one() == 1
+
+
 def test_two_workers_issuing_one_invoice_at_once_store_one_pdf(client, session) -> None:
     billed(client, session, 1)
     invoice_id = session.execute(text("SELECT id FROM invoice")).scalar_one()
