@@ -1,7 +1,7 @@
 """a document's lines checked against its total once per document, not once per line
 
 Revision ID: 0038
-Revises: 0037
+Revises: 0032
 
 Issue 16 item 6. Since 0012 every inserted document line queued a check run at commit that
 summed all its document's lines: a document of n lines was summed n times (O(n²) rows read and
@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0038"
-down_revision = "0037"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 
