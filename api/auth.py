@@ -1,5 +1,6 @@
 """Bearer API keys → the calling `Principal`: as a dependency of the routes that need one, or,
-for the hot reads, checked in the same thread hop and transaction as the route's work."""
+for the hot reads, checked in the same thread hop and transaction as the route's work, or, for
+the purchase, checked by the purchase's own database call."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from litestar import Request
 from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
 
-from engine.accounts.keys import Principal, principal_of_key
+from engine.accounts.keys import Principal, principal_of_key, remembered_caller
 from engine.db import request_scope
 
 T = TypeVar("T")
@@ -35,6 +36,20 @@ async def as_caller(request: Request[Any, Any, Any], work: Callable[[Principal],
     def checked_then_done() -> T:
         with request_scope():
             return work(principal_of_key(presented))
+
+    return await sync_to_thread(checked_then_done)
+
+
+async def as_buyer(request: Request[Any, Any, Any], work: Callable[[Principal], T]) -> T:
+    """`work(caller)` in one worker thread, for work that reads the key's row itself, in its own
+    transaction, and refuses there a key revoked or expired and a role that may not (the
+    purchase: `buy_lead`). A key this process has verified goes to the work unread, so the
+    purchase is one round trip; any other is authenticated first (a wrong secret: 401,
+    throttled: 429)."""
+    presented = presented_key(request)
+
+    def checked_then_done() -> T:
+        return work(remembered_caller(presented) or principal_of_key(presented))
 
     return await sync_to_thread(checked_then_done)
 

@@ -60,6 +60,7 @@ installed.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -867,6 +868,8 @@ def main() -> None:
         wrk_bin()  # stops here, saying why, if wrk is missing
         args.no_read = True  # wrk buys at the catalogue's mode and price
     use_database(args.database)
+    # The keys this process issues and the server that checks them share this run's master key.
+    os.environ.setdefault("MANDAT_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
     admin, url = bench_urls(BENCH_DB)
     load = {"start": [round(x, 2) for x in os.getloadavg()]}
     result: dict[str, Any] = {"config": {k: v for k, v in vars(args).items() if k != "keep"}}

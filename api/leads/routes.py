@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
-from api.auth import Caller, as_caller, principal
+from api.auth import Caller, as_buyer, as_caller, principal
 from api.contract import (
     AGENCY_KEY,
     KEYED,
@@ -30,6 +30,7 @@ from api.leads.schemas import (
     PurchaseReceiptOut,
 )
 from api.schemas import shaped
+from engine.accounts.keys import Principal
 from engine.errors import RuleViolation
 from engine.sales.catalogue import CatalogueQuery
 from engine.sales.flows import (
@@ -41,7 +42,7 @@ from engine.sales.flows import (
     read_purchased_lead,
     work_purchased_lead,
 )
-from engine.sales.purchase import PurchaseRequest
+from engine.sales.purchase import PurchaseAnswer, PurchaseRequest
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
@@ -89,7 +90,6 @@ class LeadController(Controller):
 
     @post(
         "/leads/{lead_id:uuid}/purchase",
-        sync_to_thread=True,
         status_code=201,
         summary="Buy a lead at the price you saw",
         **operation(
@@ -109,9 +109,9 @@ class LeadController(Controller):
             payment_required("account_suspended", "budget_exceeded"),
         ),
     )
-    def purchase(
+    async def purchase(
         self,
-        caller: Caller,
+        request: Request[Any, Any, Any],
         lead_id: FromPath[uuid.UUID],
         data: JSONBody[PurchaseIn],
         idempotency_key: Annotated[
@@ -120,10 +120,14 @@ class LeadController(Controller):
     ) -> Response[PurchaseReceiptOut]:
         """Owner or buyer. The same Idempotency-Key with the same body answers the same purchase;
         with another body, 409 `idempotency_key_reused`."""
-        if idempotency_key is not None and not idempotency_key.strip():
-            raise RuleViolation.at("Idempotency-Key", "invalid_idempotency_key", "Empty key.")
-        request = PurchaseRequest(lead_id, data.mode, data.price_cents, idempotency_key)
-        answer = buy_lead(caller, request)
+        order = PurchaseRequest(lead_id, data.mode, data.price_cents, idempotency_key)
+
+        def bought(caller: Principal) -> PurchaseAnswer:
+            if idempotency_key is not None and not idempotency_key.strip():
+                raise RuleViolation.at("Idempotency-Key", "invalid_idempotency_key", "Empty key.")
+            return buy_lead(caller, order)
+
+        answer = await as_buyer(request, bought)
         headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
         # The stored answer, decoded once into the documented schema (no engine model between).
         receipt = msgspec.json.decode(answer.body, type=PurchaseReceiptOut)

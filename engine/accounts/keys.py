@@ -10,7 +10,9 @@ locks no key out while the old key stays in `MANDAT_PREVIOUS_SECRET_KEYS`.
 A verified key is remembered in this process (a bounded LRU, by the SHA-256 of the whole key) for
 its lifetime: the proof that a secret matches a row never expires. Revocation and role changes
 still hold at once, because the row (`revoked_at`, `expires_at`, `role`) is read on every
-request — in the request's own transaction when the route runs in a request scope (engine.db).
+request — in the request's own transaction when the route runs in a request scope (engine.db),
+or, for the purchase, by the database function `buy_lead` itself (`remembered_caller`: the
+route reads no row before the call).
 A key may expire (chosen when it is issued); when it was last used is written at most once an
 hour per key and process, in a transaction of its own, so polling costs no write per request.
 """
@@ -64,24 +66,25 @@ LONGEST_LIFE = timedelta(days=731)  # an expiry is at most two years ahead
 
 
 class _Verified:
-    """SHA-256 of a whole presented key → the id of the row it was verified against, least
-    recently used first out. Holding the digest of a key, not the key, it gives nothing away."""
+    """SHA-256 of a whole presented key → the caller it was verified as (its row's id, role and
+    agency then), least recently used first out. Holding the digest of a key, not the key, it
+    gives nothing away."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[bytes, uuid.UUID] = OrderedDict()
+        self._entries: OrderedDict[bytes, Principal] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, digest: bytes) -> uuid.UUID | None:
+    def get(self, digest: bytes) -> Principal | None:
         with self._lock:
-            key_id = self._entries.get(digest)
-            if key_id is not None:
+            caller = self._entries.get(digest)
+            if caller is not None:
                 self._entries.move_to_end(digest)
-            return key_id
+            return caller
 
-    def put(self, digest: bytes, key_id: uuid.UUID) -> None:
+    def put(self, digest: bytes, caller: Principal) -> None:
         with self._lock:
-            self._entries[digest] = key_id
+            self._entries[digest] = caller
             self._entries.move_to_end(digest)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
@@ -273,7 +276,10 @@ def _authenticate(session: Session, presented: str | None, release_for_argon2: b
         raise _failure()
     principal = Principal(row.id, row.role, row.agency_id)
     digest = hashlib.sha256(key.encode()).digest()
-    if _verified.get(digest) == row.id:
+    remembered = _verified.get(digest)
+    if remembered is not None and remembered.key_id == row.id:
+        if remembered != principal:
+            _verified.put(digest, principal)  # its role changed since
         _note_use(session, row.id, release_for_argon2)
         return principal
     if row.level is not None and row.level < 1:
@@ -297,18 +303,31 @@ def _authenticate(session: Session, presented: str | None, release_for_argon2: b
         # Committed now, whatever the request does next: the key is then remembered.
         with unit_of_work(alone=True) as own:
             own.execute(_REHASH, {"id": row.id, "old": row.secret_hash, "new": hash_key(key)})
-    _verified.put(digest, row.id)
+    _verified.put(digest, principal)
     _note_use(session, row.id, release_for_argon2)
     return principal
 
 
-def _note_use(session: Session, key_id: uuid.UUID, in_request: bool) -> None:
+def remembered_caller(presented: str | None) -> Principal | None:
+    """The caller a key names as this process verified it, read from no database; None when
+    this process has not verified this very key. Its role is as it was then: only for work that
+    reads the key's row again in its own transaction and refuses a revoked or expired key and
+    reads the role there (`buy_lead`), so that revocation and role changes still hold at once."""
+    if not presented:
+        return None
+    caller = _verified.get(hashlib.sha256(presented.encode()).digest())
+    if caller is not None and caller.key_id is not None:
+        _note_use(None, caller.key_id, in_request=False)
+    return caller
+
+
+def _note_use(session: Session | None, key_id: uuid.UUID, in_request: bool) -> None:
     """Write when the key was used, at most once an hour per key and process, committed in a
     transaction of its own whatever the request does next (the request's read transaction ends
     first, as for a rehash: no request holds two pooled connections)."""
     if not _used.due(key_id):
         return
-    if in_request:
+    if in_request and session is not None:
         session.commit()
     with unit_of_work(alone=True) as own:
         own.execute(_USED, {"id": key_id})

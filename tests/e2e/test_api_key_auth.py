@@ -18,7 +18,7 @@ from engine.accounts import keys
 from engine.accounts.keys import FAILURE_BURST
 from engine.keyring import kid_of
 from tests.conftest import issue_key
-from tests.market import buyers
+from tests.market import buyers, offered_lead
 
 LEADS = "/api/v1/leads?limit=50"
 
@@ -108,6 +108,61 @@ def test_a_role_change_holds_at_the_keys_next_request(client, session) -> None:
     assert refused.status_code == 403
     assert refused.json()["code"] == "forbidden_role"
     assert client.get(LEADS, headers=auth(second)).status_code == 200  # a viewer still reads
+
+
+def test_a_purchase_reads_its_remembered_key_in_its_own_call(client, session) -> None:
+    """A key this process verified goes to the purchase unread (one connection, one call), and
+    the call itself refuses it once revoked or expired, and reads its role now."""
+    from engine.db import get_engine
+
+    (owner,) = buyers(session, 1, role="owner")
+    buyer, other = issue_key("buyer", owner.agency_id), issue_key("buyer", owner.agency_id)
+    leads = [offered_lead(session) for _ in range(3)]
+
+    prices = {
+        lead: client.get(f"/api/v1/leads/{lead}", headers=auth(owner.key)).json()["price_cents"]
+        for lead in leads
+    }
+
+    def purchase(key: str, lead: uuid.UUID) -> tuple[int, str | None]:
+        answer = client.post(
+            f"/api/v1/leads/{lead}/purchase",
+            json={"mode": "exclusive", "price_cents": prices[lead]},
+            headers=auth(key),
+        )
+        return answer.status_code, answer.json().get("code")
+
+    for key in (buyer, other):
+        assert client.get(LEADS, headers=auth(key)).status_code == 200  # verified, remembered
+    checkouts: list[int] = []
+    listener = lambda *_: checkouts.append(1)  # noqa: E731
+    event.listen(get_engine().pool, "checkout", listener)
+    try:
+        assert purchase(buyer, leads[0]) == (201, None)
+    finally:
+        event.remove(get_engine().pool, "checkout", listener)
+    assert len(checkouts) == 1  # the purchase's call: no key read before it
+
+    keys_page = f"/api/v1/agency/api-keys/{_key_id(session, buyer)}"
+    lowered = client.patch(keys_page, json={"role": "viewer"}, headers=auth(owner.key))
+    assert lowered.status_code == 200
+    assert purchase(buyer, leads[1]) == (403, "forbidden_role")
+    raised = client.patch(keys_page, json={"role": "buyer"}, headers=auth(owner.key))
+    assert raised.status_code == 200
+    assert purchase(buyer, leads[1]) == (201, None)
+
+    session.execute(
+        text("UPDATE api_key SET expires_at = now() WHERE prefix = :p"), {"p": buyer.split("_")[1]}
+    )
+    session.commit()
+    assert purchase(buyer, leads[2]) == (401, "invalid_api_key")
+    revoked = client.delete(
+        f"/api/v1/agency/api-keys/{_key_id(session, other)}", headers=auth(owner.key)
+    )
+    assert revoked.status_code == 204
+    assert purchase(other, leads[2]) == (401, "invalid_api_key")
+    assert purchase(other[:-4] + "AAAA", leads[2]) == (401, "invalid_api_key")  # a wrong secret
+    assert session.execute(text("SELECT count(*) FROM purchase")).scalar_one() == 2
 
 
 def _key_id(session, key: str) -> str:
