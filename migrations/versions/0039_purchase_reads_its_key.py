@@ -1,7 +1,7 @@
 """the purchase reads its caller's key itself: revoked or expired, and its role, in its own call
 
 Revision ID: 0039
-Revises: 0037
+Revises: 0038
 
 Issue 16. The purchase route no longer reads the API key's row in a transaction of its own
 before calling `buy_lead`: a key this process has verified (the secret checked once, remembered
@@ -20,7 +20,7 @@ Create Date: 2026-12-02 23:00:00.000000
 from alembic import op
 
 revision = "0039"
-down_revision = "0037"
+down_revision = "0038"
 branch_labels = None
 depends_on = None
 
