@@ -1,4 +1,4 @@
-"""The product's rules as settings (PRODUCT.md: every default is a setting, not a constant).
+"""The product's rules as settings (docs/rules.md: every default is a setting, not a constant).
 
 Rows of the `setting` table are seeded by the migrations with the defaults below; admins change
 them later (`PATCH /settings`). Reading a rule always goes through this module.
@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "exclusive_window_hours": 24,
     "shared_cap": 3,
     "offer_days": 30,
-    # VAT by the agency's département (PRODUCT §6), in basis points.
+    # VAT by the agency's département (docs/rules.md §6), in basis points.
     "vat_rates_bp": {"default": 2000, "971": 850, "972": 850, "974": 850, "973": 0, "976": 0},
     "invoice_due_days": 15,
     "dunning_reminder_days": [3, 7],
@@ -179,7 +179,7 @@ def read_settings(session: Session) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class MatchingRules:
-    """The rules of PRODUCT §3 in force for one matching."""
+    """The rules of docs/rules.md §3 in force for one matching."""
 
     min_candidates: int = 3
     max_named_agencies: int = 10

@@ -1,4 +1,4 @@
-"""The rules in force, as a buyer is subject to them (P2B regulation, PRODUCT §3): allocation,
+"""The rules in force, as a buyer is subject to them (P2B regulation, docs/rules.md §3): allocation,
 ranking and prices, read from the live settings and price grid, never from a copy."""
 
 from __future__ import annotations

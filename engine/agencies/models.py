@@ -30,7 +30,7 @@ STATUSES = ("active", "suspended")
 class Agency(Base):
     __tablename__ = "agency"
     __table_args__ = (
-        # The allowed radius (PRODUCT §3) is a database rule: no code path can store another.
+        # The allowed radius (docs/rules.md §3) is a database rule: no code path can store another.
         CheckConstraint("radius_m BETWEEN 5000 AND 50000", name="radius_range"),
         CheckConstraint("siret ~ '^[0-9]{14}$'", name="siret_format"),
         CheckConstraint("status IN ('active', 'suspended')", name="status"),

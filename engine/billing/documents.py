@@ -1,4 +1,4 @@
-"""Writing invoices and credit notes: numbers, identities, lines, VAT (PRODUCT §7).
+"""Writing invoices and credit notes: numbers, identities, lines, VAT (docs/rules.md §7).
 
 A document is written whole in one transaction, with its number taken from its series under the
 series row's lock: a document rolled back gives its number back, so the series has no gap. Once

@@ -1,4 +1,4 @@
-"""Dunning (PRODUCT §7): reminders, then suspension, for an invoice whose payment failed.
+"""Dunning (docs/rules.md §7): reminders, then suspension, for an invoice whose payment failed.
 
 `due_steps(case, schedule, now)` is the schedule on plain values: the steps due now and not yet
 taken, in order (first reminder, second reminder, suspension), each once. `run_dunning` reads

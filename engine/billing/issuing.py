@@ -1,5 +1,5 @@
 """The billing run's documents for many agencies at once: one transaction per statement of
-agencies, a few statements for all of them (PRODUCT §7, issue 16).
+agencies, a few statements for all of them (docs/rules.md §7, issue 16).
 
 For a batch of claimed agencies: their unbilled ledger lines and their identities in one query
 each, the invoice numbers in one update of the series row (consecutive, in the agencies' order,

@@ -1,5 +1,5 @@
 """Invoices and credit notes (Mandat's own legal documents), their gap-free numbers, payment
-attempts through Stripe, Stripe events received, dunning and billing runs (PRODUCT §7).
+attempts through Stripe, Stripe events received, dunning and billing runs (docs/rules.md §7).
 
 Guarantees held by the database: one invoice per (agency, period) ever; each ledger line on one
 document at most; one number per document, numbers unique per series; one payment attempt per

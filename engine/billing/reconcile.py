@@ -1,4 +1,4 @@
-"""Reconciliation (PRODUCT §7): ledger, documents and Stripe compared, every drift reported.
+"""Reconciliation (docs/rules.md §7): ledger, documents and Stripe compared, every drift reported.
 
 Run daily by the scheduler and by `mandat billing reconcile`. It reads, never repairs: each drift
 names what disagrees, so that finance decides.

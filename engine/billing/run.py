@@ -1,4 +1,4 @@
-"""The monthly billing run (PRODUCT §7): documents for every agency, then payments.
+"""The monthly billing run (docs/rules.md §7): documents for every agency, then payments.
 
 Run by the scheduler on the 1st, by `mandat billing run`, or asked for over the API
 (`request_run`: recorded, then run by the scheduler's `run_requested`, never inside a request).

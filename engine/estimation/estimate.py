@@ -1,4 +1,4 @@
-"""The free estimate shown to a homeowner (PRODUCT §4), from comparable sales.
+"""The free estimate shown to a homeowner (docs/rules.md §4), from comparable sales.
 
 Comparables: sales of the same type within 500 m, growing to 1, 2, 5 and 10 km until there are at
 least 10 from the last 3 years, their €/m² kept between 500 and 25,000. Fewer than 3 at 10 km: the

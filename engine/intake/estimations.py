@@ -1,4 +1,4 @@
-"""Step 1 of the form: property and place in, estimate and named agencies out (PRODUCT §4).
+"""Step 1 of the form: property and place in, estimate and named agencies out (docs/rules.md §4).
 
 No personal data is asked or kept here. The answer names the candidate agencies (name and
 distance only) so that the homeowner can choose who may contact them in step 2.

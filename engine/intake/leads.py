@@ -1,4 +1,4 @@
-"""Step 2 of the form: contact, project and consent turn an estimation into a lead (PRODUCT §4).
+"""Step 2 of the form: contact, project and consent make an estimation a lead (docs/rules.md §4).
 
 The lead is validated (a person must be told what to fix), qualified (score and grade), checked
 for bot signals (quarantined, silently), and linked to an earlier lead when it repeats one.

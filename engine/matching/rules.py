@@ -1,4 +1,4 @@
-"""The pure part of matching (PRODUCT §3): how candidates found by the database are combined.
+"""The pure part of matching (docs/rules.md §3): how candidates found by the database are combined.
 
 The database finds agencies near a point; these functions decide reach, order and the cap, so
 they can be read and tested without one.

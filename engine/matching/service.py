@@ -37,7 +37,7 @@ def scan_sizes(limit: int) -> tuple[int | None, ...]:
     return (limit + 4, 4 * limit + 8, None)
 
 
-# Suspended, paused and budget-exhausted agencies are never candidates (PRODUCT §3): an agency
+# Suspended, paused and budget-exhausted agencies are never candidates (docs/rules.md §3): an agency
 # whose spend this month (Paris time, the counter migration 0028 keeps) has reached its monthly
 # budget could not buy the lead, so it does not take a place among the agencies named. One
 # primary-key read per agency scanned, and only for agencies with a budget.
@@ -109,8 +109,8 @@ def match_lead(
 ) -> list[Candidate]:
     """The candidates for a lead at `place`, nearest first, at most `max_named_agencies`.
 
-    PRODUCT §3: in zone (radius or commune list); when fewer than `min_candidates`, extended to
-    agencies accepting it within each extension step (30 km, then 50 km).
+    docs/rules.md §3: in zone (radius or commune list); when fewer than `min_candidates`,
+    extended to agencies accepting it within each extension step (30 km, then 50 km).
     """
     rules = rules or matching_rules(session)
     # The hottest query of the product goes to the session's own psycopg connection (same

@@ -68,7 +68,7 @@ class AgencyUser(Base):
 
 
 class WebSession(Base):
-    """A signed-in browser. Idle for 30 minutes or older than 12 hours: over (PRODUCT §10)."""
+    """A signed-in browser. Idle for 30 minutes or older than 12 hours: over (docs/rules.md §10)."""
 
     __tablename__ = "web_session"
     __table_args__ = (

@@ -1,4 +1,4 @@
-"""Lead prices (PRODUCT §6): a versioned grid and one pure quote function.
+"""Lead prices (docs/rules.md §6): a versioned grid and one pure quote function.
 
 A grid is a value: the database keeps every version (`price_grid`), a lead's offer records the
 version and the prices quoted from it, so a later grid never changes a price already shown or

@@ -1,4 +1,4 @@
-"""The confirmation e-mail's answers (PRODUCT §4): "c'est bien moi" or "ce n'était pas moi".
+"""The confirmation e-mail's answers (docs/rules.md §4): "c'est bien moi" or "ce n'était pas moi".
 
 Confirmed, the lead is *contact confirmed*: the time is kept, buyers see a badge, and the score
 gains its points (the grade may rise; prices already quoted stay). Disowned, the lead is withdrawn

@@ -1,4 +1,4 @@
-"""Retention (PRODUCT §9): personal data kept no longer than needed, every period a setting.
+"""Retention (docs/rules.md §9): personal data kept no longer than needed, every period a setting.
 
 Unsold leads (never bought: quarantined, duplicates and expired offers included) are anonymised
 `retention_unsold_days` after they arrived; sold leads `retention_sold_days` after their last

@@ -1,4 +1,4 @@
-"""Homeowners' rights (PRODUCT §9): a private link to see, export and erase their data, and to
+"""Homeowners' rights (docs/rules.md §9): a private link to see, export and erase their data, and to
 withdraw their consent for one agency; and the confirmation e-mail's two action links.
 
 Every link carries a token made for one purpose only (`data`, `confirm`, `not_me`): the lead id,
@@ -191,7 +191,7 @@ def _estimate_line(estimate: dict[str, Any]) -> str:
 
 
 def _when_to_expect_a_call(settings: dict[str, Any], consented: int) -> str:
-    """The selling rule in the homeowner's words, from the live settings (PRODUCT §5)."""
+    """The selling rule in the homeowner's words, from the live settings (docs/rules.md §5)."""
     window, cap = settings["exclusive_window_hours"], min(settings["shared_cap"], consented)
     return (
         "Quand attendre un appel : la première agence qui achète votre demande l'a pour elle "

@@ -1,4 +1,4 @@
-"""Refund requests (PRODUCT §8): one per purchase, decided automatically or by finance."""
+"""Refund requests (docs/rules.md §8): one per purchase, decided automatically or by finance."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How a refund request is decided when it is asked (PRODUCT §8), on plain values.
+"""How a refund request is decided when it is asked (docs/rules.md §8), on plain values.
 
 `first_decision(case, rules, now)` is the whole rule: a request asked after the window is
 rejected; "out of zone" on a lead bought as extended reach is rejected (the catalogue showed the

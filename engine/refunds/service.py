@@ -1,5 +1,5 @@
-"""Refund requests (PRODUCT §8): asked by the buying agency, decided by a rule when the case is
-provable, else by finance; an approval moves the money and, for some reasons, withdraws the lead.
+"""Refund requests (docs/rules.md §8): asked by the buying agency, decided by a rule when the case
+is provable, else by finance; an approval moves the money and, for some reasons, withdraws the lead.
 
 Every decision records the rule that made it (`auto:<rule>` or `manual`) and goes to the audit
 log with its effect; the agency is notified (webhook and e-mail) of each decision.

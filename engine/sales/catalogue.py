@@ -1,4 +1,4 @@
-"""The catalogue (PRODUCT §5): the offers an agency may buy now, anonymised.
+"""The catalogue (docs/rules.md §5): the offers an agency may buy now, anonymised.
 
 Only leads whose homeowner consented to this agency, open now (exclusive window or shared with a
 slot left), not yet bought by this agency. Never a name, phone, e-mail, street or exact point:

@@ -1,6 +1,6 @@
 """Offers, purchases, the ledger and idempotency keys: what an agency buys, and what it owes.
 
-The guarantees of PRODUCT §5 are constraints here, so that no code path can break them: one
+The guarantees of docs/rules.md §5 are constraints here, so that no code path can break them: one
 exclusive buyer (a partial unique index and the offer's own check), at most `shared_cap` shared
 buyers (a counter the offer checks), one purchase per agency and lead (unique), one execution per
 idempotency key (primary key).

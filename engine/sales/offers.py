@@ -1,4 +1,4 @@
-"""The offer lifecycle (PRODUCT §5): exclusive window → shared with a cap → expiry.
+"""The offer lifecycle (docs/rules.md §5): exclusive window → shared with a cap → expiry.
 
 The phase of an offer is a function of the clock and of its row, computed in SQL where it is
 read (`PHASE_SQL`): a lead whose window ended is shared when read, whether or not the scheduler

@@ -1,4 +1,4 @@
-"""Buying a lead (PRODUCT §5): one call to the database function `buy_lead` (migration 0028,
+"""Buying a lead (docs/rules.md §5): one call to the database function `buy_lead` (migration 0028,
 docs/adr/0004) that checks, takes and records, or refuses.
 
 Order of locks, always the same: the idempotency key (its row), the offer (FOR UPDATE), the

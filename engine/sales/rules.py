@@ -1,4 +1,4 @@
-"""Who may buy a lead, and why not (PRODUCT §5): the purchase's refusals, in their order.
+"""Who may buy a lead, and why not (docs/rules.md §5): the purchase's refusals, in their order.
 
 `refusal(ask, seen)` states the rules on plain values: the first rule a purchase breaks, or
 None. The database function `buy_lead` (migration 0028) applies them in the same order, on what

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-26
 
-Single-dwelling sales used as comparables by the estimator (PRODUCT §4).
+Single-dwelling sales used as comparables by the estimator (docs/rules.md §4).
 """
 
 import sqlalchemy as sa

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-# The intake rules of PRODUCT §4 as settings.
+# The intake rules of docs/rules.md §4 as settings.
 SETTINGS = {
     "bot_min_seconds": 3,
     "max_leads_per_ip_per_hour": 10,

@@ -5,7 +5,7 @@ Revises: 0005
 Create Date: 2026-11-26
 
 Offers, purchases, the ledger, idempotency keys, the price grid's versions, the audit log and
-the notification outbox. The selling guarantees of PRODUCT §5 are constraints; the ledger and
+the notification outbox. The selling guarantees of docs/rules.md §5 are constraints; the ledger and
 the audit log refuse UPDATE and DELETE.
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 SETTINGS = {"exclusive_window_hours": 24, "shared_cap": 3, "offer_days": 30}
-# PRODUCT §6's default grid, as `engine.pricing.grid.PriceGrid().to_json()` wrote it.
+# docs/rules.md §6's default grid, as `engine.pricing.grid.PriceGrid().to_json()` wrote it.
 DEFAULT_GRID = json.loads(
     """{"base_cents": {"exclusive": 8000, "shared": 3000}, "bands": [{"below_eur": 150000, "factor": "0.6"}, {"below_eur": 400000, "factor": "1.0"}, {"below_eur": 1000000, "factor": "1.5"}, {"below_eur": null, "factor": "2.5"}], "no_estimate_factor": "2.5", "grade_factors": {"A": "1.2", "B": "1.0", "C": "0.7"}, "competition_step": "0.05", "competition_pivot": 3, "competition_bounds": ["0.8", "1.5"], "floor_cents": 1000}"""
 )

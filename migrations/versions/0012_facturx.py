@@ -3,7 +3,7 @@
 Revision ID: 0012
 Revises: 0011
 
-French e-invoicing (PRODUCT §7, issue 14): the agency's registered address and e-invoicing
+French e-invoicing (docs/rules.md §7, issue 14): the agency's registered address and e-invoicing
 address; each invoice and credit note's Factur-X (CII XML and PDF/A-3b, stored once with the
 PDF's SHA-256); what was handed to the approved platform and the lifecycle statuses it reported.
 Issued documents become immutable in the database: their identity and totals never change,

@@ -3,7 +3,7 @@
 Revision ID: 0017
 Revises: 0016
 
-Personal data kept no longer than needed (PRODUCT §9): sent or abandoned outbox messages,
+Personal data kept no longer than needed (docs/rules.md §9): sent or abandoned outbox messages,
 estimations that never became a lead, Stripe event payloads once reconciliation no longer looks
 at them, and the client address and browser of each lead once the bot checks are done. A Stripe
 event keeps its id (a replay is still refused), its payload is emptied: the column becomes

@@ -1,4 +1,4 @@
-"""The free estimate (PRODUCT §4), from comparable sales on real PostGIS."""
+"""The free estimate (docs/rules.md §4), from comparable sales on real PostGIS."""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ def reference(
     placed: list[tuple[uuid.UUID, float, float, AgencySpec]],
     rule: MatchingRules,
 ) -> list[tuple[uuid.UUID, float, str]]:
-    """PRODUCT §3 written the slow, obvious way."""
+    """docs/rules.md §3 written the slow, obvious way."""
     rows = []
     for agency_id, lon, lat, spec in placed:
         distance = GEOD.inv(lon, lat, *lead)[2]

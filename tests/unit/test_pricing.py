@@ -1,4 +1,4 @@
-"""The price grid's invariants (PRODUCT §6), on the default grid and on any grid an admin may
+"""The price grid's invariants (docs/rules.md §6), on the default grid and on any grid an admin may
 set: exclusive above shared, monotonic in value and grade, deterministic, never negative."""
 
 from __future__ import annotations
