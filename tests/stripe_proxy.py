@@ -6,6 +6,7 @@ idempotency key with the first request's saved result, without doing it again (a
 saved: the request was not executed). The proxy adds exactly these two behaviours, records
 every request it is sent (when, what, which key, what it answered) and can hold each answer for
 a while (a real Stripe charge takes a few hundred milliseconds; localstripe answers at once).
+With `down` set, Stripe is unreachable: every connection is closed without an answer.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class StripeProxy:
     # (method, path, key) -> True to answer this request 429 instead of forwarding it.
     limit: Callable[[str, str, str | None], bool] = lambda method, path, key: False
     latency_s: float = 0.0  # added to every forwarded answer
+    down: bool = False  # every connection closed without an answer, nothing forwarded
     seen: list[Seen] = field(default_factory=list)
     _saved: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,6 +58,9 @@ class StripeProxy:
 
     def handle(self, request: BaseHTTPRequestHandler) -> None:
         at = time.monotonic()
+        if self.down:
+            request.close_connection = True
+            return
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
         key = request.headers.get("Idempotency-Key")

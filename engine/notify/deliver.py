@@ -11,7 +11,9 @@ held while a receiver answers:
    threads, so a slow receiver holds one thread for at most a webhook deadline; after its first
    failure, its other messages of the batch wait for the next try instead of failing one by one.
 3. **Record** (one short transaction): delivered, or retried after a backoff, or given up when
-   still failing 24 hours after it was written (visible with its last error).
+   still failing 24 hours after it was written (visible with its last error). A record cut by a
+   database failover is made again on a new connection: left undone, every message of the batch
+   would be sent a second time when its lease ends.
 
 Webhooks carry `Mandat-Signature: t=<unix time>,v1=<hex>` where
 `v1 = HMAC-SHA256(agency's webhook secret, "<t>.<body>")`: the receiver recomputes it and refuses
@@ -35,9 +37,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from engine.db import unit_of_work
+from engine.db import is_connection_lost, unit_of_work
 from engine.notify import webhooks
 from engine.notify.letters import place_of, places
 from engine.notify.mail import redact_addresses, send_email
@@ -48,6 +51,7 @@ FIRST_RETRY_S = 30
 MAX_RETRY_S = 3_600
 LEASE = timedelta(minutes=10)
 PER_RECEIVER = 5
+RECORD_FOR_S = 60  # a failover takes seconds; PgBouncer refuses logins for a while after one
 WORKERS = int(os.environ.get("MANDAT_DELIVERY_WORKERS", "8"))
 
 _CLAIM = text("""
@@ -109,8 +113,26 @@ def deliver_due(now: datetime, limit: int = 100) -> DeliveryReport:
             for group in pool.map(lambda g: list(_send_group(g, attachments)), groups.values())
             for outcome in group
         ]
-    with unit_of_work() as session:
-        return _record(session, now, outcomes)
+    return _record_despite_failover(now, outcomes)
+
+
+def _record_despite_failover(
+    now: datetime, outcomes: list[tuple[dict[str, Any], str | None]]
+) -> DeliveryReport:
+    """What was sent is recorded even if the database fails over meanwhile: the record tried
+    again on a new connection for up to `RECORD_FOR_S` (it only sets values, so a record that
+    did commit before its connection was cut is harmless to repeat). Given up, the batch's
+    messages stay leased and are sent again when the lease ends."""
+    deadline = time.monotonic() + RECORD_FOR_S
+    while True:
+        try:
+            with unit_of_work() as session:
+                return _record(session, now, outcomes)
+        except DBAPIError as error:
+            if not is_connection_lost(error) or time.monotonic() > deadline:
+                raise
+            log.warning("recording a delivered batch again: the database connection was lost")
+            time.sleep(1)
 
 
 def _claim_params(now: datetime, limit: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from engine.notify import deliver
 from engine.notify.deliver import deliver_due
 from engine.sales.offers import announce_transitions
 from tests.market import buyers, end_exclusive_window, offered_lead, shift_offer
@@ -128,6 +129,45 @@ def test_a_message_still_failing_after_24_hours_is_given_up_and_visible(session,
     assert row.gave_up_at is not None
     assert row.delivered_at is None
     assert row.last_error == "RuntimeError: HTTP 500"
+
+
+def test_a_batch_sent_while_the_database_fails_over_is_recorded_and_not_sent_again(
+    session, mailbox, monkeypatch
+) -> None:
+    """The connections of the deliverer cut after the e-mails left (as a failover cuts them):
+    the record is made on a new connection, so the messages are not sent again after the lease."""
+    buyers(session, 2)
+    offered_lead(session)
+    session.commit()
+    queued = session.execute(text("SELECT count(*) FROM outbox")).scalar_one()
+    real_send = deliver.send_email
+    cut: list[int] = []
+
+    def send_then_cut(message: Any, attachment: Any) -> None:
+        real_send(message, attachment)
+        if not cut:
+            cut.append(1)
+            session.execute(
+                text("""
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid()
+                """)
+            )
+
+    monkeypatch.setattr(deliver, "send_email", send_then_cut)
+    start = now(session)
+
+    report = deliver_due(start)
+    session.commit()
+
+    assert cut
+    assert report.delivered == queued
+    assert (
+        session.execute(text("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")).scalar_one()
+        == 0
+    )
+    assert deliver_due(start + deliver.LEASE + timedelta(minutes=1)).delivered == 0
+    assert len(mailbox.messages) == queued
 
 
 def test_an_unsold_lead_announced_shared_once_to_agencies_that_did_not_buy(session) -> None:
