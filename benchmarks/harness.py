@@ -6,7 +6,6 @@ the round trips of a block of code (the tests count them the same way)."""
 from __future__ import annotations
 
 import base64
-import itertools
 import os
 import signal
 import socket
@@ -41,13 +40,21 @@ ROOT = Path(__file__).resolve().parent.parent
 CITIES = (("35000", "Rennes"), ("44000", "Nantes"), ("33000", "Bordeaux"), ("59000", "Lille"))
 
 
+class RoundTrips(list[int]):
+    """[the number of round trips], and `messages`: the client's messages of each one (what to
+    read when the number is not the expected one)."""
+
+    messages: list[list[str]]
+
+
 @contextmanager
-def round_trips() -> Iterator[list[int]]:
+def round_trips() -> Iterator[RoundTrips]:
     """The round trips to the database made inside the block (the list's one item, set when it
     ends), from libpq's own trace of every connection the pool hands out meanwhile: a round trip
     is the client's messages (F) followed by the server's answer (B)."""
     engine = get_engine()
-    counted = [0]
+    counted = RoundTrips([0])
+    counted.messages = []
     with tempfile.TemporaryFile("w+") as trace:
 
         def checkout(dbapi: Any, record: Any, proxy: Any) -> None:
@@ -66,8 +73,13 @@ def round_trips() -> Iterator[list[int]]:
             event.remove(engine, "checkout", checkout)
             event.remove(engine, "checkin", checkin)
         trace.seek(0)
-        sides = [line[:1] for line in trace.read().splitlines() if line[:1] in ("F", "B")]
-        counted[0] = sum(1 for a, b in itertools.pairwise(sides) if (a, b) == ("F", "B"))
+        lines = [line.split("\t") for line in trace.read().splitlines() if line[:1] in ("F", "B")]
+        for side, previous in zip(lines, [["B"], *lines[:-1]], strict=True):
+            if side[0] == "F":
+                if previous[0] == "B":
+                    counted.messages.append([])
+                counted.messages[-1].append(" ".join(side[2:4])[:80])
+        counted[0] = len(counted.messages)
 
 
 def bench_urls(database: str) -> tuple[str, str]:

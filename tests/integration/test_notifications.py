@@ -151,6 +151,7 @@ def test_a_batch_sent_while_the_database_fails_over_is_recorded_and_not_sent_aga
                 text("""
                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                      AND usename = current_user
                 """)
             )
 

@@ -43,7 +43,7 @@ def test_a_purchase_is_one_round_trip_to_the_database(session) -> None:
     buyer = authenticate(session, a.key)
     with round_trips() as counted:
         buy_lead(buyer, PurchaseRequest(lead, "exclusive", price_of(session, lead), "k"))
-    assert counted == [1]
+    assert counted == [1], counted.messages
 
 
 def test_the_answer_and_its_replays_are_the_same_bytes(session) -> None:

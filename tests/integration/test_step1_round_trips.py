@@ -44,7 +44,7 @@ def test_a_town_hall_estimate_costs_two_round_trips(session) -> None:
 
     assert answer.estimate.available
     assert len(answer.agencies) == 10
-    assert counted == [2]
+    assert counted == [2], counted.messages
 
 
 def test_coordinates_cost_no_more(session) -> None:
@@ -55,7 +55,7 @@ def test_coordinates_cost_no_more(session) -> None:
         answer = estimate_property(request(lat=48.1, lon=-1.675), TODAY)
 
     assert answer.location_precision == "coordinates"
-    assert counted == [2]
+    assert counted == [2], counted.messages
 
 
 def test_a_typed_street_costs_one_more(session) -> None:
@@ -65,7 +65,7 @@ def test_a_typed_street_costs_one_more(session) -> None:
     with round_trips() as counted:
         estimate_property(request(street="12 rue de la Soif"), TODAY)
 
-    assert counted == [3]
+    assert counted == [3], counted.messages
 
 
 def test_a_change_of_rules_is_seen_by_the_next_estimate(session) -> None:
