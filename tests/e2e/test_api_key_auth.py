@@ -253,7 +253,7 @@ def owner_key(session) -> tuple[str, str]:
     return agency.key, str(agency.agency_id)
 
 
-def test_a_key_that_expired_is_refused_at_once_even_when_remembered(client, session) -> None:
+def test_F19_a_key_that_expired_is_refused_at_once_even_when_remembered(client, session) -> None:
     key, agency_id = owner_key(session)
     soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     made = client.post(
@@ -301,7 +301,7 @@ def test_an_expiry_in_the_past_too_far_or_without_zone_is_refused(
     assert session.execute(text("SELECT count(*) FROM api_key")).scalar_one() == 1
 
 
-def test_when_a_key_was_last_used_is_shown_true_to_the_hour_without_a_write_per_request(
+def test_F19_when_a_key_was_last_used_is_shown_true_to_the_hour_without_a_write_per_request(
     client, session
 ) -> None:
     keys._used.clear()

@@ -30,7 +30,7 @@ REFUSED = [
 ]
 
 
-def test_the_application_connects_as_mandat_app_not_a_superuser(session) -> None:
+def test_F18_the_application_connects_as_mandat_app_not_a_superuser(session) -> None:
     who = session.execute(
         text("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
     ).one()
@@ -38,7 +38,7 @@ def test_the_application_connects_as_mandat_app_not_a_superuser(session) -> None
 
 
 @pytest.mark.parametrize("statement", REFUSED)
-def test_what_the_application_role_may_not_do(clean_db: str, statement: str) -> None:
+def test_F18_what_the_application_role_may_not_do(clean_db: str, statement: str) -> None:
     with (
         psycopg.connect(clean_db.replace("+psycopg", ""), prepare_threshold=None) as conn,
         pytest.raises(psycopg.errors.InsufficientPrivilege),
