@@ -68,25 +68,25 @@ class Agenda:
     appointments: list[AppointmentRecord]  # from today on, the week shown
 
 
-def _whose(session: Session, actor: Principal, person_id: uuid.UUID | None) -> uuid.UUID:
-    chosen = person_id or actor.person_id
+def _whose(session: Session, caller: Principal, person_id: uuid.UUID | None) -> uuid.UUID:
+    chosen = person_id or caller.person_id
     if chosen is None:
         raise RuleViolation.at("person_id", "required", "Name the person it is for.")
-    return colleague(session, actor.agency(), chosen).id
+    return colleague(session, caller.agency(), chosen).id
 
 
 def add_reminder(
     session: Session,
-    actor: Principal,
+    caller: Principal,
     purchase_id: uuid.UUID,
     due_at: datetime,
     note: str,
     person_id: uuid.UUID | None = None,
 ) -> Reminder:
-    actor.require("owner", "buyer")
+    caller.require("owner", "buyer")
     note = _reminder_checked(due_at, note)
-    purchase_row(session, actor.agency(), purchase_id)
-    person = _whose(session, actor, person_id)
+    purchase_row(session, caller.agency(), purchase_id)
+    person = _whose(session, caller, person_id)
     reminder_id = session.execute(
         text("""
             INSERT INTO contact_reminder (purchase_id, person_id, due_at, note)
@@ -94,8 +94,8 @@ def add_reminder(
         """),
         {"purchase": purchase_id, "person": person, "due": due_at, "note": note},
     ).scalar_one()
-    record(session, actor, "reminder.added", "purchase", purchase_id, reminder_id=str(reminder_id))
-    return _reminders(session, actor.agency(), "r.id = :rid", {"rid": reminder_id})[0]
+    record(session, caller, "reminder.added", "purchase", purchase_id, reminder_id=str(reminder_id))
+    return _reminders(session, caller.agency(), "r.id = :rid", {"rid": reminder_id})[0]
 
 
 def _reminder_checked(due_at: datetime, note: str) -> str:
@@ -111,11 +111,11 @@ def _reminder_checked(due_at: datetime, note: str) -> str:
 
 
 def _reminder_of(
-    session: Session, actor: Principal, purchase_id: uuid.UUID, reminder_id: uuid.UUID
+    session: Session, caller: Principal, purchase_id: uuid.UUID, reminder_id: uuid.UUID
 ) -> None:
     """Owner or buyer, a reminder of this contact of the agency (locked), else NotFound."""
-    actor.require("owner", "buyer")
-    purchase_row(session, actor.agency(), purchase_id)
+    caller.require("owner", "buyer")
+    purchase_row(session, caller.agency(), purchase_id)
     found = session.execute(
         text("SELECT 1 FROM contact_reminder WHERE id = :id AND purchase_id = :p FOR UPDATE"),
         {"id": reminder_id, "p": purchase_id},
@@ -126,39 +126,39 @@ def _reminder_of(
 
 def edit_reminder(
     session: Session,
-    actor: Principal,
+    caller: Principal,
     purchase_id: uuid.UUID,
     reminder_id: uuid.UUID,
     due_at: datetime,
     note: str,
 ) -> Reminder:
     """What to do and when, corrected (for whoever it is for)."""
-    actor.require("owner", "buyer")
+    caller.require("owner", "buyer")
     note = _reminder_checked(due_at, note)
-    _reminder_of(session, actor, purchase_id, reminder_id)
+    _reminder_of(session, caller, purchase_id, reminder_id)
     session.execute(
         text("UPDATE contact_reminder SET due_at = :due, note = :note WHERE id = :id"),
         {"due": due_at, "note": note, "id": reminder_id},
     )
-    record(session, actor, "reminder.edited", "purchase", purchase_id,
+    record(session, caller, "reminder.edited", "purchase", purchase_id,
            reminder_id=str(reminder_id))  # fmt: skip
-    return _reminders(session, actor.agency(), "r.id = :rid", {"rid": reminder_id})[0]
+    return _reminders(session, caller.agency(), "r.id = :rid", {"rid": reminder_id})[0]
 
 
 def delete_reminder(
-    session: Session, actor: Principal, purchase_id: uuid.UUID, reminder_id: uuid.UUID
+    session: Session, caller: Principal, purchase_id: uuid.UUID, reminder_id: uuid.UUID
 ) -> None:
-    _reminder_of(session, actor, purchase_id, reminder_id)
+    _reminder_of(session, caller, purchase_id, reminder_id)
     session.execute(text("DELETE FROM contact_reminder WHERE id = :id"), {"id": reminder_id})
-    record(session, actor, "reminder.deleted", "purchase", purchase_id,
+    record(session, caller, "reminder.deleted", "purchase", purchase_id,
            reminder_id=str(reminder_id))  # fmt: skip
 
 
 def mark_reminder(
-    session: Session, actor: Principal, reminder_id: uuid.UUID, done: bool
+    session: Session, caller: Principal, reminder_id: uuid.UUID, done: bool
 ) -> Reminder:
     """Done, or not done after all."""
-    actor.require("owner", "buyer")
+    caller.require("owner", "buyer")
     changed = session.execute(
         text("""
             UPDATE contact_reminder r
@@ -167,18 +167,18 @@ def mark_reminder(
             WHERE r.id = :id AND p.id = r.purchase_id AND p.agency_id = :agency
             RETURNING r.purchase_id
         """),
-        {"done": done, "id": reminder_id, "agency": actor.agency()},
+        {"done": done, "id": reminder_id, "agency": caller.agency()},
     ).scalar_one_or_none()
     if changed is None:
         raise NotFound("No reminder of your agency has this id.", code="reminder_not_found")
-    record(session, actor, "reminder.marked", "purchase", changed, reminder_id=str(reminder_id),
+    record(session, caller, "reminder.marked", "purchase", changed, reminder_id=str(reminder_id),
            done=done)  # fmt: skip
-    return _reminders(session, actor.agency(), "r.id = :rid", {"rid": reminder_id})[0]
+    return _reminders(session, caller.agency(), "r.id = :rid", {"rid": reminder_id})[0]
 
 
 def add_appointment(
     session: Session,
-    actor: Principal,
+    caller: Principal,
     purchase_id: uuid.UUID,
     starts_at: datetime,
     ends_at: datetime,
@@ -188,10 +188,10 @@ def add_appointment(
 ) -> AppointmentRecord:
     """An appointment with the homeowner; a contact still "new" or "contacted" moves to
     "appointment"."""
-    actor.require("owner", "buyer")
+    caller.require("owner", "buyer")
     place, note = _appointment_checked(starts_at, ends_at, place, note)
-    purchase_row(session, actor.agency(), purchase_id, lock=True)
-    person = _whose(session, actor, person_id)
+    purchase_row(session, caller.agency(), purchase_id, lock=True)
+    person = _whose(session, caller, person_id)
     appointment_id = session.execute(
         text("""
             INSERT INTO appointment (purchase_id, person_id, starts_at, ends_at, place, note)
@@ -207,9 +207,9 @@ def add_appointment(
         """),
         {"id": purchase_id},
     )
-    record(session, actor, "appointment.added", "purchase", purchase_id,
+    record(session, caller, "appointment.added", "purchase", purchase_id,
            appointment_id=str(appointment_id))  # fmt: skip
-    return appointments(session, actor.agency(), "a.id = :aid", {"aid": appointment_id})[0]
+    return appointments(session, caller.agency(), "a.id = :aid", {"aid": appointment_id})[0]
 
 
 def _appointment_checked(
@@ -233,17 +233,17 @@ def _appointment_checked(
 
 
 def _appointment_of(
-    session: Session, actor: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID
+    session: Session, caller: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID
 ) -> AppointmentRecord:
     """Owner or buyer, an appointment of this contact of the agency (locked), else NotFound."""
-    actor.require("owner", "buyer")
-    purchase_row(session, actor.agency(), purchase_id)
+    caller.require("owner", "buyer")
+    purchase_row(session, caller.agency(), purchase_id)
     session.execute(
         text("SELECT 1 FROM appointment WHERE id = :id AND purchase_id = :p FOR UPDATE"),
         {"id": appointment_id, "p": purchase_id},
     )
     found = appointments(
-        session, actor.agency(), "a.id = :aid AND a.purchase_id = :pid",
+        session, caller.agency(), "a.id = :aid AND a.purchase_id = :pid",
         {"aid": appointment_id, "pid": purchase_id},
     )  # fmt: skip
     if not found:
@@ -253,7 +253,7 @@ def _appointment_of(
 
 def reschedule_appointment(
     session: Session,
-    actor: Principal,
+    caller: Principal,
     purchase_id: uuid.UUID,
     appointment_id: uuid.UUID,
     starts_at: datetime,
@@ -263,9 +263,9 @@ def reschedule_appointment(
 ) -> AppointmentRecord:
     """A new time, place or note for the same appointment: its calendar event keeps its UID and
     its SEQUENCE goes up, so calendar applications move it. A cancelled one stays cancelled."""
-    actor.require("owner", "buyer")
+    caller.require("owner", "buyer")
     place, note = _appointment_checked(starts_at, ends_at, place, note)
-    if _appointment_of(session, actor, purchase_id, appointment_id).cancelled_at is not None:
+    if _appointment_of(session, caller, purchase_id, appointment_id).cancelled_at is not None:
         raise Conflict("This appointment was cancelled: set a new one.", "appointment_cancelled")
     session.execute(
         text("""
@@ -278,17 +278,17 @@ def reschedule_appointment(
         """),
         {"starts": starts_at, "ends": ends_at, "place": place, "note": note, "id": appointment_id},
     )
-    record(session, actor, "appointment.rescheduled", "purchase", purchase_id,
+    record(session, caller, "appointment.rescheduled", "purchase", purchase_id,
            appointment_id=str(appointment_id))  # fmt: skip
-    return _appointment_of(session, actor, purchase_id, appointment_id)
+    return _appointment_of(session, caller, purchase_id, appointment_id)
 
 
 def cancel_appointment(
-    session: Session, actor: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID
+    session: Session, caller: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID
 ) -> AppointmentRecord:
     """Cancelled, not deleted: it stays on the contact's page, and its calendar file and the
     calendar link say CANCELLED with a higher SEQUENCE. Cancelling twice changes nothing."""
-    if _appointment_of(session, actor, purchase_id, appointment_id).cancelled_at is None:
+    if _appointment_of(session, caller, purchase_id, appointment_id).cancelled_at is None:
         session.execute(
             text("""
                 UPDATE appointment SET cancelled_at = clock_timestamp(), sequence = sequence + 1
@@ -296,9 +296,9 @@ def cancel_appointment(
             """),
             {"id": appointment_id},
         )
-        record(session, actor, "appointment.cancelled", "purchase", purchase_id,
+        record(session, caller, "appointment.cancelled", "purchase", purchase_id,
                appointment_id=str(appointment_id))  # fmt: skip
-    return _appointment_of(session, actor, purchase_id, appointment_id)
+    return _appointment_of(session, caller, purchase_id, appointment_id)
 
 
 _CONTACT = """coalesce(nullif(concat_ws(' ', l.first_name, l.last_name), ''),

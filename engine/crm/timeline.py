@@ -73,12 +73,12 @@ def purchase_row(
 
 
 def log_interaction(
-    session: Session, actor: Principal, purchase_id: uuid.UUID, kind: str, body: str
+    session: Session, caller: Principal, purchase_id: uuid.UUID, kind: str, body: str
 ) -> Interaction:
     """Owner or buyer logs a call, e-mail, visit or note, now."""
-    actor.require("owner", "buyer")
+    caller.require("owner", "buyer")
     body = _checked(kind, body)
-    purchase_row(session, actor.agency(), purchase_id, lock=True)
+    purchase_row(session, caller.agency(), purchase_id, lock=True)
     row = session.execute(
         text("""
             INSERT INTO contact_interaction (purchase_id, kind, body, occurred_at, person_id,
@@ -86,8 +86,8 @@ def log_interaction(
             VALUES (:purchase, :kind, :body, clock_timestamp(), :person, :key)
             RETURNING id, occurred_at
         """),
-        {"purchase": purchase_id, "kind": kind, "body": body, "person": actor.person_id,
-         "key": actor.key_id},
+        {"purchase": purchase_id, "kind": kind, "body": body, "person": caller.person_id,
+         "key": caller.key_id},
     ).one()  # fmt: skip
     if kind in CONTACT_KINDS:
         session.execute(
@@ -100,9 +100,9 @@ def log_interaction(
             """),
             {"at": row.occurred_at, "id": purchase_id},
         )
-    record(session, actor, "contact.logged", "purchase", purchase_id, kind=kind)
+    record(session, caller, "contact.logged", "purchase", purchase_id, kind=kind)
     return Interaction(
-        row.id, kind, body, row.occurred_at, _name(session, actor.person_id), actor.person_id
+        row.id, kind, body, row.occurred_at, _name(session, caller.person_id), caller.person_id
     )
 
 
@@ -122,13 +122,13 @@ def _checked(kind: str, body: str) -> str:
 
 
 def _own_entry(
-    session: Session, actor: Principal, purchase_id: uuid.UUID, interaction_id: uuid.UUID
+    session: Session, caller: Principal, purchase_id: uuid.UUID, interaction_id: uuid.UUID
 ) -> None:
     """The entry, locked, when the caller may correct it: an owner any of the agency's, a buyer
     their own; a hand-over is not corrected (hand the contact over again). Another agency's
     entry is NotFound."""
-    actor.require("owner", "buyer")
-    purchase_row(session, actor.agency(), purchase_id, lock=True)
+    caller.require("owner", "buyer")
+    purchase_row(session, caller.agency(), purchase_id, lock=True)
     row = session.execute(
         text("""
             SELECT kind, person_id FROM contact_interaction
@@ -140,22 +140,22 @@ def _own_entry(
         raise NotFound("No entry of this contact has this id.", code="interaction_not_found")
     if row.kind not in LOGGED_KINDS:
         raise Forbidden("A hand-over is not corrected.", code="not_correctable")
-    if actor.role != "owner" and (actor.person_id is None or row.person_id != actor.person_id):
+    if caller.role != "owner" and (caller.person_id is None or row.person_id != caller.person_id):
         raise Forbidden("Only its author or an owner corrects an entry.", code="not_yours")
 
 
 def correct_interaction(
     session: Session,
-    actor: Principal,
+    caller: Principal,
     purchase_id: uuid.UUID,
     interaction_id: uuid.UUID,
     kind: str,
     body: str,
 ) -> Interaction:
     """Its author (or an owner) corrects what was logged; when it happened stays."""
-    actor.require("owner", "buyer")
+    caller.require("owner", "buyer")
     body = _checked(kind, body)
-    _own_entry(session, actor, purchase_id, interaction_id)
+    _own_entry(session, caller, purchase_id, interaction_id)
     session.execute(
         text("""
             UPDATE contact_interaction SET kind = :kind, body = :body,
@@ -165,19 +165,20 @@ def correct_interaction(
         {"kind": kind, "body": body, "id": interaction_id},
     )
     _recount_first_contact(session, purchase_id)
-    record(session, actor, "contact.corrected", "purchase", purchase_id,
+    record(session, caller, "contact.corrected", "purchase", purchase_id,
            interaction_id=str(interaction_id), kind=kind)  # fmt: skip
-    return next(i for i in timeline(session, actor.agency(), purchase_id) if i.id == interaction_id)
+    entries = timeline(session, caller.agency(), purchase_id)
+    return next(i for i in entries if i.id == interaction_id)
 
 
 def delete_interaction(
-    session: Session, actor: Principal, purchase_id: uuid.UUID, interaction_id: uuid.UUID
+    session: Session, caller: Principal, purchase_id: uuid.UUID, interaction_id: uuid.UUID
 ) -> None:
     """Its author (or an owner) removes an entry logged by mistake."""
-    _own_entry(session, actor, purchase_id, interaction_id)
+    _own_entry(session, caller, purchase_id, interaction_id)
     session.execute(text("DELETE FROM contact_interaction WHERE id = :id"), {"id": interaction_id})
     _recount_first_contact(session, purchase_id)
-    record(session, actor, "contact.deleted", "purchase", purchase_id,
+    record(session, caller, "contact.deleted", "purchase", purchase_id,
            interaction_id=str(interaction_id))  # fmt: skip
 
 
@@ -236,12 +237,12 @@ def colleague(session: Session, agency_id: uuid.UUID, person_id: uuid.UUID | Non
 
 
 def assign(
-    session: Session, actor: Principal, purchase_id: uuid.UUID, person_id: uuid.UUID, note: str
+    session: Session, caller: Principal, purchase_id: uuid.UUID, person_id: uuid.UUID, note: str
 ) -> Interaction:
     """Owner or buyer hands the contact to a collaborator, with a note: on the timeline, and
     the collaborator is told by e-mail (unless they assigned it to themselves)."""
-    actor.require("owner", "buyer")
-    agency_id = actor.agency()
+    caller.require("owner", "buyer")
+    agency_id = caller.agency()
     note = note.strip()
     if len(note) > 1000:
         raise RuleViolation.at("note", "too_long", "At most 1,000 characters.")
@@ -259,10 +260,10 @@ def assign(
             VALUES (:purchase, 'assigned', :body, clock_timestamp(), :person, :key)
             RETURNING id, occurred_at
         """),
-        {"purchase": purchase_id, "body": body, "person": actor.person_id, "key": actor.key_id},
+        {"purchase": purchase_id, "body": body, "person": caller.person_id, "key": caller.key_id},
     ).one()
-    by = _name(session, actor.person_id)
-    if to.id != actor.person_id:
+    by = _name(session, caller.person_id)
+    if to.id != caller.person_id:
         email = session.execute(
             text("SELECT email FROM agency_user WHERE id = :id"), {"id": to.id}
         ).scalar_one()
@@ -281,8 +282,8 @@ def assign(
             session, email, "contact.assigned", str(row.id),
             f"Un contact vous est confié à {purchase['city']}", "\n".join(lines),
         )  # fmt: skip
-    record(session, actor, "contact.assigned", "purchase", purchase_id, person_id=str(to.id))
-    return Interaction(row.id, "assigned", body, row.occurred_at, by, actor.person_id)
+    record(session, caller, "contact.assigned", "purchase", purchase_id, person_id=str(to.id))
+    return Interaction(row.id, "assigned", body, row.occurred_at, by, caller.person_id)
 
 
 def _name(session: Session, person_id: uuid.UUID | None) -> str | None:

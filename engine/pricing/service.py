@@ -19,14 +19,14 @@ def current_grid(session: Session) -> PriceGrid:
     return PriceGrid.from_json(row.version, row.rules)
 
 
-def publish_grid(session: Session, actor: Principal, grid: PriceGrid) -> PriceGrid:
+def publish_grid(session: Session, caller: Principal, grid: PriceGrid) -> PriceGrid:
     """A new version; offers already priced keep their prices."""
     problems = validate_grid(grid)
     if problems:
         raise RuleViolation([FieldError("rules", "invalid_price_grid", p) for p in problems])
-    row = PriceGridVersion(created_by=actor.key_id, rules=grid.to_json())
+    row = PriceGridVersion(created_by=caller.key_id, rules=grid.to_json())
     session.add(row)
     session.flush()
     previous = row.version - 1
-    record(session, actor, "price_grid.published", "price_grid", row.version, previous=previous)
+    record(session, caller, "price_grid.published", "price_grid", row.version, previous=previous)
     return PriceGrid.from_json(row.version, row.rules)

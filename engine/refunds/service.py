@@ -80,14 +80,14 @@ _SAME_PERSON_BOUGHT_BEFORE = text("""
 
 def request_refund(
     session: Session,
-    actor: Principal,
+    caller: Principal,
     purchase_id: uuid.UUID,
     reason: str,
     comment: str,
     call_attempts: list[datetime],
 ) -> RefundOutcome:
-    actor.require("owner", "buyer")
-    agency_id = actor.agency()
+    caller.require("owner", "buyer")
+    agency_id = caller.agency()
     purchase = (
         session.execute(_PURCHASE, {"id": purchase_id, "agency": agency_id})
         .mappings()
@@ -108,7 +108,7 @@ def request_refund(
     request = RefundRequest(
         purchase_id=purchase_id,
         agency_id=agency_id,
-        requested_by=actor.key_id,
+        requested_by=caller.key_id,
         created_at=now,
         reason=reason,
         comment=comment.strip(),
@@ -116,7 +116,7 @@ def request_refund(
     )
     session.add(request)
     session.flush()
-    record(session, actor, "refund.requested", "refund_request", request.id, reason=reason)
+    record(session, caller, "refund.requested", "refund_request", request.id, reason=reason)
 
     rules = Rules(
         timedelta(days=int(settings["refund_window_days"])),
@@ -250,14 +250,14 @@ def _case(session: Session, purchase: Any, reason: str, now: datetime) -> Case:
 
 def decide(
     session: Session,
-    actor: Principal,
+    caller: Principal,
     request_id: uuid.UUID,
     decision: str,
     amount_cents: int | None,
     note: str,
 ) -> RefundOutcome:
     """Finance approves (in full or in part) or rejects a pending request, always with a note."""
-    actor.require("finance")
+    caller.require("finance")
     if not note.strip():
         raise RuleViolation.at("note", "required", "A decision always says why.")
     # Locked, and read again after the lock: a clerk who waited sees the other's decision.
@@ -272,7 +272,7 @@ def decide(
             raise RuleViolation.at(
                 "amount_cents", "not_for_rejection", "A rejection has no amount."
             )
-        _close(session, row, "rejected", "manual", actor, note)
+        _close(session, row, "rejected", "manual", caller, note)
         return RefundOutcome(row.id, "rejected", "manual")
     purchase = (
         session.execute(_PURCHASE, {"id": row.purchase_id, "agency": row.agency_id})
@@ -287,7 +287,7 @@ def decide(
             "refund_exceeds_price",
             f"Between 1 and {refundable} cents: never more than what was paid.",
         )
-    credit_note = _approve(session, row, amount, "manual", actor, note, now)
+    credit_note = _approve(session, row, amount, "manual", caller, note, now)
     return RefundOutcome(row.id, "approved", "manual", credit_note)
 
 
@@ -296,7 +296,7 @@ def _approve(
     request: RefundRequest,
     amount: int,
     rule: str,
-    actor: Principal | None,
+    caller: Principal | None,
     note: str,
     now: datetime,
 ) -> uuid.UUID | None:
@@ -324,7 +324,7 @@ def _approve(
         request,
         "approved",
         rule,
-        actor,
+        caller,
         note,
         effect={
             "amount_cents": amount,
@@ -341,19 +341,19 @@ def _close(
     request: RefundRequest,
     status: str,
     rule: str,
-    actor: Principal | None,
+    caller: Principal | None,
     note: str,
     effect: dict[str, Any] | None = None,
 ) -> None:
     request.status = status
     request.decision_rule = rule
-    request.decided_by = actor.key_id if actor else None
+    request.decided_by = caller.key_id if caller else None
     request.decided_at = session.execute(text("SELECT clock_timestamp()")).scalar_one()
     request.decision_note = note
     session.flush()
     record(
         session,
-        actor,
+        caller,
         f"refund.{status}",
         "refund_request",
         request.id,

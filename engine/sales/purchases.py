@@ -103,13 +103,13 @@ def get_purchase(session: Session, agency_id: uuid.UUID, purchase_id: uuid.UUID)
 
 def update_purchase(
     session: Session,
-    actor: Principal,
+    caller: Principal,
     purchase_id: uuid.UUID,
     pipeline_status: str | None,
     notes: str | None,
 ) -> PurchasedLead:
-    agency_id = actor.agency()
-    actor.require("owner", "buyer")
+    agency_id = caller.agency()
+    caller.require("owner", "buyer")
     errors = []
     if pipeline_status is not None and pipeline_status not in PIPELINE:
         errors.append(
@@ -163,12 +163,12 @@ CSV_COLUMNS = [
 ]
 
 
-def purchases_csv(session: Session, actor: Principal, excel: bool = False) -> Iterator[str]:
+def purchases_csv(session: Session, caller: Principal, excel: bool = False) -> Iterator[str]:
     """Every purchase of the agency as CSV rows, header first: for its CRM (UTF-8, commas,
     the API's names and values), or, `excel`, as French Excel opens it (engine/sales/excel.py)."""
-    agency_id = actor.agency()
+    agency_id = caller.agency()
     layout = {"layout": "excel"} if excel else {}
-    record(session, actor, "purchases.exported", "agency", agency_id, **layout)
+    record(session, caller, "purchases.exported", "agency", agency_id, **layout)
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";" if excel else ",")
     writer.writerow(excel_layout.HEADERS if excel else CSV_COLUMNS)
