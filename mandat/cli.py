@@ -75,12 +75,12 @@ def db() -> None:
 @click.option("--pooler", is_flag=True, help="also PgBouncer in front of it (transaction mode)")
 @_fail_in_one_line
 def db_start(pooler: bool) -> None:
-    from engine import cluster
+    from mandat import cluster
 
     cluster.start()
     click.echo(f"PostGIS running on 127.0.0.1:{cluster.PORT} (data in {cluster.DATA})")
     if pooler:
-        from engine import pooler as bouncer
+        from mandat import pooler as bouncer
 
         bouncer.start()
         click.echo(f"PgBouncer running on 127.0.0.1:{bouncer.PORT} (transaction pooling)")
@@ -89,7 +89,7 @@ def db_start(pooler: bool) -> None:
 @db.command("stop")
 @_fail_in_one_line
 def db_stop() -> None:
-    from engine import cluster, pooler
+    from mandat import cluster, pooler
 
     pooler.stop()
     cluster.stop()
@@ -101,7 +101,7 @@ def db_stop() -> None:
 def db_backup(full: bool) -> None:
     """Back up the local cluster with pgBackRest (the first time turns WAL archiving on, which
     restarts the cluster once)."""
-    from engine import backup
+    from mandat import backup
 
     label = backup.backup("full" if full else "incr")
     click.echo(f"backup {label} in {backup.HOME / 'repo'}")
@@ -117,7 +117,7 @@ def db_restore(to: str, port: int | None, into: Path | None) -> None:
     running cluster is left untouched."""
     from datetime import datetime
 
-    from engine import backup, cluster
+    from mandat import backup, cluster
 
     directory, url = backup.restore(datetime.fromisoformat(to), port or cluster.PORT + 2, into)
     click.echo(f"restored into {directory}, running: DATABASE_URL={url}")
@@ -396,34 +396,11 @@ def billing_reconcile(days: int) -> None:
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the API, its docs and the estimation form. Refuses to start without
     MANDAT_SECRET_KEY (at least 32 random bytes, base64) unless MANDAT_ENV=development."""
-    import uvicorn
-
-    from api.logging import log_config
+    from mandat.server import serve as serve_api
 
     _require_secret_key()
 
-    _tcp_nodelay_for_workers()
-    _shared_metrics_directory()
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        # httptools parses HTTP/1.1 in C (h11 costs ~0.1 ms of CPU a request); uvloop runs the
-        # event loop in C. Both are in requirements.in.
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=False,
-        server_header=False,
-        log_config=log_config(),
-        access_log=False,  # one JSON access line per request, with its id, from the app
-        timeout_graceful_shutdown=20,  # SIGTERM: finish the requests in flight, then stop
-        # A worker still importing on a loaded host must not be killed for missing a 5 s
-        # health check (it would be restarted, and killed again, in a loop).
-        timeout_worker_healthcheck=30,
-        log_level="info",
-    )
+    serve_api(host, port, workers)
 
 
 @main.command()
@@ -433,7 +410,7 @@ def scheduler() -> None:
     unless MANDAT_ENV=development."""
     import logging
 
-    from engine.scheduler import run_scheduler
+    from mandat.scheduler import run_scheduler
 
     _require_secret_key()
 
@@ -453,44 +430,6 @@ def _require_secret_key() -> None:
     except MissingSecretKey as error:
         click.echo(f"mandat: {error}", err=True)
         sys.exit(2)
-
-
-def _shared_metrics_directory() -> None:
-    """Request metrics of every server process in one place (prometheus_client's multiprocess
-    mode), emptied at each start."""
-    import os
-    import shutil
-    import tempfile
-
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return
-    directory = Path(tempfile.gettempdir()) / f"mandat-metrics-{os.getpid()}"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-
-
-def _tcp_nodelay_for_workers() -> None:
-    """With several workers, uvicorn binds the listening socket itself without naming its
-    protocol, so asyncio never sets TCP_NODELAY on accepted connections and each keep-alive
-    answer written in two parts waits ~40 ms for the client's delayed ACK (uvicorn issue 3149).
-    The socket is re-labelled as TCP, which its accepted connections inherit."""
-    import socket
-
-    from uvicorn.config import Config
-
-    bind = Config.bind_socket
-    if getattr(bind, "labelled_tcp", False):
-        return
-
-    def bind_socket(self: Config) -> socket.socket:
-        sock = bind(self)
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-        return sock
-
-    bind_socket.labelled_tcp = True  # type: ignore[attr-defined]
-    Config.bind_socket = bind_socket  # type: ignore[method-assign]
 
 
 def _progress(items: Any, label: str) -> Any:
