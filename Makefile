@@ -75,10 +75,15 @@ db: env
 	$(MANDAT) migrate
 	$(MANDAT) geodata load
 
+# Also the layering (import contracts in pyproject.toml: engine imports neither Litestar, uvicorn,
+# api nor mandat) and no function in engine/ or api/ above grade C of cyclomatic complexity.
 lint: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	@complex="$$($(BIN)/radon cc -n D -s engine api)"; if [ -n "$$complex" ]; then \
+	  echo "$$complex"; echo "radon cc: functions above grade C, split them"; exit 1; fi
 
 typecheck: env
 	$(BIN)/mypy

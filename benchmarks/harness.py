@@ -26,7 +26,6 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from engine import cluster
 from engine.config import sqlalchemy_url
 from engine.db import get_engine, unit_of_work
 from engine.demo.seed import demo_siret
@@ -35,6 +34,7 @@ from engine.geo.locate import locate
 from engine.intake.estimations import EstimationRequest, request_estimate
 from engine.intake.leads import Client, LeadSubmission, consent_text, submit_lead
 from engine.migrate import upgrade
+from mandat import cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 CITIES = (("35000", "Rennes"), ("44000", "Nantes"), ("33000", "Bordeaux"), ("59000", "Lille"))
@@ -174,7 +174,7 @@ def server(
     """`mandat serve` in its own process group; terminated (with its workers) on the way out."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "engine.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "mandat.cli", "serve", "--port", str(port)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*command, "--workers", str(workers)],

@@ -1399,7 +1399,7 @@ def run(
         scheduler_log.parent.mkdir(parents=True, exist_ok=True)
         with scheduler_log.open("wb") as log:
             scheduler = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli", "scheduler"],
+                [sys.executable, "-m", "mandat.cli", "scheduler"],
                 cwd=ROOT,
                 env={**os.environ, "DATABASE_URL": served_url, **env},
                 stdout=log,

@@ -37,7 +37,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from engine import cluster
 from engine.config import sqlalchemy_url
 from engine.db import get_engine
 from engine.demo.seed import load_commune_sample, points_like_population, seed_agencies
@@ -46,6 +45,7 @@ from engine.geo.locate import Place
 from engine.matching.service import MAX_RADIUS_M, match_lead, scan_sizes
 from engine.migrate import upgrade
 from engine.settings import MatchingRules, matching_rules
+from mandat import cluster
 
 EARTH_M = 6_371_008.8  # the sphere of geography `<->` (ST_Distance uses the spheroid)
 BENCH_DB = "mandat_bench"

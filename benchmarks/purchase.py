@@ -105,10 +105,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from engine import cluster
 from engine.accounts.keys import create_key
 from engine.db import get_engine, unit_of_work
 from engine.migrate import upgrade
+from mandat import cluster
 
 BENCH_DB = "mandat_purchase_bench"
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,9 +18,9 @@ def database_url() -> str:
     cluster's."""
     raw = os.environ.get("DATABASE_URL")
     if not raw:
-        from engine import cluster
+        from engine import local_cluster
 
-        raw = cluster.url(user=cluster.APP_USER)
+        raw = local_cluster.url(user=local_cluster.APP_USER)
     return sqlalchemy_url(raw)
 
 
@@ -34,9 +34,9 @@ def owner_database_url() -> str:
     if raw:
         return sqlalchemy_url(raw)
     if not os.environ.get("DATABASE_URL"):
-        from engine import cluster
+        from engine import local_cluster
 
-        return sqlalchemy_url(cluster.url())
+        return sqlalchemy_url(local_cluster.url())
     return direct_database_url()
 
 

@@ -65,7 +65,7 @@ _OWNER_URL: list[str] = []  # the test database as its owner, once `database_url
 
 def _server_urls() -> tuple[str, str]:
     """(maintenance URL, test database URL as its owner) in plain libpq form."""
-    from engine import cluster
+    from mandat import cluster
 
     base = os.environ.get("DATABASE_URL") or cluster.url()
     url = make_url(base.replace("postgresql+psycopg://", "postgresql://"))
@@ -108,11 +108,11 @@ def database_url() -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    from engine import cluster
     from engine.config import sqlalchemy_url
     from engine.db import unit_of_work
     from engine.geo.load import load_communes
     from engine.migrate import upgrade
+    from mandat import cluster
 
     owner = sqlalchemy_url(test)
     upgrade(owner)
@@ -138,8 +138,8 @@ def _through_pooler(direct: str) -> str:
     """MANDAT_TEST_POOLER=1 (`make test` runs the e2e suite so): this process and every server
     it starts reach the test database through the project-local PgBouncer in transaction mode,
     as in production; the scheduler's lock and migrations connect directly."""
-    from engine import pooler
     from engine.config import sqlalchemy_url
+    from mandat import pooler
 
     pooler.start()
     pooled = make_url(direct).set(port=pooler.PORT).render_as_string(hide_password=False)

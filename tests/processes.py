@@ -45,7 +45,7 @@ def served(env: dict[str, str], name: str, workers: int = 2) -> Iterator[str]:
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"{name}.log"
-    command = [sys.executable, "-m", "engine.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "mandat.cli", "serve", "--port", str(port)]
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             [*command, "--workers", str(workers)],
@@ -82,7 +82,7 @@ class Scheduler:
     def __init__(self, env: dict[str, str]) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "scheduler"],
+            [sys.executable, "-m", "mandat.cli", "scheduler"],
             cwd=ROOT,
             env=env,
             stderr=subprocess.PIPE,

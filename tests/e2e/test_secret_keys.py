@@ -43,7 +43,7 @@ def roll(monkeypatch: pytest.MonkeyPatch, *previous: str) -> str:
 def start(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`mandat <command>` to its end (it must refuse at once: 60 s is a hang)."""
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", command],
+        [sys.executable, "-m", "mandat.cli", command],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -45,7 +45,7 @@ class LocalCluster:
 
     def mandat(self, *args: str, timeout: float = 600) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "engine.cli", *args],
+            [sys.executable, "-m", "mandat.cli", *args],
             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
         assert done.returncode == 0, f"mandat {' '.join(args)}: {done.stderr[-2000:]}"
@@ -64,7 +64,7 @@ class LocalCluster:
                 command = ["runuser", "-u", SERVER_USER, "--", *command]
             subprocess.run(command, capture_output=True, check=False)
         subprocess.run(
-            [sys.executable, "-m", "engine.cli", "db", "stop"],
+            [sys.executable, "-m", "mandat.cli", "db", "stop"],
             cwd=ROOT, env=self.env, capture_output=True, check=False,
         )  # fmt: skip
         shutil.rmtree(self.home, ignore_errors=True)

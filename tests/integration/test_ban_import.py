@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from engine.cli import main
 from engine.demo.ban import Address, addresses, towns, write_ban
 from engine.geo.addresses import place_at_street, suggest_streets
 from engine.geo.ban import BanFormatError, import_ban
 from engine.geo.locate import locate
+from mandat.cli import main
 from tests.ban_files import write_sample
 from tests.dvf_files import dvf_row, write_dvf
 

@@ -364,7 +364,7 @@ def test_a_month_is_billed_only_once_it_has_ended(client, session) -> None:
 
 
 def test_finance_asks_for_a_run_and_the_scheduler_does_it(client, session) -> None:
-    from engine.scheduler import requested_billing_runs
+    from engine.jobs import requested_billing_runs
     from tests.conftest import issue_key
 
     finance = {"Authorization": f"Bearer {issue_key('finance')}"}

@@ -124,7 +124,7 @@ def bought_and_written_about(session, agency: Buyer, lead: uuid.UUID) -> None:  
 
 def dump(database_url: str) -> dict[str, str]:
     """pg_dump of the whole test database: the data of each table, by table name."""
-    from engine import cluster
+    from mandat import cluster
 
     plain = database_url.replace("postgresql+psycopg://", "postgresql://")
     out = subprocess.run(

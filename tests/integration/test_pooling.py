@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 def test_through_pgbouncer_every_session_starts_with_the_databases_settings(
     database_url: str,
 ) -> None:
-    from engine import cluster, pooler
+    from mandat import cluster, pooler
 
     url = make_url(database_url.replace("+psycopg", ""))
     if os.environ.get("MANDAT_TEST_POOLER") or url.port != cluster.PORT:

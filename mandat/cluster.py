@@ -1,15 +1,13 @@
-"""The project-local PostGIS cluster: data under .mandat/, its own port, loopback only.
+"""The project-local PostGIS cluster: data under .mandat/, its own port, loopback only
+(`mandat db start`, `mandat db stop`). Where it listens and how to log in to it is
+engine.local_cluster's, which the database URL falls back on when DATABASE_URL is unset.
 
 PostgreSQL refuses to run as root, so when we are root the server runs as the `postgres` user.
-The superuser password is generated once and kept in .mandat/db-password (mode 600). The
-superuser owns the schema (migrations, imports); `mandat serve` and `mandat scheduler` log in as
-`mandat_app` (rows only, migration 0032), given the same password on this loopback-only cluster.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -18,21 +16,42 @@ import time
 from functools import cache
 from pathlib import Path
 
+from engine import local_cluster
 from engine.config import STATE_DIR
+from engine.local_cluster import (
+    APP_USER,
+    DATA,
+    DB_NAME,
+    PASSWORD_FILE,
+    PORT,
+    SOCKETS,
+    USER,
+    ClusterError,
+    url,
+    write_private,
+)
 
-PORT = int(os.environ.get("MANDAT_DB_PORT", "54329"))
-DB_NAME = "mandat"
-USER = "postgres"
-APP_USER = "mandat_app"
+__all__ = [
+    "APP_USER",
+    "DATA",
+    "DB_NAME",
+    "LOG",
+    "PASSWORD_FILE",
+    "PORT",
+    "SOCKETS",
+    "USER",
+    "ClusterError",
+    "as_server_user",
+    "bin_path",
+    "create_app_login",
+    "is_running",
+    "major_version",
+    "start",
+    "stop",
+    "url",
+]
 
-DATA = STATE_DIR / "pgdata"
-SOCKETS = STATE_DIR / "run"
 LOG = SOCKETS / "postgres.log"
-PASSWORD_FILE = STATE_DIR / "db-password"
-
-
-class ClusterError(RuntimeError):
-    pass
 
 
 @cache
@@ -65,29 +84,6 @@ def as_server_user(cmd: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return cmd
     return ["runuser", "-u", USER, "--", *cmd]
-
-
-def _write_private(path: Path, content: str) -> None:
-    """Creates `path` readable by its owner only, from the first byte on."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(content)
-
-
-@cache
-def _password() -> str:
-    if not PASSWORD_FILE.exists():
-        if (DATA / "PG_VERSION").exists():
-            raise ClusterError(
-                f"{PASSWORD_FILE} is missing but the cluster exists: `make clean-db` resets it"
-            )
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
-        _write_private(PASSWORD_FILE, secrets.token_urlsafe(24))
-    return PASSWORD_FILE.read_text().strip()
-
-
-def url(dbname: str = DB_NAME, user: str = USER) -> str:
-    return f"postgresql://{user}:{_password()}@127.0.0.1:{PORT}/{dbname}"
 
 
 def create_app_login(admin_url: str, password: str | None) -> None:
@@ -179,7 +175,7 @@ def start() -> str:
             raise ClusterError(f"PostgreSQL did not start: {_log_tail()}")
     _wait_ready()
     _create_database(DB_NAME)
-    create_app_login(url("postgres"), _password())
+    create_app_login(url("postgres"), local_cluster.password())
     return url()
 
 
@@ -200,7 +196,7 @@ def _initdb() -> None:
     scratch.mkdir(mode=0o700)
     pwfile = SOCKETS / "initdb-pw"
     pwfile.unlink(missing_ok=True)
-    _write_private(pwfile, _password())
+    write_private(pwfile, local_cluster.password())
     if os.geteuid() == 0:
         shutil.chown(scratch, USER, USER)
         shutil.chown(pwfile, USER, USER)

@@ -18,8 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from engine import cluster
 from engine.config import STATE_DIR
+from mandat import cluster
 
 PORT = int(os.environ.get("MANDAT_POOLER_PORT", str(cluster.PORT + 1)))
 HOME = STATE_DIR / "pgbouncer"

@@ -17,8 +17,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from engine import cluster
 from engine.config import STATE_DIR
+from mandat import cluster
 
 STANZA = "mandat"
 HOME = STATE_DIR / "backup"
