@@ -352,6 +352,14 @@ def refuse(caller: Principal, application_id: uuid.UUID, reason: str) -> None:
         record(session, caller, "application.refused", "agency_application", found.id)
 
 
+def decide(caller: Principal, application_id: uuid.UUID, decision: str, reason: str) -> None:
+    """Admin: "approve" the application (`approve`) or anything else, refuse it for `reason`."""
+    if decision == "approve":
+        approve(caller, application_id)
+    else:
+        refuse(caller, application_id, reason)
+
+
 def _still_pending(found: ApplicationRecord) -> None:
     if found.status != "pending":
         raise Conflict("This application was already decided.", "application_decided")
