@@ -145,27 +145,47 @@ def check_setting(key: str, value: Any) -> str | None:
     if kind is bool:
         return None if isinstance(value, bool) else "true or false"
     if key == "seller_identity":
-        needed = {"name", "siret", "vat_number", "address", "siren", "street", "postcode", "city"}
-        if not isinstance(value, dict) or not needed <= set(value):
-            return f"an object with {', '.join(sorted(needed))}"
-        return None
+        return _seller_identity_problem(value)
     if key == "publisher":
-        needed = set(PUBLISHER_FIELDS)
-        if not isinstance(value, dict) or set(value) != needed:
-            return f"an object with exactly {', '.join(sorted(needed))}"
-        if not all(isinstance(v, str) and v.strip() for v in value.values()):
-            return "text for each field"
-        return None
+        return _publisher_problem(value)
     if kind is dict:
-        if not isinstance(value, dict) or "default" not in value:
-            return "an object of rates by département code, with a default"
-        items = list(value.values())
-    else:
-        items = value if kind is list else [value]
-    if kind is list and (not isinstance(value, list) or not value or value != sorted(set(value))):
+        return _vat_rates_problem(value, low, high)
+    if kind is list:
+        return _days_list_problem(key, value, low, high)
+    return _whole_numbers_problem([value], low, high)
+
+
+def _seller_identity_problem(value: Any) -> str | None:
+    needed = {"name", "siret", "vat_number", "address", "siren", "street", "postcode", "city"}
+    if not isinstance(value, dict) or not needed <= set(value):
+        return f"an object with {', '.join(sorted(needed))}"
+    return None
+
+
+def _publisher_problem(value: Any) -> str | None:
+    needed = set(PUBLISHER_FIELDS)
+    if not isinstance(value, dict) or set(value) != needed:
+        return f"an object with exactly {', '.join(sorted(needed))}"
+    if not all(isinstance(v, str) and v.strip() for v in value.values()):
+        return "text for each field"
+    return None
+
+
+def _vat_rates_problem(value: Any, low: float, high: float) -> str | None:
+    if not isinstance(value, dict) or "default" not in value:
+        return "an object of rates by département code, with a default"
+    return _whole_numbers_problem(list(value.values()), low, high)
+
+
+def _days_list_problem(key: str, value: Any, low: float, high: float) -> str | None:
+    if not isinstance(value, list) or not value or value != sorted(set(value)):
         return "a non-empty list of increasing whole numbers"
     if key == "dunning_reminder_days" and len(value) != 2:
         return "two increasing whole numbers of days: the first reminder, then the second"
+    return _whole_numbers_problem(value, low, high)
+
+
+def _whole_numbers_problem(items: list[Any], low: float, high: float) -> str | None:
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
             return f"a whole number from {low:g} to {high:g}"

@@ -30,6 +30,17 @@ def _people(person: SignedIn) -> dict[str, Any]:
     return {"members": team.members(person), "speed": team_speed(person.caller)}
 
 
+def _invitation_refused(
+    refused: RuleViolation | Conflict | Forbidden,
+) -> tuple[dict[str, str], int]:
+    """The form's errors by field and the page's status for a refused invitation."""
+    if isinstance(refused, RuleViolation):
+        return {e.path: e.code for e in refused.errors}, 422
+    if isinstance(refused, Conflict):
+        return {"email": refused.code}, 409
+    return {"form": refused.code}, 403
+
+
 class TeamPages(Controller):
     path = "/pro/team"
     include_in_schema = False
@@ -54,18 +65,7 @@ class TeamPages(Controller):
                 web.lang_of(request, person),
             )  # fmt: skip
         except (RuleViolation, Conflict, Forbidden) as refused:
-            errors = (
-                {e.path: e.code for e in refused.errors}
-                if isinstance(refused, RuleViolation)
-                else {"email" if isinstance(refused, Conflict) else "form": refused.code}
-            )
-            status = (
-                422
-                if isinstance(refused, RuleViolation)
-                else 409
-                if isinstance(refused, Conflict)
-                else 403
-            )
+            errors, status = _invitation_refused(refused)
             return web.render(
                 request, "team.html", person, status, **_people(person),
                 errors=errors, form=data,

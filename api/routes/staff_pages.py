@@ -234,6 +234,13 @@ def _application(
     return _page(request, admin, "staff_application.html", status, a=found, errors=errors)
 
 
+def _decision_refused(refused: RuleViolation | Conflict) -> tuple[list[dict[str, str]], int]:
+    """The problems a refused decision shows on the application's page, and the status."""
+    if isinstance(refused, RuleViolation):
+        return [_problem(e.code, e.message) for e in refused.errors], 422
+    return [_problem(refused.code, refused.message)], 409
+
+
 @get("/staff/applications/{application_id:uuid}", include_in_schema=False, sync_to_thread=True)
 def application_page(
     request: Request[Any, Any, Any], application_id: FromPath[uuid.UUID]
@@ -265,16 +272,9 @@ def decide_application(
     if not web.csrf_ok(admin, data.get("csrf")):
         return _application(request, admin, application_id, [_problem("form_expired")], 403)
     try:
-        if decision == "approve":
-            joining.approve(admin.caller, application_id)
-        else:
-            joining.refuse(admin.caller, application_id, data.get("reason") or "")
-    except RuleViolation as error:
-        problems = [_problem(e.code, e.message) for e in error.errors]
-        return _application(request, admin, application_id, problems, 422)
-    except Conflict as error:
-        problems = [_problem(error.code, error.message)]
-        return _application(request, admin, application_id, problems, 409)
+        joining.decide(admin.caller, application_id, decision, data.get("reason") or "")
+    except (RuleViolation, Conflict) as refused:
+        return _application(request, admin, application_id, *_decision_refused(refused))
     return Redirect(f"/staff/applications?decided={application_id}", status_code=303)
 
 

@@ -118,14 +118,31 @@ def update_agency(session: Session, agency_id: uuid.UUID, changes: dict[str, Any
     agency = session.get(Agency, agency_id, with_for_update=True)
     if agency is None:
         raise NotFound("No such agency.", "agency_not_found")
+    errors = _identity_change_errors(agency, changes)
+    errors += _change_zone(session, agency, changes)
+    errors += _account_change_errors(agency, changes)
+    if errors:
+        raise RuleViolation(errors)
+    _change_profile(agency, changes)
+    agency.updated_at = func.now()
+    session.flush()
+    return view(session, agency.id)
+
+
+def _identity_change_errors(agency: Agency, changes: dict[str, Any]) -> list[FieldError]:
+    if "name" not in changes and "email" not in changes and "phone" not in changes:
+        return []
+    return _identity_errors(
+        changes.get("name", agency.name),
+        agency.siret,
+        changes.get("email", agency.email),
+        changes.get("phone", agency.phone),
+    )
+
+
+def _change_zone(session: Session, agency: Agency, changes: dict[str, Any]) -> list[FieldError]:
+    """Moves the zone's radius, centre and communes as asked; what cannot be, as errors."""
     errors: list[FieldError] = []
-    if "name" in changes or "email" in changes or "phone" in changes:
-        errors += _identity_errors(
-            changes.get("name", agency.name),
-            agency.siret,
-            changes.get("email", agency.email),
-            changes.get("phone", agency.phone),
-        )
     if "radius_km" in changes:
         agency.radius_m = _radius_m(changes["radius_km"], errors)
     if "center" in changes:
@@ -139,6 +156,12 @@ def update_agency(session: Session, agency_id: uuid.UUID, changes: dict[str, Any
     if "communes" in changes:
         codes = _communes(session, changes["communes"] or [], errors)
         agency.communes = [AgencyCommune(agency_id=agency.id, commune_code=c) for c in codes]
+    return errors
+
+
+def _account_change_errors(agency: Agency, changes: dict[str, Any]) -> list[FieldError]:
+    """The webhook, budget and e-invoicing address changes that cannot be."""
+    errors: list[FieldError] = []
     webhook_url = changes.get("webhook_url")
     if webhook_url is not None and not _webhook_url_ok(webhook_url):
         errors.append(
@@ -148,8 +171,11 @@ def update_agency(session: Session, agency_id: uuid.UUID, changes: dict[str, Any
         )
     errors += _budget_errors(changes.get("monthly_budget_cents"))
     errors += _einvoicing_address_errors(agency.siret[:9], changes.get("einvoicing_address"))
-    if errors:
-        raise RuleViolation(errors)
+    return errors
+
+
+def _change_profile(agency: Agency, changes: dict[str, Any]) -> None:
+    """Writes the profile fields present in `changes`, once all of them are known valid."""
     if "registered_address" in changes:
         address = changes["registered_address"]
         agency.registered_street = address["street"].strip()
@@ -164,9 +190,6 @@ def update_agency(session: Session, agency_id: uuid.UUID, changes: dict[str, Any
         agency.email = normalise_email(changes["email"]) or agency.email
     if "phone" in changes:
         agency.phone = phone_e164(changes["phone"]) if changes["phone"] else None
-    agency.updated_at = func.now()
-    session.flush()
-    return view(session, agency.id)
 
 
 _VIEW = text("""

@@ -68,6 +68,18 @@ class Issued:
     credit_notes: int
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What every document of one batch shares."""
+
+    period: date
+    now: datetime
+    year: int
+    due: date
+    seller: dict[str, Any]
+    run_id: uuid.UUID | None
+
+
 def issue_documents(
     session: Session,
     agencies: Sequence[uuid.UUID],
@@ -80,75 +92,128 @@ def issue_documents(
     `bill_agency` writes for each, written together. The numbers follow the agencies' order."""
     _, until = period_bounds(period)
     ids = list(agencies)
-    lines: dict[uuid.UUID, list[Any]] = {}
-    for line in session.execute(_LINES, {"agencies": ids, "until": until}).mappings():
-        lines.setdefault(line["agency_id"], []).append(line)
+    lines = _unbilled_lines(session, ids, until)
     if not lines:
         return Issued(0, 0)
     rows = session.execute(_BUYERS, {"agencies": ids}).mappings()
     buyers = {row["id"]: identity_of(row) for row in rows}
-    seller = seller_identity(settings)
-    year = now.astimezone(PARIS).year
-    due = now.astimezone(PARIS).date() + timedelta(days=int(settings["invoice_due_days"]))
+    batch = _Batch(
+        period=period,
+        now=now,
+        year=now.astimezone(PARIS).year,
+        due=now.astimezone(PARIS).date() + timedelta(days=int(settings["invoice_due_days"])),
+        seller=seller_identity(settings),
+        run_id=run_id,
+    )
     invoiced = [
         (agency, on_invoice)
         for agency in ids
         if (on_invoice := [x for x in lines.get(agency, ()) if x["purchase_invoice_id"] is None])
     ]
-    numbers = next_numbers(session, "invoice", year, len(invoiced)) if invoiced else []
+    numbers = next_numbers(session, "invoice", batch.year, len(invoiced)) if invoiced else []
     invoices, document_lines = [], []
     for (agency, on_invoice), number in zip(invoiced, numbers, strict=True):
-        buyer, departement = buyers[agency]
-        rate = vat_rate_bp(settings, departement)
-        ht = sum(int(line["amount_cents"]) for line in on_invoice)
-        vat = vat_of(ht, rate)
-        invoice_id = uuid.uuid4()
-        invoices.append(
-            {
-                "id": invoice_id,
-                "agency_id": agency,
-                "period": period,
-                "number": number,
-                "issued_at": now,
-                "due_at": due,
-                "seller": seller,
-                "buyer": buyer,
-                "vat_rate_bp": rate,
-                "total_ht_cents": ht,
-                "vat_cents": vat,
-                "total_ttc_cents": ht + vat,
-                "run_id": run_id,
-            }
-        )
-        document_lines += [document_line_values(line, invoice_id=invoice_id) for line in on_invoice]
+        invoice = _invoice(batch, agency, number, buyers[agency], on_invoice, settings)
+        invoices.append(invoice)
+        document_lines += [
+            document_line_values(line, invoice_id=invoice["id"]) for line in on_invoice
+        ]
     if invoices:
-        session.execute(
-            _INVOICES,
-            {
-                "period": period,
-                "issued_at": now,
-                "due_at": due,
-                "seller": json.dumps(seller),
-                "run_id": run_id,
-                "ids": [x["id"] for x in invoices],
-                "agencies": [x["agency_id"] for x in invoices],
-                "numbers": [x["number"] for x in invoices],
-                "buyers": [json.dumps(x["buyer"]) for x in invoices],
-                "rates": [x["vat_rate_bp"] for x in invoices],
-                "hts": [x["total_ht_cents"] for x in invoices],
-                "vats": [x["vat_cents"] for x in invoices],
-            },
-        )
-        session.execute(
-            _DOCUMENT_LINES,
-            {
-                "invoices": [x["invoice_id"] for x in document_lines],
-                "ledger_lines": [x["ledger_line_id"] for x in document_lines],
-                "purchases": [x["purchase_id"] for x in document_lines],
-                "descriptions": [x["description"] for x in document_lines],
-                "amounts": [x["amount_ht_cents"] for x in document_lines],
-            },
-        )
+        _insert_invoices(session, batch, invoices, document_lines)
+    notes = _issue_credit_notes(session, batch, ids, lines, buyers)
+    session.flush()
+    return Issued(len(invoices), notes)
+
+
+def _unbilled_lines(
+    session: Session, ids: list[uuid.UUID], until: datetime
+) -> dict[uuid.UUID, list[Any]]:
+    """The agencies' ledger lines not yet on a document, by agency."""
+    lines: dict[uuid.UUID, list[Any]] = {}
+    for line in session.execute(_LINES, {"agencies": ids, "until": until}).mappings():
+        lines.setdefault(line["agency_id"], []).append(line)
+    return lines
+
+
+def _invoice(
+    batch: _Batch,
+    agency: uuid.UUID,
+    number: str,
+    buyer: tuple[dict[str, Any], str | None],
+    on_invoice: list[Any],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """One agency's invoice of the batch: its buyer, VAT rate and totals."""
+    identity, departement = buyer
+    rate = vat_rate_bp(settings, departement)
+    ht = sum(int(line["amount_cents"]) for line in on_invoice)
+    vat = vat_of(ht, rate)
+    return {
+        "id": uuid.uuid4(),
+        "agency_id": agency,
+        "period": batch.period,
+        "number": number,
+        "issued_at": batch.now,
+        "due_at": batch.due,
+        "seller": batch.seller,
+        "buyer": identity,
+        "vat_rate_bp": rate,
+        "total_ht_cents": ht,
+        "vat_cents": vat,
+        "total_ttc_cents": ht + vat,
+        "run_id": batch.run_id,
+    }
+
+
+def _insert_invoices(
+    session: Session,
+    batch: _Batch,
+    invoices: list[dict[str, Any]],
+    document_lines: list[dict[str, Any]],
+) -> None:
+    """Every invoice of the batch in one statement, then every document line in one."""
+    session.execute(
+        _INVOICES,
+        {
+            "period": batch.period,
+            "issued_at": batch.now,
+            "due_at": batch.due,
+            "seller": json.dumps(batch.seller),
+            "run_id": batch.run_id,
+            "ids": _column(invoices, "id"),
+            "agencies": _column(invoices, "agency_id"),
+            "numbers": _column(invoices, "number"),
+            "buyers": [json.dumps(buyer) for buyer in _column(invoices, "buyer")],
+            "rates": _column(invoices, "vat_rate_bp"),
+            "hts": _column(invoices, "total_ht_cents"),
+            "vats": _column(invoices, "vat_cents"),
+        },
+    )
+    session.execute(
+        _DOCUMENT_LINES,
+        {
+            "invoices": _column(document_lines, "invoice_id"),
+            "ledger_lines": _column(document_lines, "ledger_line_id"),
+            "purchases": _column(document_lines, "purchase_id"),
+            "descriptions": _column(document_lines, "description"),
+            "amounts": _column(document_lines, "amount_ht_cents"),
+        },
+    )
+
+
+def _column(rows: list[dict[str, Any]], key: str) -> list[Any]:
+    return [row[key] for row in rows]
+
+
+def _issue_credit_notes(
+    session: Session,
+    batch: _Batch,
+    ids: list[uuid.UUID],
+    lines: dict[uuid.UUID, list[Any]],
+    buyers: dict[uuid.UUID, tuple[dict[str, Any], str | None]],
+) -> int:
+    """A credit note for each invoice some of an agency's refunds correct, one by one as
+    `bill_agency` writes them; how many."""
     notes = 0
     for agency in ids:
         by_invoice: dict[uuid.UUID, list[Any]] = {}
@@ -156,7 +221,15 @@ def issue_documents(
             if line["purchase_invoice_id"] is not None:
                 by_invoice.setdefault(line["purchase_invoice_id"], []).append(line)
         for invoice_id, refunds in by_invoice.items():
-            credit_note(session, agency, invoice_id, refunds, now, seller, buyers[agency][0], year)
+            credit_note(
+                session,
+                agency,
+                invoice_id,
+                refunds,
+                batch.now,
+                batch.seller,
+                buyers[agency][0],
+                batch.year,
+            )
             notes += 1
-    session.flush()
-    return Issued(len(invoices), notes)
+    return notes

@@ -88,19 +88,45 @@ def read_communes() -> GeoData:
     dep_code = {d["id"]: d["code"] for d in departements}
     raw = _read("communes.csv.lzma")
     by_id = {c["id"]: c for c in raw}
+    links = _postal_links(by_id)
+    rows, pending = _locate_communes(raw, by_id, dep_code)
+    rows += _place_by_neighbours(pending, rows, links, dep_code)
+    known = {r.code for r in rows}
+    return GeoData(
+        departements=departements,
+        region_codes=region_codes,
+        communes=rows,
+        links=[(p, code) for p, code in links if code in known],
+        aliases=_former_names(raw, by_id, known),
+    )
+
+
+def _postal_links(by_id: dict[str, dict[str, str]]) -> list[tuple[str, str]]:
+    """(postal code, commune code) for each of La Poste's links."""
+    codes = {r["id"]: r["code"] for r in _read("codes_postaux.csv.lzma")}
+    return [
+        (codes[link["codepostal_id"]], by_id[link["commune_id"]]["code"])
+        for link in _read("codes_postaux_communes.csv.lzma")
+    ]
+
+
+def _delegated_shapes(raw: list[dict[str, str]]) -> dict[str, list[BaseGeometry]]:
+    """The polygons of the communes déléguées and associées, by their parent's id."""
     delegated: dict[str, list[BaseGeometry]] = {}
     for c in raw:
         if c["type"] in ("COMD", "COMA") and c["commune_parent_id"] not in NULL:
             shape = _geometry(c["geometry"])
             if shape is not None:
                 delegated.setdefault(c["commune_parent_id"], []).append(shape)
+    return delegated
 
-    codes = {r["id"]: r["code"] for r in _read("codes_postaux.csv.lzma")}
-    links = [
-        (codes[link["codepostal_id"]], by_id[link["commune_id"]]["code"])
-        for link in _read("codes_postaux_communes.csv.lzma")
-    ]
 
+def _locate_communes(
+    raw: list[dict[str, str]], by_id: dict[str, dict[str, str]], dep_code: dict[str, str]
+) -> tuple[list[CommuneRow], list[dict[str, str]]]:
+    """The communes and arrondissements with their boundary and town hall, and apart those
+    that nothing in their own rows locates."""
+    delegated = _delegated_shapes(raw)
     rows: list[CommuneRow] = []
     pending: list[dict[str, str]] = []
     for c in raw:
@@ -108,10 +134,7 @@ def read_communes() -> GeoData:
             continue
         parent = by_id.get(c["commune_parent_id"]) if c["type"] == "ARM" else None
         dep_id = c["departement_id"] if parent is None else parent["departement_id"]
-        boundary = _multipolygon(_geometry(c["geometry"]))
-        if boundary is None and c["id"] in delegated:
-            # Re-created communes without a polygon of their own: the union of their former parts.
-            boundary = _multipolygon(unary_union(delegated[c["id"]]))
+        boundary = _boundary(c, delegated)
         point = _geometry(c["mairie_localisation"])
         if point is None and boundary is not None:
             point = boundary.representative_point()
@@ -119,13 +142,30 @@ def read_communes() -> GeoData:
             pending.append(c)
             continue
         rows.append(_row(c, dep_code[dep_id], parent, boundary, point))
+    return rows, pending
 
-    # Nothing at all locates these few communes: place them at the centre of the communes that
-    # share their postal codes (their neighbours).
+
+def _boundary(c: dict[str, str], delegated: dict[str, list[BaseGeometry]]) -> MultiPolygon | None:
+    boundary = _multipolygon(_geometry(c["geometry"]))
+    if boundary is None and c["id"] in delegated:
+        # Re-created communes without a polygon of their own: the union of their former parts.
+        boundary = _multipolygon(unary_union(delegated[c["id"]]))
+    return boundary
+
+
+def _place_by_neighbours(
+    pending: list[dict[str, str]],
+    rows: list[CommuneRow],
+    links: list[tuple[str, str]],
+    dep_code: dict[str, str],
+) -> list[CommuneRow]:
+    """Nothing at all locates these few communes: place them at the centre of the communes that
+    share their postal codes (their neighbours)."""
     located = {r.code: r.town_hall for r in rows}
     by_postal: dict[str, list[str]] = {}
     for postal, code in links:
         by_postal.setdefault(postal, []).append(code)
+    placed = []
     for c in pending:
         neighbours = [
             located[code]
@@ -139,10 +179,15 @@ def read_communes() -> GeoData:
                 sum(p.x for p in neighbours) / len(neighbours),
                 sum(p.y for p in neighbours) / len(neighbours),
             )
-            rows.append(_row(c, dep_code[c["departement_id"]], None, None, centre))
-    known = {r.code for r in rows}
-    # Communes déléguées and associées: former communes whose names people still write in
-    # addresses (Annecy-le-Vieux for Annecy); La Poste links their postal codes to the new one.
+            placed.append(_row(c, dep_code[c["departement_id"]], None, None, centre))
+    return placed
+
+
+def _former_names(
+    raw: list[dict[str, str]], by_id: dict[str, dict[str, str]], known: set[str]
+) -> list[tuple[str, str, str]]:
+    """Communes déléguées and associées: former communes whose names people still write in
+    addresses (Annecy-le-Vieux for Annecy); La Poste links their postal codes to the new one."""
     aliases = {
         (by_id[c["commune_parent_id"]]["code"], name, normalise(name))
         for c in raw
@@ -150,13 +195,7 @@ def read_communes() -> GeoData:
         for name in [full_name(c["nom"], c["type_nom"])]
         if by_id[c["commune_parent_id"]]["code"] in known
     }
-    return GeoData(
-        departements=departements,
-        region_codes=region_codes,
-        communes=rows,
-        links=[(p, code) for p, code in links if code in known],
-        aliases=sorted(aliases),
-    )
+    return sorted(aliases)
 
 
 def _row(

@@ -241,6 +241,25 @@ def _validate(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Every field error at once, each at its JSON path, so the form can show them all."""
     errors: list[FieldError] = []
+    contact = _contact(submission, errors)
+    if submission.timeline not in TIMELINES:
+        errors.append(
+            FieldError(
+                "project.timeline",
+                "unknown_timeline",
+                f"The timeline is one of {', '.join(TIMELINES)}.",
+            )
+        )
+    consented = _consented_agencies(submission, candidates, errors)
+    contact["origin"] = _embedding_origin(submission, errors)
+    errors += _consent_errors(session, submission)
+    if errors:
+        raise RuleViolation(errors)
+    return contact, consented
+
+
+def _contact(submission: LeadSubmission, errors: list[FieldError]) -> dict[str, Any]:
+    """The homeowner's names, e-mail and phone, tidied; what is wrong, added to `errors`."""
     contact: dict[str, Any] = {}
     for field in ("first_name", "last_name"):
         value = " ".join(getattr(submission, field).split())
@@ -278,16 +297,14 @@ def _validate(
         )
     contact["phone"] = phone
     contact["phone_type"] = phone_kind(phone)
+    return contact
 
-    if submission.timeline not in TIMELINES:
-        errors.append(
-            FieldError(
-                "project.timeline",
-                "unknown_timeline",
-                f"The timeline is one of {', '.join(TIMELINES)}.",
-            )
-        )
 
+def _consented_agencies(
+    submission: LeadSubmission, candidates: list[dict[str, Any]], errors: list[FieldError]
+) -> list[dict[str, Any]]:
+    """The named agencies the homeowner ticked, once each and in the order ticked; a tick of an
+    agency not named, or told ticked in no known way, added to `errors`."""
     named = {uuid.UUID(c["agency_id"]): c for c in candidates}
     consented: list[dict[str, Any]] = []
     seen: set[uuid.UUID] = set()
@@ -312,6 +329,11 @@ def _validate(
                     "Say how each ticked agency was ticked (box or all), and only those.",
                 )
             )
+    return consented
+
+
+def _embedding_origin(submission: LeadSubmission, errors: list[FieldError]) -> str | None:
+    """The origin of the page that embeds the form, lower-cased; a malformed one, an error."""
     origin = submission.consent_origin
     if origin is not None and not ORIGIN.match(origin.lower()):
         errors.append(
@@ -321,7 +343,12 @@ def _validate(
                 "The embedding page's origin, as scheme://host[:port].",
             )
         )
-    contact["origin"] = origin.lower() if origin else None
+    return origin.lower() if origin else None
+
+
+def _consent_errors(session: Session, submission: LeadSubmission) -> list[FieldError]:
+    """No agency ticked at all, or a consent wording Mandat never published."""
+    errors: list[FieldError] = []
     if not submission.consent_agency_ids:
         errors.append(
             FieldError(
@@ -342,9 +369,7 @@ def _validate(
                 "This consent wording is not one Mandat published.",
             )
         )
-    if errors:
-        raise RuleViolation(errors)
-    return contact, consented
+    return errors
 
 
 def _bot_signals(

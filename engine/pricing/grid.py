@@ -8,6 +8,7 @@ euro once, at the end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -106,34 +107,71 @@ def quote(
 
 def validate_grid(grid: PriceGrid) -> list[str]:
     """What makes a grid unfit (empty when fit): the invariants every quote relies on."""
-    problems = []
+    return [problem for check in _GRID_CHECKS if (problem := check(grid)) is not None]
+
+
+def _base_cents_problem(grid: PriceGrid) -> str | None:
     if set(grid.base_cents) != set(MODES) or min(grid.base_cents.values()) <= 0:
-        problems.append("base_cents: a positive price for each of exclusive and shared")
-    elif grid.base_cents["exclusive"] <= grid.base_cents["shared"]:
-        problems.append("base_cents: exclusive must cost more than shared")
+        return "base_cents: a positive price for each of exclusive and shared"
+    if grid.base_cents["exclusive"] <= grid.base_cents["shared"]:
+        return "base_cents: exclusive must cost more than shared"
+    return None
+
+
+def _band_bounds_problem(grid: PriceGrid) -> str | None:
     bounds = [b.below_eur for b in grid.bands]
-    factors = [b.factor for b in grid.bands]
     if (
         not bounds
         or bounds[-1] is not None
         or any(b is None for b in bounds[:-1])
         or bounds[:-1] != sorted(set(bounds[:-1]))  # type: ignore[type-var]
     ):
-        problems.append("bands: increasing upper bounds, the last one open (null)")
+        return "bands: increasing upper bounds, the last one open (null)"
+    return None
+
+
+def _band_factors_problem(grid: PriceGrid) -> str | None:
+    factors = [b.factor for b in grid.bands]
     if any(f <= 0 for f in factors) or factors != sorted(factors):
-        problems.append("bands: positive factors that never decrease with value")
-    if grid.no_estimate_factor <= 0:
-        problems.append("no_estimate_factor: positive")
+        return "bands: positive factors that never decrease with value"
+    return None
+
+
+def _no_estimate_problem(grid: PriceGrid) -> str | None:
+    return "no_estimate_factor: positive" if grid.no_estimate_factor <= 0 else None
+
+
+def _grade_factors_problem(grid: PriceGrid) -> str | None:
     if set(grid.grade_factors) != set(GRADES) or not (
         grid.grade_factors["A"] >= grid.grade_factors["B"] >= grid.grade_factors["C"] > 0
     ):
-        problems.append("grade_factors: A ≥ B ≥ C > 0")
+        return "grade_factors: A ≥ B ≥ C > 0"
+    return None
+
+
+def _competition_problem(grid: PriceGrid) -> str | None:
     low, high = grid.competition_bounds
     if not (0 < low <= 1 <= high) or grid.competition_step < 0:
-        problems.append("competition: 0 < low ≤ 1 ≤ high and a step ≥ 0")
+        return "competition: 0 < low ≤ 1 ≤ high and a step ≥ 0"
+    return None
+
+
+def _floor_problem(grid: PriceGrid) -> str | None:
     if grid.floor_cents < 0 or grid.floor_cents % 100:
-        problems.append("floor_cents: whole euros, not negative")
-    return problems
+        return "floor_cents: whole euros, not negative"
+    return None
+
+
+# The grid's invariants, in the order their problems are listed.
+_GRID_CHECKS: tuple[Callable[[PriceGrid], str | None], ...] = (
+    _base_cents_problem,
+    _band_bounds_problem,
+    _band_factors_problem,
+    _no_estimate_problem,
+    _grade_factors_problem,
+    _competition_problem,
+    _floor_problem,
+)
 
 
 def _price(
