@@ -228,7 +228,7 @@ def matching_rules_of(stored: dict[str, Any]) -> MatchingRules:
     return MatchingRules.from_settings({**DEFAULTS, **stored})
 
 
-def change_settings(session: Session, actor: Principal, changes: dict[str, Any]) -> dict[str, Any]:
+def change_settings(session: Session, caller: Principal, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply an admin's changes, all or none, each one audited with its old and new value."""
     current = read_settings(session)
     errors = [
@@ -260,5 +260,5 @@ def change_settings(session: Session, actor: Principal, changes: dict[str, Any])
             """),
             {"key": key, "value": json.dumps(value)},
         )
-        record(session, actor, "setting.changed", "setting", key, old=current.get(key), new=value)
+        record(session, caller, "setting.changed", "setting", key, old=current.get(key), new=value)
     return read_settings(session)
