@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ def money(cents: int | None, lang: str) -> str:
     """`1 234,56 €` in French, `€1,234.56` in English."""
     if cents is None:
         return "—"
-    return format_currency(cents / 100, "EUR", locale=LOCALES[lang])
+    return format_currency(Decimal(cents).scaleb(-2), "EUR", locale=LOCALES[lang])
 
 
 def euros(whole: int | None, lang: str) -> str:

@@ -19,6 +19,7 @@ from facturx import generate_cii_xml
 
 from engine.billing.documents import PARIS, VatGroup, vat_breakdown, vat_category
 from engine.errors import MandatError
+from engine.money import decimal_euros
 
 TYPE_CODE = {"invoice": "380", "credit_note": "381"}
 SERVICES = "S1"  # BT-23: an invoice for services (mention 8° bis: category of operation)
@@ -41,13 +42,6 @@ class DocumentIncomplete(MandatError):
     mentions need was kept): reported, never papered over."""
 
     code = "document_incomplete"
-
-
-def money(cents: int) -> str:
-    """Cents as the XML writes an amount: 2 decimals, a dot, a leading minus."""
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 100)
-    return f"{sign}{whole}.{part:02d}"
 
 
 def percent(rate_bp: int) -> str:
@@ -135,11 +129,11 @@ def cii_data(doc: dict[str, Any]) -> dict[str, Any]:
             )
         ],
         "BG-23": [_group(g) for g in groups],
-        "BT-106": money(doc["total_ht_cents"]),
-        "BT-109": money(doc["total_ht_cents"]),
-        "BT-110": money(doc["vat_cents"]),
-        "BT-112": money(doc["total_ttc_cents"]),
-        "BT-115": money(doc["total_ttc_cents"]),
+        "BT-106": decimal_euros(doc["total_ht_cents"]),
+        "BT-109": decimal_euros(doc["total_ht_cents"]),
+        "BT-110": decimal_euros(doc["vat_cents"]),
+        "BT-112": decimal_euros(doc["total_ttc_cents"]),
+        "BT-115": decimal_euros(doc["total_ttc_cents"]),
     }
     if debits:
         data["BT-8"] = "invoice"  # DueDateTypeCode 5: VAT due on the invoice (debits)
@@ -167,8 +161,8 @@ def _line(number: int, description: str, amount: int, rate: int) -> dict[str, An
         "BT-126": str(number),
         "BT-129": "1" if amount >= 0 else "-1",
         "BT-130": "C62",
-        "BT-131": money(amount),
-        "BT-146": money(abs(amount)),
+        "BT-131": decimal_euros(amount),
+        "BT-146": decimal_euros(abs(amount)),
         "BT-151": vat_category(rate),
         "BT-153": description,
     }
@@ -179,8 +173,8 @@ def _line(number: int, description: str, amount: int, rate: int) -> dict[str, An
 
 def _group(group: VatGroup) -> dict[str, Any]:
     entry = {
-        "BT-116": money(group.base_cents),
-        "BT-117": money(group.vat_cents),
+        "BT-116": decimal_euros(group.base_cents),
+        "BT-117": decimal_euros(group.vat_cents),
         "BT-118": group.category,
     }
     if group.category == "O":

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine.billing import facturx
 from engine.billing.documents import PARIS, vat_breakdown, vat_category
 from engine.errors import NotFound
+from engine.money import format_euros
 from engine.pagination import read_cursor, write_cursor
 
 _TEMPLATES = Environment(
@@ -23,12 +24,6 @@ _TEMPLATES = Environment(
     autoescape=select_autoescape(["html"]),
 )
 TABLES = {"invoice": "invoice", "credit_note": "credit_note"}
-
-
-def euros(cents: int) -> str:
-    whole, part = divmod(abs(int(cents)), 100)
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{whole:,}".replace(",", "\u202f") + f",{part:02d} €"
 
 
 def document(
@@ -135,10 +130,12 @@ def html(doc: dict[str, Any], printed: bool = False) -> str:
         "invoice_issued_on": doc["invoice_issued_at"].astimezone(PARIS).strftime("%d/%m/%Y")
         if doc.get("invoice_issued_at")
         else None,
-        "lines": [{**line, "amount": euros(line["amount_ht_cents"])} for line in doc["lines"]],
-        "total_ht": euros(doc["total_ht_cents"]),
-        "vat": euros(doc["vat_cents"]),
-        "total_ttc": euros(doc["total_ttc_cents"]),
+        "lines": [
+            {**line, "amount": format_euros(line["amount_ht_cents"])} for line in doc["lines"]
+        ],
+        "total_ht": format_euros(doc["total_ht_cents"]),
+        "vat": format_euros(doc["vat_cents"]),
+        "total_ttc": format_euros(doc["total_ttc_cents"]),
         "vat_rate": f"{doc['vat_rate_bp'] / 100:g} %".replace(".", ","),
         "status_text": "" if printed else status_text,
     }
