@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.agencies import standing
 from engine.notify.outbox import enqueue
 
 
@@ -69,11 +70,6 @@ _OPEN_CASES = text("""
     WHERE d.resolved_at IS NULL
     FOR UPDATE OF d SKIP LOCKED
 """)
-_SUSPEND = text("""
-    UPDATE agency SET status = 'suspended',
-           suspension_reason = coalesce(suspension_reason, 'unpaid')
-    WHERE id = :a
-""")
 
 
 def run_dunning(session: Session, now: datetime, settings: dict[str, Any]) -> dict[str, int]:
@@ -107,7 +103,7 @@ def run_dunning(session: Session, now: datetime, settings: dict[str, Any]) -> di
                 )
                 counts["reminded"] += 1
             else:
-                session.execute(_SUSPEND, {"a": row["agency_id"]})
+                standing.suspend_unpaid(session, row["agency_id"])
                 enqueue(
                     session,
                     [row["agency_id"]],

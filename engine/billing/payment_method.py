@@ -14,6 +14,7 @@ import stripe
 from sqlalchemy import text
 
 from engine.accounts.keys import Principal
+from engine.agencies import standing
 from engine.billing import stripe_gateway as gateway
 from engine.billing.payments import collect
 from engine.db import unit_of_work
@@ -41,13 +42,7 @@ def save_payment_method(caller: Principal, payment_method_id: str) -> SavedPayme
     )
     method = _attach(customer, payment_method_id)
     with unit_of_work() as session:
-        session.execute(
-            text("""
-                UPDATE agency SET stripe_customer_id = :c, stripe_payment_method_id = :m
-                WHERE id = :a
-            """),
-            {"c": customer, "m": method, "a": agency_id},
-        )
+        standing.set_payment_method(session, agency_id, customer, method)
         unpaid = list(
             session.execute(
                 text("""

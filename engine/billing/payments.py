@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.agencies import standing
 from engine.billing import stripe_gateway as gateway
 from engine.db import unit_of_work
 from engine.notify.outbox import enqueue
@@ -182,19 +183,7 @@ def _mark_paid(
         """),
         {"id": invoice_id},
     )
-    _lift_suspension(session, row.agency_id)
-
-
-def _lift_suspension(session: Session, agency_id: uuid.UUID) -> None:
-    session.execute(
-        text("""
-            UPDATE agency SET status = 'active', suspension_reason = NULL
-            WHERE id = :a AND status = 'suspended' AND suspension_reason = 'unpaid'
-              AND NOT EXISTS (SELECT 1 FROM dunning d WHERE d.agency_id = :a
-                              AND d.resolved_at IS NULL AND d.suspended_at IS NOT NULL)
-        """),
-        {"a": agency_id},
-    )
+    standing.lift_unpaid_suspension(session, row.agency_id)
 
 
 def _mark_failed(session: Session, invoice: Any, reason: str) -> None:
