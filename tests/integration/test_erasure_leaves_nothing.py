@@ -15,7 +15,7 @@ from engine.accounts.keys import authenticate
 from engine.crm.agenda import add_appointment, add_reminder
 from engine.crm.timeline import assign, log_interaction
 from engine.intake.estimations import EstimationRequest, request_estimate
-from engine.intake.leads import Client, LeadSubmission, submit_lead
+from engine.intake.submissions import Client, LeadSubmission, submit_lead
 from engine.notify.deliver import deliver_due
 from engine.privacy.retention import run_retention
 from engine.privacy.service import erase
