@@ -25,7 +25,7 @@ from engine.audit import record
 from engine.errors import Conflict
 from engine.intake.scoring import grade_for, with_confirmed_contact
 from engine.notify.outbox import enqueue
-from engine.refunds.service import RefundOutcome, refund_not_me
+from engine.refunds.deciding import RefundOutcome, refund_not_me
 
 
 @dataclass(frozen=True)

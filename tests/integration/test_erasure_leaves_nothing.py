@@ -19,7 +19,8 @@ from engine.intake.submissions import Client, LeadSubmission, submit_lead
 from engine.notify.deliver import deliver_due
 from engine.privacy.retention import run_retention
 from engine.privacy.service import erase
-from engine.refunds.service import decide, request_refund
+from engine.refunds.deciding import decide
+from engine.refunds.requesting import request_refund
 from engine.sales.purchase import PurchaseRequest, purchase_lead
 from engine.sales.purchases import update_purchase
 from engine.settings import read_settings
