@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import text
 
 from engine.accounts.keys import authenticate
-from engine.crm.agenda import add_appointment, add_reminder
+from engine.crm.appointments import add_appointment
+from engine.crm.reminders import add_reminder
 from engine.crm.timeline import assign, log_interaction
 from engine.intake.estimations import EstimationRequest, request_estimate
 from engine.intake.submissions import Client, LeadSubmission, submit_lead
