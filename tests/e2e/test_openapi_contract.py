@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from engine.accounts.keys import authenticate
+from engine.accounts.authentication import authenticate
 from engine.privacy.service import make_token
 from engine.refunds.requesting import request_refund
 from engine.sales.purchase import PurchaseRequest, purchase_lead

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import text
 
-from engine.accounts.keys import authenticate
+from engine.accounts.authentication import authenticate
 from engine.billing import stripe_gateway as gateway
 from engine.billing.documents import PARIS
 from engine.billing.ledger import add_refund_line

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 
-from engine.accounts.keys import authenticate
+from engine.accounts.authentication import authenticate
 from engine.crm.appointments import add_appointment
 from engine.crm.reminders import add_reminder
 from engine.crm.timeline import assign, log_interaction

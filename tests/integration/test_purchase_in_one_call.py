@@ -13,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from benchmarks.harness import INVARIANTS, round_trips
-from engine.accounts.keys import Principal, authenticate
+from engine.accounts.authentication import authenticate
+from engine.accounts.keys import Principal
 from engine.billing.ledger import add_refund_line
 from engine.config import owner_database_url
 from engine.db import unit_of_work
