@@ -24,7 +24,7 @@ from engine.intake.lead_checks import validate_submission
 from engine.intake.models import Lead, LeadConsent
 from engine.intake.scoring import grade_for, score_lead
 from engine.notify.outbox import enqueue
-from engine.privacy.service import send_confirmation
+from engine.privacy.homeowner_mail import send_confirmation
 from engine.sales.offers import open_offer
 from engine.settings import read_settings
 

@@ -43,7 +43,7 @@ class Disowned:
 
 
 def confirm(session: Session, lead: Any) -> Confirmed:
-    """`lead` is the locked row the link opened (engine.privacy.service.opened)."""
+    """`lead` is the locked row the link opened (engine.privacy.links.opened)."""
     if lead.disowned_at is not None:
         raise Conflict(
             "You told us this request was not yours: it was withdrawn.", code="contact_disowned"

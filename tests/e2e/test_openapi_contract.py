@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from engine.accounts.authentication import authenticate
-from engine.privacy.service import make_token
+from engine.privacy.links import make_token
 from engine.refunds.requesting import request_refund
 from engine.sales.purchase import PurchaseRequest, purchase_lead
 from tests.conftest import issue_key

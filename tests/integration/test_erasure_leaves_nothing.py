@@ -19,7 +19,7 @@ from engine.intake.estimations import EstimationRequest, request_estimate
 from engine.intake.submissions import Client, LeadSubmission, submit_lead
 from engine.notify.deliver import deliver_due
 from engine.privacy.retention import run_retention
-from engine.privacy.service import erase
+from engine.privacy.rights import erase
 from engine.refunds.deciding import decide
 from engine.refunds.requesting import request_refund
 from engine.sales.purchase import PurchaseRequest, purchase_lead
