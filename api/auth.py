@@ -11,7 +11,8 @@ from litestar import Request
 from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
 
-from engine.accounts.keys import Principal, principal_of_key, remembered_caller
+from engine.accounts.authentication import principal_of_key, remembered_caller
+from engine.accounts.keys import Principal
 from engine.db import request_scope
 
 T = TypeVar("T")

@@ -126,7 +126,7 @@ TOO_LARGE = Answer(413, ("body_too_large",))
 # A rate limit (api.limits), answered with Retry-After.
 LIMITED = Answer(429, ("too_many_requests",))
 # What every operation with an API key may answer: wrong secrets under one key prefix are
-# throttled (engine.accounts.keys).
+# throttled (engine.accounts.authentication).
 KEYED = (UNAUTHENTICATED, ROLE, INVALID, BUSY, TOO_LARGE, Answer(429, ("too_many_failures",)))
 PUBLIC = (INVALID, BUSY, LIMITED)
 # The homeowner's private link: a token, no key.

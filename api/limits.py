@@ -16,8 +16,8 @@ a proxy that limits, or to measure its cost).
 
 Not limited: the form page, its script and assets are served from memory without the database
 (a flood costs less than a limit check would; a proxy or CDN caches them); routes with an API
-key are limited per key prefix where the key is checked (`engine.accounts.keys`); Espace Pro
-limits its own sign-in.
+key are limited per key prefix where the key is checked (`engine.accounts.authentication`);
+Espace Pro limits its own sign-in.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from engine.intake.estimations import EstimationAnswer, EstimationRequest
-from engine.intake.leads import LeadSubmission
+from engine.intake.submissions import LeadSubmission
 
 Latitude = Annotated[float, Meta(ge=-90, le=90)]
 Longitude = Annotated[float, Meta(ge=-180, le=180)]

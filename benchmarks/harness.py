@@ -31,8 +31,9 @@ from engine.db import get_engine, unit_of_work
 from engine.demo.seed import demo_siret
 from engine.geo.load import load_communes
 from engine.geo.locate import locate
+from engine.intake.consent import consent_text
 from engine.intake.estimations import EstimationRequest, request_estimate
-from engine.intake.leads import Client, LeadSubmission, consent_text, submit_lead
+from engine.intake.submissions import Client, LeadSubmission, submit_lead
 from engine.migrate import upgrade
 from mandat import cluster
 

@@ -165,7 +165,7 @@ def main() -> None:
 
 def seed(url: str, count: int, legacy: int, leads: int) -> list[str]:
     """`count` agencies (40 of them with offers) and one buyer key each; the keys, in order."""
-    from engine.accounts.keys import hash_key
+    from engine.accounts.key_hashes import hash_key
 
     market = min(40, count)
     with unit_of_work(url) as session:
@@ -214,7 +214,7 @@ def session_ab(url: str, keys: list[str], rounds: int = 5) -> dict[str, Any]:
     statements, BEGINs and COMMITs sent."""
     from sqlalchemy import event
 
-    from engine.accounts.keys import principal_of_key
+    from engine.accounts.authentication import principal_of_key
     from engine.db import get_engine, request_scope
     from engine.sales.catalogue import CatalogueQuery
     from engine.sales.flows import browse_catalogue
@@ -427,11 +427,11 @@ def spy_shares(spy: subprocess.Popen[bytes], out: Path) -> dict[str, Any]:
             continue
         n = int(count)
         total += n
-        if "_matches (engine/accounts/keys.py" in stack or "hash_key (" in stack:
+        if "matches (engine/accounts/key_hashes.py" in stack or "hash_key (" in stack:
             hashing += n
             if "argon2" in stack:
                 argon2 += n
-        if "_authenticate (engine/accounts/keys.py" in stack:
+        if "_authenticate (engine/accounts/authentication.py" in stack:
             checking += n
     share = lambda n: round(n / total, 4) if total else None  # noqa: E731
     return {

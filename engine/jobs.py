@@ -69,7 +69,7 @@ def monthly_billing() -> dict[str, Any]:
 
 def requested_billing_runs() -> dict[str, Any]:
     """The billing runs finance asked for over the API (`POST /api/v1/billing/runs`)."""
-    from engine.billing.run import run_requested
+    from engine.billing.requested_runs import run_requested
 
     return {"runs": [vars(report) for report in run_requested(datetime.now(PARIS))]}
 

@@ -135,7 +135,7 @@ def run_scheduler(on_locked: Callable[[], None] | None = None) -> None:
     log.info("waiting for the scheduler lock")
     lock.acquire()
     log.info("scheduler lock held: running jobs")
-    from engine.billing.run import release_orphaned_runs
+    from engine.billing.requested_runs import release_orphaned_runs
 
     if released := release_orphaned_runs():
         log.warning("%d billing runs a stopped scheduler left unfinished: again", released)

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.intake.estimations import EstimationRequest, request_estimate
-from engine.intake.leads import Client, LeadSubmission, submit_lead
+from engine.intake.submissions import Client, LeadSubmission, submit_lead
 from tests.conftest import issue_key
 from tests.helpers import add_agency
 

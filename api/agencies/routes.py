@@ -36,7 +36,8 @@ from engine.agencies.flows import (
     revoke_api_key,
     rotate_webhook_secret,
 )
-from engine.agencies.service import Location, NewAgency
+from engine.agencies.profile import NewAgency
+from engine.agencies.zone import Location
 from engine.people.team import invite
 
 

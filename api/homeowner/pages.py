@@ -32,7 +32,7 @@ from engine.privacy.flows import (
     see_my_data,
     withdraw_my_consent,
 )
-from engine.privacy.service import InvalidToken
+from engine.privacy.links import InvalidToken
 
 
 class MeForm(Struct):

@@ -5,7 +5,9 @@ The same `engine.sales.flows` services as the API, with the person as the caller
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
@@ -13,10 +15,11 @@ from litestar.response import Redirect
 from msgspec import Struct
 
 from api.pro import web
-from api.pro.crm import contact_page
 from api.pro.web import FormOf
+from engine.crm import flows
 from engine.errors import Conflict, Forbidden, NotFound, PaymentRequired, RuleViolation
 from engine.people.sessions import SignedIn
+from engine.refunds.models import REASONS
 from engine.sales.flows import (
     buy_lead,
     export_purchases,
@@ -25,6 +28,8 @@ from engine.sales.flows import (
     work_purchased_lead,
 )
 from engine.sales.purchase import PurchaseRequest
+
+PARIS = ZoneInfo("Europe/Paris")
 
 
 class BuyForm(Struct):
@@ -38,6 +43,25 @@ class StageForm(Struct):
     pipeline_status: str = ""
     notes: str = ""
     csrf: str = ""
+
+
+def contact_page(
+    request: Request[Any, Any, Any],
+    person: SignedIn,
+    purchase_id: uuid.UUID,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    **context: Any,
+) -> Response[Any]:
+    try:
+        file = flows.read_contact_file(person.caller, purchase_id)
+    except NotFound:
+        return web.render(request, "not_found.html", person, 404)
+    done = request.query_params.get("done", "")
+    return web.render(
+        request, "contact.html", person, status, lead=file.lead, file=file, errors=errors or {},
+        done=done, reasons=REASONS, today=datetime.now(PARIS).date(), paris=PARIS, **context,
+    )  # fmt: skip
 
 
 class ContactPages(Controller):

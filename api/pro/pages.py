@@ -18,8 +18,10 @@ from msgspec import Struct
 
 from api.pro import web
 from api.pro.account import AccountPages
+from api.pro.agenda import AgendaPages
+from api.pro.board import BoardPages
+from api.pro.contact_work import ContactWorkPages
 from api.pro.contacts import ContactPages
-from api.pro.crm import CrmPages
 from api.pro.dev_mail import dev_mailbox
 from api.pro.inbox import InboxPages
 from api.pro.join import JoinPages
@@ -195,7 +197,9 @@ PRO_PAGES = [
     JoinPages,
     KeyPages,
     ContactPages,
-    CrmPages,
+    ContactWorkPages,
+    AgendaPages,
+    BoardPages,
     TeamPages,
     SecurityPages,
     PasskeyPages,

@@ -24,9 +24,9 @@ from api.schemas import (
     shaped,
 )
 from engine.intake.flows import consent_wording, estimate_property, receive_lead
-from engine.intake.leads import Client
 from engine.intake.reference import reference_of
 from engine.intake.staff import lead_as_staff_see_it
+from engine.intake.submissions import Client
 
 
 @post(

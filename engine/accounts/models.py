@@ -39,5 +39,5 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Chosen at issue (none: until revoked); from then on the key is refused like a revoked one.
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Written at most once an hour per key (engine.accounts.keys.USE_RESOLUTION_S).
+    # Written at most once an hour per key (engine.accounts.authentication.USE_RESOLUTION_S).
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

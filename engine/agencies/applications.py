@@ -24,7 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.accounts.keys import Principal
-from engine.agencies.service import Location, NewAgency, create_agency, name_is_plain
+from engine.agencies.profile import NewAgency, create_agency
+from engine.agencies.profile_checks import name_is_plain
+from engine.agencies.zone import Location
 from engine.audit import record
 from engine.config import public_url
 from engine.contact.validation import normalise_email, phone_e164, siret_is_valid

@@ -23,7 +23,7 @@ from engine.accounts.keys import (
     revoke_agency_key,
 )
 from engine.accounts.models import ApiKey
-from engine.agencies.service import (
+from engine.agencies.profile import (
     AgencyView,
     NewAgency,
     create_agency,

@@ -1,7 +1,8 @@
 """The monthly billing run (docs/rules.md §7): documents for every agency, then payments.
 
 Run by the scheduler on the 1st, by `mandat billing run`, or asked for over the API
-(`request_run`: recorded, then run by the scheduler's `run_requested`, never inside a request).
+(`requested_runs.request_run`: recorded, then run by the scheduler's `run_requested`, never
+inside a request).
 Idempotent and resumable: agencies are claimed `BATCH` at a time (`FOR UPDATE SKIP LOCKED`),
 each batch's documents are written in one transaction (`issuing.issue_documents`: a few
 statements for hundreds of invoices), the invoice per (agency, period) is unique; payments
@@ -24,8 +25,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine.accounts.keys import Principal
-from engine.audit import record
 from engine.billing.documents import (
     INCOMPLETE_AGENCY,
     MANDATORY_AGENCY_DATA,
@@ -35,7 +34,7 @@ from engine.billing.documents import (
 from engine.billing.issuing import issue_documents
 from engine.billing.payments import Collection, collect, refund_credit_note
 from engine.db import unit_of_work
-from engine.errors import NotFound, RuleViolation
+from engine.errors import RuleViolation
 from engine.settings import read_settings
 
 # What is left to bill: agencies with ledger lines of the period on no document yet (and the
@@ -67,22 +66,6 @@ _CLAIM = text(f"""
 # its length, half a second at 1,000 invoices a second.
 BATCH = 500
 PASSES = 50  # passes 0.2 s apart in which every agency left was held by others
-
-_WAITING = text("""
-    SELECT id FROM billing_run WHERE period = :period AND started_at IS NULL
-    ORDER BY requested_at LIMIT 1
-""")
-_CLAIM_REQUESTED = text("""
-    UPDATE billing_run SET started_at = clock_timestamp()
-    WHERE id = (SELECT id FROM billing_run WHERE started_at IS NULL
-                ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING id, period
-""")
-_RUN = text("""
-    SELECT id, period, requested_at, started_at, finished_at, invoices, charged, failed
-    FROM billing_run WHERE id = :id
-""")
-
 _TO_COLLECT = text("""
     SELECT i.id FROM invoice i
     WHERE i.period = :period AND i.status = 'open'
@@ -117,7 +100,7 @@ def parse_period(value: str) -> date:
         raise RuleViolation.at("period", "invalid_period", "A period reads YYYY-MM.") from error
 
 
-def _ended(period: date, now: datetime) -> datetime:
+def ended(period: date, now: datetime) -> datetime:
     """The end of `period`, which must be before `now`."""
     _, until = period_bounds(period)
     if now < until:
@@ -127,58 +110,6 @@ def _ended(period: date, now: datetime) -> datetime:
             f"{period:%Y-%m} ends on {until.astimezone(PARIS):%Y-%m-%d}: bill it after.",
         )
     return until
-
-
-def request_run(session: Session, period: date, now: datetime, by: Principal) -> uuid.UUID:
-    """Ask the scheduler to run `period`'s billing (an ended month). Asking again while a run
-    of that month is still waiting answers that run."""
-    _ended(period, now)
-    waiting: uuid.UUID | None = session.execute(_WAITING, {"period": period}).scalar()
-    if waiting is not None:
-        return waiting
-    run_id: uuid.UUID = session.execute(
-        text("""
-            INSERT INTO billing_run (period, requested_at, requested_by, started_at)
-            VALUES (:period, clock_timestamp(), :by, NULL)
-            RETURNING id
-        """),
-        {"period": period, "by": by.key_id},
-    ).scalar_one()
-    record(session, by, "billing_run.requested", "billing_run", run_id, period=f"{period:%Y-%m}")
-    return run_id
-
-
-def run_requested(now: datetime) -> list[RunReport]:
-    """Run the billing runs asked for over the API, oldest first, each claimed by one
-    scheduler (`SKIP LOCKED`) and marked started in the claim's transaction."""
-    reports: list[RunReport] = []
-    while True:
-        with unit_of_work() as session:
-            claimed = session.execute(_CLAIM_REQUESTED).first()
-        if claimed is None:
-            return reports
-        try:
-            reports.append(run_billing(claimed.period, now, run_id=claimed.id))
-        except BaseException:
-            # Back to requested: the next pass runs it again (a run does only what is left).
-            release_orphaned_runs(claimed.id)
-            raise
-
-
-def release_orphaned_runs(run_id: uuid.UUID | None = None) -> int:
-    """Requested runs started but never finished go back to requested (`run_id`: that one, after
-    it failed). Without `run_id`, called by the scheduler once it holds its lock: no other
-    process runs requested runs, so an unfinished one was left by a scheduler killed mid-run."""
-    with unit_of_work() as session:
-        released: int = session.execute(
-            text("""
-                UPDATE billing_run SET started_at = NULL
-                WHERE requested_at IS NOT NULL AND started_at IS NOT NULL
-                  AND finished_at IS NULL AND (CAST(:id AS uuid) IS NULL OR id = :id)
-            """),
-            {"id": run_id},
-        ).rowcount  # type: ignore[attr-defined]
-    return released
 
 
 def incomplete_agencies(session: Session, period: date) -> list[dict[str, Any]]:
@@ -198,24 +129,6 @@ def incomplete_agencies(session: Session, period: date) -> list[dict[str, Any]]:
     ]
 
 
-def run_status(session: Session, run_id: uuid.UUID) -> dict[str, Any]:
-    row = session.execute(_RUN, {"id": run_id}).mappings().one_or_none()
-    if row is None:
-        raise NotFound("No billing run has this id.", code="billing_run_not_found")
-    status = (
-        "requested" if row["started_at"] is None
-        else "running" if row["finished_at"] is None
-        else "finished"
-    )  # fmt: skip
-    incomplete = incomplete_agencies(session, row["period"])
-    return {
-        **row,
-        "period": f"{row['period']:%Y-%m}",
-        "status": status,
-        "incomplete_agencies": incomplete,
-    }
-
-
 def run_billing(
     period: date,
     now: datetime,
@@ -224,7 +137,7 @@ def run_billing(
 ) -> RunReport:
     """Bill every agency for `period` (ended before `now`), then collect and refund. `run_id`
     is a requested run already marked started; without it the run is recorded here."""
-    until = _ended(period, now)
+    until = ended(period, now)
     report = RunReport(f"{period:%Y-%m}")
     with unit_of_work() as session:
         if run_id is None:

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.config import public_url
-from engine.crm.agenda import AppointmentRecord, appointments
+from engine.crm.appointments import AppointmentRecord, appointments
 from engine.errors import NotFound
 
 PRODID = "-//Mandat//Espace Pro//FR"

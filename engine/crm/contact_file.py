@@ -13,10 +13,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.contact.validation import phone_e164
-from engine.crm.agenda import AppointmentRecord, Reminder, of_purchase
+from engine.crm.agenda import of_purchase
+from engine.crm.appointments import AppointmentRecord
+from engine.crm.reminders import Reminder
 from engine.crm.timeline import Colleague, Interaction, colleagues, timeline
+from engine.refunds.listing import get_request
 from engine.refunds.read_models import RefundRequestRecord
-from engine.refunds.service import get_request
 from engine.sales.purchases import get_purchase
 from engine.sales.read_models import PurchasedLead
 from engine.settings import read_settings

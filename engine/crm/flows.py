@@ -12,9 +12,11 @@ from sqlalchemy import text
 from engine.accounts.keys import Principal
 from engine.audit import record
 from engine.crm import agenda as agenda_rules
-from engine.crm import calendar, speed, timeline
-from engine.crm.agenda import Agenda, AppointmentRecord, Reminder
+from engine.crm import appointments, calendar, reminders, speed, timeline
+from engine.crm.agenda import Agenda
+from engine.crm.appointments import AppointmentRecord
 from engine.crm.contact_file import ContactFile, contact_file
+from engine.crm.reminders import Reminder
 from engine.crm.timeline import Interaction
 from engine.db import unit_of_work
 from engine.errors import Forbidden
@@ -74,12 +76,12 @@ def add_reminder(
     person_id: uuid.UUID | None = None,
 ) -> Reminder:
     with unit_of_work() as session:
-        return agenda_rules.add_reminder(session, caller, purchase_id, due_at, note, person_id)
+        return reminders.add_reminder(session, caller, purchase_id, due_at, note, person_id)
 
 
 def mark_reminder(caller: Principal, reminder_id: uuid.UUID, done: bool) -> Reminder:
     with unit_of_work() as session:
-        return agenda_rules.mark_reminder(session, caller, reminder_id, done)
+        return reminders.mark_reminder(session, caller, reminder_id, done)
 
 
 def edit_reminder(
@@ -90,12 +92,12 @@ def edit_reminder(
     note: str,
 ) -> Reminder:
     with unit_of_work() as session:
-        return agenda_rules.edit_reminder(session, caller, purchase_id, reminder_id, due_at, note)
+        return reminders.edit_reminder(session, caller, purchase_id, reminder_id, due_at, note)
 
 
 def delete_reminder(caller: Principal, purchase_id: uuid.UUID, reminder_id: uuid.UUID) -> None:
     with unit_of_work() as session:
-        agenda_rules.delete_reminder(session, caller, purchase_id, reminder_id)
+        reminders.delete_reminder(session, caller, purchase_id, reminder_id)
 
 
 def add_appointment(
@@ -108,7 +110,7 @@ def add_appointment(
     person_id: uuid.UUID | None = None,
 ) -> AppointmentRecord:
     with unit_of_work() as session:
-        return agenda_rules.add_appointment(
+        return appointments.add_appointment(
             session, caller, purchase_id, starts_at, ends_at, place, note, person_id
         )
 
@@ -123,7 +125,7 @@ def reschedule_appointment(
     note: str,
 ) -> AppointmentRecord:
     with unit_of_work() as session:
-        return agenda_rules.reschedule_appointment(
+        return appointments.reschedule_appointment(
             session, caller, purchase_id, appointment_id, starts_at, ends_at, place, note
         )
 
@@ -132,7 +134,7 @@ def cancel_appointment(
     caller: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID
 ) -> AppointmentRecord:
     with unit_of_work() as session:
-        return agenda_rules.cancel_appointment(session, caller, purchase_id, appointment_id)
+        return appointments.cancel_appointment(session, caller, purchase_id, appointment_id)
 
 
 def appointment_ics(caller: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID) -> bytes:

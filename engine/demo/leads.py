@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.intake.estimations import EstimationRequest, request_estimate
-from engine.intake.leads import Client, LeadSubmission, submit_lead
+from engine.intake.submissions import Client, LeadSubmission, submit_lead
 from engine.progress import Progress, quiet
 
 FICTION_PREFIXES = ("0199 00", "0261 91", "0353 01", "0465 71", "0536 49")

@@ -19,7 +19,7 @@ from engine.errors import RuleViolation
 from engine.estimation.estimate import Estimate, estimate_from, estimate_statement
 from engine.geo.addresses import place_at_street
 from engine.geo.locate import DISTANCE_TO_COMMUNE, Place, at_coordinates, gazetteer, locate_commune
-from engine.intake.leads import ORIGIN
+from engine.intake.consent import ORIGIN
 from engine.matching.rules import Candidate
 from engine.matching.service import first_scan, match_from
 from engine.settings import MATCHING_KEYS, MatchingRules, matching_rules_of

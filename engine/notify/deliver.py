@@ -42,8 +42,8 @@ from sqlalchemy.orm import Session
 
 from engine.db import is_connection_lost, unit_of_work
 from engine.notify import webhooks
-from engine.notify.letters import place_of, places
 from engine.notify.mail import redact_addresses, send_email
+from engine.notify.places import place_of, places
 
 log = logging.getLogger("mandat.notify")
 GIVE_UP_AFTER = timedelta(hours=24)

@@ -16,7 +16,8 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from engine.notify.letters import Letter, agency_letter, plain_html, plain_letter
+from engine.notify.agency_letters import agency_letter
+from engine.notify.letters import Letter, plain_html, plain_letter
 from engine.notify.webhooks import tls_context
 
 TIMEOUT_S = 10
@@ -79,7 +80,7 @@ def _compose(message: Any, attachment: tuple[str, bytes] | None) -> EmailMessage
 def compose(message: Any) -> tuple[Letter, str, str | None]:
     """What an outbox e-mail says: (letter, text body, HTML body or None).
 
-    An agency's event is written from its payload (`letters.agency_letter`, with the lead's
+    An agency's event is written from its payload (`agency_letters.agency_letter`, with the lead's
     place when the deliverer found it); a message written elsewhere carries its subject and
     text. A homeowner's e-mail stays plain text only: it carries their private links, and
     nothing in it should be read as markup.

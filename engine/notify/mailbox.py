@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine.notify.letters import place_of, places
 from engine.notify.mail import compose
+from engine.notify.places import place_of, places
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from engine.audit import record
 from engine.errors import Conflict
 from engine.intake.scoring import grade_for, with_confirmed_contact
 from engine.notify.outbox import enqueue
-from engine.refunds.service import RefundOutcome, refund_not_me
+from engine.refunds.deciding import RefundOutcome, refund_not_me
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Disowned:
 
 
 def confirm(session: Session, lead: Any) -> Confirmed:
-    """`lead` is the locked row the link opened (engine.privacy.service.opened)."""
+    """`lead` is the locked row the link opened (engine.privacy.links.opened)."""
     if lead.disowned_at is not None:
         raise Conflict(
             "You told us this request was not yours: it was withdrawn.", code="contact_disowned"

@@ -10,14 +10,9 @@ from typing import Any
 from engine.billing.payments import refund_credit_note
 from engine.db import unit_of_work
 from engine.privacy.confirmation import confirm, disown
-from engine.privacy.service import (
-    erase,
-    export,
-    opened,
-    read_token,
-    renew_links,
-    withdraw_consent,
-)
+from engine.privacy.homeowner_mail import renew_links
+from engine.privacy.links import opened, read_token
+from engine.privacy.rights import erase, export, withdraw_consent
 
 
 def export_my_data(token: str) -> dict[str, Any]:

@@ -12,14 +12,10 @@ from engine.accounts.keys import Principal
 from engine.billing.payments import refund_credit_note
 from engine.db import unit_of_work
 from engine.errors import Conflict
+from engine.refunds.deciding import RefundOutcome, decide
+from engine.refunds.listing import get_request, list_requests
 from engine.refunds.read_models import RefundDecision, RefundRequestPage, RefundRequestRecord
-from engine.refunds.service import (
-    RefundOutcome,
-    decide,
-    get_request,
-    list_requests,
-    request_refund,
-)
+from engine.refunds.requesting import request_refund
 
 
 def ask_refund(

@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from engine.accounts.keys import Principal
 from engine.db import unit_of_work
+from engine.refunds.listing import list_requests
 from engine.refunds.read_models import RefundRequestPage, RefundRequestRecord
-from engine.refunds.service import list_requests
 
 QUEUE_LENGTH = 200
 

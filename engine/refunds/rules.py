@@ -5,7 +5,7 @@ rejected; "out of zone" on a lead bought as extended reach is rejected (the cata
 distance: finding F12); an agency whose approved refunds are over the review rate goes to
 finance whatever the case; a case our own records prove (consent withdrawn, the same person
 bought before, a phone number that cannot be dialled) is approved in full; anything else waits
-for finance. The service (`engine.refunds.service.request_refund`) reads the facts, asks this,
+for finance. The service (`engine.refunds.requesting.request_refund`) reads the facts, asks this,
 and does what it answers.
 """
 

@@ -5,7 +5,7 @@ Revises: 0038
 
 Issue 16. The purchase route no longer reads the API key's row in a transaction of its own
 before calling `buy_lead`: a key this process has verified (the secret checked once, remembered
-by the digest of the whole key, engine/accounts/keys.py) goes straight to the call, which reads
+by the digest of the whole key, engine/accounts/authentication.py) goes straight to the call, which reads
 the row under the purchase's own transaction. So the function now refuses an expired key as well
 as a revoked one (401 `invalid_api_key`), and still reads the key's role now (403
 `forbidden_role`), so revocation, expiry and role changes hold at the key's next purchase.

@@ -11,8 +11,9 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import text
 
+from engine.notify.agency_letters import agency_letter
 from engine.notify.deliver import deliver_due
-from engine.notify.letters import Place, agency_letter
+from engine.notify.places import Place
 from tests.e2e.test_homeowner_rights import link_token
 from tests.e2e.test_refunds import ask, bought, finance
 from tests.market import buyers, offered_lead

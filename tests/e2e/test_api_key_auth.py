@@ -14,8 +14,8 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import event, text
 
-from engine.accounts import keys
-from engine.accounts.keys import FAILURE_BURST
+from engine.accounts import authentication, key_hashes
+from engine.accounts.authentication import FAILURE_BURST
 from engine.keyring import kid_of
 from tests.conftest import issue_key
 from tests.market import buyers, offered_lead
@@ -37,7 +37,7 @@ def stored_hash(session, key: str) -> str:
 def hashes(monkeypatch) -> list[str]:
     """Every hash the server computes to check a presented key: 'hmac' or 'argon2'."""
     ran: list[str] = []
-    mac, hasher = keys._mac, keys._HASHER
+    mac, hasher = key_hashes._mac, key_hashes._HASHER
 
     def counted_mac(master, key: str) -> str:
         ran.append("hmac")
@@ -48,8 +48,8 @@ def hashes(monkeypatch) -> list[str]:
             ran.append("argon2")
             return hasher.verify(secret_hash, secret)
 
-    monkeypatch.setattr(keys, "_mac", counted_mac)
-    monkeypatch.setattr(keys, "_HASHER", CountedHasher())
+    monkeypatch.setattr(key_hashes, "_mac", counted_mac)
+    monkeypatch.setattr(key_hashes, "_HASHER", CountedHasher())
     return ran
 
 
@@ -185,7 +185,7 @@ def test_a_key_stored_with_argon2_still_works_and_is_rehashed(client, session, h
     hashes.clear()
     assert client.get(LEADS, headers=auth(agency.key)).status_code == 200
     assert stored_hash(session, agency.key).startswith("hmac-sha256$")
-    keys._verified.clear()  # another process, or after a restart
+    authentication._verified.clear()  # another process, or after a restart
     assert client.get(LEADS, headers=auth(agency.key)).status_code == 200
     assert hashes == ["argon2", "hmac", "hmac"]  # argon2 once; the rehash and the new check
     wrong = agency.key[:-4] + "AAAA"
@@ -230,7 +230,7 @@ def test_rolling_the_master_key_locks_no_key_out(client, session, monkeypatch) -
     # each is rehashed with the new key's pepper at its next check.
     monkeypatch.setenv("MANDAT_SECRET_KEY", new)
     monkeypatch.setenv("MANDAT_PREVIOUS_SECRET_KEYS", old)
-    keys._verified.clear()  # a fresh process
+    authentication._verified.clear()  # a fresh process
     assert client.get(LEADS, headers=auth(used.key)).status_code == 200
     assert stored_hash(session, used.key).startswith(f"hmac-sha256${new_kid}$")
     assert stored_hash(session, idle.key).startswith(f"hmac-sha256${old_kid}$")
@@ -242,7 +242,7 @@ def test_rolling_the_master_key_locks_no_key_out(client, session, monkeypatch) -
 
     # The grace period ends: the rehashed key works; one never used during it is refused.
     monkeypatch.delenv("MANDAT_PREVIOUS_SECRET_KEYS")
-    keys._verified.clear()
+    authentication._verified.clear()
     assert client.get(LEADS, headers=auth(used.key)).status_code == 200
     assert client.get(LEADS, headers=auth(idle.key)).status_code == 401
 
@@ -304,7 +304,7 @@ def test_an_expiry_in_the_past_too_far_or_without_zone_is_refused(
 def test_F19_when_a_key_was_last_used_is_shown_true_to_the_hour_without_a_write_per_request(
     client, session
 ) -> None:
-    keys._used.clear()
+    authentication._used.clear()
     owner, agency_id = owner_key(session)
     made = client.post(
         f"/api/v1/agencies/{agency_id}/api-keys", json={"role": "viewer"}, headers=auth(owner)
@@ -319,7 +319,7 @@ def test_F19_when_a_key_was_last_used_is_shown_true_to_the_hour_without_a_write_
     shown = next(k for k in listed if k["id"] == made["id"])
     assert datetime.fromisoformat(shown["last_used_at"]) == first
 
-    keys._used.clear()  # another process: the row says it was written within the hour
+    authentication._used.clear()  # another process: the row says it was written within the hour
     assert client.get(LEADS, headers=auth(made["key"])).status_code == 200
     session.rollback()
     assert session.execute(text(row), {"id": made["id"]}).scalar_one() == first
@@ -329,7 +329,7 @@ def test_F19_when_a_key_was_last_used_is_shown_true_to_the_hour_without_a_write_
         {"id": made["id"]},
     )
     session.commit()
-    keys._used.clear()
+    authentication._used.clear()
     assert client.get(LEADS, headers=auth(made["key"])).status_code == 200
     session.rollback()
     assert session.execute(text(row), {"id": made["id"]}).scalar_one() > first

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from engine.privacy.service import make_token
+from engine.privacy.links import make_token
 from mandat.cli import main as cli
 from tests.conftest import issue_key
 from tests.market import Buyer, buyers, offered_lead

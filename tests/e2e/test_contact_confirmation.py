@@ -14,7 +14,7 @@ from sqlalchemy import text
 from engine.billing import stripe_gateway as gateway
 from engine.billing.run import run_billing
 from engine.notify.deliver import deliver_due
-from engine.privacy.service import make_token, revoke_links
+from engine.privacy.links import make_token, revoke_links
 from tests.e2e.test_homeowner_rights import link_token
 from tests.e2e.test_pro_sign_in import browser
 from tests.e2e.test_refunds import ask

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import text
 
-from engine.privacy.service import make_token
+from engine.privacy.links import make_token
 from tests.market import buyers, offered_lead
 
 

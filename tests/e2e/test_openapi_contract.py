@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from engine.accounts.keys import authenticate
-from engine.privacy.service import make_token
-from engine.refunds.service import request_refund
+from engine.accounts.authentication import authenticate
+from engine.privacy.links import make_token
+from engine.refunds.requesting import request_refund
 from engine.sales.purchase import PurchaseRequest, purchase_lead
 from tests.conftest import issue_key
 from tests.market import buyers, offered_lead

@@ -185,7 +185,7 @@ def test_two_agencies_clicking_buy_at_once_make_one_buyer(clean_db, session, mar
 def test_a_withdrawn_consent_says_do_not_contact_everywhere(clean_db, client, session) -> None:
     """The homeowner withdraws this agency's consent after it bought: the page, the API and the
     CSV say "do not contact" and no longer give the e-mail or phone."""
-    from engine.privacy.service import make_token
+    from engine.privacy.links import make_token
 
     (mine,) = buyers(session, 1)
     lead = offered_lead(session, consent_to=[mine])
@@ -278,7 +278,7 @@ def test_a_replayed_purchase_gives_no_contact_after_the_consent_is_withdrawn(
 ) -> None:
     """The stored answer of an Idempotency-Key holds the contact: withdrawing the consent
     removes it, so a replay cannot hand the e-mail and phone back."""
-    from engine.privacy.service import make_token
+    from engine.privacy.links import make_token
 
     (mine,) = buyers(session, 1)
     lead = offered_lead(session, consent_to=[mine])

@@ -10,7 +10,7 @@ import io
 import re
 from typing import Any
 
-from engine.privacy.service import make_token
+from engine.privacy.links import make_token
 from engine.sales.excel import HEADERS
 from tests.e2e.test_pro_sign_in import browser
 from tests.market import buyers, offered_lead

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import text
 
 from api.limits import LIMITS, configured
-from engine.accounts.keys import FAILURE_BURST
+from engine.accounts.authentication import FAILURE_BURST
 from tests.conftest import issue_key
 from tests.helpers import add_agency
 from tests.processes import process_env, served
@@ -115,7 +115,7 @@ def test_F6_argon2_runs_after_the_key_row_gave_its_connection_back(
 ) -> None:
     from argon2 import PasswordHasher
 
-    from engine.accounts import keys
+    from engine.accounts import authentication, key_hashes
     from engine.db import get_engine
 
     key = issue_key("admin")  # stored as argon2 hashed keys were before the HMAC scheme
@@ -125,13 +125,13 @@ def test_F6_argon2_runs_after_the_key_row_gave_its_connection_back(
     )
     session.commit()
     checked_out: list[int] = []
-    hasher = keys._HASHER
+    hasher = key_hashes._HASHER
 
     class Watched:
         def verify(self, secret_hash: str, secret: str) -> bool:
             checked_out.append(get_engine().pool.checkedout())  # type: ignore[attr-defined]
             return hasher.verify(secret_hash, secret)
 
-    monkeypatch.setattr(keys, "_HASHER", Watched())
-    assert keys.principal_of_key(key).role == "admin"
+    monkeypatch.setattr(key_hashes, "_HASHER", Watched())
+    assert authentication.principal_of_key(key).role == "admin"
     assert checked_out == [0]

@@ -136,7 +136,7 @@ def test_lagging_reads_go_to_the_standby_and_fall_back_to_the_primary(
     standby while it is within MANDAT_REPLICA_MAX_LAG_S, on the primary once it lags more, and
     on the primary when the standby cannot be reached. The standby's replay is paused to make
     it lag, then resumed before the failover test."""
-    from engine.accounts.keys import authenticate
+    from engine.accounts.authentication import authenticate
     from engine.db import unit_of_work
     from engine.errors import NotFound
     from engine.replica import forget_health

@@ -15,14 +15,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import text
 
-from engine.accounts.keys import authenticate
+from engine.accounts.authentication import authenticate
 from engine.billing import stripe_gateway as gateway
 from engine.billing.documents import PARIS
 from engine.billing.ledger import add_refund_line
 from engine.billing.payments import collect, refund_credit_note
 from engine.billing.run import run_billing
 from engine.db import unit_of_work
-from engine.refunds.service import decide, request_refund
+from engine.refunds.deciding import decide
+from engine.refunds.requesting import request_refund
 from engine.sales.purchase import PurchaseRequest, purchase_lead
 from tests.conftest import issue_key, reset_database
 from tests.market import buyers, offered_lead

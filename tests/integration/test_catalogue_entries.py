@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.jobs import purge_catalogue
-from engine.privacy.service import withdraw_consent
+from engine.privacy.rights import withdraw_consent
 from tests.market import Buyer, buyers, end_exclusive_window, offered_lead, shift_offer
 
 # The definition the entries stand for, read from the live rows (what the catalogue read before).

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from engine.accounts.keys import authenticate
+from engine.accounts.authentication import authenticate
 from engine.db import unit_of_work
 from engine.sales.flows import buy_lead
 from engine.sales.purchase import PurchaseRequest

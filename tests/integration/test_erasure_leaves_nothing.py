@@ -11,15 +11,17 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 
-from engine.accounts.keys import authenticate
-from engine.crm.agenda import add_appointment, add_reminder
+from engine.accounts.authentication import authenticate
+from engine.crm.appointments import add_appointment
+from engine.crm.reminders import add_reminder
 from engine.crm.timeline import assign, log_interaction
 from engine.intake.estimations import EstimationRequest, request_estimate
-from engine.intake.leads import Client, LeadSubmission, submit_lead
+from engine.intake.submissions import Client, LeadSubmission, submit_lead
 from engine.notify.deliver import deliver_due
 from engine.privacy.retention import run_retention
-from engine.privacy.service import erase
-from engine.refunds.service import decide, request_refund
+from engine.privacy.rights import erase
+from engine.refunds.deciding import decide
+from engine.refunds.requesting import request_refund
 from engine.sales.purchase import PurchaseRequest, purchase_lead
 from engine.sales.purchases import update_purchase
 from engine.settings import read_settings

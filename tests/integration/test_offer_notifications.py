@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from engine.config import direct_database_url, libpq_url
 from engine.db import unit_of_work
-from engine.privacy.service import withdraw_consent
+from engine.privacy.rights import withdraw_consent
 from engine.sales.offer_feed import CHANNEL, OfferChanged, OfferFeed
 from tests.market import buyers, offered_lead
 

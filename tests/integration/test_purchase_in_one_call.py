@@ -13,12 +13,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from benchmarks.harness import INVARIANTS, round_trips
-from engine.accounts.keys import Principal, authenticate
+from engine.accounts.authentication import authenticate
+from engine.accounts.keys import Principal
 from engine.billing.ledger import add_refund_line
 from engine.config import owner_database_url
 from engine.db import unit_of_work
 from engine.errors import Conflict, MandatError, NotFound
-from engine.privacy.service import erase, withdraw_consent
+from engine.privacy.rights import erase, withdraw_consent
 from engine.sales.flows import buy_lead
 from engine.sales.purchase import PurchaseRequest, purchase_lead
 from tests.market import buyers, offered_lead

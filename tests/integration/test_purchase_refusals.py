@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine.accounts.keys import Principal, authenticate
+from engine.accounts.authentication import authenticate
+from engine.accounts.keys import Principal
 from engine.errors import MandatError
 from engine.sales.flows import buy_lead
 from engine.sales.purchase import PurchaseRequest

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from engine.accounts.keys import authenticate
+from engine.accounts.authentication import authenticate
 from engine.privacy.retention import run_retention
 from engine.sales.purchase import PurchaseRequest, purchase_lead
 from engine.settings import read_settings

@@ -1,5 +1,5 @@
-"""Espace Pro: working a bought contact (its page: timeline, reminders, appointments, hand-over,
-refund request), the pipeline board, the person's agenda and their calendar link.
+"""Espace Pro: working a bought contact from its page: the timeline, reminders, appointments,
+hand-over and the refund request.
 
 Each form calls one `engine.crm.flows` service (the API's too) with the person as the caller; a
 refusal is shown next to its field, another agency's id is a 404, a viewer's forged form a 403.
@@ -10,25 +10,19 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, FromQuery
+from litestar import Controller, Request, Response, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 from msgspec import Struct
 
 from api.pro import web
+from api.pro.contacts import PARIS, contact_page
 from api.pro.web import CsrfForm, FormOf
 from engine.crm import flows
 from engine.errors import Conflict, Forbidden, NotFound, RuleViolation
 from engine.people.sessions import SignedIn
 from engine.refunds.flows import ask_refund
-from engine.refunds.models import REASONS
-from engine.sales.flows import work_purchased_lead
-from engine.sales.models import PIPELINE
-
-PARIS = ZoneInfo("Europe/Paris")
-ICS = "text/calendar; charset=utf-8"
 
 
 class InteractionForm(Struct):
@@ -42,12 +36,6 @@ class ReminderForm(Struct):
     due_time: str = ""
     note: str = ""
     person_id: str = ""
-    csrf: str = ""
-
-
-class DoneForm(Struct):
-    done: str = "1"
-    back: str = ""
     csrf: str = ""
 
 
@@ -73,11 +61,6 @@ class RefundForm(Struct):
     csrf: str = ""
 
 
-class MoveForm(Struct):
-    pipeline_status: str = ""
-    csrf: str = ""
-
-
 def _moment(day: str, clock: str, field: str) -> datetime:
     """A date and time typed in Paris time (the page's inputs)."""
     try:
@@ -100,30 +83,11 @@ def _person(value: str) -> uuid.UUID | None:
         raise RuleViolation.at("person_id", "unknown_person", "Choose a collaborator.") from None
 
 
-def contact_page(
-    request: Request[Any, Any, Any],
-    person: SignedIn,
-    purchase_id: uuid.UUID,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    **context: Any,
-) -> Response[Any]:
-    try:
-        file = flows.read_contact_file(person.caller, purchase_id)
-    except NotFound:
-        return web.render(request, "not_found.html", person, 404)
-    done = request.query_params.get("done", "")
-    return web.render(
-        request, "contact.html", person, status, lead=file.lead, file=file, errors=errors or {},
-        done=done, reasons=REASONS, today=datetime.now(PARIS).date(), paris=PARIS, **context,
-    )  # fmt: skip
-
-
 def _fields(refused: RuleViolation) -> dict[str, str]:
     return {e.path.split("[")[0]: e.code for e in refused.errors}
 
 
-class CrmPages(Controller):
+class ContactWorkPages(Controller):
     path = "/pro"
     include_in_schema = False
 
@@ -296,109 +260,3 @@ class CrmPages(Controller):
             return contact_page(request, person, purchase_id, 409, {"form": refused.code},
                                 form=form, sent=data)  # fmt: skip
         return Redirect(f"/pro/contacts/{purchase_id}?done={done}#{form}", status_code=303)
-
-    @post("/reminders/{reminder_id:uuid}/done", sync_to_thread=True, status_code=303)
-    def reminder_done(
-        self, request: Request[Any, Any, Any], reminder_id: FromPath[uuid.UUID],
-        data: FormOf[DoneForm],
-    ) -> Response[Any]:  # fmt: skip
-        person = web.gate(request, data.csrf)
-        if not isinstance(person, SignedIn):
-            return person
-        try:
-            reminder = flows.mark_reminder(person.caller, reminder_id, data.done == "1")
-        except NotFound:
-            return web.render(request, "not_found.html", person, 404)
-        except Forbidden:
-            return web.render(request, "refused.html", person, 403)
-        if data.back == "agenda":
-            return Redirect("/pro/agenda", status_code=303)
-        return Redirect(f"/pro/contacts/{reminder.purchase_id}#reminders", status_code=303)
-
-    @get(
-        "/contacts/{purchase_id:uuid}/appointments/{appointment_id:uuid}/calendar.ics",
-        sync_to_thread=True,
-    )
-    def appointment_file(
-        self, request: Request[Any, Any, Any], purchase_id: FromPath[uuid.UUID],
-        appointment_id: FromPath[uuid.UUID],
-    ) -> Response[Any]:  # fmt: skip
-        person = web.gate(request)
-        if not isinstance(person, SignedIn):
-            return person
-        try:
-            body = flows.appointment_ics(person.caller, purchase_id, appointment_id)
-        except NotFound:
-            return web.render(request, "not_found.html", person, 404)
-        return Response(
-            body, media_type=ICS,
-            headers={**web.NO_STORE,
-                     "Content-Disposition": 'attachment; filename="rendez-vous-mandat.ics"'},
-        )  # fmt: skip
-
-    @get("/board", sync_to_thread=True)
-    def board(self, request: Request[Any, Any, Any], moved: FromQuery[str] = "") -> Response[Any]:
-        person = web.gate(request)
-        if not isinstance(person, SignedIn):
-            return person
-        return web.render(
-            request, "board.html", person, board=flows.board(person.caller), moved=moved,
-            stages_order=PIPELINE,
-        )  # fmt: skip
-
-    @post("/board/{purchase_id:uuid}", sync_to_thread=True, status_code=303)
-    def move(
-        self, request: Request[Any, Any, Any], purchase_id: FromPath[uuid.UUID],
-        data: FormOf[MoveForm],
-    ) -> Response[Any]:  # fmt: skip
-        person = web.gate(request, data.csrf)
-        if not isinstance(person, SignedIn):
-            return person
-        try:
-            work_purchased_lead(person.caller, purchase_id, data.pipeline_status, None)
-        except NotFound:
-            return web.render(request, "not_found.html", person, 404)
-        except (Forbidden, RuleViolation):
-            return web.render(request, "refused.html", person, 403)
-        return Redirect(f"/pro/board?moved={purchase_id}#card-{purchase_id}", status_code=303)
-
-    @get("/agenda", sync_to_thread=True)
-    def agenda(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        person = web.gate(request)
-        if not isinstance(person, SignedIn):
-            return person
-        return self._agenda(request, person, flows.calendar_link(person.caller))
-
-    def _agenda(
-        self, request: Request[Any, Any, Any], person: SignedIn, link: flows.FeedLink
-    ) -> Response[Any]:
-        today = datetime.now(PARIS).date()
-        week = flows.my_agenda(person.caller, today)
-        days = [today + timedelta(days=n) for n in range(7)]
-        return web.render(
-            request, "agenda.html", person, agenda=week, days=days, link=link, paris=PARIS,
-        )  # fmt: skip
-
-    @post("/agenda/calendar-link", sync_to_thread=True, status_code=200)
-    def new_link(self, request: Request[Any, Any, Any], data: FormOf[CsrfForm]) -> Response[Any]:
-        person = web.gate(request, data.csrf)
-        if not isinstance(person, SignedIn):
-            return person
-        return self._agenda(request, person, flows.new_calendar_link(person.caller))
-
-    @post("/agenda/calendar-link/revoke", sync_to_thread=True, status_code=303)
-    def revoke_link(self, request: Request[Any, Any, Any], data: FormOf[CsrfForm]) -> Response[Any]:
-        person = web.gate(request, data.csrf)
-        if not isinstance(person, SignedIn):
-            return person
-        flows.revoke_calendar_link(person.caller)
-        return Redirect("/pro/agenda", status_code=303)
-
-    @get("/calendar/{name:str}", sync_to_thread=True)
-    def feed(self, name: FromPath[str]) -> Response[Any]:
-        """A calendar application's subscription: no session, the secret link is the key."""
-        try:
-            body = flows.calendar_feed(name.removesuffix(".ics"))
-        except NotFound:
-            return Response("Not found", status_code=404, media_type="text/plain")
-        return Response(body, media_type=ICS, headers=web.NO_STORE)
