@@ -17,6 +17,11 @@ def format_euros(cents: int) -> str:
     return f"{sign}{whole:,}".replace(",", _THOUSANDS) + f",{part:02d} €"
 
 
+def format_whole_euros(euros: int) -> str:
+    """`250000` → `250 000 €` (French): an estimate, in whole euros."""
+    return f"{int(euros):,}".replace(",", _THOUSANDS) + "\u00a0€"
+
+
 def decimal_euros(cents: int) -> str:
     """`123456` → `1234.56`: the amount for a file a program reads (CSV)."""
     whole, part = divmod(abs(int(cents)), 100)

@@ -26,6 +26,7 @@ from engine.errors import Conflict
 from engine.intake.scoring import grade_for, with_confirmed_contact
 from engine.notify.outbox import enqueue
 from engine.refunds.deciding import RefundOutcome, refund_not_me
+from engine.sales import offers
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,7 @@ def disown(session: Session, lead: Any) -> Disowned:
         """),
         {"id": lead.id},
     ).scalar_one()
-    session.execute(
-        text("""
-            UPDATE offer SET withdrawn_at = coalesce(withdrawn_at, clock_timestamp()),
-                   withdrawn_reason = coalesce(withdrawn_reason, 'not_me')
-            WHERE lead_id = :id
-        """),
-        {"id": lead.id},
-    )
+    offers.withdraw(session, [lead.id], "not_me")
     refunds = refund_not_me(session, lead.id)
     buyers = session.execute(
         text("SELECT agency_id, id FROM purchase WHERE lead_id = :id"), {"id": lead.id}

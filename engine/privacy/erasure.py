@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.sales import offers
+
 ERASED = "(effacé)"
 
 # The same person as intake's duplicate check and the refund rules see them: a lead that shares
@@ -139,12 +141,5 @@ def anonymise(session: Session, lead_ids: list[Any], reason: str) -> int:
         """),
         {"ids": [str(i) for i in lead_ids]},
     )
-    session.execute(
-        text("""
-            UPDATE offer SET withdrawn_at = coalesce(withdrawn_at, clock_timestamp()),
-                   withdrawn_reason = coalesce(withdrawn_reason, :reason)
-            WHERE lead_id = ANY(:ids)
-        """),
-        params,
-    )
+    offers.withdraw(session, lead_ids, reason)
     return int(done)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from engine.audit import record
 from engine.config import public_url
 from engine.intake.reference import reference_of
+from engine.money import format_whole_euros
 from engine.notify.outbox import enqueue_homeowner_mail
 from engine.privacy.links import TOKEN_DAYS, links, revoke_links
 from engine.settings import read_settings
@@ -83,7 +84,7 @@ def renew_links(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
 def _estimate_line(estimate: dict[str, Any]) -> str:
     if not estimate.get("available"):
         return "Estimation : pas assez de ventes comparables pour estimer votre bien en ligne."
-    low, mid, high = (_euros(estimate[k]) for k in ("low_eur", "mid_eur", "high_eur"))
+    low, mid, high = (format_whole_euros(estimate[k]) for k in ("low_eur", "mid_eur", "high_eur"))
     synthetic = " (données de démonstration)" if estimate.get("synthetic") else ""
     return f"Estimation : {mid}, entre {low} et {high}{synthetic}."
 
@@ -97,7 +98,3 @@ def _when_to_expect_a_call(settings: dict[str, Any], consented: int) -> str:
         f"agences pourront vous appeler au cours des {settings['offer_days']} jours suivants. "
         "Les agences paient Mandat pour recevoir vos coordonnées."
     )
-
-
-def _euros(whole: int) -> str:
-    return f"{int(whole):,}".replace(",", "\u202f") + "\u00a0€"

@@ -22,6 +22,7 @@ from engine.billing.ledger import add_refund_line
 from engine.errors import Conflict, NotFound, RuleViolation
 from engine.notify.outbox import enqueue
 from engine.refunds.models import WITHDRAWING_REASONS, RefundRequest
+from engine.sales import offers
 
 
 @dataclass(frozen=True)
@@ -154,18 +155,10 @@ def approve(
     request.credit_note_id = credit.id if credit else None
     withdrawn = False
     if request.reason in WITHDRAWING_REASONS:
-        withdrawn = bool(
-            session.execute(
-                text("""
-                    UPDATE offer SET withdrawn_at = clock_timestamp(),
-                           withdrawn_reason = :reason
-                    WHERE lead_id = (SELECT lead_id FROM purchase WHERE id = :p)
-                      AND withdrawn_at IS NULL
-                    RETURNING lead_id
-                """),
-                {"reason": f"refund:{request.reason}", "p": request.purchase_id},
-            ).first()
-        )
+        lead_id = session.execute(
+            text("SELECT lead_id FROM purchase WHERE id = :p"), {"p": request.purchase_id}
+        ).scalar_one()
+        withdrawn = bool(offers.withdraw(session, [lead_id], f"refund:{request.reason}"))
     close(
         session,
         request,

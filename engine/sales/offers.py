@@ -119,3 +119,17 @@ def announce_transitions(session: Session, now: datetime) -> dict[str, int]:
         )
     expired = session.execute(_NOW_EXPIRED, {"now": now}).rowcount  # type: ignore[attr-defined]
     return {"shared": len(shared), "expired": int(expired)}
+
+
+# An offer withdrawn stays withdrawn with its first reason: a later withdrawal changes nothing.
+_WITHDRAW = text("""
+    UPDATE offer SET withdrawn_at = clock_timestamp(), withdrawn_reason = :reason
+    WHERE lead_id = ANY(:ids) AND withdrawn_at IS NULL
+    RETURNING lead_id
+""")
+
+
+def withdraw(session: Session, lead_ids: list[uuid.UUID], reason: str) -> list[uuid.UUID]:
+    """Takes these leads' offers off sale (their catalogue entries go with them, migration
+    0029's triggers): the leads whose offer this withdrew. The only writer of a withdrawal."""
+    return list(session.execute(_WITHDRAW, {"ids": lead_ids, "reason": reason}).scalars())
