@@ -20,7 +20,7 @@ from api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from api.homeowner.pages import HomeownerPages
 from api.homeowner.routes import confirm, erase_data, my_data, not_me, renew, withdraw
 from api.leads.routes import LeadController
-from api.limits import MAX_BODY, configured, rate_limits
+from api.limits import MAX_BODY, Limiter, configured
 from api.logging import lean_log_records, request_ids
 from api.matching.routes import matching_preview
 from api.metrics import PROMETHEUS, metrics
@@ -47,7 +47,8 @@ from api.web.public import public_static
 def create_app() -> Litestar:
     lean_log_records()
     limits = configured()
-    limiter = [rate_limits(limits)] if limits is not None else []
+    limiter = Limiter(limits) if limits is not None else None
+    limited = [limiter.middleware] if limiter else []
     return Litestar(
         route_handlers=[
             healthz,
@@ -88,7 +89,7 @@ def create_app() -> Litestar:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=refuse_nul_characters,
-        middleware=[request_ids, security_headers, PROMETHEUS.middleware, *limiter],
+        middleware=[request_ids, security_headers, PROMETHEUS.middleware, *limited],
         request_max_body_size=MAX_BODY,
         template_config=TemplateConfig(
             directory=[
@@ -109,7 +110,8 @@ def create_app() -> Litestar:
             minimum_size=1400,
             exclude=[STREAM_PATH, *PRECOMPRESSED],
         ),
-        on_shutdown=[stop_offer_feed],
+        on_startup=[limiter.open] if limiter else [],
+        on_shutdown=[stop_offer_feed, *([limiter.close] if limiter else [])],
         openapi_config=OpenAPIConfig(
             title="Mandat API",
             version="1.0.0",

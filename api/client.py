@@ -41,10 +41,11 @@ def client_ip(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
         return _valid(peer)
     hops = [h.strip() for h in ",".join(request.headers.getall("x-forwarded-for", [])).split(",")]
     for hop in reversed([h for h in hops if h]):
-        if _valid(hop) is None:
+        valid = _valid(hop)
+        if valid is None:
             break  # a garbled chain: trust nothing beyond the proxy itself
-        if not _is_trusted(hop, proxies):
-            return _valid(hop)
+        if not _is_trusted(valid, proxies):
+            return valid
     return _valid(peer)
 
 

@@ -5,7 +5,8 @@ A route joins a group with `opt={"limit": "<group>"}`. Each request then spends 
 its client's bucket (the address `api.client.client_ip` names: X-Forwarded-For only from a
 trusted proxy; an IPv6 client by its /64) and, if that one had a token, from the group's overall
 bucket; either empty answers 429 `too_many_requests` with `Retry-After`. The tokens are spent in
-one statement on an autocommit connection taken for that moment only: no row lock is held while
+one statement on an autocommit connection taken for that moment only (from an async pool of the
+limiter's own: no worker thread): no row lock is held while
 the route works, and a refused request never reaches the route's own queries.
 
 The sizes are protections, not business rules, so they are constants here rather than settings
@@ -24,16 +25,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import anyio.to_thread
+import psycopg
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
 from api.client import client_ip
-from engine.db import get_engine
+from engine.db import async_pool, get_engine
 from engine.errors import TooManyRequests
 from engine.people import throttle
 
@@ -77,42 +79,67 @@ def configured(setting: str | None = None) -> dict[str, tuple[Bucket, Bucket]] |
 
 
 class Limiter:
-    """Spends the tokens of a request in its own short transaction."""
+    """Spends the tokens of a request in one statement of its own. Once the application has
+    started, on a small async pool of its own: one round trip and no worker thread
+    (benchmarks/limiter.py). An application called without its start-up (no lifespan) spends
+    them in a worker thread on the process's engine instead."""
+
+    POOL_SIZE = 4  # one short statement each: a few connections serve many requests
 
     def __init__(self, limits: dict[str, tuple[Bucket, Bucket]]) -> None:
         self.limits = limits
         self._engine: Engine | None = None
+        self._pool: AsyncConnectionPool | None = None
 
-    def spend(self, group: str, client: str) -> float:
+    async def open(self, wait: bool = False) -> None:
+        """At start-up, on the server's event loop. The pool connects in the background unless
+        told to wait: a database that is down does not stop the server from starting."""
+        self._pool = async_pool("rate-limits", self.POOL_SIZE)
+        await self._pool.open(wait=wait)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def spend(self, group: str, client: str) -> float:
+        mine, everyone = self.limits[group]
+        pair = (
+            (f"limit:{group}:{client}", mine.burst, mine.per_second),
+            (f"limit:{group}:all", everyone.burst, everyone.per_second),
+        )
+        pool = self._pool
+        if pool is None:
+            return await anyio.to_thread.run_sync(self._spend_in_thread, pair)
+        try:
+            async with pool.connection() as connection:
+                return await throttle.take_pair_async(connection, *pair)
+        except psycopg.OperationalError:
+            # A failover or a restart: the broken connection is dropped on its return; the
+            # others are checked now rather than each failing a later request (503 try_again).
+            await pool.check()
+            raise
+
+    def _spend_in_thread(self, pair: tuple[tuple[str, float, float], ...]) -> float:
         if self._engine is None:
             self._engine = get_engine().execution_options(isolation_level="AUTOCOMMIT")
-        mine, everyone = self.limits[group]
         with self._engine.connect() as connection:
-            return throttle.take_pair(
-                connection,
-                (f"limit:{group}:{client}", mine.burst, mine.per_second),
-                (f"limit:{group}:all", everyone.burst, everyone.per_second),
-            )
+            return throttle.take_pair(connection, *pair)
 
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """Limits the routes whose `opt` names a group."""
 
-def rate_limits(limits: dict[str, tuple[Bucket, Bucket]]) -> Any:
-    """The middleware: limits the routes whose `opt` names a group."""
-    limiter = Limiter(limits)
-
-    def middleware(app: ASGIApp) -> ASGIApp:
         async def limited(scope: Scope, receive: Receive, send: Send) -> None:
             handler = scope.get("route_handler")
             group = handler.opt.get("limit") if handler is not None else None
-            if scope["type"] == ScopeType.HTTP and group in limits:
+            if scope["type"] == ScopeType.HTTP and group in self.limits:
                 client = throttle.client_key(client_ip(ASGIConnection(scope)))
-                wait = await anyio.to_thread.run_sync(limiter.spend, group, client)
+                wait = await self.spend(group, client)
                 if wait > 0:
                     raise TooManyRequests("Too many requests: wait before trying again.", wait)
             await app(scope, receive, send)
 
         return limited
-
-    return middleware
 
 
 # Request bodies: the form's and the API's are a few kilobytes; Stripe's events carry invoices.

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
@@ -66,10 +67,32 @@ def _engine(url: str) -> Engine:
         return _engines[url]
 
 
+def _prepare_threshold() -> int | None:
+    """Statements are prepared on the server after their first use (the matching query is hot);
+    MANDAT_DB_PREPARE=0 turns this off behind a transaction-pooling proxy."""
+    return None if os.environ.get("MANDAT_DB_PREPARE") == "0" else 1
+
+
+def async_pool(name: str, max_size: int) -> AsyncConnectionPool:
+    """A small pool of async psycopg connections in autocommit to the configured database,
+    connecting as the engine does (same URL, hosts and prepared statements), for a statement
+    that must not cost a worker thread: the rate limiter's. Not yet open: the caller opens it
+    on its event loop (`await pool.open(wait=False)`) and closes it there."""
+    engine = get_engine()
+    args, params = engine.dialect.create_connect_args(engine.url)
+    return AsyncConnectionPool(
+        args[0] if args else "",
+        kwargs={**params, "autocommit": True, "prepare_threshold": _prepare_threshold()},
+        min_size=1,
+        max_size=max_size,
+        timeout=5,
+        name=name,
+        open=False,
+    )
+
+
 def _new_engine(url: str) -> Engine:
-    # Statements are prepared on the server after their first use (the matching query is hot);
-    # MANDAT_DB_PREPARE=0 turns this off behind a transaction-pooling proxy.
-    prepare = None if os.environ.get("MANDAT_DB_PREPARE") == "0" else 1
+    prepare = _prepare_threshold()
     # No pre-ping round trip on each checkout: a dead connection fails its first statement, that
     # request answers 503 `try_again` (api/errors.py) and the pool is emptied (below).
     engine = create_engine(

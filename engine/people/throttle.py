@@ -11,7 +11,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+import psycopg
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.orm import Session
 
 # A bucket's level now, as SQL over the row `b` (a statement may read a bucket beside its own rows).
@@ -93,6 +95,11 @@ _TAKE_PAIR = text(
 )
 
 
+# The same statement in psycopg's own form, for an async connection without SQLAlchemy.
+_PSYCOPG = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
+_TAKE_PAIR_PSYCOPG = str(_TAKE_PAIR.compile(dialect=_PSYCOPG))
+
+
 def take_pair(
     session: Session | Any,
     client: tuple[str, float, float],
@@ -101,14 +108,36 @@ def take_pair(
     """Spends a token from a client's bucket and, if it had one, from the overall bucket: 0 when
     both had one, else the seconds to wait (`client` and `overall` are key, burst, per second).
     `session` may be a Connection: the limiter spends in a transaction of its own."""
+    mine, everyone = session.execute(_TAKE_PAIR, _pair_params(client, overall)).one()
+    return _pair_wait(mine, everyone, client, overall)
+
+
+async def take_pair_async(
+    connection: psycopg.AsyncConnection[Any],
+    client: tuple[str, float, float],
+    overall: tuple[str, float, float],
+) -> float:
+    """`take_pair` on an async psycopg connection in autocommit: the same statement, one round
+    trip, no worker thread."""
+    cursor = await connection.execute(_TAKE_PAIR_PSYCOPG, _pair_params(client, overall))
+    row = await cursor.fetchone()
+    assert row is not None  # the statement always answers one row
+    return _pair_wait(row[0], row[1], client, overall)
+
+
+def _pair_params(
+    client: tuple[str, float, float], overall: tuple[str, float, float]
+) -> dict[str, Any]:
     (key, burst, per_second), (all_key, all_burst, all_per_second) = client, overall
-    mine, everyone = session.execute(
-        _TAKE_PAIR,
-        {"key": key, "burst": burst, "per_second": per_second, "all_key": all_key,
-         "all_burst": all_burst, "all_per_second": all_per_second},
-    ).one()  # fmt: skip
+    return {"key": key, "burst": burst, "per_second": per_second, "all_key": all_key,
+            "all_burst": all_burst, "all_per_second": all_per_second}  # fmt: skip
+
+
+def _pair_wait(
+    mine: Any, everyone: Any, client: tuple[str, float, float], overall: tuple[str, float, float]
+) -> float:
     if mine < 0:
-        return float(-mine) / per_second
+        return float(-mine) / client[2]
     if everyone is not None and everyone < 0:
-        return float(-everyone) / all_per_second
+        return float(-everyone) / overall[2]
     return 0.0
