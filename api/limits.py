@@ -26,16 +26,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import anyio.to_thread
-import psycopg
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Engine
 
 from api.client import client_ip
-from engine.db import async_pool, get_engine
 from engine.errors import TooManyRequests
 from engine.people import throttle
 
@@ -79,52 +74,26 @@ def configured(setting: str | None = None) -> dict[str, tuple[Bucket, Bucket]] |
 
 
 class Limiter:
-    """Spends the tokens of a request in one statement of its own. Once the application has
-    started, on a small async pool of its own: one round trip and no worker thread
-    (benchmarks/limiter.py). An application called without its start-up (no lifespan) spends
-    them in a worker thread on the process's engine instead."""
-
-    POOL_SIZE = 4  # one short statement each: a few connections serve many requests
+    """Spends the tokens of a request in one statement of its own, from the event loop
+    (`engine.people.throttle.SharedBuckets`: an async pool once the application has started)."""
 
     def __init__(self, limits: dict[str, tuple[Bucket, Bucket]]) -> None:
         self.limits = limits
-        self._engine: Engine | None = None
-        self._pool: AsyncConnectionPool | None = None
+        self.buckets = throttle.SharedBuckets()
 
     async def open(self, wait: bool = False) -> None:
-        """At start-up, on the server's event loop. The pool connects in the background unless
-        told to wait: a database that is down does not stop the server from starting."""
-        self._pool = async_pool("rate-limits", self.POOL_SIZE)
-        await self._pool.open(wait=wait)
+        """At start-up, on the server's event loop."""
+        await self.buckets.open(wait)
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        await self.buckets.close()
 
     async def spend(self, group: str, client: str) -> float:
         mine, everyone = self.limits[group]
-        pair = (
+        return await self.buckets.take_pair(
             (f"limit:{group}:{client}", mine.burst, mine.per_second),
             (f"limit:{group}:all", everyone.burst, everyone.per_second),
         )
-        pool = self._pool
-        if pool is None:
-            return await anyio.to_thread.run_sync(self._spend_in_thread, pair)
-        try:
-            async with pool.connection() as connection:
-                return await throttle.take_pair_async(connection, *pair)
-        except psycopg.OperationalError:
-            # A failover or a restart: the broken connection is dropped on its return; the
-            # others are checked now rather than each failing a later request (503 try_again).
-            await pool.check()
-            raise
-
-    def _spend_in_thread(self, pair: tuple[tuple[str, float, float], ...]) -> float:
-        if self._engine is None:
-            self._engine = get_engine().execution_options(isolation_level="AUTOCOMMIT")
-        with self._engine.connect() as connection:
-            return throttle.take_pair(connection, *pair)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """Limits the routes whose `opt` names a group."""

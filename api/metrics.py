@@ -35,9 +35,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import text
 
-from engine.db import unit_of_work
+from engine.figures import business_figures
 
 PROMETHEUS = PrometheusConfig(
     app_name="mandat",
@@ -47,20 +46,6 @@ PROMETHEUS = PrometheusConfig(
     exclude_unhandled_paths=True,
 )
 
-_FIGURES = text("""
-    SELECT 'leads' AS family, status AS label, count(*) AS value FROM lead GROUP BY status
-    UNION ALL SELECT 'purchases', mode, count(*) FROM purchase GROUP BY mode
-    UNION ALL SELECT 'refund_requests', status, count(*) FROM refund_request GROUP BY status
-    UNION ALL SELECT 'outbox', CASE WHEN delivered_at IS NOT NULL THEN 'delivered'
-                                    WHEN gave_up_at IS NOT NULL THEN 'given_up'
-                                    ELSE 'pending' END, count(*)
-              FROM outbox GROUP BY 2
-    UNION ALL SELECT 'billing_runs', CASE WHEN finished_at IS NULL THEN 'unfinished'
-                                          ELSE 'finished' END, count(*)
-              FROM billing_run GROUP BY 2
-    UNION ALL SELECT 'job_runs', action, count(*) FROM audit_log
-              WHERE action = 'retention.ran' GROUP BY action
-""")
 _HELP = {
     "leads": ("mandat_leads", "Leads received, by status (qualified, quarantined, duplicate)."),
     "purchases": ("mandat_purchases", "Purchases, by mode."),
@@ -90,8 +75,7 @@ def _business_rows() -> list[tuple[str, str, float]]:
     with _figures_lock:
         read_at, rows = _figures
         if time.monotonic() - read_at >= FIGURES_SECONDS:
-            with unit_of_work() as session:
-                rows = [(f, label, float(v)) for f, label, v in session.execute(_FIGURES)]
+            rows = [(f.family, f.label, f.value) for f in business_figures()]
             _figures = (time.monotonic(), rows)
         return rows
 

@@ -36,6 +36,17 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def applied_revision() -> str | None:
+    """The database's migration, read on a connection of its own; raises when the database
+    does not answer."""
+    from sqlalchemy import text
+
+    from engine.db import get_engine
+
+    with get_engine().connect() as connection:
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def schema_state(current: str | None) -> str:
     """Where the database's schema stands for this code: `at_head`; `behind` (migrations this
     code needs are not applied: not ready); or `ahead` (a newer release has migrated it: ready,

@@ -9,7 +9,6 @@ from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
 
 from api.pro import web
-from engine.db import unit_of_work
 from engine.notify.mailbox import recent_mails
 
 
@@ -17,6 +16,4 @@ from engine.notify.mailbox import recent_mails
 def dev_mailbox(request: Request[Any, Any, Any]) -> Response[Any]:
     if not web.development():
         raise NotFoundException()
-    with unit_of_work() as session:
-        mails = recent_mails(session)
-    return web.render(request, "dev_mail.html", None, mails=mails)
+    return web.render(request, "dev_mail.html", None, mails=recent_mails())

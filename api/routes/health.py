@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Response, get
-from sqlalchemy import text
 
-from engine.db import get_engine
-from engine.migrate import head_revision, schema_state
+from engine.migrate import applied_revision, head_revision, schema_state
 
 
 @get("/healthz", sync_to_thread=False, include_in_schema=False)
@@ -23,8 +21,7 @@ def readyz() -> Response[dict[str, Any]]:
     has already migrated is fine (migrations keep the previous release working), so a rolling
     deploy does not turn the old instances unready."""
     try:
-        with get_engine().connect() as conn:
-            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        current = applied_revision()
     except Exception:  # noqa: BLE001 - any database failure means "not ready"
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
     state = schema_state(current)

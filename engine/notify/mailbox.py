@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.db import unit_of_work
 from engine.notify.mail import compose
 from engine.notify.places import place_of, places
 
@@ -23,7 +24,13 @@ class Mail:
     state: str  # waiting, sent, given up
 
 
-def recent_mails(session: Session, limit: int = 50) -> list[Mail]:
+def recent_mails(limit: int = 50) -> list[Mail]:
+    """The newest e-mails first, each composed as it was (or will be) sent."""
+    with unit_of_work() as session:
+        return _recent_mails(session, limit)
+
+
+def _recent_mails(session: Session, limit: int) -> list[Mail]:
     rows = session.execute(
         text("""
             SELECT o.id, o.agency_id, o.event, o.payload, o.created_at, a.name AS agency_name,
