@@ -13,9 +13,9 @@ from engine.accounts.keys import Principal
 from engine.billing import stripe_gateway as gateway
 from engine.billing.einvoice import exclusions, stored_pdf
 from engine.billing.ereporting import ereporting_payments, ereporting_sales
-from engine.billing.payments import handle_event
 from engine.billing.requested_runs import request_run, run_status
 from engine.billing.run import parse_period
+from engine.billing.stripe_events import handle_event
 from engine.billing.views import document, html, lines_csv, list_documents
 from engine.db import unit_of_work
 from engine.errors import MandatError

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.billing.collecting import Collection, collect_invoice
 from engine.billing.documents import (
     INCOMPLETE_AGENCY,
     MANDATORY_AGENCY_DATA,
@@ -32,7 +33,7 @@ from engine.billing.documents import (
     period_bounds,
 )
 from engine.billing.issuing import issue_documents
-from engine.billing.payments import Collection, collect, refund_credit_note
+from engine.billing.refunding import refund_credit_note
 from engine.db import unit_of_work
 from engine.errors import RuleViolation
 from engine.settings import read_settings
@@ -241,11 +242,11 @@ def _collect_all(invoices: list[uuid.UUID]) -> Iterator[Collection]:
     started is not, a run again does what is left: each attempt keeps its idempotency key)."""
     workers = payment_workers()
     if workers == 1 or len(invoices) < 2:
-        yield from (collect(invoice) for invoice in invoices)
+        yield from (collect_invoice(invoice) for invoice in invoices)
         return
     pool = ThreadPoolExecutor(workers, thread_name_prefix="billing-collect")
     try:
-        yield from pool.map(collect, invoices)
+        yield from pool.map(collect_invoice, invoices)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
