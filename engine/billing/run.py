@@ -33,6 +33,7 @@ from engine.billing.documents import (
     period_bounds,
 )
 from engine.billing.issuing import issue_documents
+from engine.billing.read_models import IncompleteAgency
 from engine.billing.refunding import refund_credit_note
 from engine.db import unit_of_work
 from engine.errors import RuleViolation
@@ -113,19 +114,19 @@ def ended(period: date, now: datetime) -> datetime:
     return until
 
 
-def incomplete_agencies(session: Session, period: date) -> list[dict[str, Any]]:
+def incomplete_agencies(session: Session, period: date) -> list[IncompleteAgency]:
     """Agencies with something to bill for `period` that the run left unbilled because an
     invoice could not name their registered address: for finance to have it completed."""
     until = period_bounds(period)[1]
     rows = session.execute(_INCOMPLETE, {"until": until, "period": period}).mappings()
     return [
-        {
-            "id": row["id"],
-            "name": row["name"],
-            "siret": row["siret"],
-            "email": row["email"],
-            "missing": [c for c in MANDATORY_AGENCY_DATA if row[c] is None],
-        }
+        IncompleteAgency(
+            id=row["id"],
+            name=row["name"],
+            siret=row["siret"],
+            email=row["email"],
+            missing=[c for c in MANDATORY_AGENCY_DATA if row[c] is None],
+        )
         for row in rows
     ]
 
