@@ -26,7 +26,7 @@ from engine.billing.read_models import (
 )
 from engine.billing.requested_runs import request_run, run_status
 from engine.billing.run import parse_period
-from engine.billing.stripe_events import handle_event
+from engine.billing.stripe_events import Outcome, handle_event
 from engine.billing.views import document, list_documents
 from engine.db import unit_of_work
 from engine.errors import MandatError
@@ -111,7 +111,7 @@ def einvoice_exclusions(
         return Page(*exclusions(session, limit, cursor))
 
 
-def receive_stripe_event(payload: bytes, signature: str) -> str:
+def receive_stripe_event(payload: bytes, signature: str) -> Outcome:
     """A Stripe event, verified (signature, timestamp both ways) and stored once by id."""
     try:
         event = gateway.verify_event(payload, signature)

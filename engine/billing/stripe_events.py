@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -17,7 +17,10 @@ from engine.billing.collecting import INVOICE_DUE, mark_failed, mark_paid
 log = logging.getLogger(__name__)
 
 
-def handle_event(session: Session, event: dict[str, Any]) -> str:
+Outcome = Literal["duplicate", "ignored", "mismatch", "paid", "failed"]
+
+
+def handle_event(session: Session, event: dict[str, Any]) -> Outcome:
     """A verified Stripe event, stored once by id; a duplicate or a stale event changes nothing."""
     stored = session.execute(
         text("""
