@@ -30,18 +30,18 @@ again on every run.
 
 Then `run_billing(period, now)` runs in this process on the current month with `now` just after its
 end (as tests/integration/test_billing.py does). Measured around it: wall time; the documents phase
-(claims + `issue_documents` per batch of agencies + commits) and the payments phase (`collect` per
-invoice, `--payment-workers` at a time within `--rate` Stripe calls a second, default 80), by
-wrapping `issue_documents`, `collect` and `stripe_gateway.charge`; every SQL statement (client-side
-round trip, SQLAlchemy cursor events) grouped by statement, the claim query also by decile of the
-run; the CPU time of this process, of the bench database's backends (when the server is local) and
-of localstripe, from /proc; the peak resident memory of this process during the run (VmHWM, reset
-just before it through /proc/self/clear_refs) and of localstripe. Time inside `charge` is "the
-Stripe fake's" (SDK + loopback HTTP + localstripe); everything else is ours. Within it, the CPU of
-this thread (the stripe SDK) and localstripe's CPU are shown apart: they overlap in part
-(localstripe finishes an answer's work on the other CPU while the SDK reads it), so they need not
-add up to its time. `--tracemalloc` adds the Python heap peak (tracemalloc slows Python down: the
-timings of such a run are not comparable).
+(claims + `issue_documents` per batch of agencies + commits) and the payments phase
+(`collect_invoice` per invoice, `--payment-workers` at a time within `--rate` Stripe calls a second,
+default 80), by wrapping `issue_documents`, `collect_invoice` and `stripe_gateway.charge`; every SQL
+statement (client-side round trip, SQLAlchemy cursor events) grouped by statement, the claim query
+also by decile of the run; the CPU time of this process, of the bench database's backends (when the
+server is local) and of localstripe, from /proc; the peak resident memory of this process during the
+run (VmHWM, reset just before it through /proc/self/clear_refs) and of localstripe. Time inside
+`charge` is "the Stripe fake's" (SDK + loopback HTTP + localstripe); everything else is ours. Within
+it, the CPU of this thread (the stripe SDK) and localstripe's CPU are shown apart: they overlap in
+part (localstripe finishes an answer's work on the other CPU while the SDK reads it), so they need
+not add up to its time. `--tracemalloc` adds the Python heap peak (tracemalloc slows Python down:
+the timings of such a run are not comparable).
 
 Afterwards the books are checked in SQL: one invoice per agency with purchases, their HT sum
 equal to the ledger's, invoice numbers gap-free from 1, every ledger line on one document line,
@@ -564,9 +564,9 @@ class Probe:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        saved = (billing_run.issue_documents, billing_run.collect, gateway.charge)
+        saved = (billing_run.issue_documents, billing_run.collect_invoice, gateway.charge)
         billing_run.issue_documents = self.wrap(saved[0], self.bill, self.bill_cpu)  # type: ignore[assignment]
-        billing_run.collect = self.collect_wrapper(saved[1])  # type: ignore[assignment]
+        billing_run.collect_invoice = self.collect_wrapper(saved[1])  # type: ignore[assignment]
         gateway.charge = self.wrap(saved[2], self.charge, self.charge_cpu)  # type: ignore[assignment]
         event.listen(Engine, "before_cursor_execute", self.before)
         event.listen(Engine, "after_cursor_execute", self.after)
@@ -575,7 +575,7 @@ class Probe:
         finally:
             event.remove(Engine, "before_cursor_execute", self.before)
             event.remove(Engine, "after_cursor_execute", self.after)
-            billing_run.issue_documents, billing_run.collect, gateway.charge = saved  # type: ignore[assignment]
+            billing_run.issue_documents, billing_run.collect_invoice, gateway.charge = saved  # type: ignore[assignment]
 
 
 def measure_run(

@@ -3,14 +3,19 @@
 from engine.accounts.models import ApiKey
 from engine.agencies.models import Agency, AgencyApplication, AgencyCommune
 from engine.audit import AuditEntry
+from engine.billing.einvoicing_models import (
+    DocumentPayment,
+    EInvoice,
+    EInvoiceExclusion,
+    EInvoiceStatus,
+    EInvoiceTransmission,
+    PaymentTransmission,
+)
 from engine.billing.models import (
     BillingRun,
     CreditNote,
     DocumentLine,
     Dunning,
-    EInvoice,
-    EInvoiceStatus,
-    EInvoiceTransmission,
     Invoice,
     NumberSeries,
     PaymentAttempt,
@@ -77,8 +82,10 @@ __all__ = [
     "DatasetLoad",
     "Departement",
     "DocumentLine",
+    "DocumentPayment",
     "Dunning",
     "EInvoice",
+    "EInvoiceExclusion",
     "EInvoiceStatus",
     "EInvoiceTransmission",
     "Estimation",
@@ -92,6 +99,7 @@ __all__ = [
     "OutboxMessage",
     "Partner",
     "PaymentAttempt",
+    "PaymentTransmission",
     "PersonPasskey",
     "PersonRecoveryCode",
     "PersonToken",

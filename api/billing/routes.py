@@ -1,16 +1,18 @@
 """Billing over HTTP: runs (finance), invoices and credit notes (the agency's own, or all for
-finance), the agency's payment method, and Stripe's webhooks."""
+finance), the e-reporting lists, the agency's payment method; Stripe's webhook is in
+`webhooks` (re-exported here with the controller)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.di import Provide
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import Caller, principal
+from api.billing.exports import lines_csv, payments_csv, pdf, sales_csv
 from api.billing.schemas import (
     BillingRunOut,
     CreditNoteOut,
@@ -23,38 +25,32 @@ from api.billing.schemas import (
     PaymentMethodOut,
     PaymentReportingOut,
     RunIn,
-    StripeEventOut,
 )
+from api.billing.webhooks import stripe_webhook
 from api.contract import (
     AGENCY_KEY,
-    BUSY,
     KEYED,
-    TOO_LARGE,
     UNREADABLE,
-    Answer,
     conflict,
     not_found,
     operation,
     payment_required,
 )
-from api.limits import MAX_STRIPE_BODY
 from api.schemas import shaped
-from engine.accounts.keys import Principal
-from engine.billing.ereporting import PAYMENT_COLUMNS, ereporting_csv
 from engine.billing.flows import (
     ask_for_billing_run,
     billing_document,
     billing_documents,
     billing_run,
-    document_lines_csv,
     einvoice_exclusions,
     ereporting,
     payment_reporting,
     printable_document,
-    receive_stripe_event,
     stored_document_pdf,
 )
 from engine.billing.payment_method import save_payment_method
+
+__all__ = ["BillingController", "stripe_webhook"]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 Period = Annotated[str, QueryParameter(pattern=r"^\d{4}-\d{2}$")]
@@ -134,7 +130,7 @@ class BillingController(Controller):
         **operation("readInvoiceLines", *KEYED, AGENCY_KEY, not_found("invoice_not_found")),
     )
     def invoice_lines(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[str]:
-        return Response(document_lines_csv(caller, "invoice", doc_id), media_type="text/csv")
+        return lines_csv(billing_document(caller, "invoice", doc_id))
 
     @get(
         "/invoices/{doc_id:uuid}/pdf",
@@ -149,7 +145,7 @@ class BillingController(Controller):
         """The Factur-X (PDF/A-3b with its EN 16931 XML) stored when the invoice was issued:
         the same bytes every time (`ETag`: their SHA-256). An invoice whose stored record cannot
         make one (issued before e-invoicing): 409 `not_einvoiced`, with the `reason`."""
-        return _pdf(caller, "invoice", doc_id)
+        return pdf(stored_document_pdf(caller, "invoice", doc_id))
 
     @get(
         "/credit-notes",
@@ -201,7 +197,7 @@ class BillingController(Controller):
     )
     def credit_note_pdf(self, caller: Caller, doc_id: FromPath[uuid.UUID]) -> Response[bytes]:
         """The credit note's stored Factur-X (type 381, referencing the invoice it corrects)."""
-        return _pdf(caller, "credit_note", doc_id)
+        return pdf(stored_document_pdf(caller, "credit_note", doc_id))
 
     @get(
         "/billing/e-reporting",
@@ -217,10 +213,10 @@ class BillingController(Controller):
     ) -> Response[EReportingOut]:
         """Finance. The documents of a month that are not e-invoiced (agencies in Guyane and
         Mayotte, outside French VAT), for the approved platform's e-reporting."""
-        sales = ereporting(caller, period)
+        report = ereporting(caller, period)
         if format == "csv":
-            return Response(ereporting_csv(sales), media_type="text/csv")
-        return Response(shaped({"period": period, "items": sales}, EReportingOut))
+            return sales_csv(report.items)
+        return Response(shaped(report, EReportingOut))
 
     @get(
         "/billing/e-reporting/payments",
@@ -240,10 +236,10 @@ class BillingController(Controller):
         paid back negative. An e-invoice's payment also goes to the platform as its "paid"
         status; `einvoiced` says which. Under the VAT on debits option a `note` says so: only the
         payments of documents issued before the option remain."""
-        found = payment_reporting(caller, period)
+        report = payment_reporting(caller, period)
         if format == "csv":
-            return Response(ereporting_csv(found["items"], PAYMENT_COLUMNS), media_type="text/csv")
-        return Response(shaped(found, PaymentReportingOut))
+            return payments_csv(report.items)
+        return Response(shaped(report, PaymentReportingOut))
 
     @get(
         "/billing/einvoice-exclusions",
@@ -275,29 +271,3 @@ class BillingController(Controller):
         """Owner. A PaymentMethod made client-side with Stripe.js; unpaid invoices are charged
         on it at once, which lifts a suspension for non-payment."""
         return shaped(save_payment_method(caller, data.payment_method_id), PaymentMethodOut)
-
-
-def _pdf(caller: Principal, kind: str, doc_id: uuid.UUID) -> Response[bytes]:
-    row = stored_document_pdf(caller, kind, doc_id)
-    return Response(
-        bytes(row.pdf),
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="{row.number}.pdf"',
-            "ETag": f'"{row.pdf_sha256}"',
-        },
-    )
-
-
-@post(
-    "/webhooks/stripe",
-    request_max_body_size=MAX_STRIPE_BODY,
-    sync_to_thread=True,
-    status_code=200,
-    tags=["billing"],
-    **operation("receiveStripeEvent", Answer(400, ("invalid_signature",)), BUSY, TOO_LARGE),
-)
-def stripe_webhook(request: Request[Any, Any, Any], body: RawBody) -> StripeEventOut:
-    """Stripe's events, verified (signature, timestamp both ways) and stored once by id."""
-    outcome = receive_stripe_event(body, request.headers.get("stripe-signature", ""))
-    return StripeEventOut(received=True, outcome=outcome)

@@ -17,8 +17,9 @@ import hashlib
 import io
 import logging
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from multiprocessing import get_context
 from typing import Any
@@ -32,7 +33,9 @@ from weasyprint import HTML
 
 from engine.billing.documents import PARIS
 from engine.billing.facturx import DocumentIncomplete, cii_xml
-from engine.billing.views import document, html
+from engine.billing.printable import printable_page
+from engine.billing.read_models import ExcludedDocument, StoredPdf
+from engine.billing.views import document
 from engine.db import unit_of_work
 from engine.errors import Conflict, NotFound
 from engine.notify.outbox import enqueue
@@ -81,12 +84,13 @@ class Rendered:
         return hashlib.sha256(self.pdf).hexdigest()
 
 
-def render(doc: dict[str, Any]) -> Rendered:
-    """The Factur-X of a stored document: its printable page as PDF/A-3b (WeasyPrint), the XML
-    embedded as factur-x.xml (factur-x), the document information aligned on the XMP."""
+def render(doc: Mapping[str, Any]) -> Rendered:
+    """The Factur-X of a stored document (its fields: `asdict` of its record): its printable
+    page as PDF/A-3b (WeasyPrint), the XML embedded as factur-x.xml (factur-x), the document
+    information aligned on the XMP."""
     xml = cii_xml(doc)
     title = f"{'Facture' if doc['type'] == 'invoice' else 'Avoir'} {doc['number']}"
-    page = HTML(string=html(doc, printed=True)).write_pdf(
+    page = HTML(string=printable_page(doc, printed=True)).write_pdf(
         pdf_variant="pdf/a-3b", pdf_identifier=doc["number"].encode(), uncompressed_pdf=False
     )
     embedded = generate_from_binary(
@@ -137,11 +141,11 @@ def issue(session: Session, kind: str, doc_id: uuid.UUID) -> bool:
         text(f"SELECT code, reason FROM einvoice_exclusion WHERE {column} = :id"), {"id": doc_id}
     ).first()
     if excluded:
-        raise NotEInvoiced(doc["number"], excluded.code, excluded.reason)
+        raise NotEInvoiced(doc.number, excluded.code, excluded.reason)
     try:
-        rendered = render(doc)
+        rendered = render(asdict(doc))
     except DocumentIncomplete as error:
-        raise NotEInvoiced(doc["number"], error.code, error.message) from error
+        raise NotEInvoiced(doc.number, error.code, error.message) from error
     stored = session.execute(
         text(f"""
             INSERT INTO einvoice ({column}, agency_id, number, vat_category, xml, pdf, pdf_sha256)
@@ -150,9 +154,9 @@ def issue(session: Session, kind: str, doc_id: uuid.UUID) -> bool:
         """),
         {
             "id": doc_id,
-            "agency": doc["agency_id"],
-            "number": doc["number"],
-            "category": doc["vat_category"],
+            "agency": doc.agency_id,
+            "number": doc.number,
+            "category": doc.vat_category,
             "xml": rendered.xml,
             "pdf": rendered.pdf,
             "sha": rendered.sha256,
@@ -162,31 +166,34 @@ def issue(session: Session, kind: str, doc_id: uuid.UUID) -> bool:
         return False
     enqueue(
         session,
-        [doc["agency_id"]],
+        [doc.agency_id],
         "einvoice.issued",
         f"{doc_id}:einvoice",
         {
             "einvoice_id": stored,
-            "subject": f"Mandat — {'Facture' if kind == 'invoice' else 'Avoir'} {doc['number']}",
+            "subject": f"Mandat — {'Facture' if kind == 'invoice' else 'Avoir'} {doc.number}",
             "document": kind,
             "document_id": doc_id,
-            "number": doc["number"],
-            "total_ttc_cents": doc["total_ttc_cents"],
+            "number": doc.number,
+            "total_ttc_cents": doc.total_ttc_cents,
             "pdf_sha256": rendered.sha256,
         },
     )
     return True
 
 
-def stored_pdf(session: Session, kind: str, doc_id: uuid.UUID, agency_id: uuid.UUID | None) -> Any:
+def stored_pdf(
+    session: Session, kind: str, doc_id: uuid.UUID, agency_id: uuid.UUID | None
+) -> StoredPdf:
     """The stored Factur-X of a document the caller may read (its PDF bytes, number, hash),
     issued now if it was not yet (the same bytes from then on)."""
     document(session, kind, doc_id, agency_id)  # 404 unless the caller's (or finance's)
     issue(session, kind, doc_id)
-    return session.execute(
+    row = session.execute(
         text(f"SELECT number, pdf, pdf_sha256 FROM einvoice WHERE {kind}_id = :id"),
         {"id": doc_id},
     ).one()
+    return StoredPdf(number=row.number, pdf=bytes(row.pdf), sha256=row.pdf_sha256)
 
 
 @dataclass
@@ -257,19 +264,15 @@ _EXCLUDED = text("""
 
 def exclusions(
     session: Session, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[ExcludedDocument], str | None]:
     """The documents that are not e-invoices (finance), with why; a page and the next cursor."""
     at, last = read_cursor(cursor, datetime) if cursor else (None, None)
     rows = session.execute(_EXCLUDED, {"at": at, "last": last, "limit": limit + 1}).mappings()
     items = [
-        {
-            **row,
-            "issued_on": row["issued_at"].astimezone(PARIS).date().isoformat(),
-        }
-        for row in rows
+        ExcludedDocument(**row, issued_on=row["issued_at"].astimezone(PARIS).date()) for row in rows
     ]
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
-        next_cursor = write_cursor(items[-1]["issued_at"], items[-1]["id"])
+        next_cursor = write_cursor(items[-1].issued_at, items[-1].id)
     return items, next_cursor

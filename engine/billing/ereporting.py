@@ -11,15 +11,13 @@ Read from the stored documents and payments, never from the ledger."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.billing.documents import PARIS, period_bounds
+from engine.billing.read_models import PaymentReport, ReportedPayment, ReportedSale
 from engine.settings import read_settings
 
 # Documents issued in the month whose Factur-X says "outside the scope of VAT".
@@ -52,26 +50,17 @@ COLUMNS = (
 )
 
 
-def ereporting_sales(session: Session, period: date) -> list[dict[str, Any]]:
+def ereporting_sales(session: Session, period: date) -> list[ReportedSale]:
     """The month's documents (by issue date, Paris time) to e-report rather than e-invoice."""
     start, end = period_bounds(period)
     rows = session.execute(_SALES, {"start": start, "end": end}).mappings()
     return [
-        {
+        ReportedSale(
             **{k: row[k] for k in COLUMNS if k in row},
-            "issued_on": row["issued_at"].astimezone(PARIS).date().isoformat(),
-            "agency_id": str(row["agency_id"]),
-        }
+            issued_on=row["issued_at"].astimezone(PARIS).date(),
+        )
         for row in rows
     ]
-
-
-def ereporting_csv(items: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(items)
-    return buffer.getvalue()
 
 
 # The month's payments whose VAT is due on receipt: documents with VAT (category O has none)
@@ -108,18 +97,22 @@ ON_DEBITS = (
 )
 
 
-def ereporting_payments(session: Session, period: date) -> dict[str, Any]:
+def ereporting_payments(session: Session, period: date) -> PaymentReport:
     """The month's payment data (by payment date, Paris time), as recorded when each payment
     happened; `note` says why the list may be empty."""
     start, end = period_bounds(period)
     rows = session.execute(_PAYMENTS, {"start": start, "end": end}).mappings()
     items = [
-        {
+        ReportedPayment(
             **{k: row[k] for k in PAYMENT_COLUMNS if k in row},
-            "paid_on": row["paid_at"].astimezone(PARIS).date().isoformat(),
-            "agency_id": str(row["agency_id"]),
-        }
+            paid_on=row["paid_at"].astimezone(PARIS).date(),
+        )
         for row in rows
     ]
     on_debits = bool(read_settings(session)["vat_on_debits"])
-    return {"vat_on_debits": on_debits, "note": ON_DEBITS if on_debits else None, "items": items}
+    return PaymentReport(
+        period=f"{period:%Y-%m}",
+        vat_on_debits=on_debits,
+        note=ON_DEBITS if on_debits else None,
+        items=items,
+    )

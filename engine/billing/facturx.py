@@ -1,4 +1,4 @@
-"""A document's Factur-X CII XML (EN 16931 profile), built from its stored record (the same dict
+"""A document's Factur-X CII XML (EN 16931 profile), built from its stored record (the same fields
 the JSON and the printable page show), never from the ledger.
 
 Every mention French law asks of an invoice is in it (CGI ann. II art. 242 nonies A, C. com.
@@ -12,6 +12,7 @@ Totals are the record's; the XML is refused if its lines and VAT groups do not a
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -49,7 +50,7 @@ def percent(rate_bp: int) -> str:
     return f"{whole}.{part:02d}"
 
 
-def line_rates(doc: dict[str, Any]) -> list[tuple[int, int]]:
+def line_rates(doc: Mapping[str, Any]) -> list[tuple[int, int]]:
     """(amount HT, VAT rate) of each line: a line may carry its own rate, else the document's."""
     return [
         (int(line["amount_ht_cents"]), int(line.get("vat_rate_bp", doc["vat_rate_bp"])))
@@ -57,7 +58,7 @@ def line_rates(doc: dict[str, Any]) -> list[tuple[int, int]]:
     ]
 
 
-def checked_breakdown(doc: dict[str, Any]) -> list[VatGroup]:
+def checked_breakdown(doc: Mapping[str, Any]) -> list[VatGroup]:
     """The VAT groups of a record, which must add up to its stored totals to the cent."""
     groups = vat_breakdown(line_rates(doc))
     lines_ht = sum(amount for amount, _ in line_rates(doc))
@@ -97,8 +98,9 @@ def _party(identity: dict[str, Any], outside_vat: bool) -> dict[str, Any]:
     return party
 
 
-def cii_data(doc: dict[str, Any]) -> dict[str, Any]:
-    """The factur-x library's EN 16931 dict of a stored document (`views.document`)."""
+def cii_data(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The factur-x library's EN 16931 dict (a wire format) of a stored document's fields
+    (`asdict` of `views.document`)."""
     kind = doc["type"]
     groups = checked_breakdown(doc)
     outside_vat = all(g.category == "O" for g in groups)
@@ -184,7 +186,7 @@ def _group(group: VatGroup) -> dict[str, Any]:
     return entry
 
 
-def cii_xml(doc: dict[str, Any]) -> bytes:
+def cii_xml(doc: Mapping[str, Any]) -> bytes:
     """The CII XML, checked against the Factur-X EN 16931 XSD by the library (the Schematron
     rules are run by the tests, offline; the library's own check would call a server)."""
     # The library changes the dict it is given: it gets its own copy.

@@ -3,7 +3,7 @@ charged on it at once (which lifts a suspension for non-payment).
 
 Stripe is called between two units of work, never inside one: the agency row is read, the
 customer and its PaymentMethod made at Stripe, then the ids stored; each invoice is then
-collected in its own transaction (`collect`).
+collected in its own transaction (`collect_invoice`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import text
 from engine.accounts.keys import Principal
 from engine.agencies import standing
 from engine.billing import stripe_gateway as gateway
-from engine.billing.payments import collect
+from engine.billing.collecting import collect_invoice
 from engine.db import unit_of_work
 from engine.errors import PaymentRequired, RuleViolation
 
@@ -52,7 +52,7 @@ def save_payment_method(caller: Principal, payment_method_id: str) -> SavedPayme
                 {"a": agency_id},
             ).scalars()
         )
-    retried = {str(i): collect(i, new_attempt=True).status for i in unpaid}
+    retried: dict[str, str] = {str(i): collect_invoice(i, new_attempt=True).status for i in unpaid}
     return SavedPaymentMethod(method, retried)
 
 

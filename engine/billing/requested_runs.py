@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.accounts.keys import Principal
 from engine.audit import record
+from engine.billing.read_models import BillingRunState
 from engine.billing.run import RunReport, ended, incomplete_agencies, run_billing
 from engine.db import unit_of_work
 from engine.errors import NotFound
@@ -85,7 +85,7 @@ def release_orphaned_runs(run_id: uuid.UUID | None = None) -> int:
     return released
 
 
-def run_status(session: Session, run_id: uuid.UUID) -> dict[str, Any]:
+def run_status(session: Session, run_id: uuid.UUID) -> BillingRunState:
     row = session.execute(_RUN, {"id": run_id}).mappings().one_or_none()
     if row is None:
         raise NotFound("No billing run has this id.", code="billing_run_not_found")
@@ -94,10 +94,8 @@ def run_status(session: Session, run_id: uuid.UUID) -> dict[str, Any]:
         else "running" if row["finished_at"] is None
         else "finished"
     )  # fmt: skip
-    incomplete = incomplete_agencies(session, row["period"])
-    return {
-        **row,
-        "period": f"{row['period']:%Y-%m}",
-        "status": status,
-        "incomplete_agencies": incomplete,
-    }
+    return BillingRunState(
+        **{**row, "period": f"{row['period']:%Y-%m}"},
+        status=status,
+        incomplete_agencies=incomplete_agencies(session, row["period"]),
+    )

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.billing.collecting import Collection, collect_invoice
 from engine.billing.documents import (
     INCOMPLETE_AGENCY,
     MANDATORY_AGENCY_DATA,
@@ -32,7 +33,8 @@ from engine.billing.documents import (
     period_bounds,
 )
 from engine.billing.issuing import issue_documents
-from engine.billing.payments import Collection, collect, refund_credit_note
+from engine.billing.read_models import IncompleteAgency
+from engine.billing.refunding import refund_credit_note
 from engine.db import unit_of_work
 from engine.errors import RuleViolation
 from engine.settings import read_settings
@@ -112,19 +114,19 @@ def ended(period: date, now: datetime) -> datetime:
     return until
 
 
-def incomplete_agencies(session: Session, period: date) -> list[dict[str, Any]]:
+def incomplete_agencies(session: Session, period: date) -> list[IncompleteAgency]:
     """Agencies with something to bill for `period` that the run left unbilled because an
     invoice could not name their registered address: for finance to have it completed."""
     until = period_bounds(period)[1]
     rows = session.execute(_INCOMPLETE, {"until": until, "period": period}).mappings()
     return [
-        {
-            "id": row["id"],
-            "name": row["name"],
-            "siret": row["siret"],
-            "email": row["email"],
-            "missing": [c for c in MANDATORY_AGENCY_DATA if row[c] is None],
-        }
+        IncompleteAgency(
+            id=row["id"],
+            name=row["name"],
+            siret=row["siret"],
+            email=row["email"],
+            missing=[c for c in MANDATORY_AGENCY_DATA if row[c] is None],
+        )
         for row in rows
     ]
 
@@ -241,11 +243,11 @@ def _collect_all(invoices: list[uuid.UUID]) -> Iterator[Collection]:
     started is not, a run again does what is left: each attempt keeps its idempotency key)."""
     workers = payment_workers()
     if workers == 1 or len(invoices) < 2:
-        yield from (collect(invoice) for invoice in invoices)
+        yield from (collect_invoice(invoice) for invoice in invoices)
         return
     pool = ThreadPoolExecutor(workers, thread_name_prefix="billing-collect")
     try:
-        yield from pool.map(collect, invoices)
+        yield from pool.map(collect_invoice, invoices)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

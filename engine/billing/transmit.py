@@ -23,8 +23,8 @@ from typing import Any, Protocol
 from sqlalchemy import text
 
 from engine.billing.documents import PARIS
+from engine.billing.einvoicing_models import LIFECYCLE
 from engine.billing.facturx import percent
-from engine.billing.models import LIFECYCLE
 from engine.db import unit_of_work
 
 

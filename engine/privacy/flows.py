@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from engine.billing.payments import refund_credit_note
+from engine.billing.refunding import refund_credit_note
 from engine.db import unit_of_work
 from engine.privacy.confirmation import confirm, disown
 from engine.privacy.homeowner_mail import renew_links

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.accounts.keys import Principal
-from engine.billing.payments import refund_credit_note
+from engine.billing.refunding import refund_credit_note
 from engine.db import unit_of_work
 from engine.errors import Conflict
 from engine.refunds.deciding import RefundOutcome, decide

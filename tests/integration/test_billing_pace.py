@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -82,7 +83,7 @@ def test_many_invoices_per_statement_are_the_records_one_agency_at_a_time_would_
         rows = session.execute(text("SELECT id FROM invoice ORDER BY number")).scalars().all()
         found = [document(session, "invoice", row, None) for row in rows]
         session.rollback()  # the numbers go back too: both ways start from 1
-        return [{k: v for k, v in doc.items() if k != "id"} for doc in found]
+        return [{k: v for k, v in asdict(doc).items() if k != "id"} for doc in found]
 
     issued = issue_documents(session, ids, period.date(), after, None, settings)
     together = records()

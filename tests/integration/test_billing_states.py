@@ -17,9 +17,10 @@ from sqlalchemy import text
 
 from engine.accounts.authentication import authenticate
 from engine.billing import stripe_gateway as gateway
+from engine.billing.collecting import collect_invoice
 from engine.billing.documents import PARIS
 from engine.billing.ledger import add_refund_line
-from engine.billing.payments import collect, refund_credit_note
+from engine.billing.refunding import refund_credit_note
 from engine.billing.run import run_billing
 from engine.db import unit_of_work
 from engine.refunds.deciding import decide
@@ -155,7 +156,7 @@ class Books(RuleBasedStateMachine):
                 ).scalars()
             )
         for invoice in unpaid:
-            collect(invoice, new_attempt=True)
+            collect_invoice(invoice, new_attempt=True)
 
     @rule(stripe_down=st.booleans())
     def run(self, stripe_down: bool) -> None:

@@ -297,7 +297,7 @@ def test_F9_estimations_without_a_lead_are_purged_with_their_street_and_point(se
 
 
 def test_F9_stripe_event_payloads_are_emptied_after_35_days(session) -> None:
-    from engine.billing.payments import handle_event
+    from engine.billing.stripe_events import handle_event
 
     event = {
         "id": "evt_zorglub",

@@ -14,7 +14,7 @@ from lxml import etree
 
 from engine.billing.documents import vat_breakdown
 from engine.billing.facturx import DocumentIncomplete, cii_xml
-from engine.billing.views import html
+from engine.billing.printable import printable_page
 from engine.money import format_euros
 from engine.settings import DEFAULTS
 
@@ -34,7 +34,8 @@ STANDARD_RATES = (2000, 850, 1000, 550, 210)
 
 
 def record(lines: list[tuple[int, int]]) -> dict[str, Any]:
-    """A stored invoice as `views.document` reads it, totals as the billing writes them."""
+    """A stored invoice's fields as `views.document` reads them (`asdict` of its record), totals
+    as the billing writes them."""
     ht = sum(amount for amount, _ in lines)
     vat = sum(group.vat_cents for group in vat_breakdown(lines))
     rates = {rate for _, rate in lines}
@@ -110,7 +111,7 @@ def test_vat_per_category_and_totals_follow_br_co_to_the_cent(lines) -> None:  #
         doc["vat_cents"],
         doc["total_ttc_cents"],
     )
-    page = html(doc, printed=True)
+    page = printable_page(doc, printed=True)
     for amount in (bt109, bt110, bt112):
         assert format_euros(amount) in page
 

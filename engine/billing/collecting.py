@@ -1,4 +1,5 @@
-"""Collecting invoices and paying back credit notes through Stripe, and what Stripe tells us.
+"""Collecting an invoice through Stripe (`collect_invoice`), and an invoice marked paid or
+failed, by a charge or by Stripe's events (`mark_paid`, `mark_failed`).
 
 Double charges are impossible by construction: an attempt row (invoice, attempt number,
 idempotency key derived from both) is committed before Stripe is called; a retry after an
@@ -8,11 +9,9 @@ key (a new attempt) is only made after a decline, once the card has changed.
 
 from __future__ import annotations
 
-import json
-import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -22,16 +21,16 @@ from engine.billing import stripe_gateway as gateway
 from engine.db import unit_of_work
 from engine.notify.outbox import enqueue
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Collection:
-    status: str  # paid | failed | unreachable | nothing_due
+    status: Literal["paid", "failed", "unreachable", "nothing_due"]
     error: str | None = None
 
 
-_INVOICE = text("""
+# The invoice, what it still asks (its total less its credit notes) and how to charge it,
+# locked: one collection or event at a time per invoice.
+INVOICE_DUE = text("""
     SELECT i.id, i.agency_id, i.number, i.status, i.total_ttc_cents,
            coalesce((SELECT sum(c.total_ttc_cents) FROM credit_note c
                      WHERE c.invoice_id = i.id), 0) AS credited,
@@ -42,21 +41,21 @@ _INVOICE = text("""
 """)
 
 
-def collect(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collection:
+def collect_invoice(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collection:
     """Charge what the invoice still asks (its total less its credit notes) off-session.
 
     `new_attempt` makes a fresh attempt after a decline (the card has changed); otherwise a
     pending or unreachable attempt is retried with its own key."""
     with unit_of_work() as session:
-        invoice = session.execute(_INVOICE, {"id": invoice_id}).mappings().one()
+        invoice = session.execute(INVOICE_DUE, {"id": invoice_id}).mappings().one()
         if invoice["status"] == "paid":
             return Collection("paid")
         due = int(invoice["total_ttc_cents"]) - int(invoice["credited"])
         if due <= 0:
-            _mark_paid(session, invoice_id, None, charged_cents=0)
+            mark_paid(session, invoice_id, None, charged_cents=0)
             return Collection("nothing_due")
         if not invoice["stripe_customer_id"] or not invoice["stripe_payment_method_id"]:
-            _mark_failed(session, invoice, "no_payment_method")
+            mark_failed(session, invoice, "no_payment_method")
             return Collection("failed", "no_payment_method")
         attempt = session.execute(
             text("""
@@ -114,11 +113,11 @@ def collect(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collection:
                 "n": number,
             },
         )
-        invoice = session.execute(_INVOICE, {"id": invoice_id}).mappings().one()
+        invoice = session.execute(INVOICE_DUE, {"id": invoice_id}).mappings().one()
         if status == "succeeded":
-            _mark_paid(session, invoice_id, result.payment_intent_id, charged_cents=due)
+            mark_paid(session, invoice_id, result.payment_intent_id, charged_cents=due)
             return Collection("paid")
-        _mark_failed(session, invoice, result.error_code or "declined")
+        mark_failed(session, invoice, result.error_code or "declined")
         return Collection("failed", result.error_code)
 
 
@@ -134,7 +133,7 @@ _DEDUCTED = text("""
 # The payment data of a collected invoice (CGI art. 290 A), fixed when it is paid: what was
 # charged, its total less the credit notes deducted from the charge, per VAT rate (a document
 # has one). Nothing when nothing was collected.
-_INVOICE_COLLECTED = text("""
+INVOICE_DUE_COLLECTED = text("""
     INSERT INTO document_payment (invoice_id, paid_at, vat_rate_bp, base_cents, vat_cents,
                                   amount_cents)
     SELECT i.id, i.paid_at, i.vat_rate_bp, i.total_ht_cents - c.ht, i.vat_cents - c.vat,
@@ -147,17 +146,9 @@ _INVOICE_COLLECTED = text("""
     WHERE i.id = :id AND i.total_ttc_cents - c.ttc > 0
     ON CONFLICT DO NOTHING
 """)
-# A credit note paid back: the same data, negative, when the refund is recorded.
-_CREDIT_NOTE_REFUNDED = text("""
-    INSERT INTO document_payment (credit_note_id, paid_at, vat_rate_bp, base_cents, vat_cents,
-                                  amount_cents)
-    SELECT id, clock_timestamp(), vat_rate_bp, -total_ht_cents, -vat_cents, -total_ttc_cents
-    FROM credit_note WHERE id = :id
-    ON CONFLICT DO NOTHING
-""")
 
 
-def _mark_paid(
+def mark_paid(
     session: Session, invoice_id: uuid.UUID, payment_intent: str | None, charged_cents: int
 ) -> None:
     """Paid is final: the credit notes the charge was net of are settled by it, and its payment
@@ -175,7 +166,7 @@ def _mark_paid(
         return
     deducted = int(row.total_ttc_cents) - charged_cents
     session.execute(_DEDUCTED, {"id": invoice_id, "deducted": deducted})
-    session.execute(_INVOICE_COLLECTED, {"id": invoice_id})
+    session.execute(INVOICE_DUE_COLLECTED, {"id": invoice_id})
     session.execute(
         text("""
             UPDATE dunning SET resolved_at = clock_timestamp()
@@ -186,7 +177,7 @@ def _mark_paid(
     standing.lift_unpaid_suspension(session, row.agency_id)
 
 
-def _mark_failed(session: Session, invoice: Any, reason: str) -> None:
+def mark_failed(session: Session, invoice: Any, reason: str) -> None:
     updated = session.execute(
         text("UPDATE invoice SET status = 'payment_failed' WHERE id = :id AND status <> 'paid'"),
         {"id": invoice["id"]},
@@ -210,120 +201,3 @@ def _mark_failed(session: Session, invoice: Any, reason: str) -> None:
             f"{invoice['id']}:failed:{opened.id}",
             {"invoice_id": invoice["id"], "number": invoice["number"], "reason": reason},
         )
-
-
-def refund_credit_note(credit_note_id: uuid.UUID) -> str:
-    """Pay a credit note back on its paid invoice's payment (a Stripe Refund), once."""
-    with unit_of_work() as session:
-        note = (
-            session.execute(
-                text("""
-                SELECT c.id, c.total_ttc_cents, c.refund_status, i.status AS invoice_status,
-                       i.stripe_payment_intent_id
-                FROM credit_note c JOIN invoice i ON i.id = c.invoice_id
-                WHERE c.id = :id FOR UPDATE OF c
-            """),
-                {"id": credit_note_id},
-            )
-            .mappings()
-            .one()
-        )
-        if note["refund_status"] == "refunded":
-            return "refunded"
-        if note["invoice_status"] != "paid" or not note["stripe_payment_intent_id"]:
-            return "not_paid"  # the invoice's charge will be smaller instead
-    try:
-        refund_id = gateway.refund(
-            note["stripe_payment_intent_id"],
-            int(note["total_ttc_cents"]),
-            f"credit-note-{credit_note_id}",
-            {"credit_note_id": str(credit_note_id)},
-        )
-    except gateway.StripeUnreachable:
-        return "unreachable"
-    with unit_of_work() as session:
-        refunded = session.execute(
-            text("""
-                UPDATE credit_note SET refund_status = 'refunded', stripe_refund_id = :r
-                WHERE id = :id AND refund_status <> 'refunded'
-            """),
-            {"id": credit_note_id, "r": refund_id},
-        ).rowcount  # type: ignore[attr-defined]
-        if refunded:
-            session.execute(_CREDIT_NOTE_REFUNDED, {"id": credit_note_id})
-    return "refunded"
-
-
-def handle_event(session: Session, event: dict[str, Any]) -> str:
-    """A verified Stripe event, stored once by id; a duplicate or a stale event changes nothing."""
-    stored = session.execute(
-        text("""
-            INSERT INTO stripe_event (id, type, created, payload)
-            VALUES (:id, :type, to_timestamp(:created), CAST(:payload AS jsonb))
-            ON CONFLICT (id) DO NOTHING RETURNING id
-        """),
-        {
-            "id": event["id"],
-            "type": event["type"],
-            "created": event.get("created", 0),
-            "payload": json.dumps(event),
-        },
-    ).one_or_none()
-    if stored is None:
-        return "duplicate"
-    intent = (event.get("data") or {}).get("object") or {}
-    invoice_id = (intent.get("metadata") or {}).get("invoice_id")
-    if not invoice_id:
-        return "ignored"
-    try:
-        invoice_uuid = uuid.UUID(invoice_id)
-    except ValueError:
-        return "ignored"
-    invoice = session.execute(_INVOICE, {"id": invoice_uuid}).mappings().one_or_none()
-    if invoice is None:
-        return "ignored"
-    if event["type"] == "payment_intent.succeeded":
-        if not _pays_this_invoice(intent, invoice):
-            log.warning(
-                "payment_intent.succeeded %s does not match invoice %s: left unpaid",
-                intent.get("id"),
-                invoice["number"],
-            )
-            return "mismatch"
-        session.execute(
-            text("""
-                UPDATE payment_attempt SET status = 'succeeded', finished_at = clock_timestamp()
-                WHERE stripe_payment_intent_id = :pi AND status <> 'succeeded'
-                  AND NOT EXISTS (SELECT 1 FROM payment_attempt s
-                                  WHERE s.invoice_id = :i AND s.status = 'succeeded')
-            """),
-            {"pi": intent.get("id"), "i": invoice_uuid},
-        )
-        _mark_paid(session, invoice_uuid, intent.get("id"), charged_cents=intent_amount(intent))
-        return "paid"
-    if event["type"] == "payment_intent.payment_failed":
-        code = (intent.get("last_payment_error") or {}).get("code") or "declined"
-        _mark_failed(session, invoice, code)  # a paid invoice stays paid: events come late
-        return "failed"
-    return "ignored"
-
-
-def intent_amount(intent: dict[str, Any]) -> Any:
-    """What a PaymentIntent took, in cents (an int when Stripe says it)."""
-    return intent.get("amount_received", intent.get("amount"))
-
-
-def _pays_this_invoice(intent: dict[str, Any], invoice: Any) -> bool:
-    """A succeeded payment settles the invoice only if it is what the invoice asks: the amount
-    still due (total less credit notes), in euros, from the agency's own Stripe customer. A
-    payment of another amount (or a forged metadata on some other charge) stays for
-    reconciliation to report; it never marks the invoice paid (finding F19)."""
-    received = intent_amount(intent)
-    due = invoice["total_ttc_cents"] - invoice["credited"]
-    customer = invoice["stripe_customer_id"]
-    return (
-        isinstance(received, int)
-        and received == due
-        and str(intent.get("currency", "")).lower() == "eur"
-        and (customer is None or intent.get("customer") == customer)
-    )
