@@ -24,7 +24,7 @@ from engine.crm.models import (
     ContactReminder,
 )
 from engine.db import Base
-from engine.estimation.models import ComparableSale
+from engine.estimation.models import PropertySale
 from engine.geo.models import (
     BanAddress,
     BanStreet,
@@ -69,7 +69,6 @@ __all__ = [
     "CalendarFeed",
     "Commune",
     "CommuneAlias",
-    "ComparableSale",
     "ConsentText",
     "ContactInteraction",
     "ContactReminder",
@@ -98,6 +97,7 @@ __all__ = [
     "PersonTotp",
     "PostalCode",
     "PriceGridVersion",
+    "PropertySale",
     "Purchase",
     "RateBucket",
     "RefundRequest",
