@@ -15,7 +15,7 @@ PORT ?= 8000
 # Espace Pro sign-in. MANDAT_ENV=development lets them sign with a key derived from this
 # machine's database URL when MANDAT_SECRET_KEY is not set (never outside development).
 run: setup
-	MANDAT_ENV=development $(MANDAT) demo seed --if-empty --agencies 2000 --sales 100000 --leads 300 --addresses
+	MANDAT_ENV=development $(MANDAT) demo seed --if-empty --agencies 2000 --property-sales 100000 --leads 300 --addresses
 	MANDAT_ENV=development MANDAT_PUBLIC_URL=http://$(HOST):$(PORT) sh -c \
 	  '$(MANDAT) scheduler & trap "kill $$! 2>/dev/null" EXIT INT TERM; $(MANDAT) serve --host $(HOST) --port $(PORT)'
 

@@ -67,8 +67,8 @@ from engine.db import get_engine, unit_of_work
 from engine.demo.seed import seed_agencies
 from engine.people.service import add_person
 from engine.people.sessions import open_session
+from engine.sales.buy import PurchaseRequest
 from engine.sales.flows import buy_lead, read_offer
-from engine.sales.purchase import PurchaseRequest
 
 BENCH_DB = "mandat_inbox_bench"
 RESULTS = Path(__file__).resolve().parent / "results" / "inbox.json"

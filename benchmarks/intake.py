@@ -2,9 +2,9 @@
 
 Drops and recreates the database `mandat_intake_bench` on the server of DATABASE_URL (else the
 project-local cluster), migrates it, loads the communes and seeds it with the project's own demo
-code: agencies spread like the population (`seed_agencies`) and synthetic comparable sales
-imported by the real DVF importer (`seed_sales`), then VACUUM ANALYZE. With `--keep` a bench
-database already seeded with the same sizes and seed is reused (its estimations and leads are
+code: agencies spread like the population (`seed_agencies`) and synthetic property sales
+imported by the real DVF importer (`seed_property_sales`), then VACUUM ANALYZE. With `--keep` a
+bench database already seeded with the same sizes and seed is reused (its estimations and leads are
 emptied) and kept afterwards.
 
 It then starts `mandat serve --workers 2` as a subprocess on a free loopback port, with loopback
@@ -29,7 +29,7 @@ processes kept the CPUs busy just before the run, and when the floor itself is s
 delayed ACKs (see STALLED below). The table is printed and written to
 benchmarks/results/intake.json; the server's log goes to benchmarks/results/intake-server.log.
 
-Run: .venv/bin/python benchmarks/intake.py [--agencies 35000] [--sales 1000000]
+Run: .venv/bin/python benchmarks/intake.py [--agencies 35000] [--property-sales 1000000]
      [--requests 2000] [--clients 8] [--warmup 200] [--alone 200]
      [--workers 2] [--keep] [--limits on|off]
 """
@@ -67,7 +67,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.db import get_engine, unit_of_work
-from engine.demo.sales import seed_sales
+from engine.demo.property_sales import seed_property_sales
 from engine.demo.seed import seed_agencies
 from engine.migrate import upgrade
 
@@ -129,7 +129,7 @@ class Outcome:
 
 def marker(args: argparse.Namespace) -> str:
     """What the bench database was seeded with, kept as its comment (for `--keep`)."""
-    return f"intake bench: agencies={args.agencies} sales={args.sales} seed={args.seed}"
+    return f"intake bench: agencies={args.agencies} sales={args.property_sales} seed={args.seed}"
 
 
 def prepare(admin: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -149,10 +149,13 @@ def prepare(admin: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     with unit_of_work(url) as session:
         seed_agencies(session, args.agencies, seed=args.seed)
     figures["agencies_s"] = (perf_counter_ns() - start) / 1e9
-    print(f"  {figures['agencies_s']:.1f} s; seeding {args.sales:,} sales", flush=True)
+    print(
+        f"  {figures['agencies_s']:.1f} s; seeding {args.property_sales:,} property sales",
+        flush=True,
+    )
     start = perf_counter_ns()
     with unit_of_work(url) as session:
-        report = seed_sales(session, args.sales, seed=args.seed)
+        report = seed_property_sales(session, args.property_sales, seed=args.seed)
     figures["sales_s"] = (perf_counter_ns() - start) / 1e9
     figures["sales_report"] = str(report)
     print(f"  {figures['sales_s']:.1f} s: {report}; VACUUM ANALYZE", flush=True)
@@ -497,7 +500,13 @@ def table(result: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--agencies", type=int, default=35_000)
-    parser.add_argument("--sales", type=int, default=1_000_000, help="synthetic sales generated")
+    parser.add_argument(
+        "--property-sales",
+        "--sales",
+        type=int,
+        default=1_000_000,
+        help="synthetic property sales generated (--sales: the former name)",
+    )
     parser.add_argument("--requests", type=int, default=2000, help="timed requests of each kind")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--warmup", type=int, default=200, help="warm-up requests of each kind")

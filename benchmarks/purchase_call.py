@@ -60,7 +60,7 @@ from benchmarks.harness import (  # noqa: E402
 )
 from engine.accounts.keys import Principal, create_key  # noqa: E402
 from engine.db import get_engine, unit_of_work  # noqa: E402
-from engine.sales.purchase import PurchaseRequest  # noqa: E402
+from engine.sales.buy import PurchaseRequest  # noqa: E402
 
 BENCH_DB = "mandat_purchase_call_bench"
 RESULTS = ROOT / "benchmarks" / "results" / "purchase_call.json"
@@ -90,8 +90,8 @@ def _module_at(
 
 
 def baseline_module(commit: str) -> ModuleType:
-    """engine/sales/purchase.py as it was at `commit` (with the offers module of then),
-    importable beside today's."""
+    """The module that bought a lead as it was at `commit` (engine/sales/purchase.py then, buy.py
+    now; with the offers module of then), importable beside today's."""
     _module_at(commit, "engine/sales/offers.py", "offers_orm")
     return _module_at(
         commit,

@@ -5,7 +5,7 @@ calls (`change_settings`, `publish_grid`)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from engine.accounts.keys import Principal
@@ -34,18 +34,62 @@ class AuditPage:
     next_before_id: int | None
 
 
-def settings_in_force(caller: Principal) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RulesSettings:
+    """Every setting in force (engine/settings.py `DEFAULTS` names them all). The VAT rates, the
+    seller's identity and the publisher's facts are the documents stored as they were set."""
+
+    default_radius_km: int
+    min_candidates: int
+    max_named_agencies: int
+    extension_steps_km: list[int]
+    bot_min_seconds: int
+    max_leads_per_ip_per_hour: int
+    max_leads_per_phone_per_day: int
+    duplicate_window_days: int
+    grade_a_min_score: int
+    grade_b_min_score: int
+    exclusive_window_hours: int
+    shared_cap: int
+    offer_days: int
+    vat_rates_bp: dict[str, int]
+    invoice_due_days: int
+    dunning_reminder_days: list[int]
+    dunning_suspend_days: int
+    refund_window_days: int
+    retention_unsold_days: int
+    retention_sold_days: int
+    retention_access_log_days: int
+    retention_idempotency_key_hours: int
+    retention_outbox_days: int
+    retention_estimation_hours: int
+    retention_stripe_event_days: int
+    retention_client_address_hours: int
+    refund_review_rate_bp: int
+    speed_to_lead_reminder_minutes: int
+    speed_to_lead_owner_hours: int
+    seller_identity: dict[str, Any]
+    publisher: dict[str, str]
+    vat_on_debits: bool
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> RulesSettings:
+        """From the settings by name (`read_settings`)."""
+        return cls(**{field.name: values[field.name] for field in fields(cls)})
+
+
+def settings_in_force(caller: Principal) -> RulesSettings:
     """Admin. Every setting by name."""
     caller.require("admin")
     with unit_of_work() as session:
-        return read_settings(session)
+        return RulesSettings.of(read_settings(session))
 
 
-def change_rules_settings(caller: Principal, changes: dict[str, Any]) -> dict[str, Any]:
+def change_rules_settings(caller: Principal, changes: dict[str, Any]) -> RulesSettings:
     """Admin. All or none; each change audited with its old and new value."""
     caller.require("admin")
     with unit_of_work() as session:
-        return change_settings(session, caller, changes)
+        return RulesSettings.of(change_settings(session, caller, changes))
 
 
 def audit_log(caller: Principal, query: AuditQuery) -> AuditPage:

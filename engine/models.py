@@ -29,7 +29,7 @@ from engine.crm.models import (
     ContactReminder,
 )
 from engine.db import Base
-from engine.estimation.models import ComparableSale
+from engine.estimation.models import PropertySale
 from engine.geo.models import (
     BanAddress,
     BanStreet,
@@ -74,7 +74,6 @@ __all__ = [
     "CalendarFeed",
     "Commune",
     "CommuneAlias",
-    "ComparableSale",
     "ConsentText",
     "ContactInteraction",
     "ContactReminder",
@@ -106,6 +105,7 @@ __all__ = [
     "PersonTotp",
     "PostalCode",
     "PriceGridVersion",
+    "PropertySale",
     "Purchase",
     "RateBucket",
     "RefundRequest",

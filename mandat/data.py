@@ -35,7 +35,14 @@ def demo() -> None:
 
 @demo.command("seed")
 @click.option("--agencies", default=2000, show_default=True, help="synthetic agencies")
-@click.option("--sales", default=0, show_default=True, help="synthetic comparable sales")
+@click.option(
+    "--property-sales",
+    "--sales",
+    "property_sales",
+    default=0,
+    show_default=True,
+    help="synthetic property sales, the estimator's comparables (--sales: the former name)",
+)
 @click.option("--leads", default=0, show_default=True, help="synthetic leads, through the form")
 @click.option(
     "--addresses", is_flag=True, help="a synthetic address base (BAN) for the demo cities"
@@ -45,15 +52,21 @@ def demo() -> None:
 @fail_in_one_line
 @as_schema_owner
 def demo_seed(
-    agencies: int, sales: int, leads: int, addresses: bool, rng_seed: int, if_empty: bool
+    agencies: int,
+    property_sales: int,
+    leads: int,
+    addresses: bool,
+    rng_seed: int,
+    if_empty: bool,
 ) -> None:
-    """Synthetic agencies (named "Démo"), sales (flagged synthetic) and leads (homeowners named
-    "Démo", fiction phone numbers), spread like people; with --addresses, streets and numbers
-    around the town halls of the demo cities (flagged synthetic)."""
+    """Synthetic agencies (named "Démo"), property sales (the estimator's comparables, flagged
+    synthetic) and leads (homeowners named "Démo", fiction phone numbers), spread like people;
+    with --addresses, streets and numbers around the town halls of the demo cities (flagged
+    synthetic)."""
     import tempfile
 
     from engine.db import unit_of_work
-    from engine.demo.sales import seed_sales
+    from engine.demo.property_sales import seed_property_sales
     from engine.demo.seed import seed_agencies
 
     with unit_of_work() as session:
@@ -62,8 +75,10 @@ def demo_seed(
         )
     click.echo(f"{created} demo agencies created" if created else "demo agencies: none added")
     with unit_of_work() as session:
-        report = seed_sales(session, sales, seed=rng_seed, if_empty=if_empty, progress=progress)
-    click.echo(f"demo sales: {report}" if report else "demo sales: none added")
+        report = seed_property_sales(
+            session, property_sales, seed=rng_seed, if_empty=if_empty, progress=progress
+        )
+    click.echo(f"demo property sales: {report}" if report else "demo property sales: none added")
     if addresses:
         from engine.demo.ban import seed_ban
 

@@ -38,7 +38,7 @@ from engine.agencies.flows import (
 )
 from engine.agencies.profile import NewAgency
 from engine.agencies.zone import Location
-from engine.people.team import invite
+from engine.people.invitations import invite
 
 
 class AgencyController(Controller):

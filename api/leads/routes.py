@@ -32,6 +32,7 @@ from api.leads.schemas import (
 from api.schemas import shaped
 from engine.accounts.keys import Principal
 from engine.errors import RuleViolation
+from engine.sales.buy import PurchaseAnswer, PurchaseRequest
 from engine.sales.catalogue import CatalogueQuery
 from engine.sales.flows import (
     browse_catalogue,
@@ -42,7 +43,6 @@ from engine.sales.flows import (
     read_purchased_lead,
     work_purchased_lead,
 )
-from engine.sales.purchase import PurchaseAnswer, PurchaseRequest
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 

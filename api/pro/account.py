@@ -13,7 +13,7 @@ from msgspec import Struct
 from api.pro import web
 from api.pro.web import FormOf
 from engine.errors import NotFound, RuleViolation, TooManyRequests
-from engine.people import team
+from engine.people import invitations, resets
 
 
 class PasswordForm(Struct):
@@ -42,7 +42,7 @@ class AccountPages(Controller):
     def welcome_page(
         self, request: Request[Any, Any, Any], token: FromQuery[str] = ""
     ) -> Response[Any]:
-        invited = team.invitation(token)
+        invited = invitations.invitation(token)
         if invited is None:
             return web.anonymous_page(request, "link_expired.html", 410)
         return web.anonymous_page(request, "welcome.html", invited=invited, token=token)
@@ -51,14 +51,14 @@ class AccountPages(Controller):
     def welcome(self, request: Request[Any, Any, Any], data: FormOf[PasswordForm]) -> Response[Any]:
         if not web.pre_csrf_ok(request, data.csrf):
             return web.anonymous_page(request, "refused.html", 403)
-        invited = team.invitation(data.token)
+        invited = invitations.invitation(data.token)
         if invited is None:
             return web.anonymous_page(request, "link_expired.html", 410)
         try:
             problem = _mismatch(data)
             if problem:
                 raise problem
-            session_token = team.accept_invitation(
+            session_token = invitations.accept_invitation(
                 data.token, data.password, web.ip_of(request), request.headers.get("user-agent")
             )
         except RuleViolation as refused:
@@ -79,7 +79,7 @@ class AccountPages(Controller):
         if not web.pre_csrf_ok(request, data.csrf):
             return web.anonymous_page(request, "refused.html", 403)
         try:
-            team.request_reset(data.email, web.ip_of(request))
+            resets.request_reset(data.email, web.ip_of(request))
         except TooManyRequests as refused:
             page = web.anonymous_page(request, "forgot.html", 429, error="throttled")
             page.headers["Retry-After"] = str(refused.retry_after_s)
@@ -91,7 +91,7 @@ class AccountPages(Controller):
     def reset_page(
         self, request: Request[Any, Any, Any], token: FromQuery[str] = ""
     ) -> Response[Any]:
-        if not team.reset_is_valid(token):
+        if not resets.reset_is_valid(token):
             return web.anonymous_page(request, "link_expired.html", 410)
         return web.anonymous_page(request, "reset.html", token=token)
 
@@ -103,7 +103,7 @@ class AccountPages(Controller):
             problem = _mismatch(data)
             if problem:
                 raise problem
-            team.complete_reset(data.token, data.password)
+            resets.complete_reset(data.token, data.password)
         except RuleViolation as refused:
             return web.anonymous_page(
                 request, "reset.html", 422, token=data.token, error=refused.errors[0].code

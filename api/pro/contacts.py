@@ -20,6 +20,7 @@ from engine.crm import flows
 from engine.errors import Conflict, Forbidden, NotFound, PaymentRequired, RuleViolation
 from engine.people.sessions import SignedIn
 from engine.refunds.models import REASONS
+from engine.sales.buy import PurchaseRequest
 from engine.sales.flows import (
     buy_lead,
     export_purchases,
@@ -27,7 +28,6 @@ from engine.sales.flows import (
     read_offer,
     work_purchased_lead,
 )
-from engine.sales.purchase import PurchaseRequest
 
 PARIS = ZoneInfo("Europe/Paris")
 

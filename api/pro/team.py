@@ -14,7 +14,7 @@ from api.pro import web
 from api.pro.web import CsrfForm, FormOf
 from engine.crm.flows import team_speed
 from engine.errors import Conflict, Forbidden, RuleViolation
-from engine.people import team
+from engine.people import invitations, team
 from engine.people.sessions import SignedIn
 
 
@@ -60,7 +60,7 @@ class TeamPages(Controller):
         if not isinstance(person, SignedIn):
             return person
         try:
-            team.invite(
+            invitations.invite(
                 person.caller, person.agency_id, data.email, data.name, data.role,
                 web.lang_of(request, person),
             )  # fmt: skip

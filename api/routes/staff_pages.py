@@ -21,7 +21,7 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from api.pro import web
-from engine.agencies import applications as joining
+from engine.agencies import decisions
 from engine.errors import Conflict, MandatError, RuleViolation
 from engine.money import parse_euros
 from engine.people import service
@@ -212,7 +212,7 @@ def applications_page(
         request,
         admin,
         "staff_applications.html",
-        items=joining.applications(admin.caller, status),
+        items=decisions.applications(admin.caller, status),
         current=status,
         statuses=APPLICATION_STATUSES,
         decided=decided,
@@ -227,7 +227,7 @@ def _application(
     status: int,
 ) -> Response[Any]:
     try:
-        found = joining.application(admin.caller, application_id)
+        found = decisions.application(admin.caller, application_id)
     except MandatError:
         return _page(request, admin, "staff_applications.html", 404, items=[],
                      statuses=APPLICATION_STATUSES, current="")  # fmt: skip
@@ -272,7 +272,7 @@ def decide_application(
     if not web.csrf_ok(admin, data.get("csrf")):
         return _application(request, admin, application_id, [_problem("form_expired")], 403)
     try:
-        joining.decide(admin.caller, application_id, decision, data.get("reason") or "")
+        decisions.decide(admin.caller, application_id, decision, data.get("reason") or "")
     except (RuleViolation, Conflict) as refused:
         return _application(request, admin, application_id, *_decision_refused(refused))
     return Redirect(f"/staff/applications?decided={application_id}", status_code=303)

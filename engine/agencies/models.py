@@ -111,7 +111,8 @@ class AgencyCommune(Base):
 
 
 class AgencyApplication(Base):
-    """An agency asking to join Mandat (engine/agencies/applications.py); an admin decides."""
+    """An agency asking to join Mandat (engine/agencies/applications.py); an admin decides
+    (decisions.py)."""
 
     __tablename__ = "agency_application"
     __table_args__ = (

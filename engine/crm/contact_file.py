@@ -19,7 +19,7 @@ from engine.crm.reminders import Reminder
 from engine.crm.timeline import Colleague, Interaction, colleagues, timeline
 from engine.refunds.listing import get_request
 from engine.refunds.read_models import RefundRequestRecord
-from engine.sales.purchases import get_purchase
+from engine.sales.contacts import get_purchase
 from engine.sales.read_models import PurchasedLead
 from engine.settings import read_settings
 

@@ -20,8 +20,8 @@ from engine.crm.reminders import Reminder
 from engine.crm.timeline import Interaction
 from engine.db import unit_of_work
 from engine.errors import Forbidden
+from engine.sales.contacts import list_purchases
 from engine.sales.models import PIPELINE
-from engine.sales.purchases import list_purchases
 from engine.sales.read_models import PurchasedLead
 from engine.settings import read_settings
 

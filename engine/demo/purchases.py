@@ -20,10 +20,10 @@ from engine.billing.run import previous_period, run_billing
 from engine.config import owner_database_url
 from engine.db import unit_of_work
 from engine.errors import MandatError
+from engine.sales.buy import PurchaseRequest
 from engine.sales.catalogue import CatalogueQuery
 from engine.sales.flows import browse_catalogue, buy_lead, work_purchased_lead
 from engine.sales.models import PIPELINE
-from engine.sales.purchase import PurchaseRequest
 
 _NOTES = {
     "new": None,

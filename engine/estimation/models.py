@@ -21,7 +21,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from engine.db import Base
 
 
-class ComparableSale(Base):
+class PropertySale(Base):
+    """A property sold (DVF, or synthetic for the demo): a comparable of the estimator. Not a lead
+    sold: those are purchases (engine/sales). The table keeps its first name."""
+
     __tablename__ = "comparable_sale"
     __table_args__ = (
         CheckConstraint("property_type IN ('maison', 'appartement')", name="property_type"),

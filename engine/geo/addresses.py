@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine.geo.locate import POSTAL_CODE, Place, gazetteer
+from engine.geo.gazetteer import POSTAL_CODE, gazetteer
+from engine.geo.locate import Place
 from engine.geo.names import city_matches
 from engine.geo.street_names import parse_street
 

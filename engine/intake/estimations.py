@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from engine.errors import RuleViolation
 from engine.estimation.estimate import Estimate, estimate_from, estimate_statement
 from engine.geo.addresses import place_at_street
-from engine.geo.locate import DISTANCE_TO_COMMUNE, Place, at_coordinates, gazetteer, locate_commune
+from engine.geo.gazetteer import gazetteer
+from engine.geo.locate import DISTANCE_TO_COMMUNE, Place, at_coordinates, locate_commune
 from engine.intake.consent import ORIGIN
 from engine.matching.rules import Candidate
 from engine.matching.service import first_scan, match_from

@@ -9,7 +9,7 @@ from datetime import date
 
 from engine.db import unit_of_work
 from engine.geo.addresses import StreetSuggestion, suggest_streets
-from engine.geo.locate import communes_for_postal_code
+from engine.geo.gazetteer import communes_for_postal_code
 from engine.intake.consent import consent_text
 from engine.intake.estimations import EstimationAnswer, EstimationRequest, request_estimate
 from engine.intake.submissions import Client, LeadReceipt, LeadSubmission, submit_lead

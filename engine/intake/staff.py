@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -12,9 +14,89 @@ from engine.accounts.keys import Principal
 from engine.audit import record
 from engine.db import unit_of_work
 from engine.errors import NotFound
+from engine.sales.read_models import Contact, Project
 
 
-def lead_as_staff_see_it(caller: Principal, lead_id: uuid.UUID) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StaffConsent:
+    text_version: str
+    given_at: datetime
+    agency_ids: list[uuid.UUID]
+    # How each agency was ticked (box, all, declared, preticked), by agency id.
+    ticked_via: dict[str, str]
+    embedding_origin: str | None
+
+
+@dataclass(frozen=True)
+class Commune:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Point:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class StaffEstimation:
+    """The estimation behind the lead; the property and the estimate are the stored documents."""
+
+    id: uuid.UUID
+    created_at: datetime
+    source: str | None
+    property: dict[str, Any]
+    postal_code: str
+    commune: Commune
+    location_precision: str
+    location: Point
+    estimate: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StaffCandidate:
+    """An agency named to the homeowner, and whether they consented to it."""
+
+    agency_id: uuid.UUID
+    name: str
+    rank: int
+    distance_m: float
+    reach: str
+    consented: bool
+
+
+@dataclass(frozen=True)
+class RulesInForce:
+    """The rules as they were when the lead was matched and qualified (stored documents)."""
+
+    matching: dict[str, Any]
+    intake: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StaffLead:
+    """The whole lead as staff see it: qualification, bot signals, duplicates, consent."""
+
+    id: uuid.UUID
+    created_at: datetime
+    status: str
+    score: int
+    grade: str
+    reasons: list[str]
+    quarantine_reasons: list[str]
+    duplicate_of: uuid.UUID | None
+    duplicates: list[uuid.UUID]
+    contact: Contact
+    project: Project
+    consent: StaffConsent
+    client_ip: str | None
+    estimation: StaffEstimation
+    candidates: list[StaffCandidate]
+    rules: RulesInForce
+
+
+def lead_as_staff_see_it(caller: Principal, lead_id: uuid.UUID) -> StaffLead:
     """Admin and finance: qualification, bot signals, duplicates, consent, candidates. The read
     is audited: it shows the homeowner's contact (security review F19)."""
     caller.require("admin", "finance")
@@ -44,50 +126,56 @@ _LEAD_FOR_STAFF = text("""
 """)
 
 
-def lead_for_staff(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
+def lead_for_staff(session: Session, lead_id: uuid.UUID) -> StaffLead:
     """The whole lead as staff see it: qualification, bot signals, duplicates, the consent given
     and the candidates named, each marked with whether the homeowner consented to it."""
     row = session.execute(_LEAD_FOR_STAFF, {"id": lead_id}).mappings().one_or_none()
     if row is None:
         raise NotFound("No lead has this id.", code="lead_not_found")
     consented = row["consented"]
-    return {
-        "id": row["id"],
-        "created_at": row["created_at"],
-        "status": row["status"],
-        "score": row["score"],
-        "grade": row["grade"],
-        "reasons": row["score_reasons"],
-        "quarantine_reasons": row["quarantine_reasons"],
-        "duplicate_of": row["duplicate_of"],
-        "duplicates": row["duplicates"],
-        "contact": {
-            "first_name": row["first_name"],
-            "last_name": row["last_name"],
-            "email": row["email"],
-            "phone": row["phone_e164"],
-        },
-        "project": {"timeline": row["timeline"], "is_owner": row["is_owner"]},
-        "consent": {
-            "text_version": row["consent_text_version"],
-            "given_at": row["consented_at"],
-            "agency_ids": sorted(consented),
-            # How each agency was ticked (box, all, declared, preticked) and where the form was.
-            "ticked_via": consented,
-            "embedding_origin": row["consent_origin"],
-        },
-        "client_ip": row["client_ip"],
-        "estimation": {
-            "id": row["estimation_id"],
-            "created_at": row["estimated_at"],
-            "source": row["source"],
-            "property": row["property"],
-            "postal_code": row["postal_code"],
-            "commune": {"code": row["commune_code"], "name": row["commune_name"]},
-            "location_precision": row["location_precision"],
-            "location": {"lat": row["lat"], "lon": row["lon"]},
-            "estimate": row["estimate"],
-        },
-        "candidates": [{**c, "consented": c["agency_id"] in consented} for c in row["candidates"]],
-        "rules": {"matching": row["matching_rules"], "intake": row["rules"]},
-    }
+    return StaffLead(
+        id=row["id"],
+        created_at=row["created_at"],
+        status=row["status"],
+        score=row["score"],
+        grade=row["grade"],
+        reasons=row["score_reasons"],
+        quarantine_reasons=row["quarantine_reasons"],
+        duplicate_of=row["duplicate_of"],
+        duplicates=[uuid.UUID(d) for d in row["duplicates"]],
+        contact=Contact(row["first_name"], row["last_name"], row["email"], row["phone_e164"]),
+        project=Project(timeline=row["timeline"], is_owner=row["is_owner"]),
+        consent=StaffConsent(
+            text_version=row["consent_text_version"],
+            given_at=row["consented_at"],
+            agency_ids=[uuid.UUID(a) for a in sorted(consented)],
+            ticked_via=consented,
+            embedding_origin=row["consent_origin"],
+        ),
+        client_ip=row["client_ip"],
+        estimation=StaffEstimation(
+            id=row["estimation_id"],
+            created_at=row["estimated_at"],
+            source=row["source"],
+            property=row["property"],
+            postal_code=row["postal_code"],
+            commune=Commune(row["commune_code"], row["commune_name"]),
+            location_precision=row["location_precision"],
+            location=Point(lat=row["lat"], lon=row["lon"]),
+            estimate=row["estimate"],
+        ),
+        candidates=[_candidate(c, consented) for c in row["candidates"]],
+        rules=RulesInForce(matching=row["matching_rules"], intake=row["rules"]),
+    )
+
+
+def _candidate(stored: dict[str, Any], consented: dict[str, str]) -> StaffCandidate:
+    """A candidate as stored with the estimation (its agency id as text)."""
+    return StaffCandidate(
+        agency_id=uuid.UUID(stored["agency_id"]),
+        name=stored["name"],
+        rank=stored["rank"],
+        distance_m=stored["distance_m"],
+        reach=stored["reach"],
+        consented=stored["agency_id"] in consented,
+    )

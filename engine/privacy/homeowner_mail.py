@@ -16,6 +16,7 @@ from engine.intake.reference import reference_of
 from engine.money import format_whole_euros
 from engine.notify.outbox import enqueue_homeowner_mail
 from engine.privacy.links import TOKEN_DAYS, links, revoke_links
+from engine.privacy.read_models import LinksRenewed
 from engine.settings import read_settings
 
 
@@ -72,13 +73,13 @@ def send_confirmation(session: Session, lead_id: uuid.UUID, renewed: bool = Fals
     enqueue_homeowner_mail(session, row.email, key, subject, body)
 
 
-def renew_links(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
+def renew_links(session: Session, lead_id: uuid.UUID) -> LinksRenewed:
     """The homeowner's request: every link sent so far stops working, new ones are mailed to
     their address (never shown here: a leaked link can end the links, not obtain new ones)."""
     revoke_links(session, lead_id)
     send_confirmation(session, lead_id, renewed=True)
     record(session, None, "homeowner.links_renewed", "lead", lead_id)
-    return {"renewed": True}
+    return LinksRenewed()
 
 
 def _estimate_line(estimate: dict[str, Any]) -> str:

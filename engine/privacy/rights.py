@@ -4,7 +4,6 @@ it, withdraw their consent for one agency."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -15,6 +14,17 @@ from engine.intake.reference import reference_of
 from engine.notify.outbox import enqueue
 from engine.privacy.erasure import anonymise, lock_offers, same_person
 from engine.privacy.links import revoke_links
+from engine.privacy.read_models import (
+    Buyer,
+    Consent,
+    ConsentedAgency,
+    ConsentWithdrawn,
+    Erased,
+    HomeAddress,
+    MyData,
+    NamedAgency,
+)
+from engine.sales.read_models import Contact, Project
 
 _LEAD = text("""
     SELECT l.id, l.created_at, l.first_name, l.last_name, l.email, l.phone_e164, l.timeline,
@@ -29,11 +39,9 @@ _LEAD = text("""
 """)
 
 
-def export(
-    session: Session, lead_id: uuid.UUID, audited_as: str = "homeowner.exported"
-) -> dict[str, Any]:
-    """Everything Mandat holds about this homeowner, as JSON (`audited_as`: exported, or only
-    seen on their page)."""
+def export(session: Session, lead_id: uuid.UUID, audited_as: str = "homeowner.exported") -> MyData:
+    """Everything Mandat holds about this homeowner (`audited_as`: exported, or only seen on
+    their page)."""
     lead = session.execute(_LEAD, {"id": lead_id}).mappings().one_or_none()
     if lead is None or lead["erased_at"] is not None:
         raise NotFound("These data were erased.", code="erased")
@@ -60,39 +68,30 @@ def export(
         .all()
     )
     record(session, None, audited_as, "lead", lead_id)
-    return {
-        "reference": reference_of(lead_id),
-        "contact": {
-            "first_name": lead["first_name"],
-            "last_name": lead["last_name"],
-            "email": lead["email"],
-            "phone": lead["phone_e164"],
-        },
-        "project": {"timeline": lead["timeline"], "is_owner": lead["is_owner"]},
-        "property": lead["property"],
-        "address": {
-            "street": lead["street"],
-            "postal_code": lead["postal_code"],
-            "city": lead["commune"],
-        },
-        "estimate": lead["estimate"],
-        "requested_at": lead["estimated_at"],
-        "named_agencies": [
-            {"agency_name": c["name"], "rank": c["rank"], "distance_m": c["distance_m"]}
+    return MyData(
+        reference=reference_of(lead_id),
+        contact=Contact(lead["first_name"], lead["last_name"], lead["email"], lead["phone_e164"]),
+        project=Project(timeline=lead["timeline"], is_owner=lead["is_owner"]),
+        property=lead["property"],
+        address=HomeAddress(lead["street"], lead["postal_code"], lead["commune"]),
+        estimate=lead["estimate"],
+        requested_at=lead["estimated_at"],
+        named_agencies=[
+            NamedAgency(agency_name=c["name"], rank=c["rank"], distance_m=c["distance_m"])
             for c in lead["candidates"] or []
         ],
-        "consent": {
-            "text_version": lead["consent_text_version"],
-            "text": lead["consent_text"],
-            "given_at": lead["consented_at"],
-            "embedding_origin": lead["consent_origin"],
-            "agencies": [dict(c) for c in consents],
-        },
-        "bought_by": [dict(p) for p in purchases],
-    }
+        consent=Consent(
+            text_version=lead["consent_text_version"],
+            text=lead["consent_text"],
+            given_at=lead["consented_at"],
+            embedding_origin=lead["consent_origin"],
+            agencies=[ConsentedAgency(**c) for c in consents],
+        ),
+        bought_by=[Buyer(**p) for p in purchases],
+    )
 
 
-def erase(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
+def erase(session: Session, lead_id: uuid.UUID) -> Erased:
     """Anonymise the homeowner's data (`engine.privacy.erasure`), and that of the other leads of
     the same person (same phone or e-mail): contact and street gone, the point moved to the
     commune's town hall, the leads withdrawn from sale. Invoices keep their lines (commune and
@@ -128,10 +127,12 @@ def erase(session: Session, lead_id: uuid.UUID) -> dict[str, Any]:
         notified_agencies=len(buyers),
         same_person_leads=len(leads) - 1,
     )
-    return {"erased": True, "agencies_notified": len(buyers)}
+    return Erased(agencies_notified=len(buyers))
 
 
-def withdraw_consent(session: Session, lead_id: uuid.UUID, agency_id: uuid.UUID) -> dict[str, Any]:
+def withdraw_consent(
+    session: Session, lead_id: uuid.UUID, agency_id: uuid.UUID
+) -> ConsentWithdrawn:
     """This agency may no longer buy or use the lead; if it bought it, it is told."""
     lock_offers(session, [lead_id])  # a purchase in flight commits first, or sees the withdrawal
     row = session.execute(
@@ -170,4 +171,4 @@ def withdraw_consent(session: Session, lead_id: uuid.UUID, agency_id: uuid.UUID)
             },
         )
     record(session, None, "homeowner.consent_withdrawn", "lead", lead_id, agency_id=str(agency_id))
-    return {"agency_id": agency_id, "withdrawn_at": row.withdrawn_at}
+    return ConsentWithdrawn(agency_id=agency_id, withdrawn_at=row.withdrawn_at)

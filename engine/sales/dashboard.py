@@ -11,9 +11,9 @@ from sqlalchemy import text
 
 from engine.accounts.keys import Principal
 from engine.db import unit_of_work
+from engine.sales.buy import SPENT_THIS_MONTH
 from engine.sales.catalogue import CatalogueQuery, catalogue
 from engine.sales.models import PIPELINE
-from engine.sales.purchase import SPENT_THIS_MONTH
 from engine.settings import read_settings
 
 

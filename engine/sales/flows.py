@@ -8,9 +8,9 @@ import uuid
 from engine.accounts.keys import Principal
 from engine.db import get_engine, unit_of_work
 from engine.replica import read_lagging
+from engine.sales.buy import PurchaseAnswer, PurchaseRequest, buy
 from engine.sales.catalogue import CatalogueQuery, catalogue, in_catalogue, offer_for
-from engine.sales.purchase import PurchaseAnswer, PurchaseRequest, buy
-from engine.sales.purchases import get_purchase, list_purchases, purchases_csv, update_purchase
+from engine.sales.contacts import get_purchase, list_purchases, purchases_csv, update_purchase
 from engine.sales.read_models import Offer, OfferDetail, Page, PurchasedLead
 
 

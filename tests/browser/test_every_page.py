@@ -24,7 +24,8 @@ from sqlalchemy import text
 
 from engine.accounts.keys import Principal
 from engine.agencies.applications import Application, submit
-from engine.people.team import invite, request_reset
+from engine.people.invitations import invite
+from engine.people.resets import request_reset
 from tests.browser.conftest import ROOT, serious_accessibility_violations
 from tests.browser.test_finance_queue import pending_request
 from tests.browser.test_pro_inbox import DESKTOP, PHONE, no_sideways_scroll

@@ -140,7 +140,7 @@ def test_two_admins_approving_at_once_create_one_agency(web, session) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from engine.accounts.keys import Principal
-    from engine.agencies.applications import approve
+    from engine.agencies.decisions import approve
     from engine.errors import Conflict
 
     apply(web)

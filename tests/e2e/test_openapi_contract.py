@@ -16,7 +16,7 @@ from sqlalchemy import text
 from engine.accounts.authentication import authenticate
 from engine.privacy.links import make_token
 from engine.refunds.requesting import request_refund
-from engine.sales.purchase import PurchaseRequest, purchase_lead
+from engine.sales.buy import PurchaseRequest, purchase_lead
 from tests.conftest import issue_key
 from tests.market import buyers, offered_lead
 from tests.processes import ARTIFACTS

@@ -25,7 +25,7 @@ from engine.billing.run import run_billing
 from engine.db import unit_of_work
 from engine.refunds.deciding import decide
 from engine.refunds.requesting import request_refund
-from engine.sales.purchase import PurchaseRequest, purchase_lead
+from engine.sales.buy import PurchaseRequest, purchase_lead
 from tests.conftest import issue_key, reset_database
 from tests.market import buyers, offered_lead
 

@@ -10,8 +10,8 @@ from sqlalchemy import text
 
 from engine.accounts.authentication import authenticate
 from engine.db import unit_of_work
+from engine.sales.buy import PurchaseRequest
 from engine.sales.flows import buy_lead
-from engine.sales.purchase import PurchaseRequest
 from tests.market import buyers, offered_lead
 
 REFUSED = [

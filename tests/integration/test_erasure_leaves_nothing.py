@@ -22,8 +22,8 @@ from engine.privacy.retention import run_retention
 from engine.privacy.rights import erase
 from engine.refunds.deciding import decide
 from engine.refunds.requesting import request_refund
-from engine.sales.purchase import PurchaseRequest, purchase_lead
-from engine.sales.purchases import update_purchase
+from engine.sales.buy import PurchaseRequest, purchase_lead
+from engine.sales.contacts import update_purchase
 from engine.settings import read_settings
 from tests.conftest import issue_key
 from tests.market import Buyer, buyers, offered_lead

@@ -150,11 +150,11 @@ def test_the_range_is_ordered_and_centred_on_the_kept_median(
 
 
 def test_demo_sales_go_through_the_importer_and_say_they_are_synthetic(session) -> None:
-    from engine.demo.sales import seed_sales
+    from engine.demo.property_sales import seed_property_sales
     from engine.geo.locate import locate
 
-    report = seed_sales(session, 3_000, seed=5, today=TODAY)
-    again = seed_sales(session, 3_000, seed=5, today=TODAY, if_empty=True)
+    report = seed_property_sales(session, 3_000, seed=5, today=TODAY)
+    again = seed_property_sales(session, 3_000, seed=5, today=TODAY, if_empty=True)
     paris = estimate(session, "appartement", 50, locate(session, "75011", "Paris"), TODAY)
     nantes = estimate(session, "appartement", 50, locate(session, "44000", "Nantes"), TODAY)
     flags = session.execute(
@@ -181,7 +181,7 @@ def test_demo_sales_go_through_the_importer_and_say_they_are_synthetic(session) 
 def test_no_unanchored_flat_is_dearer_per_m2_than_a_house_in_paris(
     density_z: float, own_z: float
 ) -> None:
-    from engine.demo.sales import commune_median, price_model
+    from engine.demo.property_sales import commune_median, price_model
 
     spread, cities = price_model()
     paris_house = commune_median("maison", cities[("75056", "maison")], 0, 0, spread)

@@ -20,8 +20,8 @@ from engine.config import owner_database_url
 from engine.db import unit_of_work
 from engine.errors import Conflict, MandatError, NotFound
 from engine.privacy.rights import erase, withdraw_consent
+from engine.sales.buy import PurchaseRequest, purchase_lead
 from engine.sales.flows import buy_lead
-from engine.sales.purchase import PurchaseRequest, purchase_lead
 from tests.market import buyers, offered_lead
 
 COUNTER = "agency months whose spend counter is not the sum of their purchase lines"

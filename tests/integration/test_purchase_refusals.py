@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from engine.accounts.authentication import authenticate
 from engine.accounts.keys import Principal
 from engine.errors import MandatError
+from engine.sales.buy import PurchaseRequest
 from engine.sales.flows import buy_lead
-from engine.sales.purchase import PurchaseRequest
 from engine.sales.rules import Ask, Seen, refusal
 from tests.conftest import reset_database
 from tests.market import buyers, end_exclusive_window, offered_lead, shift_offer

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from engine.accounts.authentication import authenticate
 from engine.privacy.retention import run_retention
-from engine.sales.purchase import PurchaseRequest, purchase_lead
+from engine.sales.buy import PurchaseRequest, purchase_lead
 from engine.settings import read_settings
 from tests.market import buyers, offered_lead
 

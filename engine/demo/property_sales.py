@@ -1,4 +1,5 @@
-"""Synthetic comparable sales, written as a DVF file and imported by the real importer.
+"""Synthetic property sales (the DVF's comparables, not leads sold), written as a DVF file and
+imported by the real importer.
 
 Generated, deterministic for a seed, flagged `synthetic` everywhere they show (an estimate made
 from them says so, and is never more than medium confidence). Prices follow a log-normal model
@@ -93,7 +94,7 @@ def _densities(session: Session, codes: list[str]) -> np.ndarray:
     return np.array([max(float(rows.get(code, 50.0)), 1.0) for code in codes])
 
 
-def write_sales(session: Session, count: int, path: Path, seed: int, today: date) -> Path:
+def write_property_sales(session: Session, count: int, path: Path, seed: int, today: date) -> Path:
     rng = np.random.default_rng(seed)
     sample = load_commune_sample(session, exponent=1.0)
     picks, lon, lat = points_like_population(sample, count, rng)
@@ -176,7 +177,7 @@ def write_sales(session: Session, count: int, path: Path, seed: int, today: date
     return path
 
 
-def seed_sales(
+def seed_property_sales(
     session: Session,
     count: int,
     seed: int = 2026,
@@ -184,7 +185,8 @@ def seed_sales(
     if_empty: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport | None:
-    """Generates `count` synthetic sales and imports them (source `demo`); None when skipped."""
+    """Generates `count` synthetic property sales and imports them (source `demo`); None when
+    skipped."""
     if (
         if_empty
         and session.execute(
@@ -195,7 +197,7 @@ def seed_sales(
     if count <= 0:
         return None
     with tempfile.TemporaryDirectory() as folder:
-        path = write_sales(
+        path = write_property_sales(
             session, count, Path(folder) / "demo-dvf.csv.gz", seed, today or date.today()
         )
         return import_dvf(session, [path], source="demo", synthetic=True, progress=progress)
