@@ -20,6 +20,7 @@ from api.contract import (
     operation,
     payment_required,
 )
+from api.leads.exports import purchases_csv
 from api.leads.schemas import (
     OfferDetailOut,
     OfferPage,
@@ -169,7 +170,7 @@ class LeadController(Controller):
         excel = format == "excel"
         name = "mandat-achats.csv" if excel else "mandat-purchases.csv"
         return Response(
-            export_purchases(caller, excel),
+            purchases_csv(export_purchases(caller, format or "crm"), excel),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

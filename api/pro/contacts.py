@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from msgspec import Struct
 
+from api.leads.exports import purchases_csv
 from api.pro import web
 from api.pro.web import FormOf
 from engine.crm import flows
@@ -122,7 +123,7 @@ class ContactPages(Controller):
         if not isinstance(person, SignedIn):
             return person
         return Response(
-            export_purchases(person.caller, excel=True),
+            purchases_csv(export_purchases(person.caller, "excel"), excel=True),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": 'attachment; filename="mandat-achats.csv"',

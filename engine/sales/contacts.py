@@ -1,14 +1,12 @@
-"""An agency's purchased leads: its contacts, with a pipeline status and notes, and a CSV export.
+"""An agency's purchased leads: its contacts, with a pipeline status and notes, and all of them
+for an export.
 
 Every query is scoped to the caller's agency: another agency's purchase id answers 404.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +16,7 @@ from sqlalchemy.orm import Session
 from engine.accounts.keys import Principal
 from engine.audit import record
 from engine.errors import FieldError, NotFound, RuleViolation
-from engine.money import decimal_euros
 from engine.pagination import read_cursor, write_cursor
-from engine.sales import excel as excel_layout
 from engine.sales.models import PIPELINE
 from engine.sales.read_models import Page, Project, PurchasedLead, address_of, contact_of
 
@@ -138,86 +134,16 @@ def update_purchase(
     return get_purchase(session, agency_id, purchase_id)
 
 
-CSV_COLUMNS = [
-    "purchase_id",
-    "purchased_at",
-    "mode",
-    "price_eur",
-    "pipeline_status",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "street",
-    "postal_code",
-    "city",
-    "property_type",
-    "surface_m2",
-    "rooms",
-    "estimate_mid_eur",
-    "timeline",
-    "is_owner",
-    "grade",
-    "notes",
-    "do_not_contact",
-]
-
-
-def purchases_csv(session: Session, caller: Principal, excel: bool = False) -> Iterator[str]:
-    """Every purchase of the agency as CSV rows, header first: for its CRM (UTF-8, commas,
-    the API's names and values), or, `excel`, as French Excel opens it (engine/sales/excel.py)."""
+def all_purchases(session: Session, caller: Principal, layout: str) -> list[PurchasedLead]:
+    """Every purchase of the agency, oldest first, for an export in `layout` (audited: the
+    contacts leave Mandat)."""
     agency_id = caller.agency()
-    layout = {"layout": "excel"} if excel else {}
-    record(session, caller, "purchases.exported", "agency", agency_id, **layout)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";" if excel else ",")
-    writer.writerow(excel_layout.HEADERS if excel else CSV_COLUMNS)
-    yield (excel_layout.BOM if excel else "") + _drain(buffer)
+    record(session, caller, "purchases.exported", "agency", agency_id,
+           **({"layout": layout} if layout != "crm" else {}))  # fmt: skip
     rows = session.execute(
         text(f"{_PURCHASES} ORDER BY p.created_at, p.id"), {"agency": agency_id}
     ).mappings()
-    for row in rows:
-        if excel:
-            writer.writerow(excel_layout.row_cells(row, decimal_euros(row["price_cents"]), _safe))
-            yield _drain(buffer)
-            continue
-        writer.writerow(
-            [
-                row["id"],
-                row["created_at"].isoformat(),
-                row["mode"],
-                decimal_euros(row["price_cents"]),
-                row["pipeline_status"],
-                *(_safe(row[k]) for k in ("first_name", "last_name", "email")),
-                row["phone_e164"],  # E.164, digits only: no formula to defuse
-                _safe(row["street"] or ""),
-                row["postal_code"],
-                row["commune_name"],
-                row["property"].get("type"),
-                row["property"].get("surface_m2"),
-                row["property"].get("rooms"),
-                row["estimate"].get("mid_eur") or "",
-                row["timeline"],
-                "yes" if row["is_owner"] else "no",
-                row["grade"],
-                _safe(row["notes"]),
-                row["do_not_contact"] or "",
-            ]
-        )
-        yield _drain(buffer)
-
-
-def _safe(value: str | None) -> str:
-    """A cell a spreadsheet will not run as a formula (CSV injection)."""
-    text_value = value or ""
-    return "'" + text_value if text_value[:1] in ("=", "+", "-", "@", "\t", "\r") else text_value
-
-
-def _drain(buffer: io.StringIO) -> str:
-    value = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return value
+    return [_item(row) for row in rows]
 
 
 def _item(row: Any) -> PurchasedLead:

@@ -10,7 +10,7 @@ from engine.db import get_engine, unit_of_work
 from engine.replica import read_lagging
 from engine.sales.buy import PurchaseAnswer, PurchaseRequest, buy
 from engine.sales.catalogue import CatalogueQuery, catalogue, in_catalogue, offer_for
-from engine.sales.contacts import get_purchase, list_purchases, purchases_csv, update_purchase
+from engine.sales.contacts import all_purchases, get_purchase, list_purchases, update_purchase
 from engine.sales.read_models import Offer, OfferDetail, Page, PurchasedLead
 
 
@@ -62,8 +62,8 @@ def work_purchased_lead(
         return update_purchase(session, caller, purchase_id, pipeline_status, notes)
 
 
-def export_purchases(caller: Principal, excel: bool = False) -> str:
-    """Every purchased lead of the agency as CSV (audited: contacts leave Mandat); `excel`: as
-    French Excel opens it."""
+def export_purchases(caller: Principal, layout: str = "crm") -> list[PurchasedLead]:
+    """Every purchased lead of the agency, oldest first, for an export (audited: contacts leave
+    Mandat) in `layout`: `crm` (machine-readable) or `excel` (as French Excel opens it)."""
     with unit_of_work() as session:
-        return "".join(purchases_csv(session, caller, excel))
+        return all_purchases(session, caller, layout)

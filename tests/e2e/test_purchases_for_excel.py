@@ -10,8 +10,8 @@ import io
 import re
 from typing import Any
 
+from api.leads.excel import HEADERS
 from engine.privacy.links import make_token
-from engine.sales.excel import HEADERS
 from tests.e2e.test_pro_sign_in import browser
 from tests.market import buyers, offered_lead
 from tests.pro import person, sign_in

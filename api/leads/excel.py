@@ -8,11 +8,13 @@ programs rely on its columns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+
+from engine.sales.read_models import PurchasedLead
 
 BOM = "\ufeff"
 PARIS = ZoneInfo("Europe/Paris")
@@ -88,27 +90,29 @@ def paris_time(moment: datetime) -> str:
     return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 
-def row_cells(row: Any, price_eur: str, safe: Any) -> list[str]:
+def row_cells(
+    purchase: PurchasedLead, price_eur: str, safe: Callable[[str | None], str]
+) -> list[str]:
     """One purchase as the French columns of `HEADERS`; `safe` defuses formulas in free text."""
-    facts = row["property"]
+    contact, address, facts = purchase.contact, purchase.address, purchase.property
     return [
-        str(row["id"]),
-        paris_time(row["created_at"]),
-        MODES.get(row["mode"], row["mode"]),
+        str(purchase.id),
+        paris_time(purchase.purchased_at),
+        MODES.get(purchase.mode, purchase.mode),
         decimal_comma(price_eur),
-        STAGES.get(row["pipeline_status"], row["pipeline_status"]),
-        *(safe(row[k]) for k in ("first_name", "last_name", "email")),
-        french_phone(row["phone_e164"]),
-        safe(row["street"] or ""),
-        row["postal_code"],
-        row["commune_name"],
+        STAGES.get(purchase.pipeline_status, purchase.pipeline_status),
+        *(safe(v) for v in (contact.first_name, contact.last_name, contact.email)),
+        french_phone(contact.phone),
+        safe(address.street or ""),
+        address.postal_code,
+        address.city,
         TYPES.get(facts.get("type"), facts.get("type") or ""),
         decimal_comma(facts.get("surface_m2")),
         str(facts.get("rooms") if facts.get("rooms") is not None else ""),
-        str(row["estimate"].get("mid_eur") or ""),
-        TIMELINES.get(row["timeline"], row["timeline"] or ""),
-        "Oui" if row["is_owner"] else "Non",
-        row["grade"] or "",
-        safe(row["notes"]),
-        DO_NOT_CONTACT.get(row["do_not_contact"] or "", ""),
+        str(purchase.estimate.get("mid_eur") or ""),
+        TIMELINES.get(purchase.project.timeline, purchase.project.timeline or ""),
+        "Oui" if purchase.project.is_owner else "Non",
+        purchase.grade or "",
+        safe(purchase.notes),
+        DO_NOT_CONTACT.get(purchase.do_not_contact or "", ""),
     ]
