@@ -17,7 +17,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
-from engine.db import is_connection_lost
+from engine.db import is_connection_lost, is_retryable
 from engine.errors import (
     Conflict,
     Forbidden,
@@ -147,13 +147,9 @@ def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
             )
 
 
-# PostgreSQL rolled the transaction back and says so: serialization failure, deadlock. Every
-# route may be sent again after one (a route that commits in steps resumes from what is done).
-_RETRYABLE = {"40001", "40P01"}
 
 
 def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
     if is_connection_lost(exc):
         # A failover or a restart: the pool has dropped its connections and the next request
         # reaches the new primary once it accepts writes (seconds).
@@ -165,7 +161,10 @@ def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
         )  # fmt: skip
         answer.headers["Retry-After"] = "2"
         return answer
-    if sqlstate in _RETRYABLE:
+    if is_retryable(exc):
+        # Every route may be sent again after one (a route that commits in steps resumes from
+        # what is done); a service that could run again by itself already did (engine.db).
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
         log.warning("retryable database error %s on %s %s: %s", sqlstate, request.method,
                     request.url.path, getattr(exc, "orig", exc))  # fmt: skip
         answer = problem(

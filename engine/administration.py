@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.accounts.keys import Principal
 from engine.audit import AuditEntry, search
-from engine.db import unit_of_work
+from engine.db import retried, unit_of_work
 from engine.errors import RuleViolation
 from engine.pricing.grid import PriceGrid
 from engine.pricing.service import current_grid, publish_grid
@@ -78,6 +78,7 @@ class RulesSettings:
         return cls(**{field.name: values[field.name] for field in fields(cls)})
 
 
+@retried
 def settings_in_force(caller: Principal) -> RulesSettings:
     """Admin. Every setting by name."""
     caller.require("admin")
@@ -85,6 +86,7 @@ def settings_in_force(caller: Principal) -> RulesSettings:
         return RulesSettings.of(read_settings(session))
 
 
+@retried
 def change_rules_settings(caller: Principal, changes: dict[str, Any]) -> RulesSettings:
     """Admin. All or none; each change audited with its old and new value."""
     caller.require("admin")
@@ -105,12 +107,14 @@ def audit_log(caller: Principal, query: AuditQuery) -> AuditPage:
     return AuditPage(items, items[-1].id if len(items) == query.limit else None)
 
 
+@retried
 def price_grid_in_force(caller: Principal) -> PriceGrid:
     caller.require("admin", "finance")
     with unit_of_work() as session:
         return current_grid(session)
 
 
+@retried
 def publish_price_grid(caller: Principal, rules: dict[str, Any]) -> PriceGrid:
     """Admin. Offers already priced keep their prices; new offers use this version."""
     caller.require("admin")

@@ -12,11 +12,16 @@ handler's work share one connection, one BEGIN and one COMMIT.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import ParamSpec, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -127,6 +132,45 @@ def is_connection_lost(error: BaseException | None) -> bool:
             return True  # libpq's own: the server closed the connection, cannot connect
         error = getattr(error, "orig", None) if isinstance(error, DBAPIError) else None
     return False
+
+
+# PostgreSQL rolled the transaction back because of a concurrent one and says so: serialization
+# failure, deadlock. Nothing of it was done, so it may be done again.
+RETRYABLE = {"40001", "40P01"}
+ATTEMPTS = 3
+
+P = ParamSpec("P")
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def is_retryable(error: BaseException) -> bool:
+    return getattr(getattr(error, "orig", None), "sqlstate", None) in RETRYABLE
+
+
+def retried(service: Callable[P, T]) -> Callable[P, T]:
+    """A service whose unit of work PostgreSQL rolled back because of a concurrent one is run
+    again, up to ATTEMPTS times in all, after a short random pause. Only for a service whose
+    whole effect is its one unit of work (no Stripe call, no e-mail sent in between), and not
+    when its unit of work would join a request's session: that transaction is aborted as a
+    whole, and the request answers 503 `try_again` for its client to send again."""
+
+    @functools.wraps(service)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(1, ATTEMPTS + 1):
+            scope = _SCOPE.get()
+            joined = scope is not None and not scope.busy
+            try:
+                return service(*args, **kwargs)
+            except DBAPIError as error:
+                if joined or attempt == ATTEMPTS or not is_retryable(error):
+                    raise
+                log.info("%s: %s, attempt %d of %d", service.__qualname__,
+                         getattr(error.orig, "sqlstate", ""), attempt + 1, ATTEMPTS)  # fmt: skip
+                time.sleep(random.uniform(0.005, 0.05) * attempt)
+        raise AssertionError("unreachable")  # the last attempt returned or raised
+
+    return run
 
 
 def _factory(url: str) -> sessionmaker[Session]:

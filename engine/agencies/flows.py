@@ -32,7 +32,7 @@ from engine.agencies.profile import (
     view,
 )
 from engine.audit import record
-from engine.db import unit_of_work
+from engine.db import retried, unit_of_work
 from engine.errors import NotFound
 
 
@@ -44,6 +44,7 @@ class Webhook:
     previous_secret_until: datetime | None = None
 
 
+@retried
 def register_agency(caller: Principal, new: NewAgency) -> AgencyView:
     """Admin. The zone is centred on the office, 20 km by default."""
     caller.require("admin")
@@ -53,6 +54,7 @@ def register_agency(caller: Principal, new: NewAgency) -> AgencyView:
         return created
 
 
+@retried
 def read_agency(caller: Principal, agency_id: uuid.UUID) -> AgencyView:
     """Staff, or that agency's own keys."""
     _require_staff_or_own(caller, agency_id)
@@ -60,6 +62,7 @@ def read_agency(caller: Principal, agency_id: uuid.UUID) -> AgencyView:
         return _as_seen_by(caller, view(session, agency_id))
 
 
+@retried
 def own_agency(caller: Principal) -> AgencyView:
     agency_id = caller.agency()
     with unit_of_work() as session:
@@ -74,6 +77,7 @@ def _as_seen_by(caller: Principal, agency: AgencyView) -> AgencyView:
     return replace(agency, webhook_url=None)
 
 
+@retried
 def change_own_agency(caller: Principal, changes: dict[str, Any]) -> AgencyView:
     """Owner. Audited with the names of the fields changed, not their values: contacts stay out
     of the log. A rename is the exception (F16): the agency's name is shown to homeowners, so
@@ -91,6 +95,7 @@ def change_own_agency(caller: Principal, changes: dict[str, Any]) -> AgencyView:
         return changed
 
 
+@retried
 def issue_api_key(
     caller: Principal,
     agency_id: uuid.UUID,
@@ -113,6 +118,7 @@ def issue_api_key(
     return issued
 
 
+@retried
 def agency_keys(caller: Principal) -> list[ApiKey]:
     """Owner. Role, label and dates of each key; never the secret."""
     caller.require("owner")
@@ -120,6 +126,7 @@ def agency_keys(caller: Principal) -> list[ApiKey]:
         return list_keys(session, caller.agency())
 
 
+@retried
 def revoke_api_key(caller: Principal, key_id: uuid.UUID) -> None:
     """Owner. Refused at the key's next request."""
     caller.require("owner")
@@ -128,6 +135,7 @@ def revoke_api_key(caller: Principal, key_id: uuid.UUID) -> None:
         record(session, caller, "api_key.revoked", "api_key", key.id, role=key.role)
 
 
+@retried
 def change_api_key_role(caller: Principal, key_id: uuid.UUID, role: str) -> ApiKey:
     """Owner, not on their own key. Holds from the key's next request."""
     caller.require("owner")
@@ -141,6 +149,7 @@ def change_api_key_role(caller: Principal, key_id: uuid.UUID, role: str) -> ApiK
         return key
 
 
+@retried
 def agency_webhook(caller: Principal) -> Webhook:
     """Owner. The URL events are posted to and the secret that signs them."""
     caller.require("owner")
@@ -161,6 +170,7 @@ def agency_webhook(caller: Principal) -> Webhook:
 PREVIOUS_SECRET_GRACE = timedelta(hours=24)
 
 
+@retried
 def rotate_webhook_secret(caller: Principal) -> Webhook:
     """Owner. A new signing secret, shown here once more with `GET /agency/webhook`; for a day
     every webhook carries the old secret's signature too, so the receiver can switch over

@@ -18,7 +18,7 @@ from engine.crm.appointments import AppointmentRecord
 from engine.crm.contact_file import ContactFile, contact_file
 from engine.crm.reminders import Reminder
 from engine.crm.timeline import Interaction
-from engine.db import unit_of_work
+from engine.db import retried, unit_of_work
 from engine.errors import Forbidden
 from engine.sales.contacts import list_purchases
 from engine.sales.models import PIPELINE
@@ -26,11 +26,13 @@ from engine.sales.read_models import PurchasedLead
 from engine.settings import read_settings
 
 
+@retried
 def read_contact_file(caller: Principal, purchase_id: uuid.UUID) -> ContactFile:
     with unit_of_work() as session:
         return contact_file(session, caller.agency(), purchase_id)
 
 
+@retried
 def log_interaction(caller: Principal, purchase_id: uuid.UUID, kind: str, body: str) -> Interaction:
     """Owner or buyer: a call, e-mail, visit or note on the contact's timeline. The first call
     or e-mail is the contact's first contact (speed to lead)."""
@@ -38,6 +40,7 @@ def log_interaction(caller: Principal, purchase_id: uuid.UUID, kind: str, body: 
         return timeline.log_interaction(session, caller, purchase_id, kind, body)
 
 
+@retried
 def correct_interaction(
     caller: Principal, purchase_id: uuid.UUID, interaction_id: uuid.UUID, kind: str, body: str
 ) -> Interaction:
@@ -48,6 +51,7 @@ def correct_interaction(
         )
 
 
+@retried
 def delete_interaction(
     caller: Principal, purchase_id: uuid.UUID, interaction_id: uuid.UUID
 ) -> None:
@@ -56,11 +60,13 @@ def delete_interaction(
         timeline.delete_interaction(session, caller, purchase_id, interaction_id)
 
 
+@retried
 def read_timeline(caller: Principal, purchase_id: uuid.UUID) -> list[Interaction]:
     with unit_of_work() as session:
         return timeline.timeline(session, caller.agency(), purchase_id)
 
 
+@retried
 def assign_contact(
     caller: Principal, purchase_id: uuid.UUID, person_id: uuid.UUID, note: str
 ) -> Interaction:
@@ -68,6 +74,7 @@ def assign_contact(
         return timeline.assign(session, caller, purchase_id, person_id, note)
 
 
+@retried
 def add_reminder(
     caller: Principal,
     purchase_id: uuid.UUID,
@@ -79,11 +86,13 @@ def add_reminder(
         return reminders.add_reminder(session, caller, purchase_id, due_at, note, person_id)
 
 
+@retried
 def mark_reminder(caller: Principal, reminder_id: uuid.UUID, done: bool) -> Reminder:
     with unit_of_work() as session:
         return reminders.mark_reminder(session, caller, reminder_id, done)
 
 
+@retried
 def edit_reminder(
     caller: Principal,
     purchase_id: uuid.UUID,
@@ -95,11 +104,13 @@ def edit_reminder(
         return reminders.edit_reminder(session, caller, purchase_id, reminder_id, due_at, note)
 
 
+@retried
 def delete_reminder(caller: Principal, purchase_id: uuid.UUID, reminder_id: uuid.UUID) -> None:
     with unit_of_work() as session:
         reminders.delete_reminder(session, caller, purchase_id, reminder_id)
 
 
+@retried
 def add_appointment(
     caller: Principal,
     purchase_id: uuid.UUID,
@@ -115,6 +126,7 @@ def add_appointment(
         )
 
 
+@retried
 def reschedule_appointment(
     caller: Principal,
     purchase_id: uuid.UUID,
@@ -130,6 +142,7 @@ def reschedule_appointment(
         )
 
 
+@retried
 def cancel_appointment(
     caller: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID
 ) -> AppointmentRecord:
@@ -137,11 +150,13 @@ def cancel_appointment(
         return appointments.cancel_appointment(session, caller, purchase_id, appointment_id)
 
 
+@retried
 def appointment_ics(caller: Principal, purchase_id: uuid.UUID, appointment_id: uuid.UUID) -> bytes:
     with unit_of_work() as session:
         return calendar.appointment_ics(session, caller.agency(), purchase_id, appointment_id)
 
 
+@retried
 def my_agenda(caller: Principal, today: date) -> Agenda:
     """The signed-in person's overdue reminders, and the week's reminders and appointments."""
     if caller.person_id is None:
@@ -156,6 +171,7 @@ class FeedLink:
     since: datetime | None  # when the current link was made; None: no link
 
 
+@retried
 def calendar_link(caller: Principal) -> FeedLink:
     if caller.person_id is None:
         return FeedLink(None, None)
@@ -163,6 +179,7 @@ def calendar_link(caller: Principal) -> FeedLink:
         return FeedLink(None, calendar.feed_created_at(session, caller.person_id))
 
 
+@retried
 def new_calendar_link(caller: Principal) -> FeedLink:
     """A new secret link to the person's appointments; the previous one stops working."""
     if caller.person_id is None:
@@ -175,6 +192,7 @@ def new_calendar_link(caller: Principal) -> FeedLink:
         )
 
 
+@retried
 def revoke_calendar_link(caller: Principal) -> None:
     if caller.person_id is None:
         raise Forbidden("A calendar link is a person's.", code="person_required")
@@ -183,6 +201,7 @@ def revoke_calendar_link(caller: Principal) -> None:
         record(session, caller, "calendar_link.revoked", "agency_user", caller.person_id)
 
 
+@retried
 def calendar_feed(token: str) -> bytes:
     """The appointments behind a secret link (no session: the link is the key)."""
     with unit_of_work() as session:
@@ -198,6 +217,7 @@ class Board:
     more: bool  # more contacts than shown (the newest BOARD_SIZE are)
 
 
+@retried
 def board(caller: Principal) -> Board:
     """The agency's contacts by pipeline stage, newest first."""
     with unit_of_work() as session:
@@ -208,11 +228,13 @@ def board(caller: Principal) -> Board:
     return Board(columns, page.next_cursor is not None)
 
 
+@retried
 def team_speed(caller: Principal) -> dict[uuid.UUID, speed.Speed]:
     with unit_of_work() as session:
         return speed.team_speed(session, caller.agency())
 
 
+@retried
 def remind_waiting_contacts() -> dict[str, int]:
     """The scheduler's speed-to-lead job."""
     with unit_of_work() as session:
@@ -220,6 +242,7 @@ def remind_waiting_contacts() -> dict[str, int]:
         return speed.remind_waiting_contacts(session, now, read_settings(session))
 
 
+@retried
 def send_agenda_digests(today: date) -> int:
     """The scheduler's daily digest job (idempotent per person and day)."""
     with unit_of_work() as session:

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from engine.db import unit_of_work
+from engine.db import retried, unit_of_work
 from engine.geo.addresses import StreetSuggestion, suggest_streets
 from engine.geo.gazetteer import communes_for_postal_code
 from engine.intake.consent import consent_text
@@ -22,6 +22,7 @@ class ConsentWording:
     text: str
 
 
+@retried
 def estimate_property(request: EstimationRequest, today: date) -> EstimationAnswer:
     """Step 1: the estimate and the agencies named for the place; no personal data.
 
@@ -32,6 +33,7 @@ def estimate_property(request: EstimationRequest, today: date) -> EstimationAnsw
         return request_estimate(session, request, today)
 
 
+@retried
 def receive_lead(
     estimation_id: uuid.UUID, submission: LeadSubmission, client: Client
 ) -> LeadReceipt:
@@ -40,6 +42,7 @@ def receive_lead(
         return submit_lead(session, estimation_id, submission, client)
 
 
+@retried
 def consent_wording(lang: str) -> ConsentWording:
     """The consent wording in force (French unless English is asked) and its version."""
     with unit_of_work() as session:
@@ -47,12 +50,14 @@ def consent_wording(lang: str) -> ConsentWording:
     return ConsentWording(version, "en" if lang == "en" else "fr", text)
 
 
+@retried
 def communes_serving(postal_code: str) -> list[tuple[str, str]]:
     """(code, name) of the communes a postal code serves; none for an unknown one."""
     with unit_of_work() as session:
         return communes_for_postal_code(session, postal_code[:10])
 
 
+@retried
 def streets_matching(postal_code: str, typed: str, city: str = "") -> list[StreetSuggestion]:
     """The streets of the BAN a postal code's communes have that match what was typed; none
     when the BAN is not loaded there."""

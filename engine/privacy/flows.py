@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 from engine.billing.refunding import refund_credit_note
-from engine.db import unit_of_work
+from engine.db import retried, unit_of_work
 from engine.privacy.confirmation import confirm, disown
 from engine.privacy.homeowner_mail import renew_links
 from engine.privacy.links import opened, read_token
@@ -22,6 +22,7 @@ from engine.privacy.read_models import (
 from engine.privacy.rights import erase, export, withdraw_consent
 
 
+@retried
 def export_my_data(token: str) -> MyData:
     """Everything held about the homeowner (audited)."""
     link = read_token(token, "data")
@@ -29,6 +30,7 @@ def export_my_data(token: str) -> MyData:
         return export(session, opened(session, link).id)
 
 
+@retried
 def see_my_data(token: str) -> MyData:
     """The same data, shown on the homeowner's page (audited as seen, not as exported)."""
     link = read_token(token, "data")
@@ -36,6 +38,7 @@ def see_my_data(token: str) -> MyData:
         return export(session, opened(session, link).id, audited_as="homeowner.viewed")
 
 
+@retried
 def erase_my_data(token: str) -> Erased:
     """Personal fields anonymised, the lead withdrawn from sale, buying agencies notified; every
     link sent to the homeowner stops working."""
@@ -44,6 +47,7 @@ def erase_my_data(token: str) -> Erased:
         return erase(session, opened(session, link).id)
 
 
+@retried
 def withdraw_my_consent(token: str, agency_id: uuid.UUID) -> ConsentWithdrawn:
     """This agency may no longer buy or use the lead; if it bought it, it is told."""
     link = read_token(token, "data")
@@ -51,6 +55,7 @@ def withdraw_my_consent(token: str, agency_id: uuid.UUID) -> ConsentWithdrawn:
         return withdraw_consent(session, opened(session, link).id, agency_id)
 
 
+@retried
 def renew_my_links(token: str) -> LinksRenewed:
     """Every link sent to the homeowner stops working; new ones go to their e-mail address."""
     link = read_token(token, "data")
@@ -58,6 +63,7 @@ def renew_my_links(token: str) -> LinksRenewed:
         return renew_links(session, opened(session, link).id)
 
 
+@retried
 def confirm_contact(token: str) -> ContactConfirmed:
     """ "C'est bien moi": the lead is *contact confirmed* (badge, grade). Clicking again changes
     nothing; after "not me", Conflict `contact_disowned`."""

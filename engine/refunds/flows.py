@@ -10,7 +10,7 @@ from datetime import datetime
 
 from engine.accounts.keys import Principal
 from engine.billing.refunding import refund_credit_note
-from engine.db import unit_of_work
+from engine.db import retried, unit_of_work
 from engine.errors import Conflict
 from engine.refunds.deciding import RefundOutcome, decide
 from engine.refunds.listing import get_request, list_requests
@@ -18,6 +18,7 @@ from engine.refunds.read_models import RefundDecision, RefundRequestPage, Refund
 from engine.refunds.requesting import request_refund
 
 
+@retried
 def ask_refund(
     caller: Principal,
     purchase_id: uuid.UUID,
@@ -66,6 +67,7 @@ class RefundQuery:
     cursor: str | None = None
 
 
+@retried
 def refund_requests(caller: Principal, query: RefundQuery) -> RefundRequestPage:
     """Oldest first. An agency sees its own; finance sees all, with each agency's refund rate
     over 30 days and the median of all agencies."""
@@ -77,6 +79,7 @@ def refund_requests(caller: Principal, query: RefundQuery) -> RefundRequestPage:
         )  # fmt: skip
 
 
+@retried
 def read_refund_request(caller: Principal, request_id: uuid.UUID) -> RefundRequestRecord:
     scope = _scope(caller)
     with unit_of_work() as session:

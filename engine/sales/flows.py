@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from engine.accounts.keys import Principal
-from engine.db import get_engine, unit_of_work
+from engine.db import get_engine, retried, unit_of_work
 from engine.replica import read_lagging
 from engine.sales.buy import PurchaseAnswer, PurchaseRequest, buy
 from engine.sales.catalogue import CatalogueQuery, catalogue, in_catalogue, offer_for
@@ -21,6 +21,7 @@ def browse_catalogue(caller: Principal, query: CatalogueQuery) -> Page[Offer]:
     return read_lagging(lambda session: catalogue(session, agency_id, query))
 
 
+@retried
 def offer_in_catalogue(
     caller: Principal, lead_id: uuid.UUID, query: CatalogueQuery
 ) -> Offer | None:
@@ -37,6 +38,7 @@ def read_offer(caller: Principal, lead_id: uuid.UUID) -> OfferDetail:
     return read_lagging(lambda session: offer_for(session, agency_id, lead_id))
 
 
+@retried
 def buy_lead(caller: Principal, request: PurchaseRequest) -> PurchaseAnswer:
     """Owner or buyer: one transaction that checks, takes and records, or refuses. One round
     trip: the database function is its own transaction (autocommit), no session needed."""
@@ -44,16 +46,19 @@ def buy_lead(caller: Principal, request: PurchaseRequest) -> PurchaseAnswer:
         return buy(connection.execution_options(isolation_level="AUTOCOMMIT"), caller, request)
 
 
+@retried
 def purchased_leads(caller: Principal, limit: int, cursor: str | None) -> Page[PurchasedLead]:
     with unit_of_work() as session:
         return list_purchases(session, caller.agency(), limit, cursor)
 
 
+@retried
 def read_purchased_lead(caller: Principal, purchase_id: uuid.UUID) -> PurchasedLead:
     with unit_of_work() as session:
         return get_purchase(session, caller.agency(), purchase_id)
 
 
+@retried
 def work_purchased_lead(
     caller: Principal, purchase_id: uuid.UUID, pipeline_status: str | None, notes: str | None
 ) -> PurchasedLead:
@@ -62,6 +67,7 @@ def work_purchased_lead(
         return update_purchase(session, caller, purchase_id, pipeline_status, notes)
 
 
+@retried
 def export_purchases(caller: Principal, layout: str = "crm") -> list[PurchasedLead]:
     """Every purchased lead of the agency, oldest first, for an export (audited: contacts leave
     Mandat) in `layout`: `crm` (machine-readable) or `excel` (as French Excel opens it)."""
