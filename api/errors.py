@@ -147,8 +147,6 @@ def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
             )
 
 
-
-
 def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if is_connection_lost(exc):
         # A failover or a restart: the pool has dropped its connections and the next request
