@@ -181,16 +181,23 @@ def process_tree(pid: int) -> list[int]:
 
 @contextmanager
 def server(
-    database_url: str, workers: int, log_path: Path, env: dict[str, str] | None = None
+    database_url: str,
+    workers: int,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    root: Path = ROOT,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`mandat serve` in its own process group; terminated (with its workers) on the way out."""
+    """`mandat serve` of the source tree `root` (this one by default) in its own process group;
+    terminated (with its workers) on the way out."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "mandat.cli", "serve", "--port", str(port)]
+    # An earlier tree (benchmarks/baseline_http.py) may have had the command line in engine/.
+    module = "mandat.cli" if (root / "mandat" / "cli.py").exists() else "engine.cli"
+    command = [sys.executable, "-m", module, "serve", "--port", str(port)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*command, "--workers", str(workers)],
-            cwd=ROOT,
+            cwd=root,
             env={
                 "MANDAT_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),  # this run's
                 **os.environ,

@@ -14,7 +14,7 @@ the figures are each server's median, the difference of the medians (the judged 
 1 ms) and the median of the paired differences.
 
 Run: .venv/bin/python benchmarks/limiter_http.py [--pairs 400] [--warmup 100]
-     [--agencies 5000] [--sales 100000] [--workers 1]
+     [--agencies 5000] [--property-sales 100000] [--workers 1]
 """
 
 from __future__ import annotations
@@ -64,13 +64,14 @@ def jobs_for(
 
 def paired(bases: dict[str, str], kinds: list[str], jobs: dict[str, list[intake.Job]]) -> dict:
     """Per server and kind, the nanoseconds of each request, in pair order."""
+    first, second = bases
     times: dict[str, dict[str, list[int]]] = {n: {k: [] for k in intake.KINDS} for n in bases}
     clients = {name: httpx.Client(base_url=base, timeout=60) for name, base in bases.items()}
     try:
         for client in clients.values():
             client.get("/healthz")  # each connection opened before the clock starts
         for i, kind in enumerate(kinds):
-            order = ("on", "off") if i % 2 == 0 else ("off", "on")
+            order = (first, second) if i % 2 == 0 else (second, first)
             for name in order:
                 job = jobs[name][i]
                 began = perf_counter_ns()
@@ -95,7 +96,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=400, help="timed pairs of each kind")
     parser.add_argument("--warmup", type=int, default=100, help="warm-up pairs of each kind")
     parser.add_argument("--agencies", type=int, default=5000)
-    parser.add_argument("--sales", type=int, default=100_000)
+    parser.add_argument("--property-sales", "--sales", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
     args = parser.parse_args()
