@@ -1,4 +1,5 @@
-"""Keyset pagination cursors: the last row's sort value and id, opaque and URL-safe."""
+"""Keyset pagination: a page of rows, and its cursor (the last row's sort value and id, opaque
+and URL-safe)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,22 @@ import binascii
 import json
 import math
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from engine.errors import RuleViolation
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """A page of a keyset-paginated list; `next_cursor` is None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
+
 
 MAX_SORT_VALUE = 2**53  # prices in cents and distances in metres stay far below it
 

@@ -19,7 +19,6 @@ from engine.billing.read_models import (
     ExcludedDocument,
     FinishedBillingRun,
     InvoiceRecord,
-    Page,
     PaymentReport,
     SalesReport,
     StoredPdf,
@@ -30,6 +29,7 @@ from engine.billing.stripe_events import Outcome, handle_event
 from engine.billing.views import document, list_documents
 from engine.db import unit_of_work
 from engine.errors import MandatError
+from engine.pagination import Page
 from engine.replica import read_lagging
 
 

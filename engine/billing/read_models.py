@@ -9,19 +9,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from engine.billing.documents import VatGroup
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """A page of a keyset-paginated list; `next_cursor` is None on the last page."""
-
-    items: list[T]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
-from engine.pagination import read_cursor, write_cursor
+from engine.pagination import Page, read_cursor, write_cursor
 from engine.sales.offers import PHASE_SQL
-from engine.sales.read_models import Offer, OfferDetail, Page, Project
+from engine.sales.read_models import Offer, OfferDetail, Project
 
 SORTS = {
     # name: (the sort value's column in a page, direction)

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from engine.accounts.keys import Principal
 from engine.audit import record
 from engine.errors import FieldError, NotFound, RuleViolation
-from engine.pagination import read_cursor, write_cursor
+from engine.pagination import Page, read_cursor, write_cursor
 from engine.sales.models import PIPELINE
-from engine.sales.read_models import Page, Project, PurchasedLead, address_of, contact_of
+from engine.sales.read_models import Project, PurchasedLead, address_of, contact_of
 
 NOTES_MAX = 10_000
 

@@ -7,11 +7,12 @@ import uuid
 
 from engine.accounts.keys import Principal
 from engine.db import get_engine, retried, unit_of_work
+from engine.pagination import Page
 from engine.replica import read_lagging
 from engine.sales.buy import PurchaseAnswer, PurchaseRequest, buy
 from engine.sales.catalogue import CatalogueQuery, catalogue, in_catalogue, offer_for
 from engine.sales.contacts import all_purchases, get_purchase, list_purchases, update_purchase
-from engine.sales.read_models import Offer, OfferDetail, Page, PurchasedLead
+from engine.sales.read_models import Offer, OfferDetail, PurchasedLead
 
 
 def browse_catalogue(caller: Principal, query: CatalogueQuery) -> Page[Offer]:

@@ -9,17 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """A page of a keyset-paginated list; `next_cursor` is None on the last page."""
-
-    items: list[T]
-    next_cursor: str | None
+from typing import Any
 
 
 @dataclass(frozen=True)
