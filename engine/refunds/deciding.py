@@ -155,10 +155,8 @@ def approve(
     request.credit_note_id = credit.id if credit else None
     withdrawn = False
     if request.reason in WITHDRAWING_REASONS:
-        lead_id = session.execute(
-            text("SELECT lead_id FROM purchase WHERE id = :p"), {"p": request.purchase_id}
-        ).scalar_one()
-        withdrawn = bool(offers.withdraw(session, [lead_id], f"refund:{request.reason}"))
+        reason = f"refund:{request.reason}"
+        withdrawn = bool(offers.withdraw(session, None, reason, purchase_id=request.purchase_id))
     close(
         session,
         request,

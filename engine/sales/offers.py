@@ -122,14 +122,29 @@ def announce_transitions(session: Session, now: datetime) -> dict[str, int]:
 
 
 # An offer withdrawn stays withdrawn with its first reason: a later withdrawal changes nothing.
-_WITHDRAW = text("""
+_WITHDRAW = """
     UPDATE offer SET withdrawn_at = clock_timestamp(), withdrawn_reason = :reason
-    WHERE lead_id = ANY(:ids) AND withdrawn_at IS NULL
+    WHERE lead_id = ANY({leads}) AND withdrawn_at IS NULL
     RETURNING lead_id
-""")
+"""
+_WITHDRAW_LEADS = text(_WITHDRAW.format(leads=":ids"))
+_WITHDRAW_PURCHASED = text(
+    _WITHDRAW.format(leads="ARRAY(SELECT lead_id FROM purchase WHERE id = :purchase)")
+)
 
 
-def withdraw(session: Session, lead_ids: list[uuid.UUID], reason: str) -> list[uuid.UUID]:
-    """Takes these leads' offers off sale (their catalogue entries go with them, migration
+def withdraw(
+    session: Session,
+    lead_ids: list[uuid.UUID] | None,
+    reason: str,
+    *,
+    purchase_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Takes these leads' offers off sale — or, by `purchase_id`, the offer of the lead that
+    purchase bought, in the same statement — (their catalogue entries go with them, migration
     0029's triggers): the leads whose offer this withdrew. The only writer of a withdrawal."""
-    return list(session.execute(_WITHDRAW, {"ids": lead_ids, "reason": reason}).scalars())
+    if purchase_id is not None:
+        found = session.execute(_WITHDRAW_PURCHASED, {"purchase": purchase_id, "reason": reason})
+    else:
+        found = session.execute(_WITHDRAW_LEADS, {"ids": lead_ids, "reason": reason})
+    return list(found.scalars())
