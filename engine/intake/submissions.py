@@ -133,7 +133,7 @@ def submit_lead(
     )
     session.flush()
     if lead.status != "quarantined":  # a bot's address is never mailed
-        send_confirmation(session, lead.id)
+        send_confirmation(session, lead.id, settings=settings)
     if lead.status == "qualified":
         offer = open_offer(
             session,

@@ -20,11 +20,17 @@ from engine.privacy.read_models import LinksRenewed
 from engine.settings import read_settings
 
 
-def send_confirmation(session: Session, lead_id: uuid.UUID, renewed: bool = False) -> None:
+def send_confirmation(
+    session: Session,
+    lead_id: uuid.UUID,
+    renewed: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> None:
     """Step 2's confirmation: the reference, the estimate, is it you, who may call and when, the
     private link to the homeowner's page and the privacy policy; or, `renewed`, the same links
     made anew after the homeowner revoked the old ones. Nothing the person typed is in it (their
-    name could be anyone's words, sent from our domain): plain text, our own wording only."""
+    name could be anyone's words, sent from our domain): plain text, our own wording only.
+    `settings`: those in force, when the caller has already read them in this transaction."""
     row = session.execute(
         text("""
             SELECT l.token_generation, l.email, e.estimate,
@@ -35,7 +41,7 @@ def send_confirmation(session: Session, lead_id: uuid.UUID, renewed: bool = Fals
         """),
         {"id": lead_id},
     ).one()
-    settings = read_settings(session)
+    settings = settings if settings is not None else read_settings(session)
     site = public_url()
     link = links(lead_id, row.token_generation)
     opening = (
