@@ -6,6 +6,7 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -42,13 +43,15 @@ from api.security_headers import security_headers
 from api.transparency.routes import transparency, transparency_page
 from api.web.legal import legal_notice, privacy_policy
 from api.web.public import public_static
+from engine.db import AsyncDatabase
 
 
 def create_app() -> Litestar:
     lean_log_records()
     limits = configured()
-    limiter = Limiter(limits) if limits is not None else None
-    limited = [limiter.middleware] if limiter else []
+    # The few async connections the limiter and the purchase use on the event loop.
+    database = AsyncDatabase()
+    limited = [Limiter(limits, database).middleware] if limits is not None else []
     return Litestar(
         route_handlers=[
             healthz,
@@ -110,8 +113,9 @@ def create_app() -> Litestar:
             minimum_size=1400,
             exclude=[STREAM_PATH, *PRECOMPRESSED],
         ),
-        on_startup=[limiter.open] if limiter else [],
-        on_shutdown=[stop_offer_feed, *([limiter.close] if limiter else [])],
+        on_startup=[database.open],
+        on_shutdown=[stop_offer_feed, database.close],
+        state=State({"database": database}),
         openapi_config=OpenAPIConfig(
             title="Mandat API",
             version="1.0.0",

@@ -4,16 +4,16 @@ the purchase, checked by the purchase's own database call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from litestar import Request
 from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
 
-from engine.accounts.authentication import principal_of_key, remembered_caller
+from engine.accounts.authentication import principal_of_key, recalled_caller, remembered_caller
 from engine.accounts.keys import Principal
-from engine.db import request_scope
+from engine.db import AsyncDatabase, request_scope
 
 T = TypeVar("T")
 
@@ -41,13 +41,24 @@ async def as_caller(request: Request[Any, Any, Any], work: Callable[[Principal],
     return await sync_to_thread(checked_then_done)
 
 
-async def as_buyer(request: Request[Any, Any, Any], work: Callable[[Principal], T]) -> T:
-    """`work(caller)` in one worker thread, for work that reads the key's row itself, in its own
-    transaction, and refuses there a key revoked or expired and a role that may not (the
-    purchase: `buy_lead`). A key this process has verified goes to the work unread, so the
-    purchase is one round trip; any other is authenticated first (a wrong secret: 401,
+async def as_buyer(
+    request: Request[Any, Any, Any],
+    work: Callable[[Principal], T],
+    on_loop: Callable[[AsyncDatabase, Principal], Awaitable[T]],
+) -> T:
+    """For work that reads the key's row itself, in its own transaction, and refuses there a key
+    revoked or expired and a role that may not (the purchase: `buy_lead`). A key this process
+    has verified goes to the work unread, so the purchase is one round trip: `on_loop(database,
+    caller)` on the event loop and the application's async connections, no worker thread. Any
+    other key — or one whose use is due to be written, or before the application's start-up —
+    goes to `work(caller)` in one worker thread, authenticated first (a wrong secret: 401,
     throttled: 429)."""
     presented = presented_key(request)
+    database = request.app.state.get("database")
+    if isinstance(database, AsyncDatabase) and database.opened:
+        recalled = recalled_caller(presented)
+        if recalled is not None:
+            return await on_loop(database, recalled)
 
     def checked_then_done() -> T:
         return work(remembered_caller(presented) or principal_of_key(presented))

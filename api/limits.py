@@ -31,6 +31,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.client import client_ip
+from engine.db import AsyncDatabase
 from engine.errors import TooManyRequests
 from engine.people import throttle
 
@@ -74,19 +75,14 @@ def configured(setting: str | None = None) -> dict[str, tuple[Bucket, Bucket]] |
 
 
 class Limiter:
-    """Spends the tokens of a request in one statement of its own, from the event loop
-    (`engine.people.throttle.SharedBuckets`: an async pool once the application has started)."""
+    """Spends the tokens of a request in one statement of its own, from the event loop, on the
+    application's async connections (`engine.people.throttle.SharedBuckets`)."""
 
-    def __init__(self, limits: dict[str, tuple[Bucket, Bucket]]) -> None:
+    def __init__(
+        self, limits: dict[str, tuple[Bucket, Bucket]], database: AsyncDatabase | None
+    ) -> None:
         self.limits = limits
-        self.buckets = throttle.SharedBuckets()
-
-    async def open(self, wait: bool = False) -> None:
-        """At start-up, on the server's event loop."""
-        await self.buckets.open(wait)
-
-    async def close(self) -> None:
-        await self.buckets.close()
+        self.buckets = throttle.SharedBuckets(database)
 
     async def spend(self, group: str, client: str) -> float:
         mine, everyone = self.limits[group]

@@ -46,7 +46,7 @@ from sqlalchemy import Engine, text
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import Bucket, Limiter
 from benchmarks.harness import bench_urls, drop_database, new_database, percentiles, plain
-from engine.db import get_engine
+from engine.db import AsyncDatabase, get_engine
 
 BENCH_DB = "mandat_limiter_bench"
 # Large enough that no request of the run is refused: the limiter's work is the same.
@@ -124,7 +124,8 @@ def main() -> None:
     os.environ["DATABASE_URL"] = plain(url)
     new_database(admin, url, BENCH_DB)
     bare = Litestar([step1], exception_handlers=EXCEPTION_HANDLERS, logging_config=None)
-    pooled, threaded = Limiter(ROOMY), Limiter(ROOMY)  # only the first is opened
+    database = AsyncDatabase()
+    pooled, threaded = Limiter(ROOMY, database), Limiter(ROOMY, None)  # on the loop; in a thread
 
     def limited(limiter: Limiter) -> Litestar:
         return Litestar(
@@ -150,7 +151,7 @@ def main() -> None:
     }
 
     async def run() -> dict[str, list[float]]:
-        await pooled.open(wait=True)
+        await database.open(wait=True)
         times: dict[str, list[float]] = {name: [] for name in variants}
         next_client = 1
         try:
@@ -162,7 +163,7 @@ def main() -> None:
                     times[name] += await timed(call, next_client, args.requests, concurrency)
                     next_client += args.requests
         finally:
-            await pooled.close()
+            await database.close()
         return times
 
     load = os.getloadavg()

@@ -12,16 +12,18 @@ handler's work share one connection, one BEGIN and one COMMIT.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import inspect
 import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -78,22 +80,60 @@ def _prepare_threshold() -> int | None:
     return None if os.environ.get("MANDAT_DB_PREPARE") == "0" else 1
 
 
-def async_pool(name: str, max_size: int) -> AsyncConnectionPool:
-    """A small pool of async psycopg connections in autocommit to the configured database,
-    connecting as the engine does (same URL, hosts and prepared statements), for a statement
-    that must not cost a worker thread: the rate limiter's. Not yet open: the caller opens it
-    on its event loop (`await pool.open(wait=False)`) and closes it there."""
-    engine = get_engine()
-    args, params = engine.dialect.create_connect_args(engine.url)
-    return AsyncConnectionPool(
-        args[0] if args else "",
-        kwargs={**params, "autocommit": True, "prepare_threshold": _prepare_threshold()},
-        min_size=1,
-        max_size=max_size,
-        timeout=5,
-        name=name,
-        open=False,
-    )
+class AsyncDatabase:
+    """A few async psycopg connections in autocommit to the configured database, connecting as
+    the engine does (same URL, hosts and prepared statements), for the statements a request runs
+    on its event loop with no worker thread: the rate limiter's and a purchase's (one round trip
+    each). The application opens it at start-up on its loop and closes it there (api/app.py);
+    until then `opened` is False and callers take their worker-thread path (an application
+    called without its start-up, as some tests do)."""
+
+    def __init__(self, name: str = "async", size: int = 8) -> None:
+        self.name, self.size = name, size
+        self._pool: AsyncConnectionPool | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._pool is not None
+
+    async def open(self, wait: bool = False) -> None:
+        """The pool connects in the background unless told to wait: a database that is down does
+        not stop the server from starting."""
+        engine = get_engine()
+        args, params = engine.dialect.create_connect_args(engine.url)
+        self._pool = AsyncConnectionPool(
+            args[0] if args else "",
+            kwargs={**params, "autocommit": True, "prepare_threshold": _prepare_threshold()},
+            min_size=1,
+            max_size=self.size,
+            timeout=5,
+            name=self.name,
+            open=False,
+        )
+        await self._pool.open(wait=wait)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def connections_given(self) -> int:
+        """How many times a connection was asked of the pool since it opened."""
+        return int(self._pool.get_stats().get("requests_num", 0)) if self._pool else 0
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError("the async database is not open")
+        try:
+            async with pool.connection() as connection:
+                yield connection
+        except psycopg.OperationalError:
+            # A failover or a restart: the broken connection is dropped on its return; the
+            # others are checked now rather than each failing a later request (503 try_again).
+            await pool.check()
+            raise
 
 
 def _new_engine(url: str) -> Engine:
@@ -145,7 +185,13 @@ log = logging.getLogger(__name__)
 
 
 def is_retryable(error: BaseException) -> bool:
-    return getattr(getattr(error, "orig", None), "sqlstate", None) in RETRYABLE
+    return _sqlstate(error) in RETRYABLE
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    """As SQLAlchemy raises it (the driver's error in `orig`) or as psycopg does."""
+    direct = getattr(error, "sqlstate", None)
+    return direct if direct is not None else getattr(getattr(error, "orig", None), "sqlstate", None)
 
 
 def retried(service: Callable[P, T]) -> Callable[P, T]:
@@ -153,7 +199,10 @@ def retried(service: Callable[P, T]) -> Callable[P, T]:
     again, up to ATTEMPTS times in all, after a short random pause. Only for a service whose
     whole effect is its one unit of work (no Stripe call, no e-mail sent in between), and not
     when its unit of work would join a request's session: that transaction is aborted as a
-    whole, and the request answers 503 `try_again` for its client to send again."""
+    whole, and the request answers 503 `try_again` for its client to send again. A coroutine
+    function is awaited and paused on its event loop."""
+    if inspect.iscoroutinefunction(service):
+        return _retried_on_loop(service)  # type: ignore[return-value]
 
     @functools.wraps(service)
     def run(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -162,15 +211,40 @@ def retried(service: Callable[P, T]) -> Callable[P, T]:
             joined = scope is not None and not scope.busy
             try:
                 return service(*args, **kwargs)
-            except DBAPIError as error:
-                if joined or attempt == ATTEMPTS or not is_retryable(error):
+            except Exception as error:
+                if joined or not _again(service, error, attempt):
                     raise
-                log.info("%s: %s, attempt %d of %d", service.__qualname__,
-                         getattr(error.orig, "sqlstate", ""), attempt + 1, ATTEMPTS)  # fmt: skip
-                time.sleep(random.uniform(0.005, 0.05) * attempt)
+                time.sleep(_pause(attempt))
         raise AssertionError("unreachable")  # the last attempt returned or raised
 
     return run
+
+
+def _retried_on_loop(service: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(service)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await service(*args, **kwargs)
+            except Exception as error:
+                if not _again(service, error, attempt):
+                    raise
+                await asyncio.sleep(_pause(attempt))
+        raise AssertionError("unreachable")
+
+    return run
+
+
+def _again(service: Callable[..., Any], error: Exception, attempt: int) -> bool:
+    if attempt == ATTEMPTS or not is_retryable(error):
+        return False
+    log.info("%s: %s, attempt %d of %d", service.__qualname__, _sqlstate(error), attempt + 1,
+             ATTEMPTS)  # fmt: skip
+    return True
+
+
+def _pause(attempt: int) -> float:
+    return random.uniform(0.005, 0.05) * attempt
 
 
 def _factory(url: str) -> sessionmaker[Session]:

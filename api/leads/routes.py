@@ -31,13 +31,12 @@ from api.leads.schemas import (
     PurchaseReceiptOut,
 )
 from api.schemas import shaped
-from engine.accounts.keys import Principal
-from engine.errors import RuleViolation
-from engine.sales.buy import PurchaseAnswer, PurchaseRequest
+from engine.sales.buy import PurchaseRequest
 from engine.sales.catalogue import CatalogueQuery
 from engine.sales.flows import (
     browse_catalogue,
     buy_lead,
+    buy_lead_on,
     export_purchases,
     purchased_leads,
     read_offer,
@@ -122,13 +121,11 @@ class LeadController(Controller):
         """Owner or buyer. The same Idempotency-Key with the same body answers the same purchase;
         with another body, 409 `idempotency_key_reused`."""
         order = PurchaseRequest(lead_id, data.mode, data.price_cents, idempotency_key)
-
-        def bought(caller: Principal) -> PurchaseAnswer:
-            if idempotency_key is not None and not idempotency_key.strip():
-                raise RuleViolation.at("Idempotency-Key", "invalid_idempotency_key", "Empty key.")
-            return buy_lead(caller, order)
-
-        answer = await as_buyer(request, bought)
+        answer = await as_buyer(
+            request,
+            lambda caller: buy_lead(caller, order.checked()),
+            lambda database, caller: buy_lead_on(database, caller, order.checked()),
+        )
         headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
         # The stored answer, decoded once into the documented schema (no engine model between).
         receipt = msgspec.json.decode(answer.body, type=PurchaseReceiptOut)

@@ -88,6 +88,12 @@ class _UseStamps:
                 self._stamps.popitem(last=False)
             return True
 
+    def pending(self, key_id: uuid.UUID) -> bool:
+        """Whether the key's use would be written now (without counting it as written)."""
+        with self._lock:
+            last = self._stamps.get(key_id)
+        return last is None or time.monotonic() - last >= USE_RESOLUTION_S
+
     def clear(self) -> None:
         with self._lock:
             self._stamps.clear()
@@ -188,6 +194,18 @@ def remembered_caller(presented: str | None) -> Principal | None:
     caller = _verified.get(hashlib.sha256(presented.encode()).digest())
     if caller is not None and caller.key_id is not None:
         _note_use(None, caller.key_id, in_request=False)
+    return caller
+
+
+def recalled_caller(presented: str | None) -> Principal | None:
+    """`remembered_caller` for the event loop: the same lookup, and no database at all — None
+    also when the key's use is due to be written (the caller then takes the path that writes
+    it, in a worker thread)."""
+    if not presented:
+        return None
+    caller = _verified.get(hashlib.sha256(presented.encode()).digest())
+    if caller is None or caller.key_id is None or _used.pending(caller.key_id):
+        return None
     return caller
 
 

@@ -13,12 +13,11 @@ from typing import Any
 
 import anyio.to_thread
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.orm import Session
 
-from engine.db import async_pool, get_engine
+from engine.db import AsyncDatabase, get_engine
 
 # A bucket's level now, as SQL over the row `b` (a statement may read a bucket beside its own rows).
 LEVEL = _LEVEL = """least(:burst, b.tokens
@@ -148,42 +147,21 @@ def _pair_wait(
 
 
 class SharedBuckets:
-    """`take_pair` from an event loop, for the rate limiter in front of the routes. Once opened
-    (at start-up, on the server's loop), on a small async pool of its own: one round trip and no
-    worker thread (benchmarks/limiter.py). Not opened (an application called without its
-    start-up), in a worker thread on the process's engine."""
+    """`take_pair` from an event loop, for the rate limiter in front of the routes: on the
+    application's async connections once they are open (one round trip, no worker thread:
+    benchmarks/limiter.py), else in a worker thread on the process's engine."""
 
-    POOL_SIZE = 4  # one short statement each: a few connections serve many requests
-
-    def __init__(self) -> None:
-        self._pool: AsyncConnectionPool | None = None
+    def __init__(self, database: AsyncDatabase | None = None) -> None:
+        self.database = database
         self._engine: Engine | None = None
-
-    async def open(self, wait: bool = False) -> None:
-        """The pool connects in the background unless told to wait: a database that is down
-        does not stop the server from starting."""
-        self._pool = async_pool("rate-limits", self.POOL_SIZE)
-        await self._pool.open(wait=wait)
-
-    async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
 
     async def take_pair(
         self, client: tuple[str, float, float], overall: tuple[str, float, float]
     ) -> float:
-        pool = self._pool
-        if pool is None:
+        if self.database is None or not self.database.opened:
             return await anyio.to_thread.run_sync(self._take_pair_in_thread, client, overall)
-        try:
-            async with pool.connection() as connection:
-                return await take_pair_async(connection, client, overall)
-        except psycopg.OperationalError:
-            # A failover or a restart: the broken connection is dropped on its return; the
-            # others are checked now rather than each failing a later request (503 try_again).
-            await pool.check()
-            raise
+        async with self.database.connection() as connection:
+            return await take_pair_async(connection, client, overall)
 
     def _take_pair_in_thread(
         self, client: tuple[str, float, float], overall: tuple[str, float, float]

@@ -15,14 +15,16 @@ import json
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import msgspec
+import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from engine.accounts.keys import Principal
-from engine.errors import MandatError
+from engine.errors import MandatError, RuleViolation
 from engine.sales.read_models import PurchaseReceipt
 from engine.sales.rules import BUYER_ROLES, answer
 
@@ -33,6 +35,12 @@ class PurchaseRequest:
     mode: str
     price_cents: int
     idempotency_key: str | None = None
+
+    def checked(self) -> PurchaseRequest:
+        """Itself, once its Idempotency-Key (when given) is seen to be more than blanks."""
+        if self.idempotency_key is not None and not self.idempotency_key.strip():
+            raise RuleViolation.at("Idempotency-Key", "invalid_idempotency_key", "Empty key.")
+        return self
 
 
 @dataclass(frozen=True)
@@ -67,10 +75,38 @@ def buy(connection: Connection, buyer: Principal, request: PurchaseRequest) -> P
     transaction; in a transaction, part of it. A key's row is read by the function (revoked,
     expired, its role now), so a caller with a key may be as this process last verified it
     (`keys.remembered_caller`); a person signed in is checked here and there."""
+    try:
+        body, replayed = connection.exec_driver_sql(_BUY, _params(buyer, request)).one()
+    except DBAPIError as error:
+        refusal = refused(error)
+        if refusal is None:
+            raise
+        raise refusal from error
+    return PurchaseAnswer(body, replayed)
+
+
+async def buy_on(
+    connection: psycopg.AsyncConnection[Any], buyer: Principal, request: PurchaseRequest
+) -> PurchaseAnswer:
+    """`buy` on an async connection in autocommit (an event loop's, no worker thread): the same
+    statement, one round trip, its own transaction."""
+    try:
+        cursor = await connection.execute(_BUY, _params(buyer, request))
+        row = await cursor.fetchone()
+    except psycopg.Error as error:
+        refusal = _refusal(error)
+        if refusal is None:
+            raise
+        raise refusal from error
+    assert row is not None  # the function answers one row or raises
+    return PurchaseAnswer(row[0], row[1])
+
+
+def _params(buyer: Principal, request: PurchaseRequest) -> tuple[Any, ...]:
     if buyer.key_id is None:
         buyer.require(*BUYER_ROLES)
     key = request.idempotency_key
-    params = (
+    return (
         buyer.key_id,
         buyer.person_id,
         buyer.role,
@@ -81,14 +117,6 @@ def buy(connection: Connection, buyer: Principal, request: PurchaseRequest) -> P
         key,
         _hash(request) if key is not None else None,
     )
-    try:
-        body, replayed = connection.exec_driver_sql(_BUY, params).one()
-    except DBAPIError as error:
-        refusal = refused(error)
-        if refusal is None:
-            raise
-        raise refusal from error
-    return PurchaseAnswer(body, replayed)
 
 
 def purchase_lead(session: Session, buyer: Principal, request: PurchaseRequest) -> PurchaseAnswer:
@@ -99,7 +127,10 @@ def purchase_lead(session: Session, buyer: Principal, request: PurchaseRequest) 
 
 def refused(error: DBAPIError) -> MandatError | None:
     """A refusal of `buy_lead` as the caller's error; None for any other error."""
-    orig = error.orig
+    return _refusal(error.orig)
+
+
+def _refusal(orig: BaseException | None) -> MandatError | None:
     diag = getattr(orig, "diag", None)
     if getattr(orig, "sqlstate", None) in _REFUSED and diag is not None:
         facts = json.loads(diag.message_detail or "{}")

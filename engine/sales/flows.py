@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 
 from engine.accounts.keys import Principal
-from engine.db import get_engine, retried, unit_of_work
+from engine.db import AsyncDatabase, get_engine, retried, unit_of_work
 from engine.pagination import Page
 from engine.replica import read_lagging
-from engine.sales.buy import PurchaseAnswer, PurchaseRequest, buy
+from engine.sales.buy import PurchaseAnswer, PurchaseRequest, buy, buy_on
 from engine.sales.catalogue import CatalogueQuery, catalogue, in_catalogue, offer_for
 from engine.sales.contacts import all_purchases, get_purchase, list_purchases, update_purchase
 from engine.sales.read_models import Offer, OfferDetail, PurchasedLead
@@ -45,6 +45,16 @@ def buy_lead(caller: Principal, request: PurchaseRequest) -> PurchaseAnswer:
     trip: the database function is its own transaction (autocommit), no session needed."""
     with get_engine().connect() as connection:
         return buy(connection.execution_options(isolation_level="AUTOCOMMIT"), caller, request)
+
+
+@retried
+async def buy_lead_on(
+    database: AsyncDatabase, caller: Principal, request: PurchaseRequest
+) -> PurchaseAnswer:
+    """`buy_lead` on the event loop: the same call on the application's async connections, no
+    worker thread (a caller a key names, as this process verified it: `recalled_caller`)."""
+    async with database.connection() as connection:
+        return await buy_on(connection, caller, request)
 
 
 @retried

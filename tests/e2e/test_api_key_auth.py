@@ -136,12 +136,17 @@ def test_a_purchase_reads_its_remembered_key_in_its_own_call(client, session) ->
         assert client.get(LEADS, headers=auth(key)).status_code == 200  # verified, remembered
     checkouts: list[int] = []
     listener = lambda *_: checkouts.append(1)  # noqa: E731
+    on_loop = client.app.state.database
+    given = on_loop.connections_given()
     event.listen(get_engine().pool, "checkout", listener)
     try:
         assert purchase(buyer, leads[0]) == (201, None)
     finally:
         event.remove(get_engine().pool, "checkout", listener)
-    assert len(checkouts) == 1  # the purchase's call: no key read before it
+    # The purchase's call, on the event loop's connections: no key read before it, and no
+    # connection of the worker threads' pool at all.
+    assert on_loop.connections_given() - given == 1
+    assert checkouts == []
 
     keys_page = f"/api/v1/agency/api-keys/{_key_id(session, buyer)}"
     lowered = client.patch(keys_page, json={"role": "viewer"}, headers=auth(owner.key))

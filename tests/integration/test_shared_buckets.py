@@ -8,7 +8,7 @@ import anyio
 import pytest
 from sqlalchemy import text
 
-from engine.db import is_connection_lost
+from engine.db import AsyncDatabase, is_connection_lost
 from engine.people.throttle import SharedBuckets
 
 CLIENT = ("limit:test:198.51.100.9", 3.0, 0.001)  # 3 at once, hardly refilled
@@ -17,8 +17,9 @@ OVERALL = ("limit:test:all", 100.0, 100.0)
 
 def test_the_pool_and_the_worker_thread_spend_from_one_bucket(session) -> None:
     async def spend() -> list[float]:
-        pooled, threaded = SharedBuckets(), SharedBuckets()  # only the first is opened
-        await pooled.open(wait=True)
+        database = AsyncDatabase()
+        pooled, threaded = SharedBuckets(database), SharedBuckets()
+        await database.open(wait=True)
         try:
             return [
                 await pooled.take_pair(CLIENT, OVERALL),
@@ -27,7 +28,7 @@ def test_the_pool_and_the_worker_thread_spend_from_one_bucket(session) -> None:
                 await threaded.take_pair(CLIENT, OVERALL),
             ]
         finally:
-            await pooled.close()
+            await database.close()
 
     waits = anyio.run(spend)
     assert waits[:3] == [0.0, 0.0, 0.0]
@@ -42,8 +43,9 @@ def test_a_connection_the_database_cut_fails_one_request_then_the_pool_reconnect
     session,
 ) -> None:
     async def spend_across_a_cut() -> tuple[BaseException | None, float]:
-        buckets = SharedBuckets()
-        await buckets.open(wait=True)
+        database = AsyncDatabase()
+        buckets = SharedBuckets(database)
+        await database.open(wait=True)
         try:
             await buckets.take_pair(CLIENT, OVERALL)
             session.execute(
@@ -58,7 +60,7 @@ def test_a_connection_the_database_cut_fails_one_request_then_the_pool_reconnect
                 lost = error
             return lost, await buckets.take_pair(("limit:test:198.51.100.10", 3.0, 0.001), OVERALL)
         finally:
-            await buckets.close()
+            await database.close()
 
     lost, after = anyio.run(spend_across_a_cut)
     assert lost is not None
