@@ -103,7 +103,12 @@ class AsyncDatabase:
         args, params = engine.dialect.create_connect_args(engine.url)
         self._pool = AsyncConnectionPool(
             args[0] if args else "",
-            kwargs={**params, "autocommit": True, "prepare_threshold": _prepare_threshold()},
+            kwargs={
+                "application_name": f"mandat {self.name}",  # told apart in pg_stat_activity
+                **params,
+                "autocommit": True,
+                "prepare_threshold": _prepare_threshold(),
+            },
             min_size=1,
             max_size=self.size,
             timeout=5,

@@ -50,8 +50,8 @@ def test_a_connection_the_database_cut_fails_one_request_then_the_pool_reconnect
             await buckets.take_pair(CLIENT, OVERALL)
             session.execute(
                 text("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                        WHERE datname = current_database() AND pid <> pg_backend_pid()
-                          AND query LIKE '%rate_bucket%'""")
+                        WHERE datname = current_database()
+                          AND application_name = 'mandat async'""")
             )
             lost: BaseException | None = None
             try:
