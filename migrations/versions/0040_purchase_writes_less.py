@@ -17,8 +17,9 @@ although a closed offer has none to insert.
   the insert's WHERE required it open, so it inserted nothing, but it was planned and run.
 
 The entries are exactly what they were after every write (tests/integration/
-test_catalogue_entries.py); only work that changed nothing is skipped. Downgrade restores
-0029's function and trigger.
+test_catalogue_entries.py); only work that changed nothing is skipped. The call then costs
+PostgreSQL 0.70–0.85 of the CPU it did (README, "Purchases over HTTP, next to pgbench").
+Downgrade restores 0029's function and trigger.
 Create Date: 2026-12-03 08:00:00.000000
 """
 
