@@ -57,7 +57,7 @@ from benchmarks.harness import (  # noqa: E402
 from engine.accounts.keys import create_key  # noqa: E402
 from engine.db import get_engine, unit_of_work  # noqa: E402
 from engine.migrate import downgrade, head_revision, upgrade  # noqa: E402
-from engine.sales.purchase import _BUY  # noqa: E402
+from engine.sales.buy import _BUY  # noqa: E402
 
 BENCH_DB = "mandat_buy_lead_sql_bench"
 RESULTS = ROOT / "benchmarks" / "results" / "buy_lead_sql.json"
