@@ -5,9 +5,9 @@ A route joins a group with `opt={"limit": "<group>"}`. Each request then spends 
 its client's bucket (the address `api.client.client_ip` names: X-Forwarded-For only from a
 trusted proxy; an IPv6 client by its /64) and, if that one had a token, from the group's overall
 bucket; either empty answers 429 `too_many_requests` with `Retry-After`. The tokens are spent in
-one statement on an autocommit connection taken for that moment only (from an async pool of the
-limiter's own: no worker thread): no row lock is held while
-the route works, and a refused request never reaches the route's own queries.
+one statement on an autocommit connection taken for that moment only (one of the application's
+async connections, on the event loop: no worker thread), so no row lock is held while the route
+works, and a refused request never reaches the route's own queries.
 
 The sizes are protections, not business rules, so they are constants here rather than settings
 an admin edits: they follow what a server can serve, not what the marketplace promises anyone.
