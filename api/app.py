@@ -51,7 +51,8 @@ def create_app() -> Litestar:
     limits = configured()
     # The few async connections the limiter and the purchase use on the event loop.
     database = AsyncDatabase()
-    limited = [Limiter(limits, database).middleware] if limits is not None else []
+    limiter = Limiter(limits, database) if limits is not None else None
+    limited = [limiter.middleware] if limiter else []
     return Litestar(
         route_handlers=[
             healthz,
@@ -114,7 +115,7 @@ def create_app() -> Litestar:
             exclude=[STREAM_PATH, *PRECOMPRESSED],
         ),
         on_startup=[database.open],
-        on_shutdown=[stop_offer_feed, database.close],
+        on_shutdown=[stop_offer_feed, *([limiter.settled] if limiter else []), database.close],
         state=State({"database": database}),
         openapi_config=OpenAPIConfig(
             title="Mandat API",

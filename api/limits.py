@@ -23,7 +23,12 @@ Espace Pro limits its own sign-in.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from litestar.connection import ASGIConnection
@@ -34,6 +39,8 @@ from api.client import client_ip
 from engine.db import AsyncDatabase
 from engine.errors import TooManyRequests
 from engine.people import throttle
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,22 +81,60 @@ def configured(setting: str | None = None) -> dict[str, tuple[Bucket, Bucket]] |
     return limits
 
 
+# A client's first request to this process runs before its tokens are spent (see `Limiter`)
+# when the overall bucket was read at least half full within FRESH_S; SEEN bounds what is kept.
+FRESH_S = 1.0
+SEEN = 100_000
+
+
 class Limiter:
     """Spends the tokens of a request in one statement of its own, from the event loop, on the
-    application's async connections (`engine.people.throttle.SharedBuckets`)."""
+    application's async connections (`engine.people.throttle.SharedBuckets`).
+
+    A request waits for that statement, and is refused at once when a bucket is empty, unless
+    it is its client's first one to this process while the group's overall bucket was read, in
+    the last second, at least half full: its client's bucket is then full as far as this
+    process knows, and what other processes spent since cannot have emptied the overall one, so
+    the route runs at once and the tokens are spent once it is answered. A client spread over P
+    processes can thus pass its limit by at most P requests, once (and by one more when its
+    next request to a process overtakes that spend); a flood of new clients is held by the
+    overall bucket, which every request still spends and whose level each spend brings back.
+    A form's homeowner — one step 1, one step 2 — never waits for the limiter
+    (benchmarks/limiter_http.py)."""
 
     def __init__(
         self, limits: dict[str, tuple[Bucket, Bucket]], database: AsyncDatabase | None
     ) -> None:
         self.limits = limits
         self.buckets = throttle.SharedBuckets(database)
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._overall: dict[str, tuple[float, float]] = {}  # group: tokens left, read when
+        self._spending: set[asyncio.Future[float]] = set()
 
     async def spend(self, group: str, client: str) -> float:
         mine, everyone = self.limits[group]
-        return await self.buckets.take_pair(
+        spent = await self.buckets.take_pair(
             (f"limit:{group}:{client}", mine.burst, mine.per_second),
             (f"limit:{group}:all", everyone.burst, everyone.per_second),
         )
+        if spent.overall_left is not None:
+            self._overall[group] = (spent.overall_left, time.monotonic())
+        return spent.wait
+
+    def spends_after(self, group: str, client: str) -> bool:
+        """Whether this request runs at once, its tokens spent once it is answered (the class
+        says when); if not, it waits for them."""
+        key = f"{group}:{client}"
+        first = key not in self._seen
+        self._seen[key] = None
+        self._seen.move_to_end(key)
+        if len(self._seen) > SEEN:
+            self._seen.popitem(last=False)
+        known = self._overall.get(group)
+        if not first or known is None or not self.buckets.on_loop:
+            return False
+        left, read_at = known
+        return left >= self.limits[group][1].burst / 2 and time.monotonic() - read_at < FRESH_S
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """Limits the routes whose `opt` names a group."""
@@ -97,14 +142,44 @@ class Limiter:
         async def limited(scope: Scope, receive: Receive, send: Send) -> None:
             handler = scope.get("route_handler")
             group = handler.opt.get("limit") if handler is not None else None
-            if scope["type"] == ScopeType.HTTP and group in self.limits:
-                client = throttle.client_key(client_ip(ASGIConnection(scope)))
+            if scope["type"] != ScopeType.HTTP or group not in self.limits:
+                await app(scope, receive, send)
+                return
+            client = throttle.client_key(client_ip(ASGIConnection(scope)))
+            if not self.spends_after(group, client):
                 wait = await self.spend(group, client)
                 if wait > 0:
                     raise TooManyRequests("Too many requests: wait before trying again.", wait)
-            await app(scope, receive, send)
+                await app(scope, receive, send)
+                return
+            try:
+                await app(scope, receive, send)
+            finally:
+                self._spend_after(group, client)
 
         return limited
+
+    def _spend_after(self, group: str, client: str) -> None:
+        """The tokens of a request that went on, spent once it is answered: a task of its own,
+        kept until done (a database error is logged: the answer was the route's)."""
+        spending = asyncio.ensure_future(self.spend(group, client))
+        self._spending.add(spending)
+        spending.add_done_callback(_forget(self._spending))
+
+    async def settled(self) -> None:
+        """Every spend still under way, done (the tests; a server stopping)."""
+        while self._spending:
+            await asyncio.gather(*self._spending, return_exceptions=True)
+
+
+def _forget(tasks: set[asyncio.Future[float]]) -> Callable[[asyncio.Future[float]], None]:
+    def done(task: asyncio.Future[float]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("rate limit: the tokens of a request could not be spent",
+                        exc_info=task.exception())  # fmt: skip
+
+    return done
 
 
 # Request bodies: the form's and the API's are a few kilobytes; Stripe's events carry invoices.

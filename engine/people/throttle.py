@@ -9,6 +9,7 @@ passwords costs one indexed read each, never an argon2 hash.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -115,17 +116,33 @@ def take_pair(
     return _pair_wait(mine, everyone, client, overall)
 
 
+@dataclass(frozen=True)
+class Spent:
+    """What `take_pair` did: the seconds to wait (0: both buckets had a token), and the tokens
+    left in the overall bucket (None when the client's had none, so it was not spent)."""
+
+    wait: float
+    overall_left: float | None
+
+
 async def take_pair_async(
     connection: psycopg.AsyncConnection[Any],
     client: tuple[str, float, float],
     overall: tuple[str, float, float],
-) -> float:
+) -> Spent:
     """`take_pair` on an async psycopg connection in autocommit: the same statement, one round
     trip, no worker thread."""
     cursor = await connection.execute(_TAKE_PAIR_PSYCOPG, _pair_params(client, overall))
     row = await cursor.fetchone()
     assert row is not None  # the statement always answers one row
-    return _pair_wait(row[0], row[1], client, overall)
+    return _spent(row[0], row[1], client, overall)
+
+
+def _spent(
+    mine: Any, everyone: Any, client: tuple[str, float, float], overall: tuple[str, float, float]
+) -> Spent:
+    left = None if everyone is None else float(everyone)
+    return Spent(_pair_wait(mine, everyone, client, overall), left)
 
 
 def _pair_params(
@@ -155,9 +172,14 @@ class SharedBuckets:
         self.database = database
         self._engine: Engine | None = None
 
+    @property
+    def on_loop(self) -> bool:
+        """Whether the buckets are spent on the event loop (the async connections are open)."""
+        return self.database is not None and self.database.opened
+
     async def take_pair(
         self, client: tuple[str, float, float], overall: tuple[str, float, float]
-    ) -> float:
+    ) -> Spent:
         if self.database is None or not self.database.opened:
             return await anyio.to_thread.run_sync(self._take_pair_in_thread, client, overall)
         async with self.database.connection() as connection:
@@ -165,8 +187,9 @@ class SharedBuckets:
 
     def _take_pair_in_thread(
         self, client: tuple[str, float, float], overall: tuple[str, float, float]
-    ) -> float:
+    ) -> Spent:
         if self._engine is None:
             self._engine = get_engine().execution_options(isolation_level="AUTOCOMMIT")
         with self._engine.connect() as connection:
-            return take_pair(connection, client, overall)
+            mine, everyone = connection.execute(_TAKE_PAIR, _pair_params(client, overall)).one()
+            return _spent(mine, everyone, client, overall)

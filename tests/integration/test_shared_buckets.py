@@ -22,10 +22,10 @@ def test_the_pool_and_the_worker_thread_spend_from_one_bucket(session) -> None:
         await database.open(wait=True)
         try:
             return [
-                await pooled.take_pair(CLIENT, OVERALL),
-                await threaded.take_pair(CLIENT, OVERALL),
-                await pooled.take_pair(CLIENT, OVERALL),
-                await threaded.take_pair(CLIENT, OVERALL),
+                (await pooled.take_pair(CLIENT, OVERALL)).wait,
+                (await threaded.take_pair(CLIENT, OVERALL)).wait,
+                (await pooled.take_pair(CLIENT, OVERALL)).wait,
+                (await threaded.take_pair(CLIENT, OVERALL)).wait,
             ]
         finally:
             await database.close()
@@ -58,7 +58,8 @@ def test_a_connection_the_database_cut_fails_one_request_then_the_pool_reconnect
                 await buckets.take_pair(CLIENT, OVERALL)
             except Exception as error:  # noqa: BLE001 - the cut connection's error, checked below
                 lost = error
-            return lost, await buckets.take_pair(("limit:test:198.51.100.10", 3.0, 0.001), OVERALL)
+            after = await buckets.take_pair(("limit:test:198.51.100.10", 3.0, 0.001), OVERALL)
+            return lost, after.wait
         finally:
             await database.close()
 
