@@ -4,7 +4,9 @@ A Litestar application with one small route in the `step1` limit group (a 3-fiel
 is called directly through ASGI, with no middleware (the bare application) and with the API's
 own limiter (`api.limits.Limiter`) in front of it: each request then spends a token from its
 client's bucket and from the overall one in PostgreSQL (`rate_bucket`, one statement on the
-limiter's async pool, on the event loop), exactly as `mandat serve` does. For comparison, the
+application's async connections, on the event loop), exactly as `mandat serve` does: a new
+address's request is answered first and its tokens spent after (not timed: they are settled
+between batches), the same address's waits for them. For comparison, the
 same limiter as it was before it had its own pool (the statement on the engine's pool after a
 hop to a worker thread; what an application called without its start-up still does). The
 buckets are sized so that nothing is refused: the statement is the same whatever the sizes.
@@ -162,6 +164,7 @@ def main() -> None:
                 for name, (call, concurrency) in variants.items():
                     times[name] += await timed(call, next_client, args.requests, concurrency)
                     next_client += args.requests
+                    await pooled.settled()  # spends left behind do not weigh on the next
         finally:
             await database.close()
         return times
