@@ -16,8 +16,6 @@ Run: .venv/bin/python benchmarks/baseline_http.py --baseline <commit> [--pairs 4
 
 from __future__ import annotations
 
-import argparse
-import base64
 import os
 import subprocess
 import sys
@@ -33,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import intake
-from harness import ROOT, bench_urls, plain, server
-from limiter_http import jobs_for, paired
+from harness import ROOT, plain, server
+from limiter_http import intake_database, jobs_for, paired, paired_arguments
 
 from engine.db import get_engine
 
@@ -42,21 +40,11 @@ LOG = Path(__file__).resolve().parent / "results" / "baseline-http-{name}.log"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = paired_arguments((__doc__ or "").splitlines()[0])
     parser.add_argument("--baseline", required=True, help="the earlier commit")
-    parser.add_argument("--pairs", type=int, default=400, help="timed pairs of each kind")
-    parser.add_argument("--warmup", type=int, default=100, help="warm-up pairs of each kind")
-    parser.add_argument("--agencies", type=int, default=5000)
-    parser.add_argument("--property-sales", "--sales", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
     args = parser.parse_args()
-    args.keep = True  # the intake benchmark's database is reused and kept
-    admin, url = bench_urls(intake.BENCH_DB)
-    os.environ["DATABASE_URL"] = plain(url)
-    os.environ.setdefault("MANDAT_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
     load = {"start": os.getloadavg()}
-    intake.prepare(admin, url, args)
+    url = intake_database(args)
     rng = np.random.default_rng(args.seed + 11)
     env = {"MANDAT_TRUSTED_PROXIES": "127.0.0.1"}
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:

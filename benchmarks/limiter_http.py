@@ -91,21 +91,33 @@ def paired(bases: dict[str, str], kinds: list[str], jobs: dict[str, list[intake.
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def paired_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of a paired run on the intake benchmark's database."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--pairs", type=int, default=400, help="timed pairs of each kind")
     parser.add_argument("--warmup", type=int, default=100, help="warm-up pairs of each kind")
     parser.add_argument("--agencies", type=int, default=5000)
     parser.add_argument("--property-sales", "--sales", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
-    args = parser.parse_args()
-    args.keep = True  # the intake benchmark's database is reused and kept
+    return parser
+
+
+def intake_database(args: argparse.Namespace) -> str:
+    """The intake benchmark's database, seeded as `args` say (reused and kept): its URL, which
+    the engine of this process now reads."""
+    args.keep = True
     admin, url = bench_urls(intake.BENCH_DB)
     os.environ["DATABASE_URL"] = plain(url)
     os.environ.setdefault("MANDAT_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
-    load = {"start": os.getloadavg()}
     intake.prepare(admin, url, args)
+    return url
+
+
+def main() -> None:
+    args = paired_arguments((__doc__ or "").splitlines()[0]).parse_args()
+    load = {"start": os.getloadavg()}
+    url = intake_database(args)
     rng = np.random.default_rng(args.seed + 7)
     env = {"MANDAT_TRUSTED_PROXIES": "127.0.0.1"}
     with (

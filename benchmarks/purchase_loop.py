@@ -45,24 +45,9 @@ from benchmarks.harness import (  # noqa: E402
     new_database,
     plain,
 )
+from benchmarks.purchase_call import backend_ns  # noqa: E402
 
 BENCH_DB = "mandat_purchase_loop_bench"
-
-
-def backend_ns() -> int:
-    from engine.db import unit_of_work
-
-    with unit_of_work() as session:
-        pids = session.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-        ).scalars()
-        total = 0
-        for pid in pids:
-            try:
-                total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
-            except OSError:
-                continue
-    return total
 
 
 def seed(url: str, agencies: int, leads: int) -> tuple[dict[uuid.UUID, str], list[Any]]:
@@ -84,7 +69,9 @@ def seed(url: str, agencies: int, leads: int) -> tuple[dict[uuid.UUID, str], lis
     return keys, offers
 
 
-async def measure(args: argparse.Namespace, keys: dict[uuid.UUID, str], offers: list[Any]) -> None:
+async def measure(
+    args: argparse.Namespace, url: str, keys: dict[uuid.UUID, str], offers: list[Any]
+) -> None:
     from api.app import create_app
 
     apps = {"loop": create_app(), "thread": create_app()}
@@ -105,7 +92,7 @@ async def measure(args: argparse.Namespace, keys: dict[uuid.UUID, str], offers: 
 
     async def block(side: str) -> None:
         done = 0
-        cpu, pg = time.process_time(), backend_ns()
+        cpu, pg = time.process_time(), backend_ns(url)
         while queue and done < args.block:
             agency, lead, price = queue.pop()
             if lead in taken:
@@ -124,7 +111,7 @@ async def measure(args: argparse.Namespace, keys: dict[uuid.UUID, str], offers: 
                 times[side].append(elapsed)
                 done += 1
         figures[side]["cpu"] += time.process_time() - cpu
-        figures[side]["pg"] += (backend_ns() - pg) / 1e9
+        figures[side]["pg"] += (backend_ns(url) - pg) / 1e9
         figures[side]["n"] += done
 
     try:
@@ -168,7 +155,7 @@ def main() -> None:
     load = os.getloadavg()
     try:
         keys, offers = seed(url, args.agencies, args.leads)
-        asyncio.run(measure(args, keys, offers))
+        asyncio.run(measure(args, url, keys, offers))
     finally:
         from engine.db import get_engine
 
