@@ -98,7 +98,9 @@ class Limiter:
     the route runs at once and the tokens are spent once it is answered. A client spread over P
     processes can thus pass its limit by at most P requests, once (and by one more when its
     next request to a process overtakes that spend); a flood of new clients is held by the
-    overall bucket, which every request still spends and whose level each spend brings back.
+    overall bucket, which every request still spends and whose level each spend brings back:
+    the requests let through and not yet spent count against that level, so a process never
+    lets more than half the overall burst through ahead of its spends.
     A form's homeowner — one step 1, one step 2 — never waits for the limiter
     (benchmarks/limiter_http.py)."""
 
@@ -110,6 +112,7 @@ class Limiter:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._overall: dict[str, tuple[float, float]] = {}  # group: tokens left, read when
         self._spending: set[asyncio.Future[float]] = set()
+        self._unspent: dict[str, int] = {}  # group: requests let through, tokens not yet spent
 
     async def spend(self, group: str, client: str) -> float:
         mine, everyone = self.limits[group]
@@ -134,7 +137,14 @@ class Limiter:
         if not first or known is None or not self.buckets.on_loop:
             return False
         left, read_at = known
-        return left >= self.limits[group][1].burst / 2 and time.monotonic() - read_at < FRESH_S
+        unspent = self._unspent.get(group, 0)
+        if (
+            left - unspent < self.limits[group][1].burst / 2
+            or time.monotonic() - read_at >= FRESH_S
+        ):
+            return False
+        self._unspent[group] = unspent + 1  # counted until its tokens are spent
+        return True
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """Limits the routes whose `opt` names a group."""
@@ -165,6 +175,9 @@ class Limiter:
         spending = asyncio.ensure_future(self.spend(group, client))
         self._spending.add(spending)
         spending.add_done_callback(_forget(self._spending))
+        spending.add_done_callback(
+            lambda _: self._unspent.update({group: self._unspent[group] - 1})
+        )
 
     async def settled(self) -> None:
         """Every spend still under way, done (the tests; a server stopping)."""

@@ -104,3 +104,24 @@ def test_F4_a_client_over_two_processes_passes_its_limit_by_one_each_once(sessio
     # Its first request to each process runs at once (the second one past its limit); then
     # each process has seen it and waits for the tokens: refused.
     assert anyio.run(scenario) == [201, 201, 429, 429]
+
+
+def test_F4_a_process_lets_at_most_half_the_overall_burst_through_ahead_of_its_spends(
+    session,
+) -> None:
+    small = {"step1": (Bucket(5, 0.001), Bucket(4, 0.001))}  # half the overall burst: 2
+
+    async def scenario() -> list[bool]:
+        database = AsyncDatabase()
+        limiter = Limiter(small, database)
+        app = Litestar([step1], middleware=[limiter.middleware],
+                       exception_handlers=EXCEPTION_HANDLERS, logging_config=None)  # fmt: skip
+        await database.open(wait=True)
+        try:
+            await _post(app, "192.0.2.1", [])  # waits; 3 overall tokens left, now known
+            # New clients whose requests are still running, their tokens not spent yet.
+            return [limiter.spends_after("step1", f"198.51.100.{n}") for n in range(3)]
+        finally:
+            await database.close()
+
+    assert anyio.run(scenario) == [True, True, False]
