@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from typing import TypeVar
 
+import anyio
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.demo.seed import demo_siret
 
 _numbers = itertools.count(1)
+T = TypeVar("T")
+
+
+def run_async(scenario: Callable[[], Awaitable[T]]) -> T:
+    """An async scenario on an event loop of its own, in a thread of its own: a browser test's
+    Playwright may have left its loop running in this one."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(anyio.run, scenario).result()
 
 
 def add_agency(

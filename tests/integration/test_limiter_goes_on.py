@@ -15,6 +15,7 @@ from sqlalchemy import text
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import Bucket, Limiter
 from engine.db import AsyncDatabase, get_engine
+from tests.helpers import run_async
 
 LIMITS = {"step1": (Bucket(1, 0.001), Bucket(100, 0.001))}  # one per client, hardly refilled
 
@@ -80,7 +81,7 @@ def test_F4_a_new_client_is_answered_first_and_its_tokens_spent_after(session) -
         finally:
             await database.close()
 
-    statuses, spent_when_answered, spent_after = anyio.run(scenario)
+    statuses, spent_when_answered, spent_after = run_async(scenario)
     assert statuses == [201, 201]
     assert spent_when_answered == [True, False]
     assert spent_after
@@ -103,7 +104,7 @@ def test_F4_a_client_over_two_processes_passes_its_limit_by_one_each_once(sessio
 
     # Its first request to each process runs at once (the second one past its limit); then
     # each process has seen it and waits for the tokens: refused.
-    assert anyio.run(scenario) == [201, 201, 429, 429]
+    assert run_async(scenario) == [201, 201, 429, 429]
 
 
 def test_F4_a_process_lets_at_most_half_the_overall_burst_through_ahead_of_its_spends(
@@ -124,4 +125,4 @@ def test_F4_a_process_lets_at_most_half_the_overall_burst_through_ahead_of_its_s
         finally:
             await database.close()
 
-    assert anyio.run(scenario) == [True, True, False]
+    assert run_async(scenario) == [True, True, False]

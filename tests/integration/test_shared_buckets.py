@@ -4,12 +4,12 @@ fails one request as a lost connection (503 `try_again`), not every later one.""
 
 from __future__ import annotations
 
-import anyio
 import pytest
 from sqlalchemy import text
 
 from engine.db import AsyncDatabase, is_connection_lost
 from engine.people.throttle import SharedBuckets
+from tests.helpers import run_async
 
 CLIENT = ("limit:test:198.51.100.9", 3.0, 0.001)  # 3 at once, hardly refilled
 OVERALL = ("limit:test:all", 100.0, 100.0)
@@ -30,7 +30,7 @@ def test_the_pool_and_the_worker_thread_spend_from_one_bucket(session) -> None:
         finally:
             await database.close()
 
-    waits = anyio.run(spend)
+    waits = run_async(spend)
     assert waits[:3] == [0.0, 0.0, 0.0]
     assert waits[3] > 100  # the fourth waits for a token refilled at 0.001 a second
     level = session.execute(
@@ -63,7 +63,7 @@ def test_a_connection_the_database_cut_fails_one_request_then_the_pool_reconnect
         finally:
             await database.close()
 
-    lost, after = anyio.run(spend_across_a_cut)
+    lost, after = run_async(spend_across_a_cut)
     assert lost is not None
     assert is_connection_lost(lost)
     assert after == 0.0
