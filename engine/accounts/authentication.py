@@ -189,9 +189,7 @@ def remembered_caller(presented: str | None) -> Principal | None:
     this process has not verified this very key. Its role is as it was then: only for work that
     reads the key's row again in its own transaction and refuses a revoked or expired key and
     reads the role there (`buy_lead`), so that revocation and role changes still hold at once."""
-    if not presented:
-        return None
-    caller = _verified.get(hashlib.sha256(presented.encode()).digest())
+    caller = _verified_caller(presented)
     if caller is not None and caller.key_id is not None:
         _note_use(None, caller.key_id, in_request=False)
     return caller
@@ -201,12 +199,14 @@ def recalled_caller(presented: str | None) -> Principal | None:
     """`remembered_caller` for the event loop: the same lookup, and no database at all — None
     also when the key's use is due to be written (the caller then takes the path that writes
     it, in a worker thread)."""
-    if not presented:
-        return None
-    caller = _verified.get(hashlib.sha256(presented.encode()).digest())
+    caller = _verified_caller(presented)
     if caller is None or caller.key_id is None or _used.pending(caller.key_id):
         return None
     return caller
+
+
+def _verified_caller(presented: str | None) -> Principal | None:
+    return _verified.get(hashlib.sha256(presented.encode()).digest()) if presented else None
 
 
 def _note_use(session: Session | None, key_id: uuid.UUID, in_request: bool) -> None:

@@ -108,12 +108,12 @@ def take_pair(
     session: Session | Any,
     client: tuple[str, float, float],
     overall: tuple[str, float, float],
-) -> float:
-    """Spends a token from a client's bucket and, if it had one, from the overall bucket: 0 when
-    both had one, else the seconds to wait (`client` and `overall` are key, burst, per second).
-    `session` may be a Connection: the limiter spends in a transaction of its own."""
+) -> Spent:
+    """Spends a token from a client's bucket and, if it had one, from the overall bucket
+    (`client` and `overall` are key, burst, per second). `session` may be a Connection: the
+    limiter spends in a transaction of its own."""
     mine, everyone = session.execute(_TAKE_PAIR, _pair_params(client, overall)).one()
-    return _pair_wait(mine, everyone, client, overall)
+    return _spent(mine, everyone, client, overall)
 
 
 @dataclass(frozen=True)
@@ -191,5 +191,4 @@ class SharedBuckets:
         if self._engine is None:
             self._engine = get_engine().execution_options(isolation_level="AUTOCOMMIT")
         with self._engine.connect() as connection:
-            mine, everyone = connection.execute(_TAKE_PAIR, _pair_params(client, overall)).one()
-            return _spent(mine, everyone, client, overall)
+            return take_pair(connection, client, overall)
