@@ -68,7 +68,7 @@ printed and written to benchmarks/results/billing.json; localstripe's log goes t
 benchmarks/results/billing-localstripe.log.
 
 Run: .venv/bin/python benchmarks/billing.py [--agencies 35000] [--purchases 10]
-     [--fail-share 0.02] [--setup-threads 4] [--rate 80] [--payment-workers 24]
+     [--fail-share 0.02] [--setup-threads 4] [--rate 80] [--payment-workers 32]
      [--baseline 300] [--facturx sample|all|none] [--facturx-sample 200] [--facturx-workers CPUS]
      [--stock-fake] [--tracemalloc] [--keep]
 """
@@ -1002,7 +1002,7 @@ def main() -> None:
     parser.add_argument("--setup-threads", type=int, default=4, help="Stripe set-up threads")
     parser.add_argument("--rate", type=float, default=80.0, help="Stripe calls/s in the run")
     parser.add_argument(
-        "--payment-workers", type=int, default=24, help="invoices collected at once"
+        "--payment-workers", type=int, default=32, help="invoices collected at once"
     )
     parser.add_argument(
         "--baseline", type=int, default=300, help="agencies billed the former way first"

@@ -144,22 +144,35 @@ def vat_rate_bp(settings: dict[str, Any], departement: str | None) -> int:
     return int(rates.get(departement or "", rates["default"]))
 
 
-# The agency's ledger lines not yet on any document, up to `until`, with what they were for.
-UNBILLED_LINES = """
-    SELECT l.agency_id, l.id, l.kind, l.amount_cents, l.created_at, l.purchase_id, p.mode,
-           c.name AS commune,
-           d.invoice_id AS purchase_invoice_id, i.status AS purchase_invoice_status
+# The agency's ledger lines not yet on any document, up to `until`: what they were for, said as
+# the document line says it (SQL, so that a run writes its lines without reading them back), and
+# the invoice their purchase is already on, if any (then a credit note corrects it).
+UNBILLED_FROM = """
     FROM ledger_line l
     JOIN purchase p ON p.id = l.purchase_id
     JOIN lead ld ON ld.id = p.lead_id
     JOIN commune c ON c.code = ld.commune_code
     LEFT JOIN ledger_line bought ON bought.purchase_id = l.purchase_id AND bought.kind = 'purchase'
     LEFT JOIN document_line d ON d.ledger_line_id = bought.id AND d.invoice_id IS NOT NULL
-    LEFT JOIN invoice i ON i.id = d.invoice_id
     WHERE {agencies} AND l.created_at < :until
       AND NOT EXISTS (SELECT 1 FROM document_line x WHERE x.ledger_line_id = l.id)
-    ORDER BY l.created_at, l.id
 """
+LINE_DESCRIPTION = """
+    CASE l.kind WHEN 'purchase' THEN 'Contact vendeur' ELSE 'Remboursement contact vendeur' END
+    || CASE p.mode WHEN 'exclusive' THEN ' exclusif' ELSE ' partagé' END
+    || ' — ' || c.name
+    || ' — ' || to_char(l.created_at AT TIME ZONE 'Europe/Paris', 'DD/MM/YYYY')
+"""
+UNBILLED_LINES = (
+    f"""
+    SELECT l.agency_id, l.id, l.kind, l.amount_cents, l.purchase_id,
+           {LINE_DESCRIPTION} AS description,
+           d.invoice_id AS purchase_invoice_id,
+           (SELECT i.status FROM invoice i WHERE i.id = d.invoice_id) AS purchase_invoice_status
+    """
+    + UNBILLED_FROM
+    + "ORDER BY l.created_at, l.id"
+)
 _UNBILLED = text(UNBILLED_LINES.format(agencies="l.agency_id = :agency"))
 
 
@@ -286,15 +299,12 @@ def document_line_values(
     line: Any, invoice_id: uuid.UUID | None = None, credit_note_id: uuid.UUID | None = None
 ) -> dict[str, Any]:
     """A document line's columns for an unbilled ledger line (`UNBILLED_LINES`)."""
-    what = "Contact vendeur" if line["kind"] == "purchase" else "Remboursement contact vendeur"
-    mode = "exclusif" if line["mode"] == "exclusive" else "partagé"
-    day = line["created_at"].astimezone(PARIS).strftime("%d/%m/%Y")
     amount = int(line["amount_cents"]) if invoice_id else -int(line["amount_cents"])
     return {
         "invoice_id": invoice_id,
         "credit_note_id": credit_note_id,
         "ledger_line_id": line["id"],
         "purchase_id": line["purchase_id"],
-        "description": f"{what} {mode} — {line['commune']} — {day}",
+        "description": line["description"],
         "amount_ht_cents": amount,
     }

@@ -316,6 +316,36 @@ def test_a_refund_before_billing_is_a_negative_line_on_the_same_invoice(client, 
     assert len(lines) == 3
 
 
+def test_each_line_says_what_was_bought_where_and_on_which_paris_day(client, session) -> None:
+    (agency,) = buyers(session, 1, role="owner")
+    save_card(client, agency, "pm_card_visa")
+    buy(client, session, agency, 2)
+    purchase = session.execute(text("SELECT id FROM purchase ORDER BY created_at")).scalar()
+    add_refund_line(session, purchase, 1_000)
+    session.commit()
+    period, after = this_month()
+
+    run_billing(period.date(), after)
+
+    written = session.execute(
+        text("""
+            SELECT d.description, l.kind, l.created_at, c.name AS commune
+            FROM document_line d
+            JOIN ledger_line l ON l.id = d.ledger_line_id
+            JOIN purchase p ON p.id = l.purchase_id
+            JOIN lead ON lead.id = p.lead_id
+            JOIN commune c ON c.code = lead.commune_code
+            ORDER BY d.id
+        """)
+    ).all()
+    assert len(written) == 3
+    for line in written:
+        what = "Contact vendeur" if line.kind == "purchase" else "Remboursement contact vendeur"
+        day = line.created_at.astimezone(PARIS).strftime("%d/%m/%Y")
+        assert line.description == f"{what} exclusif — {line.commune} — {day}"
+    assert [line.kind for line in written].count("refund") == 1
+
+
 def test_documents_read_as_json_html_and_csv_by_their_agency_and_finance(client, session) -> None:
     owner, other = buyers(session, 2, role="owner")
     save_card(client, owner, "pm_card_visa")
