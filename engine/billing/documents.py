@@ -144,19 +144,25 @@ def vat_rate_bp(settings: dict[str, Any], departement: str | None) -> int:
     return int(rates.get(departement or "", rates["default"]))
 
 
-# The agency's ledger lines not yet on any document, up to `until`: what they were for, said as
-# the document line says it (SQL, so that a run writes its lines without reading them back), and
-# the invoice their purchase is already on, if any (then a credit note corrects it).
-UNBILLED_FROM = """
-    FROM ledger_line l
-    JOIN purchase p ON p.id = l.purchase_id
-    JOIN lead ld ON ld.id = p.lead_id
-    JOIN commune c ON c.code = ld.commune_code
+# The agency's ledger lines not yet on any document, up to `until`, with the invoice their
+# purchase is already on, if any (then a credit note corrects it), from `ledger_line l`.
+UNBILLED = """
     LEFT JOIN ledger_line bought ON bought.purchase_id = l.purchase_id AND bought.kind = 'purchase'
     LEFT JOIN document_line d ON d.ledger_line_id = bought.id AND d.invoice_id IS NOT NULL
     WHERE {agencies} AND l.created_at < :until
       AND NOT EXISTS (SELECT 1 FROM document_line x WHERE x.ledger_line_id = l.id)
 """
+# The same lines with what they were for, said as the document line says it (SQL, so that a run
+# writes its lines without reading them back). The joins follow keys that never miss.
+UNBILLED_FROM = (
+    """
+    FROM ledger_line l
+    JOIN purchase p ON p.id = l.purchase_id
+    JOIN lead ld ON ld.id = p.lead_id
+    JOIN commune c ON c.code = ld.commune_code
+    """
+    + UNBILLED
+)
 LINE_DESCRIPTION = """
     CASE l.kind WHEN 'purchase' THEN 'Contact vendeur' ELSE 'Remboursement contact vendeur' END
     || CASE p.mode WHEN 'exclusive' THEN ' exclusif' ELSE ' partagé' END

@@ -29,6 +29,7 @@ from engine.billing.documents import (
     BUYER_ROWS,
     LINE_DESCRIPTION,
     PARIS,
+    UNBILLED,
     UNBILLED_FROM,
     UNBILLED_LINES,
     credit_note,
@@ -42,9 +43,10 @@ from engine.billing.documents import (
 
 _OF_THE_BATCH = "l.agency_id = ANY(CAST(:agencies AS uuid[]))"
 # What each agency's invoice totals: its unbilled lines whose purchase is on no invoice yet.
+# (Without the description's joins: half the time.)
 _TOTALS = text(
-    "SELECT l.agency_id, sum(l.amount_cents) AS ht"
-    + UNBILLED_FROM.format(agencies=_OF_THE_BATCH)
+    "SELECT l.agency_id, sum(l.amount_cents) AS ht FROM ledger_line l"
+    + UNBILLED.format(agencies=_OF_THE_BATCH)
     + "AND d.invoice_id IS NULL GROUP BY l.agency_id"
 )
 # The rest, rare: refunds of purchases already invoiced, each invoice corrected by a credit note.
