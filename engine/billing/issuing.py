@@ -2,22 +2,23 @@
 agencies, a few statements for all of them (docs/rules.md §7, issue 16).
 
 For a batch of claimed agencies: each one's invoice total (the sum of its unbilled lines) and
-their identities in one query each, the invoice numbers in one update of the series row
-(consecutive, in the agencies' order, under the row's lock until the commit: a batch rolled back
-gives them all back, so the series keeps no gap), then every invoice in one insert (from one
-JSON document, in the agencies' order) and every document line in one insert that reads the
-lines where they are, in the database: no line travels to Python and back (one statement, so
-the lines' statement check runs once). The records are the ones `bill_agency` writes for one
-agency (the same functions compute the identities, VAT and due date, the same SQL the line
-descriptions); credit notes, rare, are written one by one as `bill_agency` does. The Factur-X
-is made afterwards from the stored records (einvoice.py).
+their identities in one query each; every document line in one insert that reads the lines
+where they are, in the database (no line travels to Python and back; one statement, so the
+lines' statement check runs once), for invoices whose ids are chosen first; then the invoice
+numbers in one update of the series row (consecutive, in the agencies' order, under the row's
+lock until the commit: a batch rolled back gives them all back, so the series keeps no gap) and
+every invoice in one insert (from one JSON document, in the agencies' order). The records are
+the ones `bill_agency` writes for one agency (the same functions compute the identities, VAT
+and due date, the same SQL the line descriptions); credit notes, rare, are written one by one
+as `bill_agency` does. The Factur-X is made afterwards from the stored records (einvoice.py).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -108,9 +109,15 @@ def issue_documents(
     now: datetime,
     run_id: uuid.UUID | None,
     settings: dict[str, Any],
+    numbering: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> Issued:
     """The documents of `agencies` (claimed by the caller, in this order) for `period`: what
-    `bill_agency` writes for each, written together. The numbers follow the agencies' order."""
+    `bill_agency` writes for each, written together. The numbers follow the agencies' order.
+
+    The lines are written first, for invoices whose ids are chosen beforehand (their key is
+    checked at commit), then the numbers are taken inside `numbering()` — the run's turn, so
+    that batches written at once still number in their claim order — and the invoices written:
+    the series' lock is held for the invoices' insert and the commit only."""
     _, until = period_bounds(period)
     ids = list(agencies)
     totals = {
@@ -132,14 +139,20 @@ def issue_documents(
         seller=seller_identity(settings),
         run_id=run_id,
     )
-    invoiced = [agency for agency in ids if agency in totals]
-    numbers = next_numbers(session, "invoice", batch.year, len(invoiced)) if invoiced else []
+    invoiced = {agency: uuid.uuid4() for agency in ids if agency in totals}
+    if invoiced:
+        session.execute(
+            _DOCUMENT_LINES,
+            {"invoices": list(invoiced.values()), "agencies": list(invoiced), "until": until},
+        )
+    with numbering():
+        numbers = next_numbers(session, "invoice", batch.year, len(invoiced)) if invoiced else []
     invoices = [
-        _invoice(batch, agency, number, buyers[agency], totals[agency], settings)
-        for agency, number in zip(invoiced, numbers, strict=True)
+        _invoice(batch, invoice_id, agency, number, buyers[agency], totals[agency], settings)
+        for (agency, invoice_id), number in zip(invoiced.items(), numbers, strict=True)
     ]
     if invoices:
-        _insert_invoices(session, batch, invoices, until)
+        _insert_invoices(session, batch, invoices)
     notes = _issue_credit_notes(session, batch, ids, credited, buyers)
     session.flush()
     return Issued(len(invoices), notes)
@@ -147,6 +160,7 @@ def issue_documents(
 
 def _invoice(
     batch: _Batch,
+    invoice_id: uuid.UUID,
     agency: uuid.UUID,
     number: str,
     buyer: tuple[dict[str, Any], str | None],
@@ -158,7 +172,7 @@ def _invoice(
     rate = vat_rate_bp(settings, departement)
     vat = vat_of(ht, rate)
     return {
-        "id": uuid.uuid4(),
+        "id": invoice_id,
         "agency_id": agency,
         "period": batch.period,
         "number": number,
@@ -174,13 +188,8 @@ def _invoice(
     }
 
 
-def _insert_invoices(
-    session: Session,
-    batch: _Batch,
-    invoices: list[dict[str, Any]],
-    until: datetime,
-) -> None:
-    """Every invoice of the batch in one statement, then every document line in one."""
+def _insert_invoices(session: Session, batch: _Batch, invoices: list[dict[str, Any]]) -> None:
+    """Every invoice of the batch in one statement."""
     session.execute(
         _INVOICES,
         {
@@ -206,18 +215,6 @@ def _insert_invoices(
             ),
         },
     )
-    session.execute(
-        _DOCUMENT_LINES,
-        {
-            "invoices": _column(invoices, "id"),
-            "agencies": _column(invoices, "agency_id"),
-            "until": until,
-        },
-    )
-
-
-def _column(rows: list[dict[str, Any]], key: str) -> list[Any]:
-    return [row[key] for row in rows]
 
 
 def _issue_credit_notes(

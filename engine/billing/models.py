@@ -137,7 +137,10 @@ class DocumentLine(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoice.id"))
+    # Checked at commit: a billing batch writes its lines before it takes its numbers (0041).
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("invoice.id", deferrable=True, initially="DEFERRED")
+    )
     credit_note_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("credit_note.id"))
     ledger_line_id: Mapped[int] = mapped_column(BigInteger)
     purchase_id: Mapped[uuid.UUID] = mapped_column()

@@ -14,12 +14,15 @@ number or charge.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import text
@@ -32,7 +35,7 @@ from engine.billing.documents import (
     PARIS,
     period_bounds,
 )
-from engine.billing.issuing import issue_documents
+from engine.billing.issuing import Issued, issue_documents
 from engine.billing.read_models import IncompleteAgency
 from engine.billing.refunding import refund_credit_note
 from engine.db import unit_of_work
@@ -183,30 +186,25 @@ def _issue_documents(
     on_agency: Callable[[], None] | None,
 ) -> None:
     """The documents phase: the agencies left to bill, listed once per pass, claimed and
-    billed `BATCH` at a time (one transaction, a few statements: `issue_documents`)."""
+    billed `BATCH` at a time (one transaction, a few statements: `issue_documents`),
+    `document_workers()` batches at once after the run's first; the batches take their
+    numbers in their claim order (`_Turns`)."""
     params, idle_passes, analyzed = {"until": until, "period": period}, 0, False
     while True:
         with unit_of_work() as session:
             todo = list(session.execute(_LIST, params).scalars())
+        batches = [todo[start : start + BATCH] for start in range(0, len(todo), BATCH)]
+        bill = partial(_bill_batch, _Turns(), params, now, run_id, settings)
         billed = 0
-        for start in range(0, len(todo), BATCH):
-            with unit_of_work() as session:
-                claimed = list(
-                    session.execute(
-                        _CLAIM, {**params, "agencies": todo[start : start + BATCH]}
-                    ).scalars()
-                )
-                if not claimed:
-                    continue  # billed by another run meanwhile, or held: the next pass sees it
-                issued = issue_documents(session, claimed, period, now, run_id, settings)
-            if not analyzed:
+        for done, issued in _in_order(bill, batches, first_alone=not analyzed):
+            if done and not analyzed:
                 _analyze_documents()
                 analyzed = True
-            billed += len(claimed)
+            billed += done
             report.invoices += issued.invoices
             report.credit_notes += issued.credit_notes
             if on_agency:
-                for _ in claimed:
+                for _ in range(done):
                     on_agency()
         if not todo:
             return
@@ -218,6 +216,81 @@ def _issue_documents(
             time.sleep(0.2)
 
 
+def _bill_batch(
+    turns: _Turns,
+    params: dict[str, Any],
+    now: datetime,
+    run_id: uuid.UUID,
+    settings: dict[str, Any],
+    index: int,
+    agencies: list[uuid.UUID],
+) -> tuple[int, Issued]:
+    """Batch `index` of the pass: claimed, then billed in one transaction; how many agencies
+    it billed and what it issued."""
+    try:
+        with unit_of_work() as session:
+            claimed = list(session.execute(_CLAIM, {**params, "agencies": agencies}).scalars())
+            if not claimed:  # billed by another run meanwhile, or held: the next pass sees it
+                return 0, Issued(0, 0)
+            numbering = partial(turns.turn, index)
+            period = params["period"]
+            return len(claimed), issue_documents(
+                session, claimed, period, now, run_id, settings, numbering
+            )
+    finally:
+        turns.passed(index)
+
+
+def _in_order(
+    bill: Callable[[int, list[uuid.UUID]], tuple[int, Issued]],
+    batches: list[list[uuid.UUID]],
+    first_alone: bool,
+) -> Iterator[tuple[int, Issued]]:
+    """Each batch billed, `document_workers()` at a time (the first alone when asked: the
+    statistics are read after it), their results in the batches' order."""
+    start = 0
+    if first_alone and batches:
+        yield bill(0, batches[0])
+        start = 1
+    with ThreadPoolExecutor(document_workers(), thread_name_prefix="documents") as pool:
+        futures = [pool.submit(bill, i, batches[i]) for i in range(start, len(batches))]
+        try:
+            for future in futures:
+                yield future.result()
+        except BaseException:
+            for future in futures:  # those not started: each started one waits on earlier ones only
+                future.cancel()
+            raise
+
+
+class _Turns:
+    """Batches written at once take their invoice numbers in their claim order: batch i waits
+    until every batch before it has taken its numbers (or given up) before taking its own. The
+    series' row lock then hands them out in that order."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._done: set[int] = set()
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def turn(self, index: int) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self._next >= index)
+        try:
+            yield
+        finally:
+            self.passed(index)
+
+    def passed(self, index: int) -> None:
+        """Batch `index` has taken its numbers, or will not: the next may take theirs."""
+        with self._changed:
+            self._done.add(index)
+            while self._next in self._done:
+                self._next += 1
+            self._changed.notify_all()
+
+
 def _analyze_documents() -> None:
     """Fresh statistics for the document tables once the run's first batch is in: a run writes
     more rows in minutes than autovacuum's analyze follows, and with the statistics of a (nearly)
@@ -227,6 +300,13 @@ def _analyze_documents() -> None:
     owner may analyze them: `analyze_documents()` runs as the owner (migration 0032)."""
     with unit_of_work() as session:
         session.execute(text("SELECT analyze_documents()"))
+
+
+def document_workers() -> int:
+    """How many batches of documents are written at once (`MANDAT_BILLING_DOCUMENT_WORKERS`,
+    default 2): each is one transaction on a connection of its own, its lines written while
+    another takes its numbers (benchmarks/billing.py)."""
+    return max(1, int(os.environ.get("MANDAT_BILLING_DOCUMENT_WORKERS", "2")))
 
 
 def payment_workers() -> int:

@@ -141,14 +141,15 @@ def test_batches_and_credit_notes_at_the_same_time_keep_both_series_gap_free(
 
 
 def test_a_batch_rolled_back_gives_its_numbers_back(client, session, monkeypatch) -> None:
-    agencies_with_cards(client, session, 7)
+    agencies = agencies_with_cards(client, session, 7)
     period, after = this_month()
-    monkeypatch.setattr(billing_run, "BATCH", 3)
+    monkeypatch.setattr(billing_run, "BATCH", 3)  # 3 alone, then 3 and 1 at once
+    monkeypatch.setenv("MANDAT_BILLING_DOCUMENT_WORKERS", "2")
     real, batches = issue_documents, []
 
     def second_batch_fails(*args: Any, **kwargs: Any) -> Any:
         issued = real(*args, **kwargs)  # numbers taken, rows written…
-        batches.append(issued)
+        batches.append(args[1])
         if len(batches) == 2:
             raise RuntimeError("the database went away")  # …and rolled back
         return issued
@@ -156,15 +157,42 @@ def test_a_batch_rolled_back_gives_its_numbers_back(client, session, monkeypatch
     monkeypatch.setattr(billing_run, "issue_documents", second_batch_fails)
     with pytest.raises(RuntimeError):
         run_billing(period.date(), after)
-    assert numbers(session, "invoice") == [1, 2, 3]
+    # The batch written beside the failed one took its numbers after it, and the failed one's
+    # went back to the series: the last agency is F-…-000004, and nothing is missing.
+    assert numbers(session, "invoice") == [1, 2, 3, 4]
+    billed = session.execute(text("SELECT agency_id FROM invoice")).scalars().all()
+    assert not set(billed) & set(batches[1])
     session.commit()
     monkeypatch.setattr(billing_run, "issue_documents", real)
 
     report = run_billing(period.date(), after)
 
-    assert report.invoices == 4
+    assert report.invoices == 3
     assert numbers(session, "invoice") == list(range(1, 8))
+    assert len(agencies) == 7
     assert {r["status"] for r in invoices(session)} == {"paid"}
+
+
+def test_batches_written_at_once_number_in_their_claim_order(client, session, monkeypatch) -> None:
+    agencies = agencies_with_cards(client, session, 10)
+    period, after = this_month()
+    monkeypatch.setattr(billing_run, "BATCH", 2)  # 2 alone, then four batches two at a time
+    monkeypatch.setenv("MANDAT_BILLING_DOCUMENT_WORKERS", "2")
+    real, started = issue_documents, []
+
+    def second_batch_slow(*args: Any, **kwargs: Any) -> Any:
+        started.append(args[1])
+        if len(started) == 2:  # the second batch reaches its numbers long after the third
+            time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(billing_run, "issue_documents", second_batch_slow)
+    run_billing(period.date(), after)
+
+    ordered = session.execute(text("SELECT agency_id FROM invoice ORDER BY number")).scalars()
+    assert list(ordered) == sorted(a.agency_id for a in agencies)
+    assert numbers(session, "invoice") == list(range(1, 11))
+    assert len(started) == 5
 
 
 def test_payments_keep_the_configured_pace_with_several_at_once(
