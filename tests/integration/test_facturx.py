@@ -255,6 +255,28 @@ def test_lines_are_written_with_their_document_and_add_up_to_its_total(client, s
     assert session.execute(text("SELECT count(*) FROM document_line")).scalar_one() == 1
 
 
+def test_a_row_committed_by_a_transaction_that_began_later_is_not_taken_for_its_own(
+    session,
+) -> None:
+    # What the documents' checks ask of every row they read (`written_by_this_transaction`):
+    # two billing batches at once read each other's committed invoices.
+    read = text("SELECT written_by_this_transaction(xmin) FROM setting WHERE key = :k")
+    keys = session.execute(text("SELECT key FROM setting ORDER BY key LIMIT 2")).scalars().all()
+    session.rollback()
+    with unit_of_work(alone=True) as earlier:
+        earlier.execute(text("SELECT pg_current_xact_id()"))  # its id, before the other's
+        with unit_of_work(alone=True) as later:
+            later.execute(text("UPDATE setting SET value = value WHERE key = :k"), {"k": keys[0]})
+        earlier.execute(text("UPDATE setting SET value = value WHERE key = :k"), {"k": keys[1]})
+        theirs = earlier.execute(read, {"k": keys[0]}).scalar_one()
+        mine = earlier.execute(read, {"k": keys[1]}).scalar_one()
+        with earlier.begin_nested():  # a subtransaction's id is above its transaction's
+            earlier.execute(text("UPDATE setting SET value = value WHERE key = :k"), {"k": keys[0]})
+            nested = earlier.execute(read, {"k": keys[0]}).scalar_one()
+        earlier.rollback()
+    assert (theirs, mine, nested) == (False, True, True)
+
+
 def test_two_workers_issuing_one_invoice_at_once_store_one_pdf(client, session) -> None:
     billed(client, session, 1)
     invoice_id = session.execute(text("SELECT id FROM invoice")).scalar_one()
