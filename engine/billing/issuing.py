@@ -148,7 +148,7 @@ def issue_documents(
     with numbering():
         numbers = next_numbers(session, "invoice", batch.year, len(invoiced)) if invoiced else []
     invoices = [
-        _invoice(batch, invoice_id, agency, number, buyers[agency], totals[agency], settings)
+        _invoice(invoice_id, agency, number, buyers[agency], totals[agency], settings)
         for (agency, invoice_id), number in zip(invoiced.items(), numbers, strict=True)
     ]
     if invoices:
@@ -159,7 +159,6 @@ def issue_documents(
 
 
 def _invoice(
-    batch: _Batch,
     invoice_id: uuid.UUID,
     agency: uuid.UUID,
     number: str,
@@ -167,24 +166,18 @@ def _invoice(
     ht: int,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
-    """One agency's invoice of the batch: its buyer, VAT rate and totals."""
+    """One agency's invoice of the batch as `_INVOICES` reads it: its buyer, VAT rate and
+    totals (what every invoice of the batch shares goes with the statement)."""
     identity, departement = buyer
     rate = vat_rate_bp(settings, departement)
-    vat = vat_of(ht, rate)
     return {
-        "id": invoice_id,
-        "agency_id": agency,
-        "period": batch.period,
+        "id": str(invoice_id),
+        "agency_id": str(agency),
         "number": number,
-        "issued_at": batch.now,
-        "due_at": batch.due,
-        "seller": batch.seller,
         "buyer": identity,
-        "vat_rate_bp": rate,
-        "total_ht_cents": ht,
-        "vat_cents": vat,
-        "total_ttc_cents": ht + vat,
-        "run_id": batch.run_id,
+        "rate": rate,
+        "ht": ht,
+        "vat": vat_of(ht, rate),
     }
 
 
@@ -199,20 +192,7 @@ def _insert_invoices(session: Session, batch: _Batch, invoices: list[dict[str, A
             "seller": json.dumps(batch.seller),
             "run_id": batch.run_id,
             # One JSON document: a quarter of what seven arrays cost the client to send.
-            "invoices": json.dumps(
-                [
-                    {
-                        "id": str(invoice["id"]),
-                        "agency_id": str(invoice["agency_id"]),
-                        "number": invoice["number"],
-                        "buyer": invoice["buyer"],
-                        "rate": invoice["vat_rate_bp"],
-                        "ht": invoice["total_ht_cents"],
-                        "vat": invoice["vat_cents"],
-                    }
-                    for invoice in invoices
-                ]
-            ),
+            "invoices": json.dumps(invoices),
         },
     )
 
