@@ -23,6 +23,14 @@ from engine.notify.outbox import enqueue
 
 
 @dataclass(frozen=True)
+class _Attempt:
+    attempt: int
+    idempotency_key: str
+    status: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
 class Collection:
     status: Literal["paid", "failed", "unreachable", "nothing_due"]
     error: str | None = None
@@ -30,15 +38,26 @@ class Collection:
 
 # The invoice, what it still asks (its total less its credit notes) and how to charge it,
 # locked: one collection or event at a time per invoice.
-INVOICE_DUE = text("""
+_DUE = """
     SELECT i.id, i.agency_id, i.number, i.status, i.total_ttc_cents,
            coalesce((SELECT sum(c.total_ttc_cents) FROM credit_note c
                      WHERE c.invoice_id = i.id), 0) AS credited,
-           a.name, a.email, a.stripe_customer_id, a.stripe_payment_method_id
-    FROM invoice i JOIN agency a ON a.id = i.agency_id
+           a.name, a.email, a.stripe_customer_id, a.stripe_payment_method_id{also}
+    FROM invoice i JOIN agency a ON a.id = i.agency_id{joined}
     WHERE i.id = :id
     FOR UPDATE OF i
-""")
+"""
+INVOICE_DUE = text(_DUE.format(also="", joined=""))
+# The same, with its last payment attempt (none yet: NULLs) in the same round trip.
+_DUE_AND_LAST_ATTEMPT = text(
+    _DUE.format(
+        also=", p.attempt, p.idempotency_key, p.status AS attempt_status, p.amount_cents AS asked",
+        joined="""
+    LEFT JOIN LATERAL (SELECT attempt, idempotency_key, status, amount_cents
+                       FROM payment_attempt WHERE invoice_id = i.id
+                       ORDER BY attempt DESC LIMIT 1) p ON true""",
+    )
+)
 
 
 def collect_invoice(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collection:
@@ -47,7 +66,7 @@ def collect_invoice(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collect
     `new_attempt` makes a fresh attempt after a decline (the card has changed); otherwise a
     pending or unreachable attempt is retried with its own key."""
     with unit_of_work() as session:
-        invoice = session.execute(INVOICE_DUE, {"id": invoice_id}).mappings().one()
+        invoice = session.execute(_DUE_AND_LAST_ATTEMPT, {"id": invoice_id}).mappings().one()
         if invoice["status"] == "paid":
             return Collection("paid")
         due = int(invoice["total_ttc_cents"]) - int(invoice["credited"])
@@ -57,13 +76,16 @@ def collect_invoice(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collect
         if not invoice["stripe_customer_id"] or not invoice["stripe_payment_method_id"]:
             mark_failed(session, invoice, "no_payment_method")
             return Collection("failed", "no_payment_method")
-        attempt = session.execute(
-            text("""
-                SELECT attempt, idempotency_key, status, amount_cents FROM payment_attempt
-                WHERE invoice_id = :id ORDER BY attempt DESC LIMIT 1
-            """),
-            {"id": invoice_id},
-        ).one_or_none()
+        attempt = (
+            _Attempt(
+                invoice["attempt"],
+                invoice["idempotency_key"],
+                invoice["attempt_status"],
+                invoice["asked"],
+            )
+            if invoice["attempt"] is not None
+            else None
+        )
         if attempt is None or (attempt.status == "failed" and new_attempt):
             number = 1 if attempt is None else attempt.attempt + 1
             key = f"invoice-{invoice_id}-attempt-{number}"
