@@ -313,8 +313,10 @@ def payment_workers() -> int:
     """How many invoices are collected at once (`MANDAT_BILLING_PAYMENT_WORKERS`, default 32).
     The pace (`stripe_gateway.pace`) caps the rate; the workers must be more than enough to
     reach it: the rate times one collection's time (80/s × 0.3–0.4 s for a Stripe charge and
-    our two short transactions) is 24–32, and 24 reached 0.85–0.94 of the rate, 32 0.97
-    (benchmarks/billing.py). Each holds a database connection only inside its transactions."""
+    our two short transactions) is 24–32, and 24 reached 0.85–0.94 of the rate, 32 0.96–0.99
+    (benchmarks/billing.py). They share this process's one core for Python: at 80/s the
+    collections keep it about 85 % busy. Each holds a database connection only inside its
+    transactions."""
     return max(1, int(os.environ.get("MANDAT_BILLING_PAYMENT_WORKERS", "32")))
 
 
