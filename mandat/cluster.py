@@ -141,10 +141,18 @@ def is_running() -> bool:
     return (DATA / "PG_VERSION").exists() and _pg_ctl_status()
 
 
-def _port_taken(port: int) -> bool:
+def port_taken(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def first_free_pair(port: int) -> int:
+    """The first port from `port` on (by twos) free with the next one: a cluster's and its
+    PgBouncer's, when another checkout's hold the defaults (`.ci/run`)."""
+    while port_taken(port) or port_taken(port + 1):
+        port += 2
+    return port
 
 
 def start() -> str:
@@ -162,7 +170,7 @@ def start() -> str:
             f"or set MANDAT_DB_PORT={running_on}"
         )
     if running_on is None:
-        if _port_taken(PORT):
+        if port_taken(PORT):
             raise ClusterError(
                 f"port {PORT} is used by another program: set MANDAT_DB_PORT to a free port"
             )

@@ -23,41 +23,27 @@ from engine.notify.outbox import enqueue
 
 
 @dataclass(frozen=True)
-class _Attempt:
-    attempt: int
-    idempotency_key: str
-    status: str
-    amount_cents: int
-
-
-@dataclass(frozen=True)
 class Collection:
     status: Literal["paid", "failed", "unreachable", "nothing_due"]
     error: str | None = None
 
 
-# The invoice, what it still asks (its total less its credit notes) and how to charge it,
-# locked: one collection or event at a time per invoice.
-_DUE = """
+# The invoice, what it still asks (its total less its credit notes), how to charge it and its
+# last payment attempt (none yet: NULLs), locked: one collection or event at a time per invoice.
+INVOICE_DUE = text("""
     SELECT i.id, i.agency_id, i.number, i.status, i.total_ttc_cents,
            coalesce((SELECT sum(c.total_ttc_cents) FROM credit_note c
                      WHERE c.invoice_id = i.id), 0) AS credited,
-           a.name, a.email, a.stripe_customer_id, a.stripe_payment_method_id{also}
-    FROM invoice i JOIN agency a ON a.id = i.agency_id{joined}
-    WHERE i.id = :id
-    FOR UPDATE OF i
-"""
-INVOICE_DUE = text(_DUE.format(also="", joined=""))
-# The same, with its last payment attempt (none yet: NULLs) in the same round trip.
-_DUE_AND_LAST_ATTEMPT = text(
-    _DUE.format(
-        also=", p.attempt, p.idempotency_key, p.status AS attempt_status, p.amount_cents AS asked",
-        joined="""
+           a.name, a.email, a.stripe_customer_id, a.stripe_payment_method_id,
+           p.attempt AS last_attempt, p.idempotency_key AS last_key,
+           p.status AS last_status, p.amount_cents AS last_amount
+    FROM invoice i JOIN agency a ON a.id = i.agency_id
     LEFT JOIN LATERAL (SELECT attempt, idempotency_key, status, amount_cents
                        FROM payment_attempt WHERE invoice_id = i.id
-                       ORDER BY attempt DESC LIMIT 1) p ON true""",
-    )
-)
+                       ORDER BY attempt DESC LIMIT 1) p ON true
+    WHERE i.id = :id
+    FOR UPDATE OF i
+""")
 
 
 def collect_invoice(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collection:
@@ -66,7 +52,7 @@ def collect_invoice(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collect
     `new_attempt` makes a fresh attempt after a decline (the card has changed); otherwise a
     pending or unreachable attempt is retried with its own key."""
     with unit_of_work() as session:
-        invoice = session.execute(_DUE_AND_LAST_ATTEMPT, {"id": invoice_id}).mappings().one()
+        invoice = session.execute(INVOICE_DUE, {"id": invoice_id}).mappings().one()
         if invoice["status"] == "paid":
             return Collection("paid")
         due = int(invoice["total_ttc_cents"]) - int(invoice["credited"])
@@ -76,18 +62,9 @@ def collect_invoice(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collect
         if not invoice["stripe_customer_id"] or not invoice["stripe_payment_method_id"]:
             mark_failed(session, invoice, "no_payment_method")
             return Collection("failed", "no_payment_method")
-        attempt = (
-            _Attempt(
-                invoice["attempt"],
-                invoice["idempotency_key"],
-                invoice["attempt_status"],
-                invoice["asked"],
-            )
-            if invoice["attempt"] is not None
-            else None
-        )
-        if attempt is None or (attempt.status == "failed" and new_attempt):
-            number = 1 if attempt is None else attempt.attempt + 1
+        last = invoice["last_attempt"]
+        if last is None or (invoice["last_status"] == "failed" and new_attempt):
+            number = 1 if last is None else last + 1
             key = f"invoice-{invoice_id}-attempt-{number}"
             session.execute(
                 text("""
@@ -96,12 +73,12 @@ def collect_invoice(invoice_id: uuid.UUID, new_attempt: bool = False) -> Collect
                 """),
                 {"id": invoice_id, "n": number, "key": key, "amount": due},
             )
-        elif attempt.status == "failed":
+        elif invoice["last_status"] == "failed":
             return Collection("failed", "declined")
         else:
             # The same request again, same key and same amount: a credit note issued since is
             # not deducted from this charge (it stays to pay back once the invoice is paid).
-            number, key, due = attempt.attempt, attempt.idempotency_key, attempt.amount_cents
+            number, key, due = last, invoice["last_key"], invoice["last_amount"]
         customer, method = invoice["stripe_customer_id"], invoice["stripe_payment_method_id"]
     # The attempt is committed: from here a crash or a timeout is retried with the same key.
     try:
