@@ -86,7 +86,7 @@ _DOCUMENT_LINES = text(
 
 @dataclass(frozen=True)
 class Issued:
-    invoices: int
+    invoice_ids: tuple[uuid.UUID, ...]  # in their numbers' order
     credit_notes: int
 
 
@@ -128,7 +128,7 @@ def issue_documents(
     for line in session.execute(_CREDITED, {"agencies": ids, "until": until}).mappings():
         credited.setdefault(line["agency_id"], []).append(line)
     if not totals and not credited:
-        return Issued(0, 0)
+        return Issued((), 0)
     rows = session.execute(_BUYERS, {"agencies": ids}).mappings()
     buyers = {row["id"]: identity_of(row) for row in rows}
     batch = _Batch(
@@ -155,7 +155,7 @@ def issue_documents(
         _insert_invoices(session, batch, invoices)
     notes = _issue_credit_notes(session, batch, ids, credited, buyers)
     session.flush()
-    return Issued(len(invoices), notes)
+    return Issued(tuple(invoiced.values()), notes)
 
 
 def _invoice(

@@ -1,14 +1,16 @@
-"""The monthly billing run (docs/rules.md §7): documents for every agency, then payments.
+"""The monthly billing run (docs/rules.md §7): documents for every agency, each invoice
+collected as soon as its batch is committed.
 
 Run by the scheduler on the 1st, by `mandat billing run`, or asked for over the API
 (`requested_runs.request_run`: recorded, then run by the scheduler's `run_requested`, never
 inside a request).
 Idempotent and resumable: agencies are claimed `BATCH` at a time (`FOR UPDATE SKIP LOCKED`),
 each batch's documents are written in one transaction (`issuing.issue_documents`: a few
-statements for hundreds of invoices), the invoice per (agency, period) is unique; payments
-follow, several at once within Stripe's pace (`stripe_gateway.pace`), each behind its committed
-attempt. Killed anywhere and run again, a run does only what is left: no second document,
-number or charge.
+statements for hundreds of invoices), the invoice per (agency, period) is unique; each
+committed batch's invoices go to the payments phase (`payments.Payments`), which collects them
+while the next batches are written, several at once within Stripe's pace, each behind its
+committed attempt. Killed anywhere and run again, a run does only what is left: no second
+document, number or charge.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine.billing.collecting import Collection, collect_invoice
 from engine.billing.documents import (
     INCOMPLETE_AGENCY,
     MANDATORY_AGENCY_DATA,
@@ -36,6 +37,7 @@ from engine.billing.documents import (
     period_bounds,
 )
 from engine.billing.issuing import Issued, issue_documents
+from engine.billing.payments import Payments
 from engine.billing.read_models import IncompleteAgency
 from engine.billing.refunding import refund_credit_note
 from engine.db import unit_of_work
@@ -144,22 +146,33 @@ def run_billing(
     is a requested run already marked started; without it the run is recorded here."""
     until = ended(period, now)
     report = RunReport(f"{period:%Y-%m}")
+    params = {"until": until, "period": period}
     with unit_of_work() as session:
         if run_id is None:
             run_id = session.execute(
                 text("INSERT INTO billing_run (period) VALUES (:p) RETURNING id"), {"p": period}
             ).scalar_one()
         settings = read_settings(session)
-    _issue_documents(period, now, until, run_id, settings, report, on_agency)
-    with unit_of_work() as session:
-        report.incomplete = len(incomplete_agencies(session, period))
-        to_collect = list(session.execute(_TO_COLLECT, {"period": period}).scalars())
+        todo = list(session.execute(_LIST, params).scalars())
+        left_open = list(session.execute(_TO_COLLECT, {"period": period}).scalars())
+    # Each invoice is collected as soon as its batch is committed: the payments, paced by
+    # Stripe's rate, start with the documents instead of after them.
+    payments = Payments(expected=len(todo) + len(left_open))
+    try:
+        payments.collect(left_open)  # an earlier run's, not collected yet
+        _issue_documents(params, todo, now, run_id, settings, report, on_agency, payments)
+        with unit_of_work() as session:
+            report.incomplete = len(incomplete_agencies(session, period))
+            payments.collect(session.execute(_TO_COLLECT, {"period": period}).scalars())
+    except BaseException:
+        payments.stop()
+        raise
     if report.incomplete:
         report.notes.append(
             f"{report.incomplete} agencies were not billed: their registered address is missing"
             " (GET /api/v1/billing/runs/{id} lists them)."
         )
-    for outcome in _collect_all(to_collect):
+    for outcome in payments.outcomes():
         if outcome.status in ("paid", "nothing_due"):
             report.paid += 1
         elif outcome.status == "failed":
@@ -177,31 +190,32 @@ def run_billing(
 
 
 def _issue_documents(
-    period: date,
+    params: dict[str, Any],
+    todo: list[uuid.UUID],
     now: datetime,
-    until: datetime,
     run_id: uuid.UUID,
     settings: dict[str, Any],
     report: RunReport,
     on_agency: Callable[[], None] | None,
+    payments: Payments,
 ) -> None:
-    """The documents phase: the agencies left to bill, listed once per pass, claimed and
-    billed `BATCH` at a time (one transaction, a few statements: `issue_documents`),
-    `document_workers()` batches at once after the run's first; the batches take their
-    numbers in their claim order (`_Turns`)."""
-    params, idle_passes, analyzed = {"until": until, "period": period}, 0, False
+    """The documents phase: the agencies left to bill (`todo`, then listed again once per
+    pass), claimed and billed `BATCH` at a time (one transaction, a few statements:
+    `issue_documents`), `document_workers()` batches at once after the run's first; the batches
+    take their numbers in their claim order (`_Turns`). Each batch's invoices are handed to
+    `payments` once it is committed."""
+    idle_passes, analyzed = 0, False
     while True:
-        with unit_of_work() as session:
-            todo = list(session.execute(_LIST, params).scalars())
         batches = [todo[start : start + BATCH] for start in range(0, len(todo), BATCH)]
         bill = partial(_bill_batch, _Turns(), params, now, run_id, settings)
         billed = 0
         for done, issued in _in_order(bill, batches, first_alone=not analyzed):
+            payments.collect(issued.invoice_ids)
             if done and not analyzed:
                 _analyze_documents()
                 analyzed = True
             billed += done
-            report.invoices += issued.invoices
+            report.invoices += len(issued.invoice_ids)
             report.credit_notes += issued.credit_notes
             if on_agency:
                 for _ in range(done):
@@ -214,6 +228,8 @@ def _issue_documents(
                 return
             idle_passes += 1
             time.sleep(0.2)
+        with unit_of_work() as session:
+            todo = list(session.execute(_LIST, params).scalars())
 
 
 def _bill_batch(
@@ -231,7 +247,7 @@ def _bill_batch(
         with unit_of_work() as session:
             claimed = list(session.execute(_CLAIM, {**params, "agencies": agencies}).scalars())
             if not claimed:  # billed by another run meanwhile, or held: the next pass sees it
-                return 0, Issued(0, 0)
+                return 0, Issued((), 0)
             numbering = partial(turns.turn, index)
             period = params["period"]
             return len(claimed), issue_documents(
@@ -307,32 +323,6 @@ def document_workers() -> int:
     default 2): each is one transaction on a connection of its own, its lines written while
     another takes its numbers (benchmarks/billing.py)."""
     return max(1, int(os.environ.get("MANDAT_BILLING_DOCUMENT_WORKERS", "2")))
-
-
-def payment_workers() -> int:
-    """How many invoices are collected at once (`MANDAT_BILLING_PAYMENT_WORKERS`, default 32).
-    The pace (`stripe_gateway.pace`) caps the rate; the workers must be more than enough to
-    reach it: the rate times one collection's time (80/s × 0.3–0.4 s for a Stripe charge and
-    our two short transactions) is 24–32, and 24 reached 0.85–0.94 of the rate, 32 0.96–0.99
-    (benchmarks/billing.py). They share this process's one core for Python: at 80/s the
-    collections keep it about 85 % busy. Each holds a database connection only inside its
-    transactions."""
-    return max(1, int(os.environ.get("MANDAT_BILLING_PAYMENT_WORKERS", "32")))
-
-
-def _collect_all(invoices: list[uuid.UUID]) -> Iterator[Collection]:
-    """The payments phase: every invoice collected once, `payment_workers()` at a time, each
-    Stripe call within the process's pace. A crash in one stops the phase (what was not
-    started is not, a run again does what is left: each attempt keeps its idempotency key)."""
-    workers = payment_workers()
-    if workers == 1 or len(invoices) < 2:
-        yield from (collect_invoice(invoice) for invoice in invoices)
-        return
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="billing-collect")
-    try:
-        yield from pool.map(collect_invoice, invoices)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _finish(run_id: uuid.UUID, report: RunReport) -> None:

@@ -4,9 +4,9 @@
 (the tests' localstripe). Mandat uses Customers, PaymentMethods, off-session PaymentIntents and
 Refunds only: it issues its own invoices and credit notes.
 
-Every call keeps this process's pace (`MANDAT_STRIPE_RATE` calls a second, default 80) and a
-429 is retried with backoff under the same idempotency key: the billing run's concurrent
-payments stay within what Stripe allows.
+Every call keeps this process's pace (`MANDAT_STRIPE_RATE` calls a second, default 80; the
+billing run's payment processes share one) and a 429 is retried with backoff under the same
+idempotency key: the billing run's concurrent payments stay within what Stripe allows.
 """
 
 from __future__ import annotations
@@ -55,26 +55,35 @@ class Pace:
     turn no thread was ready to take (every worker busy for a moment) is taken later, up to
     `burst` of them at once, so that a run keeps the rate on average while no second holds
     more than `rate + burst` calls. A 429 from Stripe holds every thread back for the backoff,
-    not only the caller, and forfeits the turns saved up."""
+    not only the caller, and forfeits the turns saved up.
 
-    def __init__(self, rate: float, burst: int = 1) -> None:
+    Made with a multiprocessing context (`shared_by`), the schedule lives in shared memory and
+    the pace is one for every process given it (`use_pace`): the billing run's payment
+    processes keep one rate together. `time.monotonic` is the system's clock, the same in every
+    process."""
+
+    def __init__(self, rate: float, burst: int = 1, shared_by: Any = None) -> None:
         self.interval = 1 / rate
         # How far behind the schedule may lag: `burst` calls at once after an idle moment.
         self._slack = (max(1, burst) - 1) * self.interval
-        self._lock = threading.Lock()
-        self._next = 0.0
+        self._lock: Any = shared_by.Lock() if shared_by else threading.Lock()
+        self._next: Any = shared_by.RawValue("d", 0.0) if shared_by else _Cell()
 
     def wait(self) -> None:
         with self._lock:
             now = time.monotonic()
-            turn = max(now, self._next)
-            self._next = max(self._next, now - self._slack) + self.interval
+            turn = max(now, self._next.value)
+            self._next.value = max(self._next.value, now - self._slack) + self.interval
         if turn > now:
             time.sleep(turn - now)
 
     def hold(self, seconds: float) -> None:
         with self._lock:
-            self._next = max(self._next, time.monotonic() + seconds)
+            self._next.value = max(self._next.value, time.monotonic() + seconds)
+
+
+class _Cell:
+    value = 0.0
 
 
 @cache
@@ -82,13 +91,36 @@ def _pace(rate: float) -> Pace:
     return Pace(rate, burst=round(rate * BURST_S))
 
 
+_given: Pace | None = None
+
+
+def use_pace(given: Pace) -> None:
+    """Every Stripe call of this process keeps `given` from now on: a pace shared with other
+    processes (the billing run's payment processes)."""
+    global _given
+    _given = given
+
+
 def pace() -> Pace:
     """This process's pace for Stripe calls: `MANDAT_STRIPE_RATE` calls a second (default 80,
-    below Stripe's live limit of about 100 read and 100 write requests a second per account)."""
-    rate = float(os.environ.get("MANDAT_STRIPE_RATE", DEFAULT_RATE))
-    if rate <= 0:
+    below Stripe's live limit of about 100 read and 100 write requests a second per account),
+    or the one `use_pace` gave it."""
+    if _given is not None:
+        return _given
+    return _pace(rate())
+
+
+def rate() -> float:
+    value = float(os.environ.get("MANDAT_STRIPE_RATE", DEFAULT_RATE))
+    if value <= 0:
         raise ValueError("MANDAT_STRIPE_RATE must be positive")
-    return _pace(rate)
+    return value
+
+
+def shared_pace(context: Any) -> Pace:
+    """The configured pace, in shared memory of `context` (a multiprocessing context)."""
+    value = rate()
+    return Pace(value, burst=round(value * BURST_S), shared_by=context)
 
 
 DEFAULT_RATE = 80.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -21,7 +22,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import NoResultFound
 
+import engine.billing.payments as payments
 import engine.billing.run as billing_run
 from engine.billing import stripe_gateway as gateway
 from engine.billing.documents import bill_agency, credit_now
@@ -60,6 +63,12 @@ def intents_per_invoice(stripe_fake: str) -> Counter[str]:
     return Counter(pi["metadata"]["invoice_id"] for pi in answer.json()["data"])
 
 
+def collect_in(monkeypatch, processes: int) -> None:  # type: ignore[no-untyped-def]
+    """Payments collected in `processes` processes however short the run (one: in the run's)."""
+    monkeypatch.setenv("MANDAT_BILLING_PAYMENT_PROCESSES", str(processes))
+    monkeypatch.setattr(payments, "PROCESSES_FROM", 0 if processes > 1 else 10**9)
+
+
 def numbers(session, table: str) -> list[int]:  # type: ignore[no-untyped-def]
     found = session.execute(text(f"SELECT number FROM {table} ORDER BY number")).scalars()
     return [int(n[-6:]) for n in found]
@@ -91,7 +100,7 @@ def test_many_invoices_per_statement_are_the_records_one_agency_at_a_time_would_
         bill_agency(session, agency, period.date(), after, None, settings)
     one_by_one = records()
 
-    assert (issued.invoices, issued.credit_notes) == (3, 0)
+    assert (len(issued.invoice_ids), issued.credit_notes) == (3, 0)
     assert together == one_by_one
     assert [doc["agency_id"] for doc in together] == ids  # numbered in the agencies' order
     assert [doc["number"][-6:] for doc in together] == ["000001", "000002", "000003"]
@@ -196,11 +205,44 @@ def test_batches_written_at_once_number_in_their_claim_order(client, session, mo
     assert len(started) == 5
 
 
+def test_invoices_are_collected_while_the_next_batches_are_written(
+    client, session, monkeypatch
+) -> None:
+    agencies_with_cards(client, session, 6)
+    period, after = this_month()
+    monkeypatch.setattr(billing_run, "BATCH", 2)  # 2 alone, then 2 and 2
+    monkeypatch.setenv("MANDAT_BILLING_DOCUMENT_WORKERS", "1")
+    real, batches, paid_before_the_last = issue_documents, [], []
+
+    def last_batch_waits_for_a_payment(*args: Any, **kwargs: Any) -> Any:
+        batches.append(args[1])
+        if len(batches) == 3:
+            deadline, paid = time.monotonic() + 20, 0
+            while not paid and time.monotonic() < deadline:
+                with unit_of_work() as other:
+                    paid = other.execute(
+                        text("SELECT count(*) FROM invoice WHERE status = 'paid'")
+                    ).scalar_one()
+                time.sleep(0.05)
+            paid_before_the_last.append(paid)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(billing_run, "issue_documents", last_batch_waits_for_a_payment)
+    report = run_billing(period.date(), after)
+
+    assert paid_before_the_last[0] >= 1  # the first batch's invoices were being collected
+    assert (report.invoices, report.paid) == (6, 6)
+    assert numbers(session, "invoice") == list(range(1, 7))
+    assert {r["status"] for r in invoices(session)} == {"paid"}
+
+
+@pytest.mark.parametrize("processes", [1, 2])
 def test_payments_keep_the_configured_pace_with_several_at_once(
-    client, session, stripe_fake, monkeypatch
+    client, session, stripe_fake, monkeypatch, processes
 ) -> None:
     agencies_with_cards(client, session, 16)
     period, after = this_month()
+    collect_in(monkeypatch, processes)  # two: each process keeps the one pace they share
     rate = 10
     monkeypatch.setenv("MANDAT_STRIPE_RATE", str(rate))
     monkeypatch.setenv("MANDAT_BILLING_PAYMENT_WORKERS", "12")
@@ -222,11 +264,13 @@ def test_payments_keep_the_configured_pace_with_several_at_once(
     assert set(intents_per_invoice(stripe_fake).values()) == {1}
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_a_429_is_retried_after_a_backoff_with_the_same_key(
-    client, session, stripe_fake, monkeypatch
+    client, session, stripe_fake, monkeypatch, processes
 ) -> None:
     agencies_with_cards(client, session, 3)
     period, after = this_month()
+    collect_in(monkeypatch, processes)
     refused: Counter[str] = Counter()
     lock = threading.Lock()
 
@@ -299,3 +343,12 @@ def test_a_run_killed_mid_payments_then_run_again_charges_every_invoice_once(
     assert sorted(per_invoice) == sorted(str(r["id"]) for r in rows)
     assert set(per_invoice.values()) == {1}
     assert len({r["stripe_payment_intent_id"] for r in rows}) == 12  # none shared
+
+
+def test_a_crash_in_a_payment_process_stops_the_phase_and_is_raised(session, monkeypatch) -> None:
+    collect_in(monkeypatch, 2)
+    phase = payments.Payments(expected=0)
+    phase.collect([uuid.uuid4()])  # no such invoice: its collection fails
+
+    with pytest.raises(NoResultFound):
+        phase.outcomes()

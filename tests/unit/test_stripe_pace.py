@@ -1,11 +1,14 @@
 """The pace of Stripe calls: evenly spaced at the rate, turns missed while every worker was busy
-made up by at most `burst` at once, never more than rate + burst calls in a second."""
+made up by at most `burst` at once, never more than rate + burst calls in a second, in one
+process or in several sharing it."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from itertools import pairwise
+from typing import Any
 
 from engine.billing.stripe_gateway import Pace
 
@@ -78,3 +81,25 @@ def test_many_threads_never_pass_rate_and_burst_in_a_second() -> None:
     assert busiest <= rate + burst, busiest
     achieved = (len(at) - burst) / (at[-1] - at[0])
     assert achieved <= 1.05 * rate, achieved
+
+
+def _calls(pace: Pace, calls: int, into: Any) -> None:
+    into.put(times_of(pace, calls))
+
+
+def test_processes_given_one_shared_pace_keep_it_together() -> None:
+    rate, burst = 40, 4
+    context = multiprocessing.get_context("spawn")
+    pace = Pace(rate, burst, shared_by=context)
+    results = context.Queue()
+    processes = [context.Process(target=_calls, args=(pace, 20, results)) for _ in range(2)]
+    for process in processes:
+        process.start()
+    at = sorted(results.get(timeout=30) + results.get(timeout=30))
+    for process in processes:
+        process.join()
+
+    # Alone, each process would make its 20 calls at 40/s: together they take twice as long.
+    assert at[-1] - at[0] >= (len(at) - burst) / rate * 0.95
+    busiest = max(sum(1 for t in at if s <= t < s + 1) for s in at)
+    assert busiest <= rate + burst, busiest
