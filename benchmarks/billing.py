@@ -32,20 +32,21 @@ Then `run_billing(period, now)` runs in this process on the current month with `
 end (as tests/integration/test_billing.py does). Measured around it: wall time; the documents phase
 (claims + `issue_documents` per batch of agencies + commits) and the payments phase
 (`collect_invoice` per invoice, `--payment-workers` at a time within `--rate` Stripe calls a second,
-default 80, in `--payment-processes` processes, starting as soon as the first batch is committed):
-the documents phase by wrapping `issue_documents` (the run's start to the last batch's commit), the
-payments phase from the payment attempts' own times in the database (the first attempt's start to
-the last one's answer recorded), the charge itself by wrapping `stripe_gateway.charge` when the
-payments run in this process (`--payment-processes 1`); every SQL
-statement (client-side round trip, SQLAlchemy cursor events) grouped by statement, the claim query
-also by decile of the run; the CPU time of this process, of the bench database's backends (when the
-server is local) and of localstripe, from /proc; the peak resident memory of this process during the
-run (VmHWM, reset just before it through /proc/self/clear_refs) and of localstripe. Time inside
-`charge` is "the Stripe fake's" (SDK + loopback HTTP + localstripe); everything else is ours. Within
-it, the CPU of this thread (the stripe SDK) and localstripe's CPU are shown apart: they overlap in
-part (localstripe finishes an answer's work on the other CPU while the SDK reads it), so they need
-not add up to its time. `--tracemalloc` adds the Python heap peak (tracemalloc slows Python down:
-the timings of such a run are not comparable).
+default 80, in `--payment-processes` processes from 10,000 invoices, starting as soon as the first
+batch is committed): the documents phase by wrapping `issue_documents` (the run's start to the last
+batch's commit), the payments phase from the payment attempts' own times in the database (the first
+attempt's start to the last one's answer recorded), the charge itself by wrapping
+`stripe_gateway.charge` when the payments run in this process (`--payment-processes 1`, or fewer
+than 10,000 invoices); every SQL statement (client-side round trip, SQLAlchemy cursor events)
+grouped by statement, the claim query also by decile of the run; the CPU time of this process, of
+the bench database's backends (when the server is local) and of localstripe, from /proc; the peak
+resident memory of this process during the run (VmHWM, reset just before it through
+/proc/self/clear_refs) and of localstripe. Time inside `charge` is "the Stripe fake's" (SDK +
+loopback HTTP + localstripe); everything else is ours. Within it, the CPU of this thread (the stripe
+SDK) and localstripe's CPU are shown apart: they overlap in part (localstripe finishes an answer's
+work on the other CPU while the SDK reads it), so they need not add up to its time. `--tracemalloc`
+adds the Python heap peak (tracemalloc slows Python down: the timings of such a run are not
+comparable).
 
 Afterwards the books are checked in SQL: one invoice per agency with purchases, their HT sum
 equal to the ledger's, invoice numbers gap-free from 1, every ledger line on one document line,

@@ -5,8 +5,8 @@ within one pace (`stripe_gateway.pace`).
 A long run collects in `payment_processes()` processes that share the workers, the pace (in
 shared memory) and one queue of invoices: at 80 calls a second one process's Python is the
 bottleneck (about 85 % of a core at 75–80 payments a second, benchmarks/billing.py), two keep
-the rate. A short run (fewer than `PROCESSES_FROM` invoices) collects in this process: starting
-a process costs about a second.
+the rate. A shorter run (fewer than `PROCESSES_FROM` invoices) collects in threads of this
+process: starting the processes would cost more than they gain.
 
 A crash in one collection stops the phase: no worker takes another invoice, those in flight
 finish, and `outcomes` raises it. What was not collected stays open; the next run collects it,
@@ -26,9 +26,11 @@ from typing import Any
 from engine.billing import stripe_gateway as gateway
 from engine.billing.collecting import Collection, collect_invoice
 
-# From this many invoices to collect a run starts `payment_processes()` processes: below it,
-# the phase lasts less than half a minute at 80/s and one process is within 10 % of the rate.
-PROCESSES_FROM = 2_000
+# From this many invoices to collect a run starts `payment_processes()` processes. Starting
+# them takes about 4 s on two cores (benchmarks/billing.py: the first payment 4.2 s and 7.9 s
+# into a run), and one process keeps 0.94–0.98 of the rate: they gain those seconds back from
+# about 10,000 invoices (10,000 / 80 s × the 3–5 % they add to the rate).
+PROCESSES_FROM = 10_000
 
 
 def payment_workers() -> int:
