@@ -92,22 +92,25 @@ def _pace(rate: float) -> Pace:
 
 
 _given: Pace | None = None
+_shared: dict[float, Pace] = {}
+_sharing = threading.Lock()
 
 
 def use_pace(given: Pace) -> None:
-    """Every Stripe call of this process keeps `given` from now on: a pace shared with other
-    processes (the billing run's payment processes)."""
+    """Every Stripe call of this process keeps `given` from now on: the pace of the process
+    that started it (the billing run's payment processes)."""
     global _given
     _given = given
 
 
 def pace() -> Pace:
     """This process's pace for Stripe calls: `MANDAT_STRIPE_RATE` calls a second (default 80,
-    below Stripe's live limit of about 100 read and 100 write requests a second per account),
-    or the one `use_pace` gave it."""
+    below Stripe's live limit of about 100 read and 100 write requests a second per account);
+    in shared memory once `shared_pace` has put it there, or the one `use_pace` gave it."""
     if _given is not None:
         return _given
-    return _pace(rate())
+    value = rate()
+    return _shared.get(value) or _pace(value)
 
 
 def rate() -> float:
@@ -118,9 +121,14 @@ def rate() -> float:
 
 
 def shared_pace(context: Any) -> Pace:
-    """The configured pace, in shared memory of `context` (a multiprocessing context)."""
+    """This process's pace, in shared memory (made with `context`, a multiprocessing context,
+    the first time): from then on this process's own calls and those of every process given it
+    (`use_pace`) keep one rate together, whichever of its billing runs started them."""
     value = rate()
-    return Pace(value, burst=round(value * BURST_S), shared_by=context)
+    with _sharing:
+        if value not in _shared:
+            _shared[value] = Pace(value, burst=round(value * BURST_S), shared_by=context)
+        return _shared[value]
 
 
 DEFAULT_RATE = 80.0

@@ -10,6 +10,8 @@ charge's latency where concurrency is measured.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,6 +19,7 @@ from collections import Counter
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -345,10 +348,88 @@ def test_a_run_killed_mid_payments_then_run_again_charges_every_invoice_once(
     assert len({r["stripe_payment_intent_id"] for r in rows}) == 12  # none shared
 
 
-def test_a_crash_in_a_payment_process_stops_the_phase_and_is_raised(session, monkeypatch) -> None:
+def test_a_crash_in_a_payment_process_stops_the_phase_and_is_raised(
+    client, session, monkeypatch
+) -> None:
+    agencies = agencies_with_cards(client, session, 10)
+    period, after = this_month()
+    ids = sorted(a.agency_id for a in agencies)
+    issued = issue_documents(session, ids, period.date(), after, None, read_settings(session))
+    session.commit()
     collect_in(monkeypatch, 2)
+    monkeypatch.setenv("MANDAT_BILLING_PAYMENT_WORKERS", "2")  # one in each process
     phase = payments.Payments(expected=0)
-    phase.collect([uuid.uuid4()])  # no such invoice: its collection fails
+    phase.collect([uuid.uuid4(), *issued.invoice_ids])  # the first is no invoice: it fails
 
     with pytest.raises(NoResultFound):
         phase.outcomes()
+
+    attempts = session.execute(text("SELECT count(*) FROM payment_attempt")).scalar_one()
+    assert attempts < 10  # the other process stopped too: the rest is left for the next run
+
+
+def test_a_run_killed_mid_payments_takes_its_payment_processes_with_it(
+    client, session, stripe_fake, monkeypatch
+) -> None:
+    agencies_with_cards(client, session, 12)
+    period, after = this_month()
+    monkeypatch.setenv("MANDAT_STRIPE_RATE", "10")
+    monkeypatch.setenv("MANDAT_BILLING_PAYMENT_PROCESSES", "2")
+    with stripe_proxy(stripe_fake, latency_s=0.3) as proxy:
+        monkeypatch.setenv("STRIPE_API_BASE", proxy.base)
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from datetime import datetime;"
+                "import engine.billing.payments as p; from engine.billing.run import run_billing;"
+                "p.PROCESSES_FROM = 0;"
+                "run_billing(datetime.fromisoformat(sys.argv[1]).date(),"
+                " datetime.fromisoformat(sys.argv[2]))",
+                period.isoformat(),
+                after.isoformat(),
+            ]
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(proxy.charges()) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            children = payment_processes_of(run.pid)
+        finally:
+            run.kill()  # SIGKILL: nothing of the run's own runs
+            run.wait()
+        killed_at = time.monotonic()
+        deadline = killed_at + 10
+        while any(alive(child) for child in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        still = [child for child in children if alive(child)]
+        time.sleep(1)  # charges sent before the kill are answered
+        charged = proxy.charges()
+        again = run_billing(period.date(), after)
+
+    assert len(children) == 2  # the payment processes were running…
+    assert still == []  # …and ended with the run
+    assert max(c.at for c in charged) < killed_at + 0.2  # none sent once the run was gone
+    assert again.invoices == 0
+    rows = invoices(session)
+    assert {r["status"] for r in rows} == {"paid"}
+    assert [r["attempts"] for r in rows] == [1] * 12
+    assert set(intents_per_invoice(stripe_fake).values()) == {1}
+
+
+def payment_processes_of(pid: int) -> list[int]:
+    """The processes `pid` started with multiprocessing's spawn (not its resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent that never reaps it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
