@@ -37,8 +37,9 @@ batch is committed): the documents phase by wrapping `issue_documents` (the run'
 batch's commit), the payments phase from the payment attempts' own times in the database (the first
 attempt's start to the last one's answer recorded), the charge itself by wrapping
 `stripe_gateway.charge` when the payments run in this process (`--payment-processes 1`, or fewer
-than 10,000 invoices); every SQL statement (client-side round trip, SQLAlchemy cursor events)
-grouped by statement, the claim query also by decile of the run; the CPU time of this process, of
+than 10,000 invoices); every SQL statement sent through SQLAlchemy (client-side round trip,
+cursor events; a collection's statements go to psycopg directly and are not in it) grouped by
+statement, the claim query also by decile of the run; the CPU time of this process, of
 the bench database's backends (when the server is local) and of localstripe, from /proc; the peak
 resident memory of this process during the run (VmHWM, reset just before it through
 /proc/self/clear_refs) and of localstripe. Time inside `charge` is "the Stripe fake's" (SDK +
@@ -74,7 +75,7 @@ benchmarks/results/billing-localstripe.log.
 
 Run: .venv/bin/python benchmarks/billing.py [--agencies 35000] [--purchases 10]
      [--fail-share 0.02] [--setup-threads 4] [--rate 80] [--payment-workers 32]
-     [--payment-processes 2]
+     [--payment-processes 1]
      [--baseline 300] [--facturx sample|all|none] [--facturx-sample 200] [--facturx-workers CPUS]
      [--stock-fake] [--tracemalloc] [--keep]
 """
@@ -1033,8 +1034,9 @@ def main() -> None:
     parser.add_argument(
         "--payment-processes",
         type=int,
-        default=2,
-        help="processes the payments run in (1: in this process, the charge timed)",
+        default=1,
+        help="processes the payments run in from 10,000 invoices (1, the default: in this"
+        " process, the charge timed)",
     )
     parser.add_argument(
         "--baseline", type=int, default=300, help="agencies billed the former way first"

@@ -248,6 +248,14 @@ def _again(service: Callable[..., Any], error: Exception, attempt: int) -> bool:
     return True
 
 
+def driver_cursor(session: Session, row_factory: Any = None) -> psycopg.Cursor[Any]:
+    """A psycopg cursor on the session's connection, inside its transaction: for a statement a
+    hot path runs many times a second, prepared (`prepare=True`) and without SQLAlchemy's work
+    around each execution."""
+    connection: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+    return connection.cursor(row_factory=row_factory) if row_factory else connection.cursor()
+
+
 def _pause(attempt: int) -> float:
     return random.uniform(0.005, 0.05) * attempt
 

@@ -10,6 +10,8 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.db import driver_cursor
+
 _SUSPEND_UNPAID = text("""
     UPDATE agency SET status = 'suspended',
            suspension_reason = coalesce(suspension_reason, 'unpaid')
@@ -18,12 +20,13 @@ _SUSPEND_UNPAID = text("""
 
 # Lifted only when no other unpaid invoice has reached suspension, and never a suspension
 # for another reason.
-_LIFT_UNPAID = text("""
+# (Run once per payment collected: straight to psycopg, prepared.)
+_LIFT_UNPAID = """
     UPDATE agency SET status = 'active', suspension_reason = NULL
-    WHERE id = :a AND status = 'suspended' AND suspension_reason = 'unpaid'
-      AND NOT EXISTS (SELECT 1 FROM dunning d WHERE d.agency_id = :a
+    WHERE id = %(a)s AND status = 'suspended' AND suspension_reason = 'unpaid'
+      AND NOT EXISTS (SELECT 1 FROM dunning d WHERE d.agency_id = %(a)s
                       AND d.resolved_at IS NULL AND d.suspended_at IS NOT NULL)
-""")
+"""
 
 _PAYMENT_METHOD = text("""
     UPDATE agency SET stripe_customer_id = :c, stripe_payment_method_id = :m WHERE id = :a
@@ -38,7 +41,7 @@ def suspend_unpaid(session: Session, agency_id: uuid.UUID) -> None:
 
 def lift_unpaid_suspension(session: Session, agency_id: uuid.UUID) -> None:
     """A payment came in: the agency is active again if nothing else keeps it suspended."""
-    session.execute(_LIFT_UNPAID, {"a": agency_id})
+    driver_cursor(session).execute(_LIFT_UNPAID, {"a": agency_id}, prepare=True)
 
 
 def set_payment_method(

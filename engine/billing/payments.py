@@ -2,11 +2,13 @@
 soon as its batch of documents is committed, `payment_workers()` at a time, every Stripe call
 within one pace (`stripe_gateway.pace`).
 
-A long run collects in `payment_processes()` processes that share the workers, the pace (in
-shared memory) and one queue of invoices: at 80 calls a second one process's Python is the
-bottleneck (about 85 % of a core at 75–80 payments a second, benchmarks/billing.py), two keep
-the rate. A shorter run (fewer than `PROCESSES_FROM` invoices) collects in threads of this
-process: starting the processes would cost more than they gain.
+By default the run collects in threads of its own process: a collection costs about 4 ms of
+its Python (the Stripe SDK, and our statements sent to psycopg directly), so 80 a second take a
+third of a core (benchmarks/billing.py: 0.99 of the rate at 35,000 invoices). Asked for
+(`MANDAT_BILLING_PAYMENT_PROCESSES`), a long run collects in several processes that share the
+workers, the pace (in shared memory) and one queue of invoices, for a rate one interpreter
+could not keep; a shorter run (fewer than `PROCESSES_FROM` invoices) still collects in
+threads: starting the processes would cost more than they gain.
 
 A crash in one collection stops the phase: no worker takes another invoice, those in flight
 finish, and `outcomes` raises it. What was not collected stays open; the next run collects it,
@@ -29,10 +31,9 @@ from typing import Any
 from engine.billing import stripe_gateway as gateway
 from engine.billing.collecting import Collection, collect_invoice
 
-# From this many invoices to collect a run starts `payment_processes()` processes. Starting
-# them takes about 4 s on two cores (benchmarks/billing.py: the first payment 4.2 s and 7.9 s
-# into a run), and one process keeps 0.94–0.98 of the rate: they gain those seconds back from
-# about 10,000 invoices (10,000 / 80 s × the 3–5 % they add to the rate).
+# From this many invoices to collect a run asked for several processes starts them. Starting
+# them takes 4–7 s on two cores (benchmarks/billing.py: the first payment 4.2–7.9 s into a run,
+# against 1–5 s in threads), paid back only by a long run.
 PROCESSES_FROM = 10_000
 
 
@@ -47,8 +48,9 @@ def payment_workers() -> int:
 
 def payment_processes() -> int:
     """How many processes a long run collects in (`MANDAT_BILLING_PAYMENT_PROCESSES`, default
-    2): each has its own interpreter, so the collections' Python no longer waits for one."""
-    return max(1, int(os.environ.get("MANDAT_BILLING_PAYMENT_PROCESSES", "2")))
+    1: threads of the run's own process). More give each its own interpreter, for a rate one
+    could not keep."""
+    return max(1, int(os.environ.get("MANDAT_BILLING_PAYMENT_PROCESSES", "1")))
 
 
 class Payments:

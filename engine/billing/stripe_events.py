@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine.billing.collecting import INVOICE_DUE, mark_failed, mark_paid
+from engine.billing.collecting import invoice_due, mark_failed, mark_paid
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def handle_event(session: Session, event: dict[str, Any]) -> Outcome:
         invoice_uuid = uuid.UUID(invoice_id)
     except ValueError:
         return "ignored"
-    invoice = session.execute(INVOICE_DUE, {"id": invoice_uuid}).mappings().one_or_none()
+    invoice = invoice_due(session, invoice_uuid)
     if invoice is None:
         return "ignored"
     if event["type"] == "payment_intent.succeeded":

@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import NoResultFound
 
 import engine.billing.payments as payments
 import engine.billing.run as billing_run
@@ -361,7 +360,7 @@ def test_a_crash_in_a_payment_process_stops_the_phase_and_is_raised(
     phase = payments.Payments(expected=0)
     phase.collect([uuid.uuid4(), *issued.invoice_ids])  # the first is no invoice: it fails
 
-    with pytest.raises(NoResultFound):
+    with pytest.raises(LookupError, match="no invoice"):
         phase.outcomes()
 
     attempts = session.execute(text("SELECT count(*) FROM payment_attempt")).scalar_one()
