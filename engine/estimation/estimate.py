@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.db import driver_cursor
 from engine.estimation.adjustments import Adjustment, adjustments_for, multiplier
 from engine.estimation.confidence import MIN_HALF_WIDTH, Evidence, grade
 from engine.geo.locate import Place
@@ -164,7 +165,7 @@ def estimate(
     statement = estimate_statement(property_type, place, today)
     if statement is None:
         return Estimate(available=False)
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = driver_cursor(session)
     rows = cursor.execute(statement[0], statement[1], prepare=True).fetchall()
     return estimate_from(rows, property_type, surface_m2, facts)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.db import driver_cursor
 from engine.errors import RuleViolation
 from engine.geo.gazetteer import DATASET_VERSION, POSTAL_CODE, Gazetteer, gazetteer
 from engine.geo.names import city_matches
@@ -75,9 +76,9 @@ def locate(
     place = locate_commune(session, postal_code, city, lat, lon, path)
     if lat is None or lon is None:
         return place
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = driver_cursor(session)
     params = {"point": point_ewkt(lon, lat), "code": place.commune_code}
-    (distance,) = cursor.execute(DISTANCE_TO_COMMUNE, params).fetchone()
+    (distance,) = cursor.execute(DISTANCE_TO_COMMUNE, params).fetchone()  # type: ignore[misc]
     return at_coordinates(place, lat, lon, distance, path)
 
 

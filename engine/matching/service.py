@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.orm import Session
 
+from engine.db import driver_cursor
 from engine.geo.locate import Place
 from engine.matching.rules import (
     Candidate,
@@ -115,7 +116,7 @@ def match_lead(
     rules = rules or matching_rules(session)
     # The hottest query of the product goes to the session's own psycopg connection (same
     # transaction): SQLAlchemy's statement layer would add a third to its client time.
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = driver_cursor(session)
     return match_from(cursor, place, rules)
 
 
