@@ -248,8 +248,9 @@ def test_errors_are_shown_next_to_their_fields_and_announced(
     page.fill("#surface_m2", "3")  # the server says 5 m² at least; the form says it first
     page.fill("#rooms", "2")
     page.fill("#postal_code", "99999")
+    # The look-up's answer: the empty submit's "5 chiffres" message stays until it comes.
     page.wait_for_function(
-        "() => document.querySelector('#postal_code-error').textContent.trim().length > 0"
+        "() => /inconnu/.test(document.querySelector('#postal_code-error').textContent)"
     )
     page.click("#estimate-submit")
     assert (page.text_content("#surface_m2-error") or "").strip()

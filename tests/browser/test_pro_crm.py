@@ -57,6 +57,8 @@ def test_a_buyer_works_a_contact_and_the_owner_sees_it(
     said = "Rappeler après 18 h" if lang == "fr" else "Call back after 6 pm"
     page.fill("#body", said)
     page.click("#log button[type=submit]")
+    # The page after the purchase already has a notice (bought): the logged call's page.
+    page.wait_for_url(f"**/pro/contacts/{purchase}?done=logged*")
     page.wait_for_selector(".notice")
     assert said in (page.text_content("#timeline") or "")
     assert "Bruno Buyer" in (page.text_content("#timeline") or "")
@@ -147,6 +149,8 @@ def test_a_buyer_works_a_contact_and_the_owner_sees_it(
     assert page.locator("#refund-countdown").count() == 1
     page.select_option("#reason", "unreachable")
     page.click("form[action$='/refund'] button[type=submit]")
+    # The page already has a notice (the appointment cancelled): the refund request's page.
+    page.wait_for_url(f"**/pro/contacts/{purchase}?done=refund*")
     page.wait_for_selector(".notice")
     assert session.execute(
         text("SELECT reason, jsonb_array_length(call_attempts) FROM refund_request")

@@ -36,7 +36,8 @@ def sign_in_with_the_keyboard(page: Any, base: str, email: str) -> None:
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url("**/pro/leads")
+    # The whole address: the sign-in page's (/pro/login?next=/pro/leads) ends as `**/pro/leads`.
+    page.wait_for_url(f"{base}/pro/leads")
     page.wait_for_selector("header nav")
 
 
@@ -244,6 +245,8 @@ def test_a_buyer_buys_a_lead_with_the_keyboard_alone(
     page.keyboard.type("Rappeler après 18 h" if lang == "fr" else "Call back after 6 pm")
     page.focus("form.card button[type=submit]")
     page.keyboard.press("Enter")
+    # The contact's page already has a notice (bought): the saved stage's page, then its notice.
+    page.wait_for_url("**/pro/contacts/*?saved=1")
     page.wait_for_selector(".notice")
     page.goto(f"{pro_site}/pro/contacts")
     assert page.locator("tbody tr").count() == 1
