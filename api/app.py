@@ -93,7 +93,8 @@ def create_app() -> Litestar:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=refuse_nul_characters,
-        middleware=[request_ids, security_headers, PROMETHEUS.middleware, *limited],
+        middleware=[request_ids, PROMETHEUS.middleware, *limited],
+        before_send=[security_headers],
         request_max_body_size=MAX_BODY,
         template_config=TemplateConfig(
             directory=[

@@ -3,6 +3,7 @@ estimation form, run only Mandat's scripts, and HTTPS answers carry HSTS."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.e2e.test_pro_sign_in import browser
@@ -46,3 +47,15 @@ def test_F14_the_api_docs_may_not_be_framed(client) -> None:
     answer = client.get("/schema/swagger")
 
     assert answer.headers["x-frame-options"] == "DENY"
+
+
+def test_F14_every_answer_of_the_real_server_is_not_sniffed_nor_names_its_software(
+    live_server: str,
+) -> None:
+    """Also the 404 of a path no route serves, which the routes' middlewares never see."""
+    for path in ("/healthz", "/pro/login", "/api/v1/nothing-here", "/nothing/here"):
+        answer = httpx.get(f"{live_server}{path}")
+
+        assert answer.headers.get("x-content-type-options") == "nosniff", path
+        assert answer.headers.get("referrer-policy") == "same-origin", path
+        assert "server" not in answer.headers, path
