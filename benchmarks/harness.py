@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -186,22 +187,41 @@ def server(
     log_path: Path,
     env: dict[str, str] | None = None,
     root: Path = ROOT,
+    kind: str = "mandat",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`mandat serve` of the source tree `root` (this one by default) in its own process group;
-    terminated (with its workers) on the way out."""
+    """The application of the source tree `root` (this one by default) in its own process group,
+    terminated (with its workers) on the way out: `mandat serve` as deployed (uvicorn), or with
+    `kind="granian"` the same application under granian, for comparison, when it is installed
+    (not a dependency of Mandat: `pip install granian` in the virtualenv)."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    # An earlier tree (benchmarks/baseline_http.py) may have had the command line in engine/.
-    module = "mandat.cli" if (root / "mandat" / "cli.py").exists() else "engine.cli"
-    command = [sys.executable, "-m", module, "serve", "--port", str(port)]
+    own: dict[str, str] = {}
+    if kind == "mandat":
+        # An earlier tree (benchmarks/baseline_http.py) may have had the command line in engine/.
+        module = "mandat.cli" if (root / "mandat" / "cli.py").exists() else "engine.cli"
+        command = [sys.executable, "-m", module, "serve", "--port", str(port)]
+        command += ["--workers", str(workers)]
+    elif kind == "granian":
+        granian = Path(sys.executable).with_name("granian")
+        if not granian.exists():
+            sys.exit("granian is not installed: pip install granian (the virtualenv's)")
+        command = [
+            str(granian), "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--loop", "uvloop", "--http", "1",
+            "--no-ws", "--log-level", "warning", "api.app:create_app",
+        ]  # fmt: skip
+        own["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mandat-metrics-")
+    else:
+        sys.exit(f"unknown server {kind!r}: mandat or granian")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*command, "--workers", str(workers)],
+            command,
             cwd=root,
             env={
                 "MANDAT_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),  # this run's
                 **os.environ,
                 "DATABASE_URL": database_url,
+                **own,
                 **(env or {}),
             },
             stdout=log,
@@ -214,6 +234,8 @@ def server(
             yield base, process
         finally:
             stop(process)
+            if "PROMETHEUS_MULTIPROC_DIR" in own:
+                shutil.rmtree(own["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def wait_ready(

@@ -31,7 +31,9 @@ benchmarks/results/intake.json; the server's log goes to benchmarks/results/inta
 
 Run: .venv/bin/python benchmarks/intake.py [--agencies 35000] [--property-sales 1000000]
      [--requests 2000] [--clients 8] [--warmup 200] [--alone 200]
-     [--workers 2] [--keep] [--limits on|off]
+     [--workers 2] [--keep] [--limits on|off] [--server mandat|granian]
+`--server granian`: the same application under granian instead of `mandat serve` (uvicorn), for
+comparison, when granian is installed in the virtualenv (not a dependency).
 """
 
 from __future__ import annotations
@@ -514,6 +516,10 @@ def main() -> None:
         "--alone", type=int, default=200, help="requests of each kind by one client (0: none)"
     )
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument(
+        "--server", default="mandat", choices=("mandat", "granian"),
+        help="mandat serve (uvicorn, as deployed) or the same application under granian",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep", action="store_true", help="reuse and keep the seeded database")
     parser.add_argument(
@@ -540,6 +546,7 @@ def main() -> None:
             args.workers,
             SERVER_LOG,
             {"MANDAT_TRUSTED_PROXIES": "127.0.0.1", "MANDAT_RATE_LIMITS": LIMITS[args.limits]},
+            kind=args.server,
         ) as (base, process):
             load["before_run"] = os.getloadavg()
             result = measure(base, url, args)
@@ -621,8 +628,9 @@ def main() -> None:
         "seeding": seeding,
         **result,
     }
-    RESULTS.write_text(json.dumps(document, indent=2, default=float) + "\n")
-    print(f"written to {RESULTS}")
+    written = RESULTS if args.server == "mandat" else RESULTS.with_name("intake-granian.json")
+    written.write_text(json.dumps(document, indent=2, default=float) + "\n")
+    print(f"written to {written}")
 
 
 if __name__ == "__main__":

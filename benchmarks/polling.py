@@ -10,10 +10,10 @@ run's `MANDAT_SECRET_KEY`); the first `--legacy` of them as keys issued before t
 
 First, in this process (no HTTP), the key's check and a catalogue page are timed in one request
 scope (as the catalogue routes run them) against two units of work (`one_session_or_two`).
-Then, for each server (`--servers`: `uvicorn`, `mandat serve` as deployed; `granian`, the same
-application under granian when it is installed, for comparison), a load generator written in C
-(wrk, with a Lua script that rotates the keys: thread t of T uses keys t, t+T, t+2T…) runs over
-real HTTP:
+Then, for each server (`--servers`: `mandat`, `mandat serve` as deployed, uvicorn; `granian`, the
+same application under granian when it is installed, for comparison), a load generator written
+in C (wrk, with a Lua script that rotates the keys: thread t of T uses keys t, t+T, t+2T…) runs
+over real HTTP:
 1. the floor: `GET /healthz` for `--seconds`;
 2. the first polls: every key once, `GET /api/v1/leads?limit=50` (each key's first check in this
    process: a hash each; the argon2 keys are rehashed to the HMAC scheme);
@@ -28,7 +28,7 @@ Every answer must be 200; any other status is counted and exits 1. The table is 
 written to benchmarks/results/polling.json; servers' logs go to benchmarks/results/.
 
 Run: .venv/bin/python benchmarks/polling.py [--keys 35000] [--legacy 200] [--leads 60]
-     [--seconds 20] [--connections 64] [--threads 2] [--workers 1] [--servers uvicorn[,granian]]
+     [--seconds 20] [--connections 64] [--threads 2] [--workers 1] [--servers mandat[,granian]]
 """
 
 from __future__ import annotations
@@ -61,13 +61,10 @@ from benchmarks.harness import (
     add_agencies,
     bench_urls,
     drop_database,
-    free_port,
     make_leads,
     new_database,
     process_tree,
     server,
-    stop,
-    wait_ready,
 )
 from engine.db import unit_of_work
 from engine.demo.seed import demo_siret
@@ -123,7 +120,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
-    parser.add_argument("--servers", default="uvicorn", help="uvicorn, granian (if installed)")
+    parser.add_argument("--servers", default="mandat", help="mandat, granian (if installed)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("polling.py needs wrk (Debian package wrk)")
@@ -292,9 +289,7 @@ def run_server(
         later = wrk(base, PAGE, keys_file, args, scratch, process)
         floor_after = wrk(base, "/healthz", None, args, scratch, process)
         sizes = (
-            gzip_levels(base, keys_file.read_text().split("\n", 1)[0])
-            if name == "uvicorn"
-            else None
+            gzip_levels(base, keys_file.read_text().split("\n", 1)[0]) if name == "mandat" else None
         )
     out: dict[str, Any] = {
         "floor": floor,
@@ -312,38 +307,8 @@ def run_server(
 
 @contextmanager
 def serving(name: str, url: str, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    log = RESULTS / f"polling-{name}-server.log"
-    if name == "uvicorn":
-        with server(url, workers, log) as running:
-            yield running
-        return
-    if name != "granian":
-        sys.exit(f"unknown server {name!r}")
-    port = free_port()
-    metrics = Path(tempfile.mkdtemp(prefix="mandat-metrics-"))
-    command = [
-        str(Path(sys.executable).with_name("granian")), "--interface", "asgi", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--loop", "uvloop", "--http", "1", "--no-ws", "--log-level", "warning",
-        "api.app:create_app",
-    ]  # fmt: skip
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": url, "PROMETHEUS_MULTIPROC_DIR": str(metrics)},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base, process, log)
-            yield base, process
-        finally:
-            stop(process)
-            shutil.rmtree(metrics, ignore_errors=True)
+    with server(url, workers, RESULTS / f"polling-{name}-server.log", kind=name) as running:
+        yield running
 
 
 def cpu_seconds(pids: list[int]) -> float:

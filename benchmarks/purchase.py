@@ -52,7 +52,9 @@ purchase of the server and the bench database's backends (goal ≤ 1.5 ms), 0 ov
 Run: .venv/bin/python benchmarks/purchase.py [--client wrk|python] [--agencies 40]
      [--leads 3000] [--clients 16] [--seconds 30] [--workers 2] [--pgbench-seconds 30]
      [--pgbench-before 10] [--scale 10] [--idempotency-keys] [--no-read] [--keep]
-     [--database mandat_purchase_bench]
+     [--database mandat_purchase_bench] [--server mandat|granian]
+`--server granian` serves the same application under granian instead of `mandat serve`
+(uvicorn), for comparison, when granian is installed in the virtualenv (not a dependency).
 With `--client wrk` (the default) the script stops at once, saying so, if `wrk` is not
 installed.
 """
@@ -855,6 +857,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16, help="concurrent buyers")
     parser.add_argument("--seconds", type=int, default=30, help="length of the purchase phase")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument(
+        "--server", default="mandat", choices=("mandat", "granian"),
+        help="mandat serve (uvicorn, as deployed) or the same application under granian",
+    )  # fmt: skip
     parser.add_argument("--pgbench-seconds", type=int, default=30, help="pgbench after")
     parser.add_argument("--pgbench-before", type=int, default=10, help="pgbench before, 0: none")
     parser.add_argument("--scale", type=int, default=10, help="pgbench -i scale factor")
@@ -885,7 +891,10 @@ def main() -> None:
             print(f"pgbench before: {args.pgbench_before} s", flush=True)
             result["pgbench_before"] = pgbench_run(url, args.clients, args.pgbench_before)
         print(f"serving with {args.workers} workers; {args.clients} buyers", flush=True)
-        with server(plain(url), args.workers, SERVER_LOG) as (base, process):
+        log = (
+            SERVER_LOG if args.server == "mandat" else SERVER_LOG.with_name("purchase-granian.log")
+        )
+        with server(plain(url), args.workers, log, kind=args.server) as (base, process):
             if args.client == "wrk":
                 result["purchases"] = wrk_phase(base, process.pid, buyers, args)
             else:
@@ -918,6 +927,8 @@ def main() -> None:
     }
     table(result)
     written = RESULTS if args.client == "wrk" else PYTHON_RESULTS
+    if args.server != "mandat":
+        written = written.with_name(f"{written.stem}-{args.server}.json")
     written.parent.mkdir(parents=True, exist_ok=True)
     written.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"written to {written}")
