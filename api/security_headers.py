@@ -4,8 +4,8 @@ Every answer: `X-Content-Type-Options: nosniff`, a `Referrer-Policy`, and HSTS w
 HTTPS (no `Server` header: `mandat serve` turns uvicorn's off). Every HTML page: a content
 security policy that runs only Mandat's own scripts and may not be framed (`frame-ancestors
 'none'`, and `X-Frame-Options: DENY` for old browsers) — except a page that sets its own
-policy: the estimation form, which partners embed. The API docs
-(Swagger UI, which runs inline code) keep only the framing ban.
+policy: the estimation form, which partners embed. The API docs (Swagger UI, which runs inline
+code) keep only the framing ban.
 """
 
 from __future__ import annotations

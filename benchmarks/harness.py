@@ -238,6 +238,12 @@ def server(
                 shutil.rmtree(own["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
+def of_server(path: Path, kind: str) -> Path:
+    """A result or log file of a run against `kind`: the file itself for `mandat serve`, else
+    its name with the server's (`purchase.json` → `purchase-granian.json`)."""
+    return path if kind == "mandat" else path.with_name(f"{path.stem}-{kind}{path.suffix}")
+
+
 def wait_ready(
     base: str, process: subprocess.Popen[bytes], log_path: Path, seconds: float = 60
 ) -> None:

@@ -60,6 +60,7 @@ from harness import (
     drop_database,
     mark_seeded,
     new_database,
+    of_server,
     plain,
     process_tree,
     seeded_with,
@@ -544,7 +545,7 @@ def main() -> None:
         with server(
             plain(url),
             args.workers,
-            SERVER_LOG,
+            of_server(SERVER_LOG, args.server),
             {"MANDAT_TRUSTED_PROXIES": "127.0.0.1", "MANDAT_RATE_LIMITS": LIMITS[args.limits]},
             kind=args.server,
         ) as (base, process):
@@ -628,7 +629,7 @@ def main() -> None:
         "seeding": seeding,
         **result,
     }
-    written = RESULTS if args.server == "mandat" else RESULTS.with_name("intake-granian.json")
+    written = of_server(RESULTS, args.server)
     written.write_text(json.dumps(document, indent=2, default=float) + "\n")
     print(f"written to {written}")
 

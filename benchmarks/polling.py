@@ -283,7 +283,8 @@ def run_server(
     name: str, url: str, keys_file: Path, scratch: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
     print(f"{name}…", file=sys.stderr)
-    with serving(name, url, args.workers) as (base, process):
+    log = RESULTS / f"polling-{name}-server.log"
+    with server(url, args.workers, log, kind=name) as (base, process):
         floor = wrk(base, "/healthz", None, args, scratch, process)
         first = wrk(base, PAGE, keys_file, args, scratch, process, once=True)
         later = wrk(base, PAGE, keys_file, args, scratch, process)
@@ -303,12 +304,6 @@ def run_server(
     out["later_polls_per_s_over_floor"] = round(later["requests_per_s"] / floor_rps, 3)
     out["first_polls_per_s_over_floor"] = round(first["requests_per_s"] / floor_rps, 3)
     return out
-
-
-@contextmanager
-def serving(name: str, url: str, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    with server(url, workers, RESULTS / f"polling-{name}-server.log", kind=name) as running:
-        yield running
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -95,6 +95,7 @@ from harness import (
     make_leads,
     mark_seeded,
     new_database,
+    of_server,
     percentiles,
     plain,
     process_tree,
@@ -891,9 +892,7 @@ def main() -> None:
             print(f"pgbench before: {args.pgbench_before} s", flush=True)
             result["pgbench_before"] = pgbench_run(url, args.clients, args.pgbench_before)
         print(f"serving with {args.workers} workers; {args.clients} buyers", flush=True)
-        log = (
-            SERVER_LOG if args.server == "mandat" else SERVER_LOG.with_name("purchase-granian.log")
-        )
+        log = of_server(SERVER_LOG, args.server)
         with server(plain(url), args.workers, log, kind=args.server) as (base, process):
             if args.client == "wrk":
                 result["purchases"] = wrk_phase(base, process.pid, buyers, args)
@@ -926,9 +925,7 @@ def main() -> None:
         "load_average": load,
     }
     table(result)
-    written = RESULTS if args.client == "wrk" else PYTHON_RESULTS
-    if args.server != "mandat":
-        written = written.with_name(f"{written.stem}-{args.server}.json")
+    written = of_server(RESULTS if args.client == "wrk" else PYTHON_RESULTS, args.server)
     written.parent.mkdir(parents=True, exist_ok=True)
     written.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"written to {written}")
