@@ -10,8 +10,16 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     from engine.intake.submissions import Client, LeadSubmission
 
-# Serialises the submits that share a limit, so that two processes never both count 10.
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def serialise(session: Session, key: str) -> None:
+    """The submits that share `key` one after the other, until this transaction ends: two
+    processes never both count 10 under a limit, nor both take a contact's first lead. Taken in
+    one order by every submit (address, phone, e-mail), so they never wait on each other in a
+    circle."""
+    session.execute(_LOCK, {"key": key})
+
 
 _RECENT_FROM_IP = text("""
     SELECT count(*) FROM lead
@@ -40,11 +48,11 @@ def bot_signals(
     if estimation["age_s"] < float(settings["bot_min_seconds"]):
         reasons.append("too_fast")
     if client.ip is not None:
-        session.execute(_LOCK, {"key": f"lead-ip:{client.ip}"})
+        serialise(session, f"lead-ip:{client.ip}")
         recent = session.execute(_RECENT_FROM_IP, {"ip": client.ip}).scalar_one()
         if recent >= int(settings["max_leads_per_ip_per_hour"]):
             reasons.append("ip_rate")
-    session.execute(_LOCK, {"key": f"lead-phone:{phone}"})
+    serialise(session, f"lead-phone:{phone}")
     recent = session.execute(_RECENT_FOR_PHONE, {"phone": phone}).scalar_one()
     if recent >= int(settings["max_leads_per_phone_per_day"]):
         reasons.append("phone_rate")

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.intake.bot_signals import serialise
 from engine.intake.models import Lead
 
 # The sellable lead this one repeats: same commune, same phone or e-mail, its window still open.
@@ -25,8 +26,14 @@ _ORIGINAL = text("""
 
 
 def insert_lead(session: Session, lead: Lead, window: timedelta) -> None:
-    """Insert as the original lead; when the exclusion constraint says another original already
-    holds this phone or e-mail in this commune, insert as its duplicate instead."""
+    """Insert as the original lead; when another original already holds this phone or e-mail in
+    this commune, insert as its duplicate instead.
+
+    Submits of one phone are already serialised (`bot_signals`), those of one e-mail are here, so
+    the lookup of the original sees the one that committed first. Without that, racing inserts
+    wait on each other's rows in the exclusion constraints and PostgreSQL cancels some as
+    deadlocks (503 `try_again` once the retries are spent). The constraints still settle any
+    writer that takes no lock."""
     lead.created_at = session.execute(text("SELECT clock_timestamp()")).scalar_one()
     lead.consented_at = lead.created_at  # the consent is dated when Mandat receives it
     lead.dedupe_until = lead.created_at + window
@@ -36,6 +43,8 @@ def insert_lead(session: Session, lead: Lead, window: timedelta) -> None:
         session.add(lead)
         session.flush()
         return
+    if lead.email:
+        serialise(session, f"lead-email:{lead.email.lower()}")
     original = _original(session, lead)
     if original is None:
         lead.status = "qualified"

@@ -118,7 +118,8 @@ def test_ten_simultaneous_submits_of_one_email_make_one_lead_and_nine_duplicates
     session.commit()
     estimations = _estimations(live_server, session, 10, {"postal_code": "35000", "city": "Rennes"})
     # One person, different phones each time, and each from its own address: only the e-mail
-    # ties them together, so no lock in our code serialises them — the constraint must.
+    # ties them together (its lock in engine/intake/duplicates.py; the exclusion constraint
+    # behind it). Without that lock, some of the ten deadlocked in the constraint: a 503.
     jobs = [
         (
             e,
@@ -128,8 +129,9 @@ def test_ten_simultaneous_submits_of_one_email_make_one_lead_and_nine_duplicates
         for n, e in enumerate(estimations)
     ]
 
-    # Hold the commune row: each insert then waits on its foreign-key check, after its own
-    # duplicate lookup found nothing — ten submits truly racing to be the original.
+    # Hold the commune row: the first insert then waits on its foreign-key check, after its
+    # duplicate lookup found nothing, while the nine others are all in flight — ten submits truly
+    # racing to be the original.
     with ThreadPoolExecutor(max_workers=1) as runner:
         session.execute(text("SELECT 1 FROM commune WHERE code = '35238' FOR UPDATE"))
         racing = runner.submit(_submit_all, live_server, jobs)
