@@ -137,9 +137,12 @@ def on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any
     return problem(status, "http_error", str(exc.detail) if exc.detail else TITLES.get(status, ""))
 
 
-def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
+async def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
     """A query parameter with a NUL character is a 422, as in a body: no one types it, and
-    PostgreSQL cannot compare text with it (it would be a 500 deep in a query)."""
+    PostgreSQL cannot compare text with it (it would be a 500 deep in a query).
+
+    A coroutine, though it waits for nothing: Litestar runs a plain function given as a hook
+    in a worker thread, and this one runs before every request."""
     for name, value in request.query_params.multi_items():
         if "\x00" in value:
             raise RuleViolation.at(
