@@ -574,7 +574,9 @@ def pgbench(url: str, args_: list[str], log: Path | None = None) -> subprocess.P
     """pgbench on the bench database, with the URL's host, port, user and password."""
     parsed = make_url(url)
     env = {**os.environ, "PGPASSWORD": parsed.password or ""}
-    connection = ["-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432)]
+    host = parsed.host or parsed.query.get("host") or "127.0.0.1"
+    port = parsed.port or parsed.query.get("port") or 5432
+    connection = ["-h", str(host), "-p", str(port)]
     command = [pgbench_bin(), *connection, "-U", parsed.username or "postgres", *args_]
     return subprocess.Popen(
         [*command, parsed.database or BENCH_DB],
