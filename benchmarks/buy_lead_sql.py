@@ -17,8 +17,15 @@ time of a call, and the ratios new ÷ old of each round, whose medians are the f
 Afterwards the sale invariants of benchmarks/harness.py are checked in both copies, and the
 indexes each insert maintained that nothing read (pg_stat_user_indexes) are listed.
 
+`--connections 1,2,4,8,16` measures instead what buying at once costs, with the schema at head:
+for each count N in turn, a fresh copy of the seeded database and N processes, each with its
+own connection, buying `--calls` purchases between them (the leads dealt out so that no two
+connections touch one lead: no row lock is awaited), all starting together. It reports the
+backends' CPU per call (schedstat) and the calls a second for each N.
+
 Run: .venv/bin/python benchmarks/buy_lead_sql.py [--agencies 12] [--leads 600] [--block 50]
      [--rounds 6] [--baseline 0039] [--idempotency-keys] [--reuse] [--keep]
+     [--connections 1,2,4,8,16 --calls 600]
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -33,6 +41,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -62,6 +71,7 @@ from engine.sales.buy import _BUY  # noqa: E402
 BENCH_DB = "mandat_buy_lead_sql_bench"
 RESULTS = ROOT / "benchmarks" / "results" / "buy_lead_sql.json"
 TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
+WARM_UP = 6  # calls per connection before the timing: its plans prepared
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,54 @@ def block(url: str, purchases: list[Purchase], keys: bool) -> dict[str, float]:
     }
 
 
+def buyer(url: str, purchases: list[Purchase], start: Any, out: Any) -> None:
+    """One connection's share of `at_once`: a warm-up of six calls, then the rest, timed."""
+    with psycopg.connect(plain(url), autocommit=True) as conn:
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        for n, p in enumerate(purchases):
+            if n == WARM_UP:
+                start.wait()
+                sched, _ = backend_ns(pid)
+                started = time.perf_counter()
+            params = (p.key, None, "buyer", p.agency, p.lead, p.mode, p.price, None, None)
+            conn.execute(_BUY, params).fetchone()
+        out.put((len(purchases) - WARM_UP, backend_ns(pid)[0] - sched,
+                 time.perf_counter() - started))  # fmt: skip
+
+
+def at_once(admin: str, count: int, calls: int) -> dict[str, float]:
+    """`calls` purchases bought on `count` connections at once, in a fresh copy."""
+    name = f"{BENCH_DB}_at_once"
+    autocommit(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    autocommit(admin, f'CREATE DATABASE "{name}" TEMPLATE "{BENCH_DB}"')
+    url = bench_urls(name)[1]
+    by_lead: dict[uuid.UUID, list[Purchase]] = {}
+    for p in plan(url):
+        by_lead.setdefault(p.lead, []).append(p)
+    shares: list[list[Purchase]] = [[] for _ in range(count)]
+    for n, bought in enumerate(by_lead.values()):
+        shares[n % count].extend(bought)
+    start, out = multiprocessing.Barrier(count), multiprocessing.Queue()
+    each = calls // count + WARM_UP
+    buyers = [
+        multiprocessing.Process(target=buyer, args=(url, share[:each], start, out))
+        for share in shares
+    ]
+    for b in buyers:
+        b.start()
+    done = [out.get() for _ in buyers]
+    for b in buyers:
+        b.join()
+    drop_database(admin, name)
+    made = sum(d[0] for d in done)
+    return {
+        "connections": count,
+        "calls": made,
+        "backend_cpu_ms_per_call": sum(d[1] for d in done) / 1e6 / made,
+        "calls_per_s": made / max(d[2] for d in done),
+    }
+
+
 def unread_indexes(url: str) -> list[str]:
     with psycopg.connect(plain(url)) as conn:
         rows = conn.execute("""
@@ -224,9 +282,14 @@ def main() -> None:
     parser.add_argument("--idempotency-keys", action="store_true", help="one per purchase")
     parser.add_argument("--reuse", action="store_true", help=f"reuse {BENCH_DB} if so seeded")
     parser.add_argument("--keep", action="store_true", help="keep the two copies")
+    parser.add_argument("--connections", help="buy at once on each count in turn: 1,2,4,8,16")
+    parser.add_argument("--calls", type=int, default=600, help="purchases per count")
     args = parser.parse_args()
     # The leads' private links are signed: this run's key.
     os.environ.setdefault("MANDAT_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
+    if args.connections:
+        sweep(args)
+        return
     if args.baseline is None:
         head = head_revision()
         assert head is not None
@@ -239,6 +302,22 @@ def main() -> None:
     print("indexes no query read:", json.dumps(result["unread_indexes"], indent=2))
     bad = [v for side in result["invariants"].values() for v in side.values() if v]  # type: ignore[attr-defined]
     sys.exit(1 if bad else 0)
+
+
+def sweep(args: argparse.Namespace) -> None:
+    admin, url = bench_urls(BENCH_DB)
+    wanted = f"agencies={args.agencies} leads={args.leads}"
+    if not (args.reuse and seeded_with(admin, BENCH_DB) == wanted):
+        seed(admin, url, args.agencies, args.leads)
+    figures = []
+    for count in (int(n) for n in args.connections.split(",")):
+        figures.append(at_once(admin, count, args.calls))
+        f = figures[-1]
+        print(f"{count:3d} connections: {f['calls']} calls, "
+              f"{f['backend_cpu_ms_per_call']:.3f} ms of backend CPU a call, "
+              f"{f['calls_per_s']:,.0f} calls/s", flush=True)  # fmt: skip
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.with_name("buy_lead_sql-at-once.json").write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
