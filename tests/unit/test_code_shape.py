@@ -4,6 +4,7 @@ so it stays short enough to read at once."""
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 API = Path(__file__).resolve().parents[2] / "api"
@@ -48,3 +49,26 @@ def test_no_route_handler_is_longer_than_25_lines() -> None:
     ]
 
     assert too_long == [], "Route handlers longer than 25 lines: " + ", ".join(too_long)
+
+
+def test_every_hook_run_around_each_request_is_a_coroutine() -> None:
+    """Litestar runs a plain function given as a lifecycle hook in a worker thread: before
+    every request, that was a thread hop each (README, "Catalogue polling")."""
+    from api.app import create_app
+
+    app = create_app()
+    handlers = [h for route in app.routes for h in getattr(route, "route_handlers", [])]
+    hooks = {
+        f"{hook.__module__}.{hook.__qualname__}"
+        for hook in [
+            *(h.resolve_before_request() for h in handlers if hasattr(h, "resolve_before_request")),
+            *(h.resolve_after_request() for h in handlers if hasattr(h, "resolve_after_request")),
+            *(h.resolve_after_response() for h in handlers if hasattr(h, "resolve_after_response")),
+            *app.before_send,
+            *app.after_exception,
+        ]
+        if hook is not None and not inspect.iscoroutinefunction(hook)
+    }
+
+    assert handlers
+    assert hooks == set(), "hooks run in a worker thread: " + ", ".join(sorted(hooks))
