@@ -128,18 +128,30 @@ def backend_ns(pid: int) -> tuple[int, int]:
     return sched, int((int(fields[11]) + int(fields[12])) * TICK_NS)
 
 
+def buy(conn: psycopg.Connection[Any], p: Purchase, keys: bool) -> None:
+    """One purchase, the SQL the route sends (with an Idempotency-Key when `keys`)."""
+    key = f"bench-{p.lead}-{p.agency}" if keys else None
+    params = (p.key, None, "buyer", p.agency, p.lead, p.mode, p.price,
+              key, "0" * 64 if keys else None)  # fmt: skip
+    body, replayed = conn.execute(_BUY, params).fetchone()  # type: ignore[misc]
+    assert not replayed
+    assert body.startswith("{")
+
+
+def copy_of(admin: str, name: str) -> str:
+    """A fresh copy of the seeded database, named `name`: its URL."""
+    autocommit(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    autocommit(admin, f'CREATE DATABASE "{name}" TEMPLATE "{BENCH_DB}"')
+    return bench_urls(name)[1]
+
+
 def block(url: str, purchases: list[Purchase], keys: bool) -> dict[str, float]:
     """`purchases` bought on one connection (its first three as a warm-up, not counted)."""
     with psycopg.connect(plain(url), autocommit=True) as conn:
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
 
         def call(p: Purchase) -> None:
-            key = f"bench-{p.lead}-{p.agency}" if keys else None
-            params = (p.key, None, "buyer", p.agency, p.lead, p.mode, p.price,
-                      key, "0" * 64 if keys else None)  # fmt: skip
-            body, replayed = conn.execute(_BUY, params).fetchone()  # type: ignore[misc]
-            assert not replayed
-            assert body.startswith("{")
+            buy(conn, p, keys)
 
         for p in purchases[:3]:
             call(p)
@@ -168,8 +180,7 @@ def buyer(url: str, purchases: list[Purchase], start: Any, out: Any) -> None:
                 start.wait()
                 sched, _ = backend_ns(pid)
                 started = time.perf_counter()
-            params = (p.key, None, "buyer", p.agency, p.lead, p.mode, p.price, None, None)
-            conn.execute(_BUY, params).fetchone()
+            buy(conn, p, keys=False)
         out.put((len(purchases) - WARM_UP, backend_ns(pid)[0] - sched,
                  time.perf_counter() - started))  # fmt: skip
 
@@ -177,9 +188,7 @@ def buyer(url: str, purchases: list[Purchase], start: Any, out: Any) -> None:
 def at_once(admin: str, count: int, calls: int) -> dict[str, float]:
     """`calls` purchases bought on `count` connections at once, in a fresh copy."""
     name = f"{BENCH_DB}_at_once"
-    autocommit(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    autocommit(admin, f'CREATE DATABASE "{name}" TEMPLATE "{BENCH_DB}"')
-    url = bench_urls(name)[1]
+    url = copy_of(admin, name)
     by_lead: dict[uuid.UUID, list[Purchase]] = {}
     for p in plan(url):
         by_lead.setdefault(p.lead, []).append(p)
@@ -223,18 +232,20 @@ def invariants(url: str) -> dict[str, int]:
         return {name: conn.execute(sql).fetchone()[0] for name, sql in INVARIANTS.items()}  # type: ignore[index]
 
 
-def run(args: argparse.Namespace) -> dict[str, object]:
+def seeded(args: argparse.Namespace) -> tuple[str, str]:
+    """(maintenance URL, the seeded database's URL): seeded now unless `--reuse` finds it so."""
     admin, url = bench_urls(BENCH_DB)
     wanted = f"agencies={args.agencies} leads={args.leads}"
     if not (args.reuse and seeded_with(admin, BENCH_DB) == wanted):
         seed(admin, url, args.agencies, args.leads)
+    return admin, url
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    admin, url = seeded(args)
     purchases = plan(url)
     sides = {"old": f"{BENCH_DB}_old", "new": f"{BENCH_DB}_new"}
-    urls = {}
-    for side, name in sides.items():
-        autocommit(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        autocommit(admin, f'CREATE DATABASE "{name}" TEMPLATE "{BENCH_DB}"')
-        urls[side] = bench_urls(name)[1]
+    urls = {side: copy_of(admin, name) for side, name in sides.items()}
     downgrade(urls["old"], args.baseline)
     upgrade(urls["new"])
     per_round = args.block + 3
@@ -305,10 +316,7 @@ def main() -> None:
 
 
 def sweep(args: argparse.Namespace) -> None:
-    admin, url = bench_urls(BENCH_DB)
-    wanted = f"agencies={args.agencies} leads={args.leads}"
-    if not (args.reuse and seeded_with(admin, BENCH_DB) == wanted):
-        seed(admin, url, args.agencies, args.leads)
+    admin, _ = seeded(args)
     figures = []
     for count in (int(n) for n in args.connections.split(",")):
         figures.append(at_once(admin, count, args.calls))

@@ -47,10 +47,8 @@ async def ping() -> dict[str, Any]:
 
 
 def nul_check_in_a_thread(request: Any) -> None:
-    """The NUL check as it was: a plain function, which Litestar runs in a worker thread."""
-    for name, value in request.query_params.multi_items():
-        if "\x00" in value:
-            raise ValueError(name)
+    """The NUL check's form as it was, a plain function, which Litestar runs in a worker thread:
+    what it costs is that hop, not the check (the coroutine variant measures the check)."""
 
 
 # name: (middlewares, before-send hooks, before-request hook), as api/app.py passes them.
